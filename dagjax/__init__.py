@@ -1,0 +1,13 @@
+"""dagjax: the Keras functional API as a pure-functional compiler on JAX."""
+
+from dagjax import activations as activations
+from dagjax import initializers as initializers
+from dagjax import layers as layers
+from dagjax import regularizers as regularizers
+from dagjax._graph import SymbolicTensor as SymbolicTensor
+from dagjax._model import Model as Model
+from dagjax._model import Sequential as Sequential
+from dagjax._naming import clear_session as clear_session
+from dagjax.layers._input import Input as Input
+
+__version__ = "0.1.0"

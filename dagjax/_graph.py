@@ -1,0 +1,156 @@
+"""Symbolic tensors, the nodes that connect them, and graph ordering.
+
+Calling a layer on symbolic tensors records a :class:`Node`: the layer, the
+symbolic arguments it was called with, and the symbolic outputs it produced.
+A model is the set of nodes reachable backwards from its outputs. Every walk
+here is iterative (explicit stacks), so graphs of any depth are fine.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import jax
+import numpy as np
+
+
+class SymbolicTensor:
+    """A placeholder with a shape (``None`` for unknown dims) and a dtype.
+
+    Shapes include the batch dimension first, as in Keras:
+    ``Input(shape=(32,))`` has shape ``(None, 32)``.
+    """
+
+    __slots__ = ("shape", "dtype", "node", "index", "__weakref__")
+
+    def __init__(self, shape, dtype, node: Node | None = None, index: int = 0):
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = np.dtype(dtype)
+        self.node = node
+        self.index = index
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def name(self) -> str:
+        """The name of the layer that produced this tensor."""
+        return self.node.layer.name if self.node is not None else "?"
+
+    def __repr__(self) -> str:
+        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name} from '{self.name}'>"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other) -> bool:
+        return self is other
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "A SymbolicTensor has no truth value: it is a placeholder in a graph, "
+            "not data. Branch on data inside a Lambda layer instead."
+        )
+
+
+def is_symbolic(x: Any) -> bool:
+    return isinstance(x, SymbolicTensor)
+
+
+def flatten(tree: Any) -> list:
+    """Leaves of a nested structure, with SymbolicTensors as leaves."""
+    return jax.tree_util.tree_leaves(tree, is_leaf=is_symbolic)
+
+
+def map_structure(fn, tree: Any) -> Any:
+    return jax.tree_util.tree_map(fn, tree, is_leaf=is_symbolic)
+
+
+def describe_shapes(tree: Any) -> str:
+    """Shapes of a structure of tensors or specs, for error messages."""
+    shapes = [tuple(x.shape) for x in flatten(tree) if hasattr(x, "shape")]
+    return str(shapes[0]) if len(shapes) == 1 else str(shapes)
+
+
+class Node:
+    """One call of a layer: ``outputs = layer(*args)``."""
+
+    __slots__ = ("layer", "args", "outputs", "input_tensors", "output_tensors")
+
+    def __init__(self, layer, args: tuple, output_specs: Any):
+        self.layer = layer
+        self.args = args
+        self.input_tensors = flatten(args)
+        leaves, treedef = jax.tree_util.tree_flatten(output_specs)
+        self.output_tensors = [
+            SymbolicTensor(spec.shape, spec.dtype, self, i) for i, spec in enumerate(leaves)
+        ]
+        self.outputs = jax.tree_util.tree_unflatten(treedef, self.output_tensors)
+
+    @property
+    def parents(self) -> Iterator[Node]:
+        for t in self.input_tensors:
+            if t.node is not None:
+                yield t.node
+
+    def __repr__(self) -> str:
+        return f"<Node {self.layer.name}>"
+
+
+def collect_nodes(
+    inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]
+) -> tuple[list[Node], list]:
+    """Nodes between ``inputs`` and ``outputs`` in topological order.
+
+    Depth-first post-order from each output in turn (the order Keras uses),
+    stopping at the given input tensors. Also returns the layers in order of
+    first visit, which Keras uses to break ties in ``model.layers``. Raises
+    on cycles (impossible through the public API, checked anyway).
+    """
+    stop_at = {id(t) for t in inputs}
+    order: list[Node] = []
+    visited_layers: dict[int, Any] = {}
+    done: set[int] = set()
+    for out in outputs:
+        stack: list[tuple[Node, bool]] = []
+        if id(out) not in stop_at and out.node is not None:
+            stack.append((out.node, False))
+        in_progress: set[int] = set()
+        while stack:
+            node, expanded = stack.pop()
+            if id(node) in done:
+                continue
+            if expanded:
+                in_progress.discard(id(node))
+                done.add(id(node))
+                order.append(node)
+                continue
+            if id(node) in in_progress:
+                raise ValueError(f"Layer '{node.layer.name}' is part of a cycle.")
+            in_progress.add(id(node))
+            visited_layers.setdefault(id(node.layer), node.layer)
+            stack.append((node, True))
+            for t in reversed(node.input_tensors):
+                if id(t) not in stop_at and t.node is not None and id(t.node) not in done:
+                    stack.append((t.node, False))
+    return order, list(visited_layers.values())
+
+
+def depth_order(nodes: list[Node], visit_order: list) -> list:
+    """Layers sorted as Keras sorts ``model.layers``: deepest first, ties by first visit.
+
+    The depth of a node is the longest path from it to an output.
+    """
+    in_graph = {id(n) for n in nodes}
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for node in reversed(nodes):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = depth
+        node_depth[id(node)] = depth
+        for parent in node.parents:
+            if id(parent) in in_graph:
+                node_depth[id(parent)] = max(node_depth.get(id(parent), 0), depth + 1)
+    first_seen = {id(layer): i for i, layer in enumerate(visit_order)}
+    return sorted(visit_order, key=lambda lay: (-layer_depth[id(lay)], first_seen[id(lay)]))

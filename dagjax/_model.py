@@ -1,0 +1,477 @@
+"""``Model``: a graph of layers compiled into pure ``init`` / ``apply`` functions.
+
+``Model(inputs, outputs)`` walks back from the outputs once, checks the graph,
+and keeps a flat execution plan. ``apply`` runs the plan in Python, so under
+``jax.jit`` the whole graph becomes one traced program with no per-layer
+Python at run time. Parameters are ``{layer_name: {weight_name: array}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dagjax._graph import (
+    SymbolicTensor,
+    collect_nodes,
+    depth_order,
+    flatten,
+    is_symbolic,
+    map_structure,
+)
+from dagjax._naming import unique_name
+from dagjax.layers._base import Layer, LayerInputError, TensorSpec
+from dagjax.layers._input import Input, InputLayer
+
+DEFAULT_SEED = 0
+
+
+def _check_symbolic(structure: Any, what: str) -> list[SymbolicTensor]:
+    if isinstance(structure, dict):
+        leaves = list(structure.values())
+    elif isinstance(structure, (list, tuple)):
+        leaves = list(structure)
+    else:
+        leaves = [structure]
+    for i, x in enumerate(leaves):
+        if not is_symbolic(x):
+            where = f"{what}[{list(structure)[i]!r}]" if isinstance(structure, dict) else what
+            raise TypeError(
+                f"Model {where} must be symbolic tensors (from dj.Input or a layer call), "
+                f"got {type(x).__name__}"
+                + (f" with shape {getattr(x, 'shape')}" if hasattr(x, "shape") else "")
+                + "."
+            )
+    return leaves
+
+
+def _dedupe(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        count = seen.get(n, 0)
+        seen[n] = count + 1
+        out.append(n if count == 0 else f"{n}_{count}")
+    return out
+
+
+def _shape_matches(expected: tuple, got: tuple) -> bool:
+    return len(expected) == len(got) and all(e is None or e == g for e, g in zip(expected, got))
+
+
+class Model(Layer):
+    """A directed acyclic graph of layers, from ``inputs`` to ``outputs``.
+
+    ``inputs`` and ``outputs`` may each be one symbolic tensor, a list, or a
+    dict. A model is itself a layer: calling it on new tensors nests its
+    parameters under its name.
+    """
+
+    uses_rng = True
+
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True):
+        super().__init__(name=name if name is not None else unique_name("functional"), trainable=trainable)
+        self._build_graph(inputs, outputs)
+        self._params = None
+        self._state = None
+        self._jitted_apply = None
+
+    # ------------------------------------------------------------------ graph
+    def _build_graph(self, inputs: Any, outputs: Any) -> None:
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)
+        if isinstance(outputs, tuple):
+            outputs = list(outputs)
+        self.inputs = _check_symbolic(inputs, "inputs")
+        self.outputs = _check_symbolic(outputs, "outputs")
+        if len({id(t) for t in self.inputs}) != len(self.inputs):
+            raise ValueError(f"Model '{self.name}' was given the same input tensor twice.")
+        self._input_structure = inputs
+        self._output_structure = outputs
+
+        nodes, visit_order = collect_nodes(self.inputs, self.outputs)
+        self._check_connected(nodes)
+        input_layers = [t.node.layer for t in self.inputs if isinstance(t.node.layer, InputLayer)]
+        inner = [layer for layer in depth_order(nodes, visit_order) if not isinstance(layer, InputLayer)]
+        self._layers = input_layers + inner
+        self._check_names()
+        self._nodes = nodes
+        self._weight_specs = []
+        self._sublayers = {layer.name: layer for layer in inner}
+
+        if isinstance(inputs, dict):
+            self.input_names = list(inputs)
+        else:
+            self.input_names = [t.node.layer.name for t in self.inputs]
+        if isinstance(outputs, dict):
+            self.output_names = list(outputs)
+        else:
+            self.output_names = _dedupe([t.node.layer.name for t in self.outputs])
+
+    def _check_connected(self, nodes: list) -> None:
+        """Every tensor a node reads must come from the given inputs."""
+        for node in nodes:
+            if isinstance(node.layer, InputLayer):
+                consumer = next(
+                    (n.layer.name for n in nodes if any(t.node is node for t in n.input_tensors)),
+                    "the outputs",
+                )
+                given = [t.node.layer.name for t in self.inputs]
+                raise ValueError(
+                    f"Graph disconnected: layer '{consumer}' needs input '{node.layer.name}' "
+                    f"(shape {node.layer.batch_shape}), which is not among the inputs given to "
+                    f"Model '{self.name}': {given}."
+                )
+
+    def _check_names(self) -> None:
+        owners: dict[str, Layer] = {}
+        for layer in self._layers:
+            other = owners.setdefault(layer.name, layer)
+            if other is not layer:
+                raise ValueError(
+                    f"The name '{layer.name}' is used by two layers in model '{self.name}' "
+                    f"({type(other).__name__} and {type(layer).__name__}). Layer names must be "
+                    "unique: they key the parameter pytree."
+                )
+        direct = {id(layer) for layer in self._layers}
+        for layer in self._layers:
+            if isinstance(layer, Model):
+                for inner in layer._all_layers():
+                    if id(inner) in direct:
+                        raise ValueError(
+                            f"Layer '{inner.name}' is used both directly in model '{self.name}' "
+                            f"and inside its nested model '{layer.name}'; sharing a layer across "
+                            "that boundary is not supported. Share the nested model instead."
+                        )
+
+    def _all_layers(self) -> Iterable[Layer]:
+        for layer in self._layers:
+            yield layer
+            if isinstance(layer, Model):
+                yield from layer._all_layers()
+
+    @property
+    def layers(self) -> list[Layer]:
+        """InputLayers first, then every layer in Keras's topological order."""
+        return list(self._layers)
+
+    @property
+    def sublayers(self) -> dict[str, Layer]:
+        return self._sublayers
+
+    @property
+    def input(self):
+        return self._input_structure
+
+    @property
+    def output(self):
+        return self._output_structure
+
+    @property
+    def input_shape(self):
+        return map_structure(lambda t: t.shape, self._input_structure)
+
+    @property
+    def output_shape(self):
+        return map_structure(lambda t: t.shape, self._output_structure)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name or by index in ``model.layers``."""
+        if (name is None) == (index is None):
+            raise ValueError("Pass exactly one of `name` or `index` to get_layer.")
+        if index is not None:
+            if not -len(self._layers) <= index < len(self._layers):
+                raise ValueError(f"Index {index} is out of range: model '{self.name}' has {len(self._layers)} layers.")
+            return self._layers[index]
+        for layer in self._layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"No layer named '{name}' in model '{self.name}'. Layers: {[lay.name for lay in self._layers]}."
+        )
+
+    # ------------------------------------------------------------------ as a layer
+    def check_input(self, *input_specs) -> None:
+        if len(input_specs) != 1:
+            raise self.input_error(f"takes one argument (a tensor, list or dict), got {len(input_specs)}")
+        self._flat_inputs(input_specs[0], symbolic=True)
+
+    def compute_output_spec(self, *input_specs):
+        return map_structure(lambda t: TensorSpec(t.shape, t.dtype), self._output_structure)
+
+    # ------------------------------------------------------------------ pure functions
+    def init(self, rng=None, *input_specs) -> tuple[dict, dict]:
+        """Fresh ``(params, state)``; one compiled program creates every weight."""
+        if rng is None:
+            rng = jax.random.key(DEFAULT_SEED)
+        return jax.jit(self.init_weights)(rng)
+
+    def apply(self, params: dict, state: dict, inputs: Any, training: bool = False, rng=None):
+        """``(outputs, new_state)``. Pure: use it under ``jit``, ``grad`` and ``vmap``.
+
+        ``inputs``: a list in ``model.inputs`` order, a dict keyed by input
+        name, or a bare array for a single-input model. ``rng`` feeds Dropout
+        and other random layers when ``training=True``.
+        """
+        outputs, new_state, _ = self.apply_with_penalty(params, state, inputs, training, rng)
+        return outputs, new_state
+
+    def apply_with_penalty(self, params: dict, state: dict, inputs: Any, training: bool = False, rng=None):
+        """``(outputs, new_state, activity_penalty)``: apply plus the activity-regularizer sum."""
+        values: dict[int, Any] = dict(zip(map(id, self.inputs), self._flat_inputs(inputs)))
+        new_state = dict(state)
+        penalty = jnp.zeros((), jnp.float32)
+        for index, node in enumerate(self._nodes):
+            layer = node.layer
+            args = map_structure(lambda t: values[id(t)], node.args)
+            layer_rng = None
+            if rng is not None and layer.uses_rng:
+                layer_rng = jax.random.fold_in(rng, index)
+            layer_params = params.get(layer.name, {})
+            layer_state = new_state.get(layer.name, {})
+            if isinstance(layer, Model):
+                out, layer_state, inner_penalty = layer.apply_with_penalty(
+                    layer_params, layer_state, *args, training=training, rng=layer_rng
+                )
+                penalty = penalty + inner_penalty
+            else:
+                out, layer_state = layer.apply(
+                    layer_params, layer_state, *args, training=training, rng=layer_rng
+                )
+            if layer_state:
+                new_state[layer.name] = layer_state
+            leaves = jax.tree_util.tree_leaves(out)
+            if layer.activity_regularizer is not None:
+                for x in leaves:
+                    penalty = penalty + layer.activity_regularizer(x) / max(1, x.shape[0])
+            for tensor, value in zip(node.output_tensors, leaves):
+                values[id(tensor)] = value
+        outputs = map_structure(lambda t: values[id(t)], self._output_structure)
+        return outputs, new_state, penalty
+
+    def _flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
+        """Inputs as a list in ``model.inputs`` order, checked against each Input."""
+        names = self.input_names
+        if isinstance(inputs, dict):
+            missing = [n for n in names if n not in inputs]
+            unknown = [k for k in inputs if k not in names]
+            if missing or unknown:
+                raise ValueError(
+                    f"Model '{self.name}' inputs mismatch: "
+                    + (f"missing {missing}; " if missing else "")
+                    + (f"unknown {unknown}; " if unknown else "")
+                    + f"expected keys {names}."
+                )
+            flat = [inputs[n] for n in names]
+        elif isinstance(inputs, (list, tuple)):
+            flat = list(inputs)
+            if len(flat) != len(names):
+                raise ValueError(
+                    f"Model '{self.name}' expects {len(names)} inputs {names}, got a list of {len(flat)}."
+                )
+        else:
+            if len(names) != 1:
+                raise ValueError(
+                    f"Model '{self.name}' expects {len(names)} inputs {names}; pass a list or a dict, "
+                    "not a single array."
+                )
+            flat = [inputs]
+        checked = []
+        for name, tensor, x in zip(names, self.inputs, flat):
+            shape = getattr(x, "shape", None)
+            if shape is None:
+                x = jnp.asarray(x)
+                shape = x.shape
+            if not _shape_matches(tensor.shape, tuple(shape)):
+                raise ValueError(
+                    f"Input '{name}' of model '{self.name}' expects shape {tensor.shape}, "
+                    f"got {tuple(shape)}."
+                )
+            if not symbolic and np.dtype(x.dtype) != tensor.dtype:
+                x = jnp.asarray(x).astype(tensor.dtype)
+            checked.append(x)
+        return checked
+
+    # ------------------------------------------------------------------ stateful convenience
+    @property
+    def params(self) -> dict:
+        """Trainable weights; created with a fixed default seed on first use."""
+        if self._params is None:
+            self._params, self._state = self.init()
+        return self._params
+
+    @params.setter
+    def params(self, value: dict) -> None:
+        if self._params is None:
+            self._params, self._state = self.init()
+        self._params = value
+
+    @property
+    def state(self) -> dict:
+        """Non-trainable variables (e.g. BatchNormalization moving statistics)."""
+        if self._state is None:
+            self._params, self._state = self.init()
+        return self._state
+
+    @state.setter
+    def state(self, value: dict) -> None:
+        if self._params is None:
+            self._params, self._state = self.init()
+        self._state = value
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Every weight as numpy, in Keras's order and layouts."""
+        trees = {"params": self.params, "state": self.state}
+        out = []
+        for collection, path in self.weight_paths():
+            node = trees[collection]
+            for key in path:
+                node = node[key]
+            out.append(np.asarray(node))
+        return out
+
+    def set_weights(self, weights: list) -> None:
+        """Load weights given in Keras's order (``keras_model.get_weights()`` works)."""
+        paths = list(self.weight_paths())
+        if len(weights) != len(paths):
+            raise ValueError(
+                f"Model '{self.name}' has {len(paths)} weights, set_weights got {len(weights)}."
+            )
+        trees = {"params": _copy_tree(self.params), "state": _copy_tree(self.state)}
+        for (collection, path), value in zip(paths, weights):
+            parent = trees[collection]
+            for key in path[:-1]:
+                parent = parent[key]
+            old = parent[path[-1]]
+            value = np.asarray(value)
+            if value.shape != old.shape:
+                raise ValueError(
+                    f"Weight '{'/'.join(path)}' of model '{self.name}' has shape {old.shape}, "
+                    f"set_weights got {value.shape}."
+                )
+            parent[path[-1]] = jnp.asarray(value, old.dtype)
+        self._params, self._state = trees["params"], trees["state"]
+
+    def __call__(self, *args, **kwargs):
+        """On symbolic tensors: nest this model in a graph. On arrays: run it with ``model.params``."""
+        leaves = jax.tree_util.tree_leaves(args, is_leaf=is_symbolic)
+        if leaves and not any(is_symbolic(x) for x in leaves):
+            if len(args) != 1:
+                raise TypeError(f"Model '{self.name}' takes one argument (a tensor, list or dict).")
+            training = kwargs.pop("training", False)
+            if kwargs:
+                raise TypeError(f"Unexpected keyword arguments {sorted(kwargs)}.")
+            if self._jitted_apply is None:
+                self._jitted_apply = jax.jit(self.apply, static_argnames="training")
+            outputs, _ = self._jitted_apply(self.params, self.state, args[0], training=training)
+            return outputs
+        return super().__call__(*args, **kwargs)
+
+    def count_params(self) -> int:
+        return sum(layer.count_params() for layer in self._sublayers.values())
+
+    def summary(self, print_fn=print, line_length: int | None = None) -> None:
+        """Print layers, output shapes, parameter counts and connections, as Keras."""
+        from dagjax.utils._summary import summary
+
+        summary(self, print_fn=print_fn, line_length=line_length)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} inputs={self.input_names} outputs={self.output_names}>"
+
+
+def _copy_tree(tree: dict) -> dict:
+    return {k: _copy_tree(v) if isinstance(v, dict) else v for k, v in tree.items()}
+
+
+class Sequential(Model):
+    """A plain stack of layers; ``add`` appends one.
+
+    Start it with ``dj.Input(shape=...)`` (or call ``build(input_shape)``) so
+    every layer knows its input shape as soon as it is added.
+    """
+
+    def __init__(self, layers: list | None = None, name: str | None = None, trainable: bool = True):
+        Layer.__init__(self, name=name if name is not None else unique_name("sequential"), trainable=trainable)
+        self._stack: list[Layer] = []
+        self._input_tensor: SymbolicTensor | None = None
+        self._params = self._state = self._jitted_apply = None
+        self._layers = []
+        self._sublayers = {}
+        self._weight_specs = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer: Layer | SymbolicTensor) -> None:
+        """Append a layer (or, first, an ``Input`` tensor)."""
+        if is_symbolic(layer):
+            if self._stack or self._input_tensor is not None:
+                raise ValueError(f"Sequential '{self.name}': an Input can only come first.")
+            self._input_tensor = layer
+            return
+        if isinstance(layer, InputLayer):
+            self.add(layer.output)
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential '{self.name}' takes layers, got {type(layer).__name__}.")
+        if any(existing is layer for existing in self._stack):
+            raise ValueError(f"Layer '{layer.name}' is already in Sequential '{self.name}'.")
+        self._stack.append(layer)
+        if self._input_tensor is not None:
+            self._rebuild(layer)
+        self._params = self._state = self._jitted_apply = None
+
+    def _rebuild(self, new_layer: Layer | None = None) -> None:
+        out = self.outputs[0] if self._layers else self._input_tensor
+        for layer in ([new_layer] if new_layer is not None and self._layers else self._stack):
+            out = layer(out)
+            if isinstance(out, (list, tuple)):
+                raise ValueError(
+                    f"Layer '{layer.name}' returns {len(out)} tensors; a Sequential needs one per "
+                    "layer. Use the functional API (dj.Model) instead."
+                )
+        self._build_graph(self._input_tensor, out)
+
+    def build(self, input_shape: tuple | None = None) -> None:
+        """Give a Sequential started without an Input its input shape (batch dim included)."""
+        if self._input_tensor is None:
+            if input_shape is None:
+                raise ValueError(f"Sequential '{self.name}' needs an input shape to build.")
+            self._input_tensor = Input(batch_shape=tuple(input_shape))
+            if self._stack:
+                self._rebuild()
+
+    def _require_graph(self) -> None:
+        if not self._layers:
+            raise ValueError(
+                f"Sequential '{self.name}' has no input shape yet: start it with "
+                "dj.Input(shape=...) or call model.build((None, ...)) first."
+            )
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers added, without the InputLayer (as Keras)."""
+        return list(self._stack)
+
+    def init(self, rng=None, *input_specs):
+        if not self._layers and input_specs:
+            self.build(input_specs[0].shape)
+        self._require_graph()
+        return super().init(rng)
+
+    def _flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
+        if not self._layers and symbolic:
+            self.build(inputs.shape)
+        self._require_graph()
+        return super()._flat_inputs(inputs, symbolic)
+
+    def _build_graph(self, inputs: Any, outputs: Any) -> None:
+        if not self._stack:
+            return
+        super()._build_graph(inputs, outputs)

@@ -1,0 +1,27 @@
+"""Keras-style automatic layer names: ``dense``, ``dense_1``, ``dense_2``, ..."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+_counters: defaultdict[str, int] = defaultdict(int)
+
+
+def to_snake_case(name: str) -> str:
+    """``BatchNormalization`` -> ``batch_normalization``, ``Conv2D`` -> ``conv2d``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(prefix: str) -> str:
+    """The next free auto name for ``prefix`` in this session."""
+    count = _counters[prefix]
+    _counters[prefix] += 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def clear_session() -> None:
+    """Restart automatic names from scratch, as ``keras.backend.clear_session``."""
+    _counters.clear()

@@ -1,0 +1,33 @@
+"""Layers with Keras 3 names, arguments, defaults, weight names and layouts."""
+
+from dagjax.layers._base import Layer as Layer
+from dagjax.layers._base import LayerInputError as LayerInputError
+from dagjax.layers._base import TensorSpec as TensorSpec
+from dagjax.layers._base import WeightSpec as WeightSpec
+from dagjax.layers._core import Activation as Activation
+from dagjax.layers._core import Dense as Dense
+from dagjax.layers._core import Dropout as Dropout
+from dagjax.layers._core import Embedding as Embedding
+from dagjax.layers._core import Lambda as Lambda
+from dagjax.layers._input import Input as Input
+from dagjax.layers._input import InputLayer as InputLayer
+from dagjax.layers._merge import Add as Add
+from dagjax.layers._merge import Average as Average
+from dagjax.layers._merge import Concatenate as Concatenate
+from dagjax.layers._merge import Dot as Dot
+from dagjax.layers._merge import Maximum as Maximum
+from dagjax.layers._merge import Minimum as Minimum
+from dagjax.layers._merge import Multiply as Multiply
+from dagjax.layers._merge import Subtract as Subtract
+from dagjax.layers._merge import add as add
+from dagjax.layers._merge import average as average
+from dagjax.layers._merge import concatenate as concatenate
+from dagjax.layers._merge import dot as dot
+from dagjax.layers._merge import maximum as maximum
+from dagjax.layers._merge import minimum as minimum
+from dagjax.layers._merge import multiply as multiply
+from dagjax.layers._merge import subtract as subtract
+from dagjax.layers._reshaping import Flatten as Flatten
+from dagjax.layers._reshaping import Permute as Permute
+from dagjax.layers._reshaping import RepeatVector as RepeatVector
+from dagjax.layers._reshaping import Reshape as Reshape

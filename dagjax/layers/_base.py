@@ -1,0 +1,333 @@
+"""The layer contract: configuration in the object, arrays in pytrees.
+
+A layer is a pure ``init``/``apply`` pair plus the bookkeeping that lets it be
+called on symbolic tensors:
+
+- ``declare_weights(*input_specs) -> list[WeightSpec]`` declares the layer's own weights
+  (names, shapes, initializers) from the input shapes. Nothing is allocated.
+- ``call(params, *inputs) -> outputs`` computes the outputs; layers that need
+  ``state``, ``training`` or ``rng`` override ``apply`` instead.
+- ``init(rng, *input_specs) -> (params, state)`` and
+  ``apply(params, state, *inputs, training=False, rng=None) -> (outputs, new_state)``
+  are what models and research code use.
+
+Layers holding other layers (wrappers, nested models) list them in
+``sublayers``; their parameters nest under each sublayer's name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dagjax import regularizers
+from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic
+from dagjax._naming import to_snake_case, unique_name
+
+# Stand-ins for unknown (None) dims when tracing shapes. Two far-apart values:
+# a dim that comes out the same for both does not depend on the unknown one.
+_PROBE_SIZES = (83, 131)
+
+
+class LayerInputError(ValueError):
+    """A layer was called on inputs it cannot take; the message names the layer."""
+
+
+class TensorSpec:
+    """Shape (``None`` for unknown dims) and dtype of a tensor: a pytree leaf."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = np.dtype(dtype)
+
+    def __repr__(self) -> str:
+        return f"TensorSpec({self.shape}, {self.dtype.name})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, TensorSpec) and (self.shape, self.dtype) == (other.shape, other.dtype)
+
+    def __hash__(self) -> int:
+        return hash((self.shape, self.dtype))
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightSpec:
+    """One weight a layer owns. Trainable weights live in ``params``, others in ``state``."""
+
+    name: str
+    shape: tuple
+    initializer: Callable
+    dtype: Any = jnp.float32
+    trainable: bool = True
+    regularizer: Callable | None = None
+
+
+def as_spec(x: Any) -> TensorSpec:
+    return TensorSpec(x.shape, x.dtype)
+
+
+def _probe(spec: TensorSpec, size: int) -> jax.ShapeDtypeStruct:
+    return jax.ShapeDtypeStruct(tuple(size if d is None else d for d in spec.shape), spec.dtype)
+
+
+def _merge_probes(a: Any, b: Any) -> Any:
+    """Dims that differ between the two probe runs are unknown (``None``)."""
+    return jax.tree_util.tree_map(
+        lambda x, y: TensorSpec(
+            tuple(dx if dx == dy else None for dx, dy in zip(x.shape, y.shape)), x.dtype
+        ),
+        a,
+        b,
+    )
+
+
+class Layer:
+    """Base class of every layer (and of :class:`dagjax.Model`).
+
+    Class attributes ``input_ndim`` / ``min_ndim`` declare the rank a
+    single-input layer accepts (batch dim included), checked at call time.
+    """
+
+    input_ndim: int | None = None
+    min_ndim: int | None = None
+    uses_rng: bool = False  # True for layers that draw random numbers (Dropout, ...)
+
+    def __init__(
+        self,
+        name: str | None = None,
+        trainable: bool = True,
+        activity_regularizer: Any = None,
+        dtype: Any = None,
+    ):
+        self.name = name if name is not None else unique_name(to_snake_case(type(self).__name__))
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"A layer name must be a non-empty string, got {name!r}.")
+        self.trainable = trainable
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.dtype = np.dtype(dtype or "float32")
+        self._inbound_nodes: list[Node] = []
+        self._weight_specs: list[WeightSpec] | None = None
+        self._built_for: Any = None
+
+    # ------------------------------------------------------------------ to override
+    def declare_weights(self, *input_specs) -> list[WeightSpec]:
+        """The layer's own weights for these input specs (none by default)."""
+        return []
+
+    def call(self, params: dict, *inputs):
+        """Outputs from inputs and params, for layers with no state, rng or training mode."""
+        raise NotImplementedError(f"{type(self).__name__} must implement call() or apply().")
+
+    def apply(self, params: dict, state: dict, *inputs, training: bool = False, rng=None):
+        """``(outputs, new_state)``: pure, safe under ``jit``/``grad``/``vmap``."""
+        return self.call(params, *inputs), state
+
+    @property
+    def sublayers(self) -> dict[str, Layer]:
+        """Layers owned by this one; their weights nest under their names."""
+        return {}
+
+    def check_input(self, *input_specs) -> None:
+        """Raise :class:`LayerInputError` for inputs this layer cannot take."""
+        if len(input_specs) != 1 or (self.input_ndim is None and self.min_ndim is None):
+            return
+        (spec,) = input_specs
+        if not hasattr(spec, "shape"):
+            raise self.input_error(f"expects a single tensor, got {type(spec).__name__}")
+        ndim = len(spec.shape)
+        if self.input_ndim is not None and ndim != self.input_ndim:
+            raise self.input_error(
+                f"expects input of rank {self.input_ndim} (batch dim included), "
+                f"got shape {spec.shape} of rank {ndim}"
+            )
+        if self.min_ndim is not None and ndim < self.min_ndim:
+            raise self.input_error(
+                f"expects input of rank >= {self.min_ndim} (batch dim included), "
+                f"got shape {spec.shape} of rank {ndim}"
+            )
+
+    def compute_output_spec(self, *input_specs):
+        """Output shapes and dtypes, by tracing ``apply`` abstractly (no compute)."""
+        params = self._abstract_weights(trainable=True)
+        state = self._abstract_weights(trainable=False)
+        has_unknown = any(None in s.shape for s in flatten(input_specs))
+
+        def trace(size: int):
+            probes = jax.tree_util.tree_map(lambda s: _probe(s, size), input_specs)
+            out, _ = jax.eval_shape(
+                lambda p, s, xs: self.apply(p, s, *xs, training=False), params, state, probes
+            )
+            return out
+
+        first = trace(_PROBE_SIZES[0])
+        return _merge_probes(first, trace(_PROBE_SIZES[1]) if has_unknown else first)
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> Layer:
+        return cls(**config)
+
+    # ------------------------------------------------------------------ provided
+    def input_error(self, message: str) -> LayerInputError:
+        return LayerInputError(f"Layer '{self.name}' ({type(self).__name__}) {message}.")
+
+    def init(self, rng, *input_specs) -> tuple[dict, dict]:
+        """Fresh ``(params, state)`` for inputs with these specs (shape/dtype objects)."""
+        if input_specs:
+            self._ensure_built(*jax.tree_util.tree_map(as_spec, input_specs, is_leaf=is_symbolic))
+        elif self._weight_specs is None:
+            raise ValueError(f"Layer '{self.name}' has not been called yet: pass input specs to init.")
+        return self.init_weights(rng)
+
+    def init_weights(self, rng) -> tuple[dict, dict]:
+        """Initialise the weights of an already-built layer and its sublayers."""
+        params: dict = {}
+        state: dict = {}
+        specs = self.weight_specs
+        keys = jax.random.split(rng, len(specs) + len(self.sublayers) + 1)
+        for key, w in zip(keys, specs):
+            value = w.initializer(key, w.shape, w.dtype)
+            (params if w.trainable else state)[w.name] = jnp.asarray(value, w.dtype)
+        for key, (name, sub) in zip(keys[len(specs) :], self.sublayers.items()):
+            sub_params, sub_state = sub.init_weights(key)
+            if sub_params:
+                params[name] = sub_params
+            if sub_state:
+                state[name] = sub_state
+        return params, state
+
+    @property
+    def weight_specs(self) -> list[WeightSpec]:
+        """The layer's own weights (empty until the layer is first called)."""
+        return self._weight_specs or []
+
+    @property
+    def built(self) -> bool:
+        return self._weight_specs is not None
+
+    def weight_paths(self) -> Iterator[tuple[str, tuple]]:
+        """``("params"|"state", path)`` of every weight, in Keras's ``layer.weights`` order."""
+        own = self.weight_specs
+        for w in [w for w in own if w.trainable] + [w for w in own if not w.trainable]:
+            yield ("params" if w.trainable else "state"), (w.name,)
+        for name, sub in self.sublayers.items():
+            for collection, path in sub.weight_paths():
+                yield collection, (name, *path)
+
+    def weight_penalty(self, params: dict):
+        """Sum of the weight regularizers' penalties over ``params``."""
+        total = jnp.zeros((), jnp.float32)
+        for w in self.weight_specs:
+            if w.regularizer is not None and w.trainable:
+                total = total + w.regularizer(params[w.name])
+        for name, sub in self.sublayers.items():
+            if name in params:
+                total = total + sub.weight_penalty(params[name])
+        return total
+
+    def _abstract_weights(self, trainable: bool) -> dict:
+        """Shape-only stand-ins for params (or state), for abstract tracing."""
+        tree = {
+            w.name: jax.ShapeDtypeStruct(tuple(w.shape), w.dtype)
+            for w in self.weight_specs
+            if w.trainable == trainable
+        }
+        for name, sub in self.sublayers.items():
+            sub_tree = sub._abstract_weights(trainable)
+            if sub_tree:
+                tree[name] = sub_tree
+        return tree
+
+    def _ensure_built(self, *input_specs) -> None:
+        """Check inputs and declare weights on first use; check consistency on reuse."""
+        self.check_input(*input_specs)
+        specs = self.declare_weights(*input_specs)
+        if self._weight_specs is None:
+            self._weight_specs = list(specs)
+            self._built_for = input_specs
+            return
+        old = [(w.name, tuple(w.shape)) for w in self._weight_specs]
+        new = [(w.name, tuple(w.shape)) for w in specs]
+        if old != new:
+            raise self.input_error(
+                f"was first called on inputs of shape {describe_shapes(self._built_for)} and is "
+                f"now called on {describe_shapes(input_specs)}; a shared layer needs weights of "
+                f"the same shapes ({old} vs {new})"
+            )
+
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            raise TypeError(
+                f"Layer '{self.name}' was called with keyword arguments {sorted(kwargs)}; "
+                "pass tensors positionally (training mode is set by model.apply)."
+            )
+        leaves = jax.tree_util.tree_leaves(args, is_leaf=is_symbolic)
+        if not leaves or not all(is_symbolic(x) for x in leaves):
+            raise TypeError(
+                f"Layer '{self.name}' must be called on symbolic tensors (from dj.Input or "
+                "another layer) to build a graph. To run it on arrays, use "
+                "`params, state = layer.init(rng, x)` and `layer.apply(params, state, x)`, "
+                "or build a dj.Model and call the model."
+            )
+        specs = jax.tree_util.tree_map(as_spec, args, is_leaf=is_symbolic)
+        try:
+            self._ensure_built(*specs)
+            out_specs = self.compute_output_spec(*specs)
+        except LayerInputError:
+            raise
+        except Exception as err:  # shape rule failures from jax, in the user's words
+            raise self.input_error(
+                f"cannot be called on input shape {describe_shapes(specs)}: {err}"
+            ) from err
+        node = Node(self, args, out_specs)
+        self._inbound_nodes.append(node)
+        return node.outputs
+
+    # ------------------------------------------------------------------ Keras introspection
+    def _single_node(self, what: str) -> Node:
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer '{self.name}' has not been called yet, so it has no {what}.")
+        if len(self._inbound_nodes) > 1:
+            raise AttributeError(
+                f"Layer '{self.name}' has been called {len(self._inbound_nodes)} times, so its "
+                f"{what} is ambiguous; read it from the tensors each call returned."
+            )
+        return self._inbound_nodes[0]
+
+    @property
+    def input(self):
+        node = self._single_node("input")
+        return node.args[0] if len(node.args) == 1 else list(node.args)
+
+    @property
+    def output(self):
+        return self._single_node("output").outputs
+
+    @property
+    def input_shape(self):
+        return jax.tree_util.tree_map(lambda t: t.shape, self.input, is_leaf=is_symbolic)
+
+    @property
+    def output_shape(self):
+        return jax.tree_util.tree_map(lambda t: t.shape, self.output, is_leaf=is_symbolic)
+
+    def count_params(self) -> int:
+        total = sum(int(np.prod(w.shape)) for w in self.weight_specs)
+        return total + sum(sub.count_params() for sub in self.sublayers.values())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+__all__ = ["Layer", "LayerInputError", "SymbolicTensor", "TensorSpec", "WeightSpec"]

@@ -1,0 +1,194 @@
+"""Core layers: Dense, Embedding, Activation, Dropout, Lambda."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dagjax import activations, initializers, regularizers
+from dagjax.layers._base import Layer, WeightSpec
+
+
+def last_dim(layer: Layer, spec, what: str = "last") -> int:
+    """The input's last dim, which must be known to size a kernel."""
+    dim = spec.shape[-1]
+    if dim is None:
+        raise layer.input_error(f"needs a known {what} dimension to size its weights, got shape {spec.shape}")
+    return dim
+
+
+class Dense(Layer):
+    """``activation(x @ kernel + bias)`` over the last axis."""
+
+    min_ndim = 2
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(name=name, activity_regularizer=activity_regularizer, **kwargs)
+        if int(units) <= 0:
+            raise ValueError(f"Dense units must be a positive int, got {units!r}.")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def declare_weights(self, spec):
+        weights = [
+            WeightSpec("kernel", (last_dim(self, spec), self.units), self.kernel_initializer,
+                       regularizer=self.kernel_regularizer)
+        ]
+        if self.use_bias:
+            weights.append(WeightSpec("bias", (self.units,), self.bias_initializer,
+                                      regularizer=self.bias_regularizer))
+        return weights
+
+    def call(self, params, x):
+        y = jnp.matmul(x, params["kernel"])
+        if self.use_bias:
+            y = y + params["bias"]
+        return self.activation(y)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+        }
+
+
+class Activation(Layer):
+    """Applies an activation function by name or callable."""
+
+    def __init__(self, activation: Any, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, params, x):
+        return self.activation(x)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class Dropout(Layer):
+    """Zeroes a fraction ``rate`` of inputs in training and rescales the rest."""
+
+    uses_rng = True
+
+    def __init__(self, rate: float, noise_shape: tuple | None = None, seed: int | None = None,
+                 name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"Dropout rate must be in [0, 1], got {rate!r}.")
+        self.rate = float(rate)
+        self.noise_shape = noise_shape
+        self.seed = seed
+
+    def apply(self, params, state, x, training=False, rng=None):
+        if not training or self.rate == 0.0:
+            return x, state
+        if rng is None:
+            raise ValueError(
+                f"Layer '{self.name}' (Dropout) needs an rng key when training=True: "
+                "pass rng=jax.random.key(...) to apply."
+            )
+        if self.rate == 1.0:
+            return jnp.zeros_like(x), state
+        shape = x.shape
+        if self.noise_shape is not None:
+            shape = tuple(s if n is None else n for s, n in zip(x.shape, self.noise_shape))
+        keep = jax.random.bernoulli(rng, 1.0 - self.rate, shape)
+        return jnp.where(keep, x / (1.0 - self.rate), 0.0).astype(x.dtype), state
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
+
+
+class Lambda(Layer):
+    """Wraps a pure function of the input(s): ``Lambda(lambda x: x * 2)``.
+
+    Model files record only the function's name: loading needs the function
+    passed in ``custom_objects``, so no code is ever read from a file.
+    """
+
+    def __init__(self, function: Callable, output_shape: Any = None, arguments: dict | None = None,
+                 name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not callable(function):
+            raise TypeError(f"Lambda needs a callable, got {type(function).__name__}.")
+        self.function = function
+        self.arguments = dict(arguments or {})
+
+    def call(self, params, *inputs):
+        return self.function(*inputs, **self.arguments)
+
+    def get_config(self):
+        return {**super().get_config(), "function": getattr(self.function, "__name__", "<lambda>"),
+                "arguments": self.arguments}
+
+
+class Embedding(Layer):
+    """Integer indices ``(batch, ...)`` -> vectors ``(batch, ..., output_dim)``."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer: Any = "uniform",
+        embeddings_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        mask_zero: bool = False,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(name=name, activity_regularizer=activity_regularizer, **kwargs)
+        if mask_zero:
+            raise NotImplementedError("Embedding(mask_zero=True): masking is not supported yet.")
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+
+    def check_input(self, spec):
+        if not np.issubdtype(spec.dtype, np.integer):
+            raise self.input_error(
+                f"expects integer indices, got dtype {spec.dtype.name} (shape {spec.shape}); "
+                "declare the input as dj.Input(..., dtype='int32')"
+            )
+
+    def declare_weights(self, spec):
+        return [WeightSpec("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer,
+                           regularizer=self.embeddings_regularizer)]
+
+    def call(self, params, x):
+        return jnp.take(params["embeddings"], x, axis=0)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+            "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+        }

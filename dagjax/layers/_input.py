@@ -1,0 +1,53 @@
+"""``Input``: where a graph starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagjax._graph import Node, SymbolicTensor
+from dagjax.layers._base import Layer, TensorSpec
+
+
+class InputLayer(Layer):
+    """The layer behind :func:`Input`; it has no weights and computes nothing."""
+
+    def __init__(self, batch_shape: tuple, dtype: Any = "float32", name: str | None = None):
+        super().__init__(name=name, dtype=dtype)
+        self.batch_shape = tuple(batch_shape)
+        self._weight_specs = []
+        node = Node(self, (), TensorSpec(self.batch_shape, self.dtype))
+        self._inbound_nodes.append(node)
+
+    def call(self, params, x):
+        return x
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "batch_shape": self.batch_shape, "dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> InputLayer:
+        return cls(tuple(config["batch_shape"]), config.get("dtype", "float32"), config.get("name"))
+
+
+def Input(
+    shape: tuple | None = None,
+    dtype: Any = "float32",
+    name: str | None = None,
+    batch_size: int | None = None,
+    batch_shape: tuple | None = None,
+) -> SymbolicTensor:
+    """A symbolic input: ``Input(shape=(32,))`` has shape ``(None, 32)``.
+
+    Dims may be ``None`` (e.g. variable-length sequences: ``Input((None,), "int32")``).
+    """
+    if batch_shape is None:
+        if shape is None:
+            raise ValueError("Input needs a `shape` (without the batch dim) or a `batch_shape`.")
+        if isinstance(shape, int):
+            shape = (shape,)
+        batch_shape = (batch_size, *shape)
+    for d in batch_shape:
+        if d is not None and (not isinstance(d, int) or d <= 0):
+            raise ValueError(f"Input shape dims must be positive ints or None, got {tuple(batch_shape)}.")
+    layer = InputLayer(batch_shape, dtype=dtype or "float32", name=name)
+    return layer.output

@@ -1,0 +1,71 @@
+"""Weight and activity penalties (Keras ``l1``, ``l2``, ``l1_l2``).
+
+A regularizer is a callable ``array -> scalar``; the training loss adds the
+penalties of every regularised weight (and activation) to the total.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax.numpy as jnp
+
+
+class Regularizer:
+    def __call__(self, x):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return dict(vars(self))
+
+
+class L1L2(Regularizer):
+    """``l1 * sum(|x|) + l2 * sum(x**2)``."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0):
+        self.l1, self.l2 = float(l1), float(l2)
+
+    def __call__(self, x):
+        penalty = jnp.zeros((), jnp.float32)
+        if self.l1:
+            penalty += self.l1 * jnp.sum(jnp.abs(x))
+        if self.l2:
+            penalty += self.l2 * jnp.sum(jnp.square(x))
+        return penalty
+
+
+class L1(L1L2):
+    def __init__(self, l1: float = 0.01):
+        super().__init__(l1=l1)
+
+    def get_config(self) -> dict:
+        return {"l1": self.l1}
+
+
+class L2(L1L2):
+    def __init__(self, l2: float = 0.01):
+        super().__init__(l2=l2)
+
+    def get_config(self) -> dict:
+        return {"l2": self.l2}
+
+
+l1, l2, l1_l2 = L1, L2, L1L2
+_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2}
+
+
+def get(identifier: str | Callable | dict | None) -> Callable | None:
+    """A regularizer from a Keras name, a config dict, a callable, or ``None``."""
+    if identifier is None or callable(identifier):
+        return identifier
+    if isinstance(identifier, dict):
+        return _BY_NAME[identifier["class_name"]](**identifier.get("config", {}))
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]()
+    raise ValueError(f"Unknown regularizer {identifier!r}. Valid names: l1, l2, l1_l2.")
+
+
+def serialize(reg: Callable | None) -> dict | None:
+    if reg is None:
+        return None
+    return {"class_name": type(reg).__name__, "config": reg.get_config()}
