@@ -8,7 +8,8 @@ here is iterative (explicit stacks), so graphs of any depth are fine.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import jax
 import numpy as np
@@ -98,9 +99,7 @@ class Node:
         return f"<Node {self.layer.name}>"
 
 
-def collect_nodes(
-    inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]
-) -> tuple[list[Node], list]:
+def collect_nodes(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> tuple[list[Node], list]:
     """Nodes between ``inputs`` and ``outputs`` in topological order.
 
     Depth-first post-order from each output in turn (the order Keras uses),

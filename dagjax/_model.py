@@ -8,7 +8,8 @@ Python at run time. Parameters are ``{layer_name: {weight_name: array}}``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -18,12 +19,11 @@ from dagjax._graph import (
     SymbolicTensor,
     collect_nodes,
     depth_order,
-    flatten,
     is_symbolic,
     map_structure,
 )
 from dagjax._naming import unique_name
-from dagjax.layers._base import Layer, LayerInputError, TensorSpec
+from dagjax.layers._base import Layer, TensorSpec
 from dagjax.layers._input import Input, InputLayer
 
 DEFAULT_SEED = 0
@@ -41,9 +41,7 @@ def _check_symbolic(structure: Any, what: str) -> list[SymbolicTensor]:
             where = f"{what}[{list(structure)[i]!r}]" if isinstance(structure, dict) else what
             raise TypeError(
                 f"Model {where} must be symbolic tensors (from dj.Input or a layer call), "
-                f"got {type(x).__name__}"
-                + (f" with shape {getattr(x, 'shape')}" if hasattr(x, "shape") else "")
-                + "."
+                f"got {type(x).__name__}" + (f" with shape {x.shape}" if hasattr(x, "shape") else "") + "."
             )
     return leaves
 
@@ -184,7 +182,9 @@ class Model(Layer):
             raise ValueError("Pass exactly one of `name` or `index` to get_layer.")
         if index is not None:
             if not -len(self._layers) <= index < len(self._layers):
-                raise ValueError(f"Index {index} is out of range: model '{self.name}' has {len(self._layers)} layers.")
+                raise ValueError(
+                    f"Index {index} is out of range: model '{self.name}' has {len(self._layers)} layers."
+                )
             return self._layers[index]
         for layer in self._layers:
             if layer.name == name:
@@ -287,8 +287,7 @@ class Model(Layer):
                 shape = x.shape
             if not _shape_matches(tensor.shape, tuple(shape)):
                 raise ValueError(
-                    f"Input '{name}' of model '{self.name}' expects shape {tensor.shape}, "
-                    f"got {tuple(shape)}."
+                    f"Input '{name}' of model '{self.name}' expects shape {tensor.shape}, got {tuple(shape)}."
                 )
             if not symbolic and np.dtype(x.dtype) != tensor.dtype:
                 x = jnp.asarray(x).astype(tensor.dtype)
@@ -337,9 +336,7 @@ class Model(Layer):
         """Load weights given in Keras's order (``keras_model.get_weights()`` works)."""
         paths = list(self.weight_paths())
         if len(weights) != len(paths):
-            raise ValueError(
-                f"Model '{self.name}' has {len(paths)} weights, set_weights got {len(weights)}."
-            )
+            raise ValueError(f"Model '{self.name}' has {len(paths)} weights, set_weights got {len(weights)}.")
         trees = {"params": _copy_tree(self.params), "state": _copy_tree(self.state)}
         for (collection, path), value in zip(paths, weights):
             parent = trees[collection]
@@ -383,7 +380,8 @@ class Model(Layer):
         return {"name": self.name, "trainable": self.trainable}
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} name={self.name!r} inputs={self.input_names} outputs={self.output_names}>"
+        kind = type(self).__name__
+        return f"<{kind} name={self.name!r} inputs={self.input_names} outputs={self.output_names}>"
 
 
 def _copy_tree(tree: dict) -> dict:
@@ -398,7 +396,9 @@ class Sequential(Model):
     """
 
     def __init__(self, layers: list | None = None, name: str | None = None, trainable: bool = True):
-        Layer.__init__(self, name=name if name is not None else unique_name("sequential"), trainable=trainable)
+        Layer.__init__(
+            self, name=name if name is not None else unique_name("sequential"), trainable=trainable
+        )
         self._stack: list[Layer] = []
         self._input_tensor: SymbolicTensor | None = None
         self._params = self._state = self._jitted_apply = None
@@ -429,7 +429,7 @@ class Sequential(Model):
 
     def _rebuild(self, new_layer: Layer | None = None) -> None:
         out = self.outputs[0] if self._layers else self._input_tensor
-        for layer in ([new_layer] if new_layer is not None and self._layers else self._stack):
+        for layer in [new_layer] if new_layer is not None and self._layers else self._stack:
             out = layer(out)
             if isinstance(out, (list, tuple)):
                 raise ValueError(

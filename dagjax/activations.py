@@ -7,7 +7,7 @@ Array([0., 2.], dtype=float32)
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

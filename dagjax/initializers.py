@@ -7,7 +7,7 @@ here also carry ``get_config`` so model files can record them.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -203,4 +203,3 @@ def serialize(init: Callable) -> dict | str:
     if isinstance(init, Initializer):
         return {"class_name": type(init).__name__, "config": init.get_config()}
     return getattr(init, "__name__", repr(init))
-

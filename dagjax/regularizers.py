@@ -6,7 +6,7 @@ penalties of every regularised weight (and activation) to the total.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax.numpy as jnp
 

@@ -18,7 +18,8 @@ Layers holding other layers (wrappers, nested models) list them in
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -79,9 +80,7 @@ def _probe(spec: TensorSpec, size: int) -> jax.ShapeDtypeStruct:
 def _merge_probes(a: Any, b: Any) -> Any:
     """Dims that differ between the two probe runs are unknown (``None``)."""
     return jax.tree_util.tree_map(
-        lambda x, y: TensorSpec(
-            tuple(dx if dx == dy else None for dx, dy in zip(x.shape, y.shape)), x.dtype
-        ),
+        lambda x, y: TensorSpec(tuple(dx if dx == dy else None for dx, dy in zip(x.shape, y.shape)), x.dtype),
         a,
         b,
     )
@@ -195,11 +194,14 @@ class Layer:
         params: dict = {}
         state: dict = {}
         specs = self.weight_specs
-        keys = jax.random.split(rng, len(specs) + len(self.sublayers) + 1)
+        subs = [(name, sub) for name, sub in self.sublayers.items() if sub.count_params()]
+        if not specs and not subs:
+            return params, state
+        keys = jax.random.split(rng, len(specs) + len(subs))
         for key, w in zip(keys, specs):
             value = w.initializer(key, w.shape, w.dtype)
             (params if w.trainable else state)[w.name] = jnp.asarray(value, w.dtype)
-        for key, (name, sub) in zip(keys[len(specs) :], self.sublayers.items()):
+        for key, (name, sub) in zip(keys[len(specs) :], subs):
             sub_params, sub_state = sub.init_weights(key)
             if sub_params:
                 params[name] = sub_params

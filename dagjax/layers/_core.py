@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from dagjax import activations, initializers, regularizers
-from dagjax.layers._base import Layer, WeightSpec
+from dagjax.layers._base import Layer, TensorSpec, WeightSpec
 
 
 def last_dim(layer: Layer, spec, what: str = "last") -> int:
@@ -51,13 +52,21 @@ class Dense(Layer):
 
     def declare_weights(self, spec):
         weights = [
-            WeightSpec("kernel", (last_dim(self, spec), self.units), self.kernel_initializer,
-                       regularizer=self.kernel_regularizer)
+            WeightSpec(
+                "kernel",
+                (last_dim(self, spec), self.units),
+                self.kernel_initializer,
+                regularizer=self.kernel_regularizer,
+            )
         ]
         if self.use_bias:
-            weights.append(WeightSpec("bias", (self.units,), self.bias_initializer,
-                                      regularizer=self.bias_regularizer))
+            weights.append(
+                WeightSpec("bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer)
+            )
         return weights
+
+    def compute_output_spec(self, spec):
+        return TensorSpec((*spec.shape[:-1], self.units), self.dtype)
 
     def call(self, params, x):
         y = jnp.matmul(x, params["kernel"])
@@ -85,6 +94,9 @@ class Activation(Layer):
         super().__init__(name=name, **kwargs)
         self.activation = activations.get(activation)
 
+    def compute_output_spec(self, spec):
+        return TensorSpec(spec.shape, spec.dtype)
+
     def call(self, params, x):
         return self.activation(x)
 
@@ -97,14 +109,23 @@ class Dropout(Layer):
 
     uses_rng = True
 
-    def __init__(self, rate: float, noise_shape: tuple | None = None, seed: int | None = None,
-                 name: str | None = None, **kwargs):
+    def __init__(
+        self,
+        rate: float,
+        noise_shape: tuple | None = None,
+        seed: int | None = None,
+        name: str | None = None,
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"Dropout rate must be in [0, 1], got {rate!r}.")
         self.rate = float(rate)
         self.noise_shape = noise_shape
         self.seed = seed
+
+    def compute_output_spec(self, spec):
+        return TensorSpec(spec.shape, spec.dtype)
 
     def apply(self, params, state, x, training=False, rng=None):
         if not training or self.rate == 0.0:
@@ -133,8 +154,14 @@ class Lambda(Layer):
     passed in ``custom_objects``, so no code is ever read from a file.
     """
 
-    def __init__(self, function: Callable, output_shape: Any = None, arguments: dict | None = None,
-                 name: str | None = None, **kwargs):
+    def __init__(
+        self,
+        function: Callable,
+        output_shape: Any = None,
+        arguments: dict | None = None,
+        name: str | None = None,
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         if not callable(function):
             raise TypeError(f"Lambda needs a callable, got {type(function).__name__}.")
@@ -145,8 +172,11 @@ class Lambda(Layer):
         return self.function(*inputs, **self.arguments)
 
     def get_config(self):
-        return {**super().get_config(), "function": getattr(self.function, "__name__", "<lambda>"),
-                "arguments": self.arguments}
+        return {
+            **super().get_config(),
+            "function": getattr(self.function, "__name__", "<lambda>"),
+            "arguments": self.arguments,
+        }
 
 
 class Embedding(Layer):
@@ -178,8 +208,14 @@ class Embedding(Layer):
             )
 
     def declare_weights(self, spec):
-        return [WeightSpec("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer,
-                           regularizer=self.embeddings_regularizer)]
+        return [
+            WeightSpec(
+                "embeddings",
+                (self.input_dim, self.output_dim),
+                self.embeddings_initializer,
+                regularizer=self.embeddings_regularizer,
+            )
+        ]
 
     def call(self, params, x):
         return jnp.take(params["embeddings"], x, axis=0)

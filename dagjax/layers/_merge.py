@@ -31,12 +31,9 @@ class _Merge(Layer):
         ref = shapes[0]
         for shape in shapes[1:]:
             if len(shape) != len(ref) or any(
-                a is not None and b is not None and a != b and 1 not in (a, b)
-                for a, b in zip(ref, shape)
+                a is not None and b is not None and a != b and 1 not in (a, b) for a, b in zip(ref, shape)
             ):
-                raise self.input_error(
-                    f"cannot merge tensors of incompatible shapes {ref} and {shape}"
-                )
+                raise self.input_error(f"cannot merge tensors of incompatible shapes {ref} and {shape}")
 
     def call(self, params, inputs):
         return functools.reduce(self.combine, inputs)
@@ -83,9 +80,13 @@ class Concatenate(_Merge):
         rank = len(shapes[0])
         axis = self.axis % rank if -rank <= self.axis < rank else None
         for shape in shapes[1:]:
-            if axis is None or len(shape) != rank or any(
-                i != axis and a is not None and b is not None and a != b
-                for i, (a, b) in enumerate(zip(shapes[0], shape))
+            if (
+                axis is None
+                or len(shape) != rank
+                or any(
+                    i != axis and a is not None and b is not None and a != b
+                    for i, (a, b) in enumerate(zip(shapes[0], shape))
+                )
             ):
                 raise self.input_error(
                     f"cannot concatenate shapes {shapes} on axis {self.axis}: all other dims must match"

@@ -1,0 +1,3 @@
+"""Utilities around models: summaries (and, later, graph plots)."""
+
+from dagjax.utils._summary import summary as summary

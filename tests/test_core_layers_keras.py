@@ -1,0 +1,161 @@
+"""Core layers, merges and graph ordering against Keras 3 itself."""
+
+import keras
+import numpy as np
+import pytest
+from keras_parity import assert_same_function, assert_shape_invariant
+
+import dagjax as dj
+from dagjax import initializers, layers
+
+RNG = np.random.default_rng(0)
+
+
+def single(dj_layer, keras_layer, shape, dtype="float32", data=None):
+    """One-layer models in both libraries over an input of ``shape``."""
+    x = dj.Input(shape, dtype=dtype)
+    kx = keras.Input(shape, dtype=dtype)
+    model = dj.Model(x, dj_layer(x))
+    kmodel = keras.Model(kx, keras_layer(kx))
+    if data is None:
+        data = RNG.normal(size=(2, *shape)).astype(dtype)
+    return model, kmodel, data
+
+
+CASES = [
+    (lambda m: m.Dense(3), (4,)),
+    (lambda m: m.Dense(3, activation="gelu", use_bias=False), (2, 4)),
+    (lambda m: m.Activation("softmax"), (5,)),
+    (lambda m: m.Activation("leaky_relu"), (5,)),
+    (lambda m: m.Activation("hard_sigmoid"), (5,)),
+    (lambda m: m.Activation("selu"), (5,)),
+    (lambda m: m.Flatten(), (2, 3, 2)),
+    (lambda m: m.Reshape((3, -1)), (6, 2)),
+    (lambda m: m.Permute((2, 1)), (3, 4)),
+    (lambda m: m.RepeatVector(3), (4,)),
+    (lambda m: m.Dropout(0.5), (4,)),
+]
+
+
+@pytest.mark.parametrize("make, shape", CASES)
+def test_single_layer_matches_keras(make, shape):
+    model, kmodel, data = single(make(layers), make(keras.layers), shape)
+    assert_same_function(model, kmodel, data)
+    assert_shape_invariant(model, data)
+    assert model.output_shape == tuple(kmodel.output.shape)
+
+
+def test_embedding_matches_keras():
+    data = RNG.integers(0, 10, (2, 5)).astype("int32")
+    model, kmodel, _ = single(layers.Embedding(10, 3), keras.layers.Embedding(10, 3), (5,), "int32", data)
+    assert_same_function(model, kmodel, data)
+
+
+def test_lambda_layer():
+    model, kmodel, data = single(
+        layers.Lambda(lambda t: t * 2.0 + 1.0), keras.layers.Lambda(lambda t: t * 2.0 + 1.0), (3,)
+    )
+    assert_same_function(model, kmodel, data)
+
+
+MERGES = [
+    ("Add", {}),
+    ("Subtract", {}),
+    ("Multiply", {}),
+    ("Average", {}),
+    ("Maximum", {}),
+    ("Minimum", {}),
+    ("Concatenate", {"axis": -1}),
+    ("Concatenate", {"axis": 1}),
+    ("Dot", {"axes": -1}),
+    ("Dot", {"axes": 2}),
+    ("Dot", {"axes": (1, 1), "normalize": True}),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", MERGES)
+def test_merge_matches_keras(name, kwargs):
+    shape = (3, 4)
+    a, b = dj.Input(shape), dj.Input(shape)
+    ka, kb = keras.Input(shape), keras.Input(shape)
+    model = dj.Model([a, b], getattr(layers, name)(**kwargs)([a, b]))
+    kmodel = keras.Model([ka, kb], getattr(keras.layers, name)(**kwargs)([ka, kb]))
+    data = [RNG.normal(size=(2, *shape)).astype("float32") for _ in range(2)]
+    assert_same_function(model, kmodel, data)
+    assert model.output_shape == tuple(kmodel.output.shape)
+
+
+def test_dot_on_vectors_keeps_a_unit_axis():
+    a, b = dj.Input((4,)), dj.Input((4,))
+    ka, kb = keras.Input((4,)), keras.Input((4,))
+    model = dj.Model([a, b], layers.dot([a, b], axes=1))
+    kmodel = keras.Model([ka, kb], keras.layers.dot([ka, kb], axes=1))
+    data = [RNG.normal(size=(2, 4)).astype("float32") for _ in range(2)]
+    assert_same_function(model, kmodel, data)
+    assert model.output_shape == (None, 1)
+
+
+def build_dag(lib, Input):
+    """A DAG with fan-in, fan-out and a shared layer, built the same way in both libraries."""
+    a, b = Input((6,), name="a"), Input((6,), name="b")
+    shared = lib.Dense(5, activation="tanh", name="shared")
+    left = lib.Dense(4, name="left")(shared(a))
+    right = lib.Dense(4, name="right")(shared(b))
+    skip = lib.Dense(4, name="skip")(a)
+    merged = lib.add([left, right, skip], name="merge")
+    head1 = lib.Dense(2, name="head1")(merged)
+    head2 = lib.Dense(1, name="head2")(lib.concatenate([merged, b], name="cat"))
+    return [a, b], [head1, head2]
+
+
+def test_dag_layer_order_and_weights_match_keras():
+    model = dj.Model(*build_dag(layers, dj.Input))
+    kmodel = keras.Model(*build_dag(keras.layers, keras.Input))
+    assert [lay.name for lay in model.layers] == [lay.name for lay in kmodel.layers]
+    assert [w.shape for w in model.get_weights()] == [w.shape for w in kmodel.get_weights()]
+    data = [RNG.normal(size=(3, 6)).astype("float32") for _ in range(2)]
+    assert_same_function(model, kmodel, data)
+
+
+def test_nested_model_weights_match_keras():
+    def build(lib, Input, Model):
+        inner_in = Input((3,))
+        inner = Model(
+            inner_in, lib.Dense(2, name="inner_dense")(lib.Dense(4, name="hidden")(inner_in)), name="inner"
+        )
+        x = Input((3,))
+        y = lib.Dense(1, name="top")(lib.concatenate([inner(x), lib.Dense(2, name="side")(x)]))
+        return Model(x, y)
+
+    model = build(layers, dj.Input, dj.Model)
+    kmodel = build(keras.layers, keras.Input, keras.Model)
+    data = RNG.normal(size=(2, 3)).astype("float32")
+    assert_same_function(model, kmodel, data)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "glorot_uniform",
+        "glorot_normal",
+        "he_normal",
+        "he_uniform",
+        "lecun_normal",
+        "orthogonal",
+        "random_normal",
+        "truncated_normal",
+    ],
+)
+def test_initializer_statistics_match_keras(name):
+    shape = (64, 48)
+    ours = np.asarray(initializers.get(name)(__import__("jax").random.key(0), shape))
+    theirs = np.asarray(keras.initializers.get(name)(shape, dtype="float32"))
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours.std(), theirs.std(), rtol=0.06)
+    np.testing.assert_allclose(np.abs(ours).max(), np.abs(theirs).max(), rtol=0.2)
+
+
+def test_constant_initializers_match_keras():
+    for name in ["zeros", "ones"]:
+        ours = np.asarray(initializers.get(name)(None, (2, 3)))
+        np.testing.assert_array_equal(ours, keras.initializers.get(name)((2, 3)))
