@@ -159,3 +159,20 @@ def test_constant_initializers_match_keras():
     for name in ["zeros", "ones"]:
         ours = np.asarray(initializers.get(name)(None, (2, 3)))
         np.testing.assert_array_equal(ours, keras.initializers.get(name)((2, 3)))
+
+
+@pytest.mark.parametrize("name", sorted(__import__("dagjax").activations.ACTIVATIONS))
+def test_every_activation_matches_keras(name):
+    x = np.linspace(-4, 4, 17, dtype="float32").reshape(1, 17)
+    ours = np.asarray(dj.activations.get(name)(x))
+    np.testing.assert_allclose(ours, np.asarray(keras.activations.get(name)(x)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs", [("L1", {"l1": 0.3}), ("L2", {"l2": 0.2}), ("L1L2", {"l1": 0.1, "l2": 0.4})]
+)
+def test_regularizers_match_keras(name, kwargs):
+    w = RNG.normal(size=(3, 4)).astype("float32")
+    ours = getattr(dj.regularizers, name)(**kwargs)(w)
+    theirs = getattr(keras.regularizers, name)(**kwargs)(w)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
