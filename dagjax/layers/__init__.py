@@ -31,3 +31,10 @@ from dagjax.layers._reshaping import Flatten as Flatten
 from dagjax.layers._reshaping import Permute as Permute
 from dagjax.layers._reshaping import RepeatVector as RepeatVector
 from dagjax.layers._reshaping import Reshape as Reshape
+from dagjax.layers._normalization import BatchNormalization as BatchNormalization
+from dagjax.layers._normalization import LayerNormalization as LayerNormalization
+from dagjax.layers._recurrent import GRU as GRU
+from dagjax.layers._recurrent import LSTM as LSTM
+from dagjax.layers._recurrent import SimpleRNN as SimpleRNN
+from dagjax.layers._wrappers import Bidirectional as Bidirectional
+from dagjax.layers._wrappers import TimeDistributed as TimeDistributed

@@ -1,0 +1,208 @@
+"""Wrappers: layers built around other layers (Bidirectional, TimeDistributed).
+
+The wrapped layers are ``sublayers``: their parameters and state nest under
+their names, and their weights come after the wrapper's own (it has none) in
+Keras's ``get_weights`` order.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import jax
+import jax.numpy as jnp
+
+from dagjax.layers._base import Layer, TensorSpec
+
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+def _copy_layer(layer: Layer, name: str, **changes) -> Layer:
+    """An unbuilt, uncalled copy of ``layer`` with a new name and some attributes changed."""
+    clone = copy.copy(layer)
+    Layer.__init__(clone, name=name, trainable=layer.trainable,
+                   activity_regularizer=layer.activity_regularizer, dtype=layer.dtype)
+    for attr, value in changes.items():
+        setattr(clone, attr, value)
+    return clone
+
+
+def _serialize(layer: Layer) -> dict:
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def _deserialize(config: dict) -> Layer:
+    from dagjax import layers
+
+    cls = getattr(layers, config["class_name"], None)
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise ValueError(f"Unknown layer class {config['class_name']!r} in a wrapper config.")
+    return cls.from_config(config["config"])
+
+
+def _without_prefix(name: str, prefix: str) -> str:
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+class Bidirectional(Layer):
+    """Runs a recurrent layer forwards and a copy backwards, then merges the two outputs.
+
+    As Keras: the wrapped layer is copied as ``forward_<name>`` and (unless
+    ``backward_layer`` is given) ``backward_<name>`` with ``go_backwards=True``;
+    the backward sequence is flipped back to input order before merging.
+    ``merge_mode`` is ``"concat"``, ``"sum"``, ``"mul"``, ``"ave"`` or ``None``
+    (a list ``[forward, backward]``). With ``return_state`` the output is
+    ``[output(s), *forward_states, *backward_states]``.
+    """
+
+    def __init__(self, layer: Layer, merge_mode: str | None = "concat", backward_layer: Layer | None = None,
+                 name: str | None = None, **kwargs):
+        for arg, value in (("layer", layer), ("backward_layer", backward_layer)):
+            if value is not None and not all(hasattr(value, a) for a in ("go_backwards", "return_sequences")):
+                raise TypeError(
+                    f"Bidirectional {arg} must be a recurrent layer (SimpleRNN, LSTM, GRU), "
+                    f"got {type(value).__name__}."
+                )
+        if merge_mode not in _MERGE_MODES:
+            raise ValueError(
+                f"Bidirectional merge_mode must be one of {list(_MERGE_MODES)}, got {merge_mode!r}."
+            )
+        super().__init__(name=name, **kwargs)
+        self.merge_mode = merge_mode
+        self.forward_layer = _copy_layer(layer, f"forward_{_without_prefix(layer.name, 'forward_')}")
+        if backward_layer is None:
+            backward_layer = _copy_layer(layer, f"backward_{_without_prefix(layer.name, 'backward_')}",
+                                         go_backwards=True)
+        self.backward_layer = backward_layer
+        fwd, bwd = self.forward_layer, self.backward_layer
+        if fwd.go_backwards == bwd.go_backwards:
+            raise ValueError(
+                f"Bidirectional '{self.name}': the forward and backward layers need different go_backwards, "
+                f"both have go_backwards={fwd.go_backwards}."
+            )
+        for attr in ("return_sequences", "return_state"):
+            if getattr(fwd, attr) != getattr(bwd, attr):
+                raise ValueError(
+                    f"Bidirectional '{self.name}': the forward and backward layers need the same {attr}, "
+                    f"got {getattr(fwd, attr)} and {getattr(bwd, attr)}."
+                )
+        if fwd.name == bwd.name:
+            raise ValueError(
+                f"Bidirectional '{self.name}': forward and backward layers are both named {fwd.name!r}."
+            )
+        self.return_sequences = fwd.return_sequences
+        self.return_state = fwd.return_state
+        self.uses_rng = fwd.uses_rng or bwd.uses_rng
+
+    @property
+    def sublayers(self) -> dict[str, Layer]:
+        return {self.forward_layer.name: self.forward_layer, self.backward_layer.name: self.backward_layer}
+
+    @staticmethod
+    def _split_states(initial_state) -> tuple[tuple, tuple]:
+        """Extra call arguments for each direction: the first half of the states goes forward."""
+        if initial_state is None:
+            return (), ()
+        half = len(initial_state) // 2
+        return (list(initial_state[:half]),), (list(initial_state[half:]),)
+
+    def check_input(self, spec, initial_state=None):
+        even_list = isinstance(initial_state, (list, tuple)) and len(initial_state) % 2 == 0
+        if initial_state is not None and not even_list:
+            raise self.input_error(
+                "takes initial_state as a list of forward states then backward states (an even count)"
+            )
+
+    def declare_weights(self, spec, initial_state=None):
+        forward_states, backward_states = self._split_states(initial_state)
+        self.forward_layer._ensure_built(spec, *forward_states)
+        self.backward_layer._ensure_built(spec, *backward_states)
+        return []
+
+    def apply(self, params, state, x, initial_state=None, training=False, rng=None):
+        forward_states, backward_states = self._split_states(initial_state)
+        rngs = (None, None) if rng is None else tuple(jax.random.split(rng))
+        new_state = dict(state)
+        results = []
+        for layer, extra, key in ((self.forward_layer, forward_states, rngs[0]),
+                                  (self.backward_layer, backward_states, rngs[1])):
+            out, layer_state = layer.apply(params.get(layer.name, {}), state.get(layer.name, {}), x, *extra,
+                                           training=training, rng=key)
+            if layer_state:
+                new_state[layer.name] = layer_state
+            results.append(out)
+        y, y_rev = results
+        states: list = []
+        if self.return_state:
+            states = [*y[1:], *y_rev[1:]]
+            y, y_rev = y[0], y_rev[0]
+        if self.return_sequences:
+            y_rev = jnp.flip(y_rev, axis=1)
+        if self.merge_mode is None:
+            return [y, y_rev, *states], new_state
+        merged = {
+            "concat": lambda: jnp.concatenate([y, y_rev], axis=-1),
+            "sum": lambda: y + y_rev,
+            "mul": lambda: y * y_rev,
+            "ave": lambda: (y + y_rev) / 2,
+        }[self.merge_mode]()
+        return ([merged, *states] if self.return_state else merged), new_state
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "layer": _serialize(self.forward_layer),
+            "merge_mode": self.merge_mode,
+            "backward_layer": _serialize(self.backward_layer),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> Bidirectional:
+        config = dict(config)
+        config["layer"] = _deserialize(config["layer"])
+        if config.get("backward_layer") is not None:
+            config["backward_layer"] = _deserialize(config["backward_layer"])
+        return cls(**config)
+
+
+class TimeDistributed(Layer):
+    """Applies ``layer`` to every time step of ``(batch, time, ...)`` inputs.
+
+    The steps are folded into the batch (one call on ``(batch * time, ...)``),
+    so ``TimeDistributed(Dense(n))`` is a single matmul.
+    """
+
+    min_ndim = 3
+
+    def __init__(self, layer: Layer, name: str | None = None, **kwargs):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"TimeDistributed needs a dagjax layer, got {type(layer).__name__}.")
+        super().__init__(name=name, **kwargs)
+        self.layer = layer
+        self.uses_rng = layer.uses_rng
+
+    @property
+    def sublayers(self) -> dict[str, Layer]:
+        return {self.layer.name: self.layer}
+
+    def declare_weights(self, spec):
+        batch, time, *rest = spec.shape
+        steps = None if batch is None or time is None else batch * time
+        self.layer._ensure_built(TensorSpec((steps, *rest), spec.dtype))
+        return []
+
+    def apply(self, params, state, x, training=False, rng=None):
+        batch, time = x.shape[:2]
+        name = self.layer.name
+        out, layer_state = self.layer.apply(params.get(name, {}), state.get(name, {}),
+                                            x.reshape(batch * time, *x.shape[2:]), training=training, rng=rng)
+        out = jax.tree_util.tree_map(lambda y: y.reshape(batch, time, *y.shape[1:]), out)
+        return out, ({**state, name: layer_state} if layer_state else state)
+
+    def get_config(self):
+        return {**super().get_config(), "layer": _serialize(self.layer)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> TimeDistributed:
+        return cls(**{**config, "layer": _deserialize(config["layer"])})
+
