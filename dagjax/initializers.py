@@ -1,7 +1,8 @@
 """Weight initializers with Keras names, defaults and fan rules.
 
 An initializer is any callable ``(key, shape, dtype) -> array``. The classes
-here also carry ``get_config`` so model files can record them.
+here also carry ``get_config`` so model files can record them, and draw their
+values with numpy on the host (see :class:`Initializer`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def compute_fans(shape: tuple) -> tuple[float, float]:
@@ -24,10 +26,30 @@ def compute_fans(shape: tuple) -> tuple[float, float]:
 
 
 class Initializer:
-    """Base: subclasses set attributes in ``__init__``; ``get_config`` returns them."""
+    """Base: ``sample`` draws with numpy; ``get_config`` returns the constructor args.
+
+    Random draws run on the host inside ``jax.pure_callback``, seeded from the
+    key's bits: no random-number kernels to compile (compiling them dominated
+    model build time on CPU), same values under ``jit`` and outside it.
+    """
+
+    def sample(self, generator: np.random.Generator, shape: tuple) -> np.ndarray:
+        raise NotImplementedError
 
     def __call__(self, key, shape, dtype=jnp.float32):
-        raise NotImplementedError
+        return self.from_seed(None if key is None else key_words(key), shape, dtype)
+
+    def from_seed(self, words, shape, dtype=jnp.float32):
+        """Values drawn from a numpy generator seeded by ``words`` (uint32s)."""
+        shape, dtype = tuple(shape), np.dtype(dtype)
+
+        def draw(seed):
+            generator = np.random.default_rng(np.asarray(seed, np.uint32).tolist())
+            return np.asarray(self.sample(generator, shape), dtype=dtype)
+
+        return jax.pure_callback(
+            draw, jax.ShapeDtypeStruct(shape, dtype), words, vmap_method="sequential"
+        )
 
     def get_config(self) -> dict:
         return dict(vars(self))
@@ -37,38 +59,64 @@ class Initializer:
         return f"{type(self).__name__}({args})"
 
 
-class Zeros(Initializer):
-    def __call__(self, key, shape, dtype=jnp.float32):
-        return jnp.zeros(shape, dtype)
-
-
-class Ones(Initializer):
-    def __call__(self, key, shape, dtype=jnp.float32):
-        return jnp.ones(shape, dtype)
+def key_words(key, tag: int | None = None):
+    """The uint32 words of a JAX key (typed or raw), optionally followed by ``tag``."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    words = jnp.ravel(key).astype(jnp.uint32)
+    if tag is not None:
+        words = jnp.concatenate([words, jnp.array([tag], jnp.uint32)])
+    return words
 
 
 class Constant(Initializer):
     def __init__(self, value: float = 0.0):
         self.value = value
 
-    def __call__(self, key, shape, dtype=jnp.float32):
-        return jnp.full(shape, self.value, dtype)
+    def from_seed(self, words, shape, dtype=jnp.float32):
+        return jnp.full(tuple(shape), self.value, dtype)
+
+
+class Zeros(Constant):
+    def __init__(self):
+        super().__init__(0.0)
+
+    def get_config(self) -> dict:
+        return {}
+
+
+class Ones(Constant):
+    def __init__(self):
+        super().__init__(1.0)
+
+    def get_config(self) -> dict:
+        return {}
+
+
+def _truncated_normal(generator: np.random.Generator, shape: tuple) -> np.ndarray:
+    """Unit normal redrawn outside [-2, 2], as Keras's truncated normal."""
+    values = generator.standard_normal(shape)
+    outside = np.abs(values) > 2.0
+    while outside.any():
+        values[outside] = generator.standard_normal(int(outside.sum()))
+        outside = np.abs(values) > 2.0
+    return values
 
 
 class RandomNormal(Initializer):
     def __init__(self, mean: float = 0.0, stddev: float = 0.05):
         self.mean, self.stddev = mean, stddev
 
-    def __call__(self, key, shape, dtype=jnp.float32):
-        return self.mean + self.stddev * jax.random.normal(key, shape, dtype)
+    def sample(self, generator, shape):
+        return self.mean + self.stddev * generator.standard_normal(shape)
 
 
 class RandomUniform(Initializer):
     def __init__(self, minval: float = -0.05, maxval: float = 0.05):
         self.minval, self.maxval = minval, maxval
 
-    def __call__(self, key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, self.minval, self.maxval)
+    def sample(self, generator, shape):
+        return generator.uniform(self.minval, self.maxval, shape)
 
 
 class TruncatedNormal(Initializer):
@@ -77,8 +125,8 @@ class TruncatedNormal(Initializer):
     def __init__(self, mean: float = 0.0, stddev: float = 0.05):
         self.mean, self.stddev = mean, stddev
 
-    def __call__(self, key, shape, dtype=jnp.float32):
-        return self.mean + self.stddev * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
+    def sample(self, generator, shape):
+        return self.mean + self.stddev * _truncated_normal(generator, shape)
 
 
 class VarianceScaling(Initializer):
@@ -94,17 +142,17 @@ class VarianceScaling(Initializer):
             )
         self.scale, self.mode, self.distribution = scale, mode, distribution
 
-    def __call__(self, key, shape, dtype=jnp.float32):
+    def sample(self, generator, shape):
         fan_in, fan_out = compute_fans(shape)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         variance = self.scale / max(1.0, fan)
         if self.distribution == "uniform":
             limit = math.sqrt(3.0 * variance)
-            return jax.random.uniform(key, shape, dtype, -limit, limit)
+            return generator.uniform(-limit, limit, shape)
         if self.distribution == "untruncated_normal":
-            return math.sqrt(variance) * jax.random.normal(key, shape, dtype)
+            return math.sqrt(variance) * generator.standard_normal(shape)
         stddev = math.sqrt(variance) / 0.87962566103423978  # std of a unit normal cut at +-2
-        return stddev * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
+        return stddev * _truncated_normal(generator, shape)
 
 
 def _variance_scaling(name: str, scale: float, mode: str, distribution: str) -> type:
@@ -131,25 +179,24 @@ class Orthogonal(Initializer):
     def __init__(self, gain: float = 1.0):
         self.gain = gain
 
-    def __call__(self, key, shape, dtype=jnp.float32):
+    def sample(self, generator, shape):
         if len(shape) < 2:
             raise ValueError(f"Orthogonal needs a shape of rank >= 2, got {shape}.")
         rows, cols = math.prod(shape[:-1]), shape[-1]
-        a = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
-        q, r = jnp.linalg.qr(a)
-        q = q * jnp.sign(jnp.diag(r))
+        q, r = np.linalg.qr(generator.standard_normal((max(rows, cols), min(rows, cols))))
+        q = q * np.sign(np.diag(r))
         if rows < cols:
             q = q.T
-        return (self.gain * q.reshape(shape)).astype(dtype)
+        return self.gain * q.reshape(shape)
 
 
 class Identity(Initializer):
     def __init__(self, gain: float = 1.0):
         self.gain = gain
 
-    def __call__(self, key, shape, dtype=jnp.float32):
+    def from_seed(self, words, shape, dtype=jnp.float32):
         if len(shape) != 2:
-            raise ValueError(f"Identity needs a 2D shape, got {shape}.")
+            raise ValueError(f"Identity needs a 2D shape, got {tuple(shape)}.")
         return self.gain * jnp.eye(*shape, dtype=dtype)
 
 

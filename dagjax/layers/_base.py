@@ -18,6 +18,7 @@ Layers holding other layers (wrappers, nested models) list them in
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dagjax import regularizers
+from dagjax import initializers, regularizers
 from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic
 from dagjax._naming import to_snake_case, unique_name
 
@@ -67,6 +68,13 @@ class WeightSpec:
     dtype: Any = jnp.float32
     trainable: bool = True
     regularizer: Callable | None = None
+
+
+def _initial_value(w: WeightSpec, rng, path: tuple):
+    tag = zlib.crc32("/".join(path).encode())
+    if isinstance(w.initializer, initializers.Initializer):
+        return w.initializer.from_seed(initializers.key_words(rng, tag), w.shape, w.dtype)
+    return w.initializer(jax.random.fold_in(rng, tag), w.shape, w.dtype)
 
 
 def as_spec(x: Any) -> TensorSpec:
@@ -189,20 +197,21 @@ class Layer:
             raise ValueError(f"Layer '{self.name}' has not been called yet: pass input specs to init.")
         return self.init_weights(rng)
 
-    def init_weights(self, rng) -> tuple[dict, dict]:
-        """Initialise the weights of an already-built layer and its sublayers."""
+    def init_weights(self, rng, path: tuple = ()) -> tuple[dict, dict]:
+        """Initialise the weights of an already-built layer and its sublayers.
+
+        Each weight is seeded by the key and its path in the pytree, so values
+        do not depend on how many other weights the model has.
+        """
         params: dict = {}
         state: dict = {}
-        specs = self.weight_specs
-        subs = [(name, sub) for name, sub in self.sublayers.items() if sub.count_params()]
-        if not specs and not subs:
-            return params, state
-        keys = jax.random.split(rng, len(specs) + len(subs))
-        for key, w in zip(keys, specs):
-            value = w.initializer(key, w.shape, w.dtype)
+        for w in self.weight_specs:
+            value = _initial_value(w, rng, (*path, w.name))
             (params if w.trainable else state)[w.name] = jnp.asarray(value, w.dtype)
-        for key, (name, sub) in zip(keys[len(specs) :], subs):
-            sub_params, sub_state = sub.init_weights(key)
+        for name, sub in self.sublayers.items():
+            if not sub.count_params():
+                continue
+            sub_params, sub_state = sub.init_weights(rng, (*path, name))
             if sub_params:
                 params[name] = sub_params
             if sub_state:
