@@ -1,0 +1,312 @@
+"""Convolutions over 1-3 spatial dims: ``Conv1D/2D/3D`` and ``Conv1D/2D/3DTranspose``.
+
+Kernels keep Keras's layouts, so Keras weights load one-to-one:
+``(*kernel_size, in_channels // groups, filters)`` for a convolution and
+``(*kernel_size, filters, in_channels)`` for a transposed one. Both lower to
+``lax.conv_general_dilated`` (through ``lax.conv_transpose`` for the latter),
+with dimension numbers for either ``data_format``: no transposes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jax import lax
+
+from dagjax import activations, initializers, regularizers
+from dagjax.layers._base import WeightSpec
+from dagjax.layers._spatial import SpatialLayer, as_tuple, standardize_padding
+
+
+def conv_dimension_numbers(rank: int, data_format: str) -> lax.ConvDimensionNumbers:
+    """Inputs and outputs laid out as ``data_format``; kernels as ``(*spatial, in, out)``."""
+    if data_format == "channels_last":
+        io = (0, rank + 1, *range(1, rank + 1))
+    else:
+        io = (0, 1, *range(2, rank + 2))
+    return lax.ConvDimensionNumbers(lhs_spec=io, rhs_spec=(rank + 1, rank, *range(rank)), out_spec=io)
+
+
+def transpose_padding(kernel: int, stride: int, dilation: int, padding: str, output_padding: int | None):
+    """``(before, after)`` padding for ``lax.conv_transpose`` giving Keras's output length.
+
+    "valid": ``(n - 1) * stride + max(k, stride)`` (``k`` dilated), or
+    ``(n - 1) * stride + k + output_padding``; "same": ``n * stride``, or
+    ``(n - 1) * stride + k % 2 + output_padding``.
+    """
+    k = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(k, stride) - k if output_padding is None else output_padding
+        return k - 1, k - 1 + extra
+    total = stride + k - 2 if output_padding is None else k + k % 2 - 2 + output_padding
+    before = min(total // 2 + total % 2, k - 1)
+    return before, total - before
+
+
+class BaseConv(SpatialLayer):
+    """What every convolution shares: window geometry, bias and activation.
+
+    Subclasses declare their kernels and compute the raw convolution, then call
+    :meth:`finish` to add the bias and apply the activation.
+    """
+
+    allows_causal = False  # Conv1D only, as Keras
+    slides_window = True  # False for transposed convolutions: their input needs no minimum size
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: Any = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        bias_initializer: Any = "zeros",
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(
+            data_format=data_format, name=name, activity_regularizer=activity_regularizer, **kwargs
+        )
+        self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size")
+        self.strides = as_tuple(strides, self.rank, "strides")
+        self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate")
+        self.padding = standardize_padding(padding, allow_causal=self.allows_causal)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def reject_strided_dilation(self) -> None:
+        """Keras's Conv and ConvTranspose refuse strides > 1 together with dilation > 1."""
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                f"{type(self).__name__} does not support strides > 1 together with dilation_rate > 1, "
+                f"got strides={self.strides} and dilation_rate={self.dilation_rate}."
+            )
+
+    @property
+    def dilated_kernel_size(self) -> tuple[int, ...]:
+        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
+
+    def check_sizes(self, spec) -> None:
+        if self.slides_window and self.padding == "valid":
+            self.check_window_fits(spec, self.dilated_kernel_size, "dilated kernel")
+
+    def bias_weights(self, size: int) -> list[WeightSpec]:
+        if not self.use_bias:
+            return []
+        return [WeightSpec("bias", (size,), self.bias_initializer, regularizer=self.bias_regularizer)]
+
+    def finish(self, params: dict, y):
+        """Add the bias along the channel axis, then apply the activation."""
+        if self.use_bias:
+            shape = [1] * y.ndim
+            shape[self.channel_axis] = -1
+            y = y + params["bias"].reshape(shape)
+        return self.activation(y)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "dilation_rate": self.dilation_rate,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+        }
+
+
+class Conv(BaseConv):
+    """``activation(conv(x, kernel) + bias)``; subclasses fix the spatial ``rank``."""
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: Any = 1,
+        groups: int = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(
+            kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+            bias_initializer, bias_regularizer, activity_regularizer, name, **kwargs,
+        )
+        if int(filters) <= 0 or int(groups) <= 0 or int(filters) % int(groups):
+            raise ValueError(
+                f"{type(self).__name__} needs positive `filters` divisible by a positive `groups`, "
+                f"got filters={filters!r}, groups={groups!r}."
+            )
+        self.reject_strided_dilation()
+        self.filters, self.groups = int(filters), int(groups)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+
+    def declare_weights(self, spec):
+        channels = self.known_channels(spec)
+        if channels % self.groups:
+            raise self.input_error(
+                f"has groups={self.groups}, which must divide the input channels, got {channels} "
+                f"channels (shape {spec.shape})"
+            )
+        kernel_shape = (*self.kernel_size, channels // self.groups, self.filters)
+        return [
+            WeightSpec("kernel", kernel_shape, self.kernel_initializer, regularizer=self.kernel_regularizer),
+            *self.bias_weights(self.filters),
+        ]
+
+    def call(self, params, x):
+        if self.padding == "causal":
+            padding = [(self.dilated_kernel_size[0] - 1, 0)]
+        else:
+            padding = self.padding.upper()
+        y = lax.conv_general_dilated(
+            x.astype(params["kernel"].dtype),  # as Keras: integer images work
+            params["kernel"],
+            window_strides=self.strides,
+            padding=padding,
+            rhs_dilation=self.dilation_rate,
+            dimension_numbers=conv_dimension_numbers(self.rank, self.data_format),
+            feature_group_count=self.groups,
+        )
+        return self.finish(params, y)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "groups": self.groups,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+        }
+
+
+class Conv1D(Conv):
+    """Convolution over ``(batch, steps, channels)``; ``padding`` may also be "causal"."""
+
+    rank = 1
+    allows_causal = True
+
+
+class Conv2D(Conv):
+    """Convolution over ``(batch, height, width, channels)``."""
+
+    rank = 2
+
+
+class Conv3D(Conv):
+    """Convolution over ``(batch, depth, height, width, channels)``."""
+
+    rank = 3
+
+
+class ConvTranspose(BaseConv):
+    """Transposed convolution (the gradient of a convolution), e.g. to upsample."""
+
+    slides_window = False
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        output_padding: Any = None,
+        data_format: str | None = None,
+        dilation_rate: Any = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(
+            kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+            bias_initializer, bias_regularizer, activity_regularizer, name, **kwargs,
+        )
+        if int(filters) <= 0:
+            raise ValueError(f"{type(self).__name__} needs positive `filters`, got {filters!r}.")
+        self.reject_strided_dilation()
+        self.filters = int(filters)
+        self.output_padding = None
+        if output_padding is not None:
+            self.output_padding = as_tuple(output_padding, self.rank, "output_padding", allow_zero=True)
+            if any(p >= s for p, s in zip(self.output_padding, self.strides)):
+                raise ValueError(
+                    f"{type(self).__name__} needs output_padding < strides in every dim, "
+                    f"got output_padding={self.output_padding} and strides={self.strides}."
+                )
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+
+    def declare_weights(self, spec):
+        kernel_shape = (*self.kernel_size, self.filters, self.known_channels(spec))
+        return [
+            WeightSpec("kernel", kernel_shape, self.kernel_initializer, regularizer=self.kernel_regularizer),
+            *self.bias_weights(self.filters),
+        ]
+
+    def call(self, params, x):
+        output_padding = self.output_padding or (None,) * self.rank
+        padding = [
+            transpose_padding(k, s, d, self.padding, p)
+            for k, s, d, p in zip(self.kernel_size, self.strides, self.dilation_rate, output_padding)
+        ]
+        y = lax.conv_transpose(
+            x.astype(params["kernel"].dtype),
+            params["kernel"],
+            strides=self.strides,
+            padding=padding,
+            rhs_dilation=self.dilation_rate,
+            dimension_numbers=conv_dimension_numbers(self.rank, self.data_format),
+            transpose_kernel=True,
+        )
+        return self.finish(params, y)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "output_padding": self.output_padding,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+        }
+
+
+class Conv1DTranspose(ConvTranspose):
+    """Transposed convolution over ``(batch, steps, channels)``."""
+
+    rank = 1
+
+
+class Conv2DTranspose(ConvTranspose):
+    """Transposed convolution over ``(batch, height, width, channels)``."""
+
+    rank = 2
+
+
+class Conv3DTranspose(ConvTranspose):
+    """Transposed convolution over ``(batch, depth, height, width, channels)``."""
+
+    rank = 3

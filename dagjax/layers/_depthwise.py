@@ -1,0 +1,225 @@
+"""Depthwise and separable convolutions, with the depthwise lowering chosen per backend.
+
+A depthwise convolution filters each input channel on its own with
+``depth_multiplier`` kernels; output channel ``c * depth_multiplier + m`` is
+input channel ``c`` through kernel ``m``, as Keras. XLA:CPU runs this as a
+grouped convolution (``feature_group_count``) very slowly, so on the CPU it
+becomes one multiply-add per kernel offset over strided slices of the padded
+input; elsewhere it stays a grouped ``lax.conv_general_dilated``. The choice is
+made when tracing, from ``jax.default_backend()``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from dagjax import initializers, regularizers
+from dagjax.layers._base import WeightSpec
+from dagjax.layers._conv import BaseConv, conv_dimension_numbers
+
+
+def _same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
+    """XLA's "SAME" padding of one dim: ``ceil(size / stride)`` outputs, extra on the right."""
+    total = max((-(-size // stride) - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2
+
+
+def depthwise_conv_shifted(x, kernel, strides, padding: str, dilation_rate, data_format: str):
+    """Depthwise convolution as ``sum over offsets of slice(x) * kernel[offset]`` (fast on XLA:CPU)."""
+    rank = x.ndim - 2
+    if data_format == "channels_first":
+        x = jnp.moveaxis(x, 1, -1)
+    window = [(k - 1) * d + 1 for k, d in zip(kernel.shape[:rank], dilation_rate)]
+    if padding == "same":
+        pads = [_same_padding(n, w, s) for n, w, s in zip(x.shape[1:-1], window, strides)]
+        x = jnp.pad(x, [(0, 0), *pads, (0, 0)])
+    out = [(n - w) // s + 1 for n, w, s in zip(x.shape[1:-1], window, strides)]
+    y = None
+    for offset in itertools.product(*(range(k) for k in kernel.shape[:rank])):
+        start = [o * d for o, d in zip(offset, dilation_rate)]
+        limit = [b + (m - 1) * s + 1 for b, m, s in zip(start, out, strides)]
+        patch = lax.slice(x, (0, *start, 0), (x.shape[0], *limit, x.shape[-1]), (1, *strides, 1))
+        term = patch[..., None] * kernel[offset]  # (..., channels, depth_multiplier)
+        y = term if y is None else y + term
+    y = y.reshape(*y.shape[:-2], -1)
+    return jnp.moveaxis(y, -1, 1) if data_format == "channels_first" else y
+
+
+def depthwise_conv_grouped(x, kernel, strides, padding: str, dilation_rate, data_format: str):
+    """Depthwise convolution as a grouped ``lax.conv_general_dilated`` (one group per channel)."""
+    rank = x.ndim - 2
+    channels = kernel.shape[-2]
+    return lax.conv_general_dilated(
+        x,
+        kernel.reshape(*kernel.shape[:-2], 1, -1),
+        window_strides=strides,
+        padding=padding.upper(),
+        rhs_dilation=dilation_rate,
+        dimension_numbers=conv_dimension_numbers(rank, data_format),
+        feature_group_count=channels,
+    )
+
+
+def depthwise_conv(x, kernel, strides, padding: str, dilation_rate, data_format: str):
+    """Depthwise convolution, lowered for the default backend; kernel ``(*k, channels, multiplier)``."""
+    lowering = depthwise_conv_shifted if jax.default_backend() == "cpu" else depthwise_conv_grouped
+    return lowering(x.astype(kernel.dtype), kernel, strides, padding, dilation_rate, data_format)
+
+
+class DepthwiseConv(BaseConv):
+    """``activation(depthwise(x, kernel) + bias)``: ``channels * depth_multiplier`` outputs."""
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        depth_multiplier: int = 1,
+        data_format: str | None = None,
+        dilation_rate: Any = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        depthwise_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        depthwise_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(
+            kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+            bias_initializer, bias_regularizer, activity_regularizer, name, **kwargs,
+        )
+        if int(depth_multiplier) <= 0:
+            raise ValueError(
+                f"{type(self).__name__} needs a positive depth_multiplier, got {depth_multiplier!r}."
+            )
+        self.depth_multiplier = int(depth_multiplier)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+
+    def declare_weights(self, spec):
+        channels = self.known_channels(spec)
+        # Keras 3 names this weight "kernel" (SeparableConv's is "depthwise_kernel").
+        kernel_shape = (*self.kernel_size, channels, self.depth_multiplier)
+        return [
+            WeightSpec("kernel", kernel_shape, self.depthwise_initializer,
+                       regularizer=self.depthwise_regularizer),
+            *self.bias_weights(channels * self.depth_multiplier),
+        ]
+
+    def call(self, params, x):
+        y = depthwise_conv(
+            x, params["kernel"], self.strides, self.padding, self.dilation_rate, self.data_format
+        )
+        return self.finish(params, y)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "depth_multiplier": self.depth_multiplier,
+            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+            "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
+        }
+
+
+class DepthwiseConv1D(DepthwiseConv):
+    """Depthwise convolution over ``(batch, steps, channels)``."""
+
+    rank = 1
+
+
+class DepthwiseConv2D(DepthwiseConv):
+    """Depthwise convolution over ``(batch, height, width, channels)``."""
+
+    rank = 2
+
+
+class SeparableConv(BaseConv):
+    """A depthwise convolution, then a pointwise (1x1) one to ``filters`` channels."""
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: Any = 1,
+        depth_multiplier: int = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        depthwise_initializer: Any = "glorot_uniform",
+        pointwise_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        depthwise_regularizer: Any = None,
+        pointwise_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(
+            kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+            bias_initializer, bias_regularizer, activity_regularizer, name, **kwargs,
+        )
+        if int(filters) <= 0 or int(depth_multiplier) <= 0:
+            raise ValueError(
+                f"{type(self).__name__} needs positive `filters` and `depth_multiplier`, "
+                f"got filters={filters!r}, depth_multiplier={depth_multiplier!r}."
+            )
+        self.filters, self.depth_multiplier = int(filters), int(depth_multiplier)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.pointwise_initializer = initializers.get(pointwise_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
+
+    def declare_weights(self, spec):
+        channels = self.known_channels(spec)
+        depthwise_shape = (*self.kernel_size, channels, self.depth_multiplier)
+        pointwise_shape = (*(1,) * self.rank, channels * self.depth_multiplier, self.filters)
+        return [
+            WeightSpec("depthwise_kernel", depthwise_shape, self.depthwise_initializer,
+                       regularizer=self.depthwise_regularizer),
+            WeightSpec("pointwise_kernel", pointwise_shape, self.pointwise_initializer,
+                       regularizer=self.pointwise_regularizer),
+            *self.bias_weights(self.filters),
+        ]
+
+    def call(self, params, x):
+        y = depthwise_conv(
+            x, params["depthwise_kernel"], self.strides, self.padding, self.dilation_rate, self.data_format
+        )
+        pointwise = params["pointwise_kernel"].reshape(-1, self.filters)
+        y = jnp.tensordot(jnp.moveaxis(y, self.channel_axis, -1), pointwise, 1)
+        y = jnp.moveaxis(y, -1, self.channel_axis)
+        return self.finish(params, y)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "depth_multiplier": self.depth_multiplier,
+            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+            "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
+            "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
+            "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
+        }
+
+
+class SeparableConv1D(SeparableConv):
+    """Separable convolution over ``(batch, steps, channels)``."""
+
+    rank = 1
+
+
+class SeparableConv2D(SeparableConv):
+    """Separable convolution over ``(batch, height, width, channels)``."""
+
+    rank = 2

@@ -1,0 +1,166 @@
+"""Pooling over 1-3 spatial dims: windowed (Max/AveragePooling) and global.
+
+One windowed base and one global base serve every rank and reduction, as
+stax's pooling factory. Windows are ``lax.reduce_window`` calls whose window
+and strides are 1 on the batch and channel axes, so either ``data_format``
+runs without transposes. With ``padding="same"``, AveragePooling averages
+only the input elements inside each window (the padding is not counted), as
+Keras.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from dagjax.layers._spatial import SpatialLayer, as_tuple, standardize_padding
+
+
+def _window_counts(sizes, pool_size, strides) -> np.ndarray:
+    """How many input elements each "same"-padded window covers, per spatial dim, multiplied out."""
+    counts = np.ones((), np.float32)
+    for n, k, s in zip(sizes, pool_size, strides):
+        out = -(-n // s)
+        before = max((out - 1) * s + k - n, 0) // 2
+        starts = np.arange(out) * s - before
+        per_dim = np.minimum(starts + k, n) - np.maximum(starts, 0)
+        counts = np.multiply.outer(counts, per_dim.astype(np.float32))
+    return counts
+
+
+class Pooling(SpatialLayer):
+    """Reduce each ``pool_size`` window (moved by ``strides``, default ``pool_size``) to one value."""
+
+    reduction: str  # "max" or "average"
+
+    def __init__(
+        self,
+        pool_size: Any,
+        strides: Any = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(data_format=data_format, name=name, **kwargs)
+        self.pool_size = as_tuple(pool_size, self.rank, "pool_size")
+        self.strides = as_tuple(pool_size if strides is None else strides, self.rank, "strides")
+        self.padding = standardize_padding(padding)
+
+    def check_sizes(self, spec) -> None:
+        if self.padding == "valid":
+            self.check_window_fits(spec, self.pool_size, "pool")
+
+    def _full(self, spatial: tuple[int, ...]) -> tuple[int, ...]:
+        """Spatial window sizes or strides as one entry per input axis (1 on batch and channels)."""
+        return (1, *spatial, 1) if self.channels_last else (1, 1, *spatial)
+
+    def call(self, params, x):
+        window, strides, padding = self._full(self.pool_size), self._full(self.strides), self.padding.upper()
+        # Concrete numpy init values let jax see a max/add monoid, which it knows how to differentiate.
+        if self.reduction == "max":
+            return lax.reduce_window(x, np.array(-np.inf, x.dtype), lax.max, window, strides, padding)
+        sums = lax.reduce_window(x, np.array(0, x.dtype), lax.add, window, strides, padding)
+        if self.padding == "valid":
+            return sums / math.prod(self.pool_size)
+        counts = _window_counts([x.shape[a] for a in self.spatial_axes], self.pool_size, self.strides)
+        counts = counts[..., None] if self.channels_last else counts[None]
+        return sums / jnp.asarray(counts, x.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding}
+
+
+class MaxPooling(Pooling):
+    """The largest value of each window."""
+
+    reduction = "max"
+
+    def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
+                 data_format: str | None = None, name: str | None = None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, name, **kwargs)
+
+
+class AveragePooling(Pooling):
+    """The mean of each window."""
+
+    reduction = "average"
+
+
+class MaxPooling1D(MaxPooling):
+    rank = 1
+
+
+class MaxPooling2D(MaxPooling):
+    rank = 2
+
+
+class MaxPooling3D(MaxPooling):
+    rank = 3
+
+
+class AveragePooling1D(AveragePooling):
+    rank = 1
+
+
+class AveragePooling2D(AveragePooling):
+    rank = 2
+
+
+class AveragePooling3D(AveragePooling):
+    rank = 3
+
+
+class GlobalPooling(SpatialLayer):
+    """Reduce over every spatial dim: ``(batch, channels)``, or length-1 dims with ``keepdims``."""
+
+    reduction: str  # "max" or "average"
+
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, name: str | None = None,
+                 **kwargs):
+        super().__init__(data_format=data_format, name=name, **kwargs)
+        self.keepdims = bool(keepdims)
+
+    def call(self, params, x):
+        reduce = jnp.max if self.reduction == "max" else jnp.mean
+        return reduce(x, axis=self.spatial_axes, keepdims=self.keepdims)
+
+    def get_config(self):
+        return {**super().get_config(), "keepdims": self.keepdims}
+
+
+class GlobalMaxPooling(GlobalPooling):
+    reduction = "max"
+
+
+class GlobalAveragePooling(GlobalPooling):
+    reduction = "average"
+
+
+class GlobalMaxPooling1D(GlobalMaxPooling):
+    rank = 1
+
+
+class GlobalMaxPooling2D(GlobalMaxPooling):
+    rank = 2
+
+
+class GlobalMaxPooling3D(GlobalMaxPooling):
+    rank = 3
+
+
+class GlobalAveragePooling1D(GlobalAveragePooling):
+    rank = 1
+
+
+class GlobalAveragePooling2D(GlobalAveragePooling):
+    rank = 2
+
+
+class GlobalAveragePooling3D(GlobalAveragePooling):
+    rank = 3
