@@ -1,0 +1,26 @@
+"""Optimizers: Keras names and update maths, as optax ``GradientTransformation``s.
+
+Any optax transformation works where an optimizer is expected; the Keras-style
+constructors keep the learning rate in the optimizer state, readable and
+settable between steps without recompiling.
+
+>>> from dagjax import optimizers
+>>> opt = optimizers.get("adam")
+>>> state = opt.init({"w": jnp.zeros(2)})
+>>> optimizers.get_learning_rate(state)
+Array(0.001, dtype=float32)
+"""
+
+from dagjax.training._optimizers import SGD as SGD
+from dagjax.training._optimizers import Adadelta as Adadelta
+from dagjax.training._optimizers import Adagrad as Adagrad
+from dagjax.training._optimizers import Adam as Adam
+from dagjax.training._optimizers import Adamax as Adamax
+from dagjax.training._optimizers import AdamW as AdamW
+from dagjax.training._optimizers import KerasOptimizerState as KerasOptimizerState
+from dagjax.training._optimizers import Lion as Lion
+from dagjax.training._optimizers import Nadam as Nadam
+from dagjax.training._optimizers import RMSprop as RMSprop
+from dagjax.training._optimizers import get as get
+from dagjax.training._optimizers import get_learning_rate as get_learning_rate
+from dagjax.training._optimizers import set_learning_rate as set_learning_rate

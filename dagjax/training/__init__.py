@@ -1,0 +1,1 @@
+"""Training: losses, metrics, optimizers, the pure train step and the Keras-style fit loop."""

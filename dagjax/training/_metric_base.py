@@ -1,0 +1,91 @@
+"""The metric protocol and weighted means, shared by every metric.
+
+A metric object holds only configuration; ``init`` / ``update`` / ``result``
+are pure functions of a state pytree of float32 arrays, so the train step can
+carry metric state through ``jit`` and ``lax.scan``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax.numpy as jnp
+
+from dagjax.training._loss_functions import align_ranks, divide_no_nan, snake_case
+
+
+class Metric:
+    """A metric as pure functions over a state pytree; subclasses define all three."""
+
+    def __init__(self, name: str | None = None):
+        self.name = name or snake_case(type(self).__name__)
+
+    def init(self):
+        """The zero state: a pytree of float32 arrays."""
+        raise NotImplementedError(f"{type(self).__name__} must implement init().")
+
+    def update(self, state, y_true, y_pred, sample_weight=None):
+        """The state after accumulating one batch."""
+        raise NotImplementedError(f"{type(self).__name__} must implement update().")
+
+    def result(self, state):
+        """The metric value of the accumulated state."""
+        raise NotImplementedError(f"{type(self).__name__} must implement result().")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+# Weighted means ------------------------------------------------------------------------------------
+
+
+def weighted_sum_and_count(values, sample_weight=None):
+    """Keras's per-sample reduction: ``(sum(w * mean_per_sample(values)), sum(w))``.
+
+    Values are averaged over the axes the weights do not cover, then weighted; entries of
+    weight 0 (such as padding rows) add exactly 0, even where their value is not finite.
+    """
+    values = jnp.asarray(values, jnp.float32)
+    if sample_weight is None:
+        count = values.shape[0] if values.ndim else 1
+        return jnp.sum(_mean_over_trailing(values, 1)), jnp.asarray(count, jnp.float32)
+    weights = jnp.asarray(sample_weight, jnp.float32)
+    values, weights = align_ranks(values, weights)
+    values = _mean_over_trailing(values, weights.ndim)
+    weights = jnp.broadcast_to(weights, values.shape)
+    values = _mean_over_trailing(jnp.where(weights != 0, values * weights, 0.0), 1)
+    return jnp.sum(values), jnp.sum(_mean_over_trailing(weights, 1))
+
+
+def _mean_over_trailing(x, keep: int):
+    """``x`` averaged over every axis from ``keep`` on."""
+    return jnp.mean(x, axis=tuple(range(keep, x.ndim))) if x.ndim > keep else x
+
+
+class Mean(Metric):
+    """The weighted mean of the values given to ``update(state, values, sample_weight)``."""
+
+    def __init__(self, name: str = "mean"):
+        super().__init__(name)
+
+    def init(self):
+        return {"total": jnp.zeros((), jnp.float32), "count": jnp.zeros((), jnp.float32)}
+
+    def update(self, state, values, sample_weight=None):
+        total, count = weighted_sum_and_count(values, sample_weight)
+        return {"total": state["total"] + total, "count": state["count"] + count}
+
+    def result(self, state):
+        return divide_no_nan(state["total"], state["count"])
+
+
+class MeanMetricWrapper(Mean):
+    """The weighted mean of ``fn(y_true, y_pred, **kwargs)``, a per-sample function."""
+
+    def __init__(self, fn: Callable, name: str | None = None, **kwargs):
+        super().__init__(name or snake_case(getattr(fn, "__name__", type(fn).__name__)))
+        self.fn = fn
+        self.fn_kwargs = kwargs
+
+    def update(self, state, y_true, y_pred, sample_weight=None):
+        return Mean.update(self, state, self.fn(y_true, y_pred, **self.fn_kwargs), sample_weight)

@@ -1,0 +1,369 @@
+"""Keras 3 optimizers as optax ``GradientTransformation``s, with Keras's update maths.
+
+``Adam(learning_rate=1e-3)`` and friends take Keras's argument names and
+defaults and return an optax transformation whose step equals the Keras
+optimizer's step: gradient clipping (``clipnorm`` / ``global_clipnorm`` /
+``clipvalue``), then decoupled weight decay ``p -= p * weight_decay * lr``,
+then the optimizer's own rule, written as Keras writes it (epsilon outside
+the square root, the learning rate inside SGD's momentum, Nadam's momentum
+schedule). Pass ``params`` to ``update``: weight decay reads them.
+
+The learning rate lives in the optimizer state (``optax.inject_hyperparams``),
+so it can be read and changed between steps without recompiling:
+
+>>> opt = Adam(learning_rate=1e-3)
+>>> state = opt.init({"w": jnp.zeros(3)})
+>>> state = set_learning_rate(state, 1e-4)
+>>> get_learning_rate(state)
+Array(0.0001, dtype=float32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from dagjax.training._optimizer_rules import (
+    Rule,
+    adadelta,
+    adagrad,
+    adam,
+    adamax,
+    lion,
+    nadam,
+    rmsprop,
+    sgd,
+)
+
+LearningRate = float | Callable[[jax.Array], jax.Array]
+
+
+class KerasOptimizerState(NamedTuple):
+    """Keras's step counter, per-parameter ``slots`` by slot name, and the rule's ``shared`` state."""
+
+    iterations: jax.Array
+    slots: dict[str, Any]
+    shared: Any
+
+
+def _clip(grads, clipnorm, clipvalue, global_clipnorm):
+    """Keras's gradient clipping: per-tensor norm, else global norm, else value."""
+    if clipnorm and clipnorm > 0:
+
+        def clip_norm(g):
+            l2sum = jnp.sum(jnp.square(g), keepdims=True)
+            l2norm = jnp.where(l2sum > 0, jnp.sqrt(jnp.where(l2sum > 0, l2sum, 1.0)), l2sum)
+            return g * clipnorm / jnp.maximum(l2norm, clipnorm)
+
+        return jax.tree.map(clip_norm, grads)
+    if global_clipnorm and global_clipnorm > 0:
+        norm = optax.global_norm(grads)
+        scale = global_clipnorm * jnp.minimum(1.0 / norm, 1.0 / global_clipnorm) + (norm - norm)
+        return jax.tree.map(lambda g: g * scale, grads)
+    if clipvalue and clipvalue > 0:
+        return jax.tree.map(lambda g: jnp.clip(g, -clipvalue, clipvalue), grads)
+    return grads
+
+
+def keras_transform(
+    rule: Rule,
+    learning_rate: jax.Array,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+) -> optax.GradientTransformation:
+    """An optax transformation that applies ``rule`` with Keras's clipping and weight decay."""
+
+    def init(params):
+        slots = {
+            name: jax.tree.map(lambda p, v=value: jnp.full_like(p, v), params)
+            for name, value in rule.slots.items()
+        }
+        return KerasOptimizerState(jnp.zeros([], jnp.int32), slots, rule.shared)
+
+    def update(grads, state, params=None):
+        if weight_decay and params is None:
+            raise ValueError(
+                "This optimizer applies weight decay, so update() needs params: "
+                "opt.update(grads, opt_state, params)."
+            )
+        grads = _clip(grads, clipnorm, clipvalue, global_clipnorm)
+        t = (state.iterations + 1).astype(jnp.float32)
+        shared = rule.advance(state.shared, t)
+        flat_grads, treedef = jax.tree.flatten(grads)
+        flat_slots = {name: treedef.flatten_up_to(tree) for name, tree in state.slots.items()}
+        flat_params = treedef.flatten_up_to(params) if weight_decay else [None] * len(flat_grads)
+        deltas, new_slots = [], {name: [] for name in flat_slots}
+        for i, (g, p) in enumerate(zip(flat_grads, flat_params)):
+            lr = jnp.asarray(learning_rate, g.dtype)
+            delta, slots = rule.step(
+                g, {name: leaves[i] for name, leaves in flat_slots.items()}, lr, t, shared
+            )
+            if weight_decay:
+                delta = delta - p * jnp.asarray(weight_decay, p.dtype) * lr
+            deltas.append(delta)
+            for name, value in slots.items():
+                new_slots[name].append(value)
+        slots = {name: treedef.unflatten(leaves) for name, leaves in new_slots.items()}
+        return treedef.unflatten(deltas), KerasOptimizerState(
+            optax.safe_increment(state.iterations), slots, shared
+        )
+
+    return optax.GradientTransformation(init, update)
+
+
+# Keras-style constructors ---------------------------------------------------------------------------
+
+
+def _build(rule: Rule, learning_rate: LearningRate, weight_decay, clipnorm, clipvalue, global_clipnorm):
+    """``rule`` as an optax transformation whose learning rate is injected into the state."""
+    clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+    if sum(v is not None for v in clips.values()) > 1:
+        raise ValueError(f"Only one of clipnorm, clipvalue and global_clipnorm can be set, got {clips}.")
+    if isinstance(learning_rate, bool) or not (
+        isinstance(learning_rate, (int, float)) or callable(learning_rate)
+    ):
+        raise ValueError(
+            f"learning_rate must be a float or a schedule (step -> rate), got {learning_rate!r}."
+        )
+
+    def factory(learning_rate):
+        return keras_transform(rule, learning_rate, weight_decay, **clips)
+
+    return optax.inject_hyperparams(factory, hyperparam_dtype=jnp.float32)(learning_rate=learning_rate)
+
+
+def SGD(
+    learning_rate: LearningRate = 0.01,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+) -> optax.GradientTransformation:
+    """Gradient descent with optional (Nesterov) momentum; the learning rate sits inside the momentum."""
+    if not 0 <= momentum <= 1:
+        raise ValueError(f"SGD momentum must be a float in [0, 1], got {momentum}.")
+    return _build(sgd(momentum, nesterov), learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
+
+
+def RMSprop(
+    learning_rate: LearningRate = 0.001,
+    rho: float = 0.9,
+    momentum: float = 0.0,
+    epsilon: float = 1e-7,
+    centered: bool = False,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+) -> optax.GradientTransformation:
+    """RMSprop: ``lr * g / sqrt(mean_square + epsilon)`` (epsilon inside the root, as in Keras)."""
+    return _build(
+        rmsprop(rho, momentum, epsilon, centered),
+        learning_rate,
+        weight_decay,
+        clipnorm,
+        clipvalue,
+        global_clipnorm,
+    )
+
+
+def Adam(
+    learning_rate: LearningRate = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    amsgrad: bool = False,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+) -> optax.GradientTransformation:
+    """Adam with the bias correction folded into the step size and epsilon outside the root, as in Keras."""
+    return _build(
+        adam(beta_1, beta_2, epsilon, amsgrad),
+        learning_rate,
+        weight_decay,
+        clipnorm,
+        clipvalue,
+        global_clipnorm,
+    )
+
+
+def AdamW(
+    learning_rate: LearningRate = 0.001,
+    weight_decay: float = 0.004,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    amsgrad: bool = False,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+) -> optax.GradientTransformation:
+    """Adam with decoupled weight decay ``p -= p * weight_decay * lr`` before each step."""
+    if weight_decay is None:
+        raise ValueError("AdamW needs a weight_decay value; use Adam for none.")
+    return _build(
+        adam(beta_1, beta_2, epsilon, amsgrad),
+        learning_rate,
+        weight_decay,
+        clipnorm,
+        clipvalue,
+        global_clipnorm,
+    )
+
+
+def Adagrad(
+    learning_rate: LearningRate = 0.001,
+    initial_accumulator_value: float = 0.1,
+    epsilon: float = 1e-7,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+) -> optax.GradientTransformation:
+    """Adagrad: ``lr * g / sqrt(sum of squared gradients + epsilon)``."""
+    return _build(
+        adagrad(initial_accumulator_value, epsilon),
+        learning_rate,
+        weight_decay,
+        clipnorm,
+        clipvalue,
+        global_clipnorm,
+    )
+
+
+def Adadelta(
+    learning_rate: LearningRate = 0.001,
+    rho: float = 0.95,
+    epsilon: float = 1e-7,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+) -> optax.GradientTransformation:
+    """Adadelta, scaled by the learning rate as in Keras."""
+    return _build(adadelta(rho, epsilon), learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
+
+
+def Adamax(
+    learning_rate: LearningRate = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+) -> optax.GradientTransformation:
+    """Adamax: Adam with the infinity norm in place of the second moment."""
+    return _build(
+        adamax(beta_1, beta_2, epsilon), learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm
+    )
+
+
+def Nadam(
+    learning_rate: LearningRate = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+) -> optax.GradientTransformation:
+    """Nadam: Adam with Nesterov momentum and Keras's momentum decay schedule."""
+    return _build(
+        nadam(beta_1, beta_2, epsilon), learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm
+    )
+
+
+def Lion(
+    learning_rate: LearningRate = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.99,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+) -> optax.GradientTransformation:
+    """Lion: the sign of an interpolated momentum, times the learning rate."""
+    return _build(lion(beta_1, beta_2), learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
+
+
+OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
+    "sgd": SGD,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+    "adamw": AdamW,
+    "adagrad": Adagrad,
+    "adadelta": Adadelta,
+    "adamax": Adamax,
+    "nadam": Nadam,
+    "lion": Lion,
+}
+
+
+def get(identifier: str | optax.GradientTransformation) -> optax.GradientTransformation:
+    """An optax transformation: returned as is, or built from a Keras name with Keras's defaults."""
+    if isinstance(identifier, optax.GradientTransformation):
+        return identifier
+    if isinstance(identifier, str):
+        if identifier.lower() not in OPTIMIZERS:
+            raise ValueError(
+                f"Unknown optimizer {identifier!r}. Valid names: {', '.join(OPTIMIZERS)}, "
+                "or pass any optax GradientTransformation."
+            )
+        return OPTIMIZERS[identifier.lower()]()
+    raise TypeError(
+        f"Could not interpret optimizer {identifier!r}: expected a name such as 'adam' or an optax "
+        "GradientTransformation."
+    )
+
+
+# Learning rate in the state ------------------------------------------------------------------------------
+
+_INJECTED = (optax.InjectStatefulHyperparamsState, optax.InjectHyperparamsState)
+
+
+def _injected_states(opt_state) -> list:
+    leaves = jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, _INJECTED))
+    return [s for s in leaves if isinstance(s, _INJECTED) and "learning_rate" in s.hyperparams]
+
+
+def get_learning_rate(opt_state) -> jax.Array | None:
+    """The learning rate stored in ``opt_state`` (the one used by the last step), or None if there is none."""
+    states = _injected_states(opt_state)
+    return states[0].hyperparams["learning_rate"] if states else None
+
+
+def set_learning_rate(opt_state, value):
+    """``opt_state`` with its learning rate replaced; the next step uses ``value``, with no recompile."""
+    if not _injected_states(opt_state):
+        raise ValueError(
+            "This optimizer state has no injected learning_rate, so it cannot be read or set between steps. "
+            "Build the optimizer with optax.inject_hyperparams, e.g. "
+            "optax.inject_hyperparams(optax.adam)(learning_rate=1e-3), or use a dagjax optimizer such as "
+            "dagjax.optimizers.Adam()."
+        )
+
+    def replace(node):
+        if not (isinstance(node, _INJECTED) and "learning_rate" in node.hyperparams):
+            return node
+        if "learning_rate" in getattr(node, "hyperparams_states", {}):
+            raise ValueError(
+                "The learning rate follows a schedule, so it cannot be set; "
+                "build the optimizer with a float learning rate to change it between steps."
+            )
+        old = node.hyperparams["learning_rate"]
+        return node._replace(hyperparams={**node.hyperparams, "learning_rate": jnp.asarray(value, old.dtype)})
+
+    return jax.tree.map(replace, opt_state, is_leaf=lambda x: isinstance(x, _INJECTED))
