@@ -11,3 +11,6 @@ from dagjax._naming import clear_session as clear_session
 from dagjax.layers._input import Input as Input
 
 __version__ = "0.1.0"
+from dagjax import callbacks as callbacks
+from dagjax.io import load_model as load_model
+from dagjax.io import register_layer as register_layer

@@ -23,8 +23,10 @@ from dagjax._graph import (
     map_structure,
 )
 from dagjax._naming import unique_name
+from dagjax.io._saving import SavingMixin
 from dagjax.layers._base import Layer, TensorSpec
 from dagjax.layers._input import Input, InputLayer
+from dagjax.training._facade import TrainingMixin
 
 DEFAULT_SEED = 0
 
@@ -60,7 +62,7 @@ def _shape_matches(expected: tuple, got: tuple) -> bool:
     return len(expected) == len(got) and all(e is None or e == g for e, g in zip(expected, got))
 
 
-class Model(Layer):
+class Model(SavingMixin, TrainingMixin, Layer):
     """A directed acyclic graph of layers, from ``inputs`` to ``outputs``.
 
     ``inputs`` and ``outputs`` may each be one symbolic tensor, a list, or a
@@ -219,8 +221,14 @@ class Model(Layer):
         outputs, new_state, _ = self.apply_with_penalty(params, state, inputs, training, rng)
         return outputs, new_state
 
-    def apply_with_penalty(self, params: dict, state: dict, inputs: Any, training: bool = False, rng=None):
-        """``(outputs, new_state, activity_penalty)``: apply plus the activity-regularizer sum."""
+    def apply_with_penalty(
+        self, params: dict, state: dict, inputs: Any, training: bool = False, rng=None, mask=None
+    ):
+        """``(outputs, new_state, activity_penalty)``: apply plus the activity-regularizer sum.
+
+        ``mask`` (batch,) marks real rows (1.0) and padding rows (0.0): padding
+        rows are left out of the activity penalty and of its batch size.
+        """
         values: dict[int, Any] = dict(zip(map(id, self.inputs), self._flat_inputs(inputs)))
         new_state = dict(state)
         penalty = jnp.zeros((), jnp.float32)
@@ -234,7 +242,7 @@ class Model(Layer):
             layer_state = new_state.get(layer.name, {})
             if isinstance(layer, Model):
                 out, layer_state, inner_penalty = layer.apply_with_penalty(
-                    layer_params, layer_state, *args, training=training, rng=layer_rng
+                    layer_params, layer_state, *args, training=training, rng=layer_rng, mask=mask
                 )
                 penalty = penalty + inner_penalty
             else:
@@ -246,7 +254,12 @@ class Model(Layer):
             leaves = jax.tree_util.tree_leaves(out)
             if layer.activity_regularizer is not None:
                 for x in leaves:
-                    penalty = penalty + layer.activity_regularizer(x) / max(1, x.shape[0])
+                    if mask is not None and x.ndim and x.shape[0] == mask.shape[0]:
+                        rows = jnp.reshape(mask, mask.shape + (1,) * (x.ndim - 1)).astype(x.dtype)
+                        real = jnp.maximum(jnp.sum(mask), 1.0)
+                        penalty = penalty + layer.activity_regularizer(x * rows) / real
+                    else:
+                        penalty = penalty + layer.activity_regularizer(x) / max(1, x.shape[0])
             for tensor, value in zip(node.output_tensors, leaves):
                 values[id(tensor)] = value
         outputs = map_structure(lambda t: values[id(t)], self._output_structure)

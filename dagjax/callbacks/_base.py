@@ -1,0 +1,316 @@
+"""Callbacks with Keras 3's hooks: ``Callback``, ``CallbackList``, ``History``, ``ProgbarLogger``.
+
+A callback sees the model through ``self.model`` and the run's settings
+through ``self.params`` (``verbose``, ``epochs``, ``steps``). Epoch logs are
+Python floats. Batch hooks cost speed: ``fit`` runs many steps per compiled
+call, and falls back to one call per step (with logs read back every step)
+only when some callback overrides a batch hook; setting
+``model.stop_training = True`` ends training after the current epoch (or
+batch, from a batch hook).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+from dagjax.training._progbar import Progbar
+
+_BATCH_HOOKS = {
+    "train": ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end"),
+    "test": ("on_test_batch_begin", "on_test_batch_end"),
+    "predict": ("on_predict_batch_begin", "on_predict_batch_end"),
+}
+
+
+class Callback:
+    """Base class: every hook does nothing; override the ones you need."""
+
+    # Whether batch hooks are fine being called once per compiled chunk of steps with device-side logs.
+    chunk_safe: bool = False
+    # Whether hooks may read or change the model's weights (fit then hands them over before the hook).
+    reads_model: bool = True
+
+    def __init__(self):
+        self.params: dict = {}
+        self._model = None
+
+    def set_params(self, params: dict) -> None:
+        self.params = params
+
+    def set_model(self, model) -> None:
+        self._model = model
+
+    @property
+    def model(self):
+        return self._model
+
+    def on_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        """Alias run by ``on_train_batch_begin``."""
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Alias run by ``on_train_batch_end``."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """At the start of an epoch (training only)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """At the end of an epoch; ``logs`` holds the epoch's results, ``val_`` ones included."""
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.on_batch_end(batch, logs=logs)
+
+    def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        """Before a batch in ``evaluate`` (and validation)."""
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """After a batch in ``evaluate``; ``logs`` holds the running results."""
+
+    def on_predict_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        """Before a batch in ``predict``."""
+
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """After a batch in ``predict``; ``logs["outputs"]`` holds its outputs."""
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """At the start of ``fit``."""
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """At the end of ``fit``; ``logs`` holds the last epoch's results."""
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        """At the start of ``evaluate`` (and of each validation)."""
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        """At the end of ``evaluate``; ``logs`` holds its results."""
+
+    def on_predict_begin(self, logs: dict | None = None) -> None:
+        """At the start of ``predict``."""
+
+    def on_predict_end(self, logs: dict | None = None) -> None:
+        """At the end of ``predict``."""
+
+
+def _overrides(callback: Callback, hook: str) -> bool:
+    return getattr(type(callback), hook) is not getattr(Callback, hook)
+
+
+def _to_python(logs: dict | None) -> dict | None:
+    if not logs:
+        return logs
+    return {k: v if k == "outputs" else float(v) for k, v in jax.device_get(logs).items()}
+
+
+class History(Callback):
+    """Records each epoch's logs: ``history.history["loss"]`` has one value per epoch."""
+
+    reads_model = False
+
+    def __init__(self):
+        super().__init__()
+        self.history: dict[str, list] = {}
+        self.epoch: list[int] = []
+
+    def on_train_begin(self, logs=None):
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(value)
+        self.model.history = self
+
+
+class ProgbarLogger(Callback):
+    """Prints a progress bar with the running logs (``verbose`` 1), or one line per epoch (2)."""
+
+    chunk_safe = True
+    reads_model = False
+
+    def __init__(self):
+        super().__init__()
+        self.verbose = 1
+        self.epochs = 1
+        self.target = None
+        self.progbar: Progbar | None = None
+        self._in_fit = False
+        self._seen = 0
+
+    def set_params(self, params):
+        super().set_params(params)
+        verbose = params.get("verbose", 1)
+        self.verbose = 1 if verbose == "auto" else verbose
+        self.epochs = params.get("epochs", 1)
+        self.target = params.get("steps")
+
+    def _start(self):
+        self._seen = 0
+        self.progbar = Progbar(self.target, verbose=self.verbose)
+
+    def _update(self, batch, logs):
+        if self.progbar is None:
+            self._start()
+        self._seen = batch + 1
+        self.progbar.update(self._seen, logs, finalize=False)
+
+    def _finish(self, logs):
+        if self.progbar is None:
+            self._start()
+        if self.progbar.target is None:
+            self.progbar.target = self.target = self._seen
+        self.progbar.update(self.progbar.target, logs, finalize=True)
+
+    def on_train_begin(self, logs=None):
+        self._in_fit = True
+
+    def on_train_end(self, logs=None):
+        self._in_fit = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start()
+        if self.verbose and self.epochs > 1:
+            self.progbar.stream.write(f"Epoch {epoch + 1}/{self.epochs}\n")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._update(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._finish(logs)
+
+    def on_test_begin(self, logs=None):
+        if not self._in_fit:
+            self._start()
+
+    def on_test_batch_end(self, batch, logs=None):
+        if not self._in_fit:
+            self._update(batch, logs)
+
+    def on_test_end(self, logs=None):
+        if not self._in_fit:
+            self._finish(logs)
+
+    def on_predict_begin(self, logs=None):
+        self._start()
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._update(batch, None)
+
+    def on_predict_end(self, logs=None):
+        self._finish(None)
+
+
+class CallbackList(Callback):
+    """Runs every hook on a list of callbacks; adds ``History`` / ``ProgbarLogger`` when asked."""
+
+    def __init__(
+        self,
+        callbacks: list | None = None,
+        add_history: bool = False,
+        add_progbar: bool = False,
+        model=None,
+        **params: Any,
+    ):
+        super().__init__()
+        self.callbacks: list[Callback] = list(callbacks or [])
+        for callback in self.callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(
+                    f"Callbacks must be dagjax Callback instances, got {type(callback).__name__}."
+                )
+        self.history = next((c for c in self.callbacks if isinstance(c, History)), None)
+        if self.history is None and add_history:
+            self.history = History()
+            self.callbacks.append(self.history)
+        if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
+            self.callbacks.append(ProgbarLogger())
+        if model is not None:
+            self.set_model(model)
+        if params:
+            self.set_params(params)
+
+    def set_model(self, model) -> None:
+        super().set_model(model)
+        if self.history is not None:
+            model.history = self.history
+        for callback in self.callbacks:
+            callback.set_model(model)
+
+    def set_params(self, params: dict) -> None:
+        super().set_params(params)
+        for callback in self.callbacks:
+            callback.set_params(params)
+
+    def needs_every_batch(self, mode: str) -> bool:
+        """Whether some callback overrides a ``mode`` batch hook and needs it run after every step."""
+        return any(
+            not c.chunk_safe and any(_overrides(c, hook) for hook in _BATCH_HOOKS[mode])
+            for c in self.callbacks
+        )
+
+    def reads_model_in(self, hook: str) -> bool:
+        """Whether some callback that may read the weights overrides ``hook``."""
+        return any(c.reads_model and _overrides(c, hook) for c in self.callbacks)
+
+    def _call(self, hook: str, *args, logs=None) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(*args, logs=logs)
+
+    def _call_batch(self, hook: str, batch: int, logs) -> None:
+        python_logs = None
+        for callback in self.callbacks:
+            if not _overrides(callback, hook) and not (
+                hook.startswith("on_train") and _overrides(callback, hook.replace("_train", ""))
+            ):
+                continue
+            if callback.chunk_safe:
+                getattr(callback, hook)(batch, logs=logs)
+            else:
+                if python_logs is None:
+                    python_logs = _to_python(logs) or {}
+                getattr(callback, hook)(batch, logs=python_logs)
+
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", logs=logs)
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs=logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs=logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, logs=logs)
+
+    def on_test_begin(self, logs=None):
+        self._call("on_test_begin", logs=logs)
+
+    def on_test_end(self, logs=None):
+        self._call("on_test_end", logs=logs)
+
+    def on_predict_begin(self, logs=None):
+        self._call("on_predict_begin", logs=logs)
+
+    def on_predict_end(self, logs=None):
+        self._call("on_predict_end", logs=logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._call_batch("on_train_batch_begin", batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._call_batch("on_train_batch_end", batch, logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._call_batch("on_test_batch_begin", batch, logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._call_batch("on_test_batch_end", batch, logs)
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self._call_batch("on_predict_batch_begin", batch, logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._call_batch("on_predict_batch_end", batch, logs)

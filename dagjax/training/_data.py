@@ -1,0 +1,440 @@
+"""Training data: user arguments to checked arrays, and arrays to batches.
+
+``fit``, ``evaluate`` and ``predict`` take ``x``/``y`` as arrays, lists in
+input/output order, dicts keyed by input/output name, or any iterable of
+``(x, y)`` / ``(x, y, sample_weight)`` batches. This module turns them into
+:class:`ArrayData` (checked, one entry per model input and output) or a
+stream of batches, and groups batches into :class:`Chunk` blocks for the
+compiled multi-step functions.
+
+Every batch has a fixed size: the last partial batch is padded (by wrapping
+around to the first samples) and a ``mask`` row marks the padding with 0.0,
+so one compiled program serves the whole epoch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+_DEVICE_FRACTION = 0.4  # at most this share of free accelerator memory holds a data set
+_HOST_DEVICE_LIMIT = 2 << 30  # bytes a data set may take when the "device" is the CPU
+
+
+class ArrayData(NamedTuple):
+    """In-memory data: ``x`` per model input, ``y`` per output (``None`` where absent)."""
+
+    x: list
+    y: list | None
+    sample_weight: Any  # None, one array, or a list with one entry per output
+    size: int
+
+
+class Chunk(NamedTuple):
+    """Rows ``start .. start+count`` of ``idx``/``mask`` index batches out of ``data`` (all on device)."""
+
+    data: tuple
+    idx: jax.Array
+    mask: jax.Array
+    start: int
+    count: int
+
+
+def is_stream(x: Any) -> bool:
+    """True for iterables of batches (generators, iterators, data loaders) rather than arrays."""
+    if x is None or isinstance(x, (list, tuple, dict, str, bytes)) or hasattr(x, "shape"):
+        return False
+    return hasattr(x, "__iter__") or hasattr(x, "__next__")
+
+
+def _host_array(value: Any, dtype=None):
+    """An array with 32-bit types (JAX's default), kept on device if it is already there."""
+    if isinstance(value, jax.Array):
+        return value if dtype is None or value.dtype == dtype else value.astype(dtype)
+    array = np.asarray(value)
+    if dtype is None:
+        if array.dtype == np.float64:
+            dtype = np.float32
+        elif array.dtype == np.int64:
+            dtype = np.int32
+        elif array.dtype == np.bool_:
+            dtype = np.float32
+    return array if dtype is None else array.astype(dtype, copy=False)
+
+
+def model_inputs(model, x: Any) -> list:
+    """``x`` as a list in ``model.input_names`` order, checked against each Input's shape."""
+    names = model.input_names
+    if isinstance(x, dict):
+        missing = [n for n in names if n not in x]
+        unknown = [k for k in x if k not in names]
+        if missing or unknown:
+            raise ValueError(
+                f"x does not match the inputs of model '{model.name}': "
+                + (f"missing {missing}; " if missing else "")
+                + (f"unknown {unknown}; " if unknown else "")
+                + f"expected keys {names}."
+            )
+        flat = [x[n] for n in names]
+    elif isinstance(x, (list, tuple)) and len(names) > 1:
+        if len(x) != len(names):
+            raise ValueError(
+                f"Model '{model.name}' has {len(names)} inputs {names}; x is a list of {len(x)}."
+            )
+        flat = list(x)
+    elif isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape"):
+        flat = [x[0]]
+    else:
+        if len(names) > 1:
+            raise ValueError(
+                f"Model '{model.name}' has {len(names)} inputs {names}; "
+                "pass x as a list or a dict by input name."
+            )
+        flat = [x]
+    out = []
+    for name, tensor, value in zip(names, model.inputs, flat):
+        value = _host_array(value, tensor.dtype)
+        expected = tensor.shape[1:]
+        got = tuple(value.shape[1:])
+        if value.ndim != len(tensor.shape) or any(e is not None and e != g for e, g in zip(expected, got)):
+            raise ValueError(
+                f"Input '{name}' of model '{model.name}' expects shape {tensor.shape}, got {value.shape}."
+            )
+        out.append(value)
+    return out
+
+
+def model_targets(model, y: Any, needed: list[bool]) -> list:
+    """``y`` as a list per output (``None`` for outputs given no target); needed outputs must have one."""
+    names = list(model.output_names)
+    wanted = [n for n, need in zip(names, needed) if need]
+    if isinstance(y, dict):
+        unknown = [k for k in y if k not in names]
+        if unknown:
+            raise ValueError(f"y names unknown outputs {unknown}; the model's outputs are {names}.")
+        flat = [y.get(n) for n in names]
+    elif isinstance(y, (list, tuple)) and len(names) > 1:
+        if len(y) == len(names):
+            flat = list(y)
+        elif len(y) == len(wanted):
+            given = iter(y)
+            flat = [next(given) if need else None for need in needed]
+        else:
+            raise ValueError(
+                f"y is a list of {len(y)} arrays; the model has {len(names)} outputs {names}"
+                + (f" ({len(wanted)} with a loss or metric: {wanted})" if len(wanted) != len(names) else "")
+                + ". Pass one array per output, or a dict by output name."
+            )
+    elif len(names) == 1:
+        flat = [y[0] if isinstance(y, (list, tuple)) and len(y) == 1 and hasattr(y[0], "shape") else y]
+    elif len(wanted) == 1:
+        flat = [y if need else None for need in needed]
+    else:
+        raise ValueError(
+            f"The model has {len(names)} outputs {names}; pass y as a list or a dict by output name."
+        )
+    missing = [n for n, value, need in zip(names, flat, needed) if need and value is None]
+    if missing:
+        raise ValueError(f"y has no target for outputs {missing}, which have a loss or metric.")
+    return [None if value is None else _host_array(value) for value in flat]
+
+
+def _sample_weights(sample_weight: Any, names: list[str]) -> Any:
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, dict):
+        unknown = [k for k in sample_weight if k not in names]
+        if unknown:
+            raise ValueError(
+                f"sample_weight names unknown outputs {unknown}; the model's outputs are {names}."
+            )
+        return [
+            None if sample_weight.get(n) is None else _host_array(sample_weight[n], np.float32) for n in names
+        ]
+    if isinstance(sample_weight, (list, tuple)) and len(names) > 1:
+        if len(sample_weight) != len(names):
+            raise ValueError(
+                f"sample_weight is a list of {len(sample_weight)}; the model's outputs are {names}."
+            )
+        return [None if w is None else _host_array(w, np.float32) for w in sample_weight]
+    return _host_array(sample_weight, np.float32)
+
+
+def class_weights_to_sample_weights(y, class_weight: dict) -> np.ndarray:
+    """Keras's rule: the class of a one-hot row is its arg-max, of a scalar label its rounded value."""
+    labels = np.asarray(y)
+    if labels.ndim > 1:
+        labels = np.argmax(labels, axis=-1) if labels.shape[-1] != 1 else np.squeeze(labels, axis=-1)
+    labels = np.round(labels).astype(np.int64)
+    return np.array([class_weight.get(int(c), 1.0) for c in labels], np.float32)
+
+
+def array_data(model, x, y=None, sample_weight=None, class_weight=None, needed=None) -> ArrayData:
+    """Checked in-memory data; ``needed`` marks outputs that must have targets (None: no targets)."""
+    names = list(model.output_names)
+    xs = model_inputs(model, x)
+    ys = None if needed is None else model_targets(model, y, needed)
+    weights = _sample_weights(sample_weight, names)
+    if class_weight is not None:
+        if weights is not None:
+            raise ValueError("You cannot pass both `class_weight` and `sample_weight`.")
+        given = [i for i, value in enumerate(ys or []) if value is not None]
+        if len(given) != 1:
+            raise ValueError("`class_weight` is only supported for models with a single output.")
+        weights = class_weights_to_sample_weights(ys[given[0]], class_weight)
+    sizes = [(f"x '{n}'", v.shape[0]) for n, v in zip(model.input_names, xs)]
+    sizes += [(f"y '{n}'", v.shape[0]) for n, v in zip(names, ys or []) if v is not None]
+    flat_w = weights if isinstance(weights, list) else [weights]
+    sizes += [("sample_weight", w.shape[0]) for w in flat_w if w is not None]
+    if len({s for _, s in sizes}) > 1:
+        raise ValueError(
+            "x and y have different numbers of samples: " + ", ".join(f"{k} has {s}" for k, s in sizes) + "."
+        )
+    size = sizes[0][1]
+    if size == 0:
+        raise ValueError("The data set is empty: x has 0 samples.")
+    return ArrayData(xs, ys, weights, size)
+
+
+def split(data: ArrayData, validation_split: float) -> tuple[ArrayData, ArrayData]:
+    """The last ``validation_split`` share of the samples becomes validation data, as in Keras."""
+    at = int(math.floor(data.size * (1.0 - validation_split)))
+    if at == 0 or at == data.size:
+        raise ValueError(
+            f"The data has {data.size} samples, too few to split off validation_split={validation_split}."
+        )
+    return take(data, slice(0, at), at), take(data, slice(at, data.size), data.size - at)
+
+
+def take(data: ArrayData, index, size: int) -> ArrayData:
+    """The samples at ``index`` (a slice or an index array)."""
+    pick = lambda v: None if v is None else v[index]
+    weights = data.sample_weight
+    weights = [pick(w) for w in weights] if isinstance(weights, list) else pick(weights)
+    return ArrayData(
+        [pick(v) for v in data.x], None if data.y is None else [pick(v) for v in data.y], weights, size
+    )
+
+
+def leaves(data: ArrayData) -> tuple:
+    """The arrays a compiled step reads: ``(x, y, sample_weight)``."""
+    return (data.x, data.y, data.sample_weight)
+
+
+def nbytes(data: ArrayData) -> int:
+    return sum(
+        int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in jax.tree_util.tree_leaves(leaves(data))
+    )
+
+
+def fits_on_device(size_bytes: int) -> bool:
+    """Whether a data set of ``size_bytes`` can stay on the default device for a whole fit."""
+    device = jax.devices()[0]
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and "bytes_limit" in stats:
+        free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+        return size_bytes <= _DEVICE_FRACTION * free
+    return size_bytes <= _HOST_DEVICE_LIMIT
+
+
+def epoch_rows(size: int, batch_size: int, steps: int | None) -> int:
+    return steps if steps is not None else math.ceil(size / batch_size)
+
+
+def epoch_plan(seed: Any, size: int, batch_size: int, rows: int, shuffle: bool, repeats_count: bool):
+    """``(idx, mask)`` of shape ``(rows, batch_size)``: batch ``r`` is samples ``idx[r]``.
+
+    Positions past the end of the data wrap around to its start. Those
+    repeats are padding (mask 0.0) unless ``repeats_count`` (an explicit
+    ``steps_per_epoch`` asked for more batches than the data holds). The
+    permutation is drawn on the host (``seed``: any numpy seed); the data
+    itself stays on the device.
+    """
+    order = np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
+    positions = np.arange(rows * batch_size)
+    idx = order[positions % size].astype(np.int32).reshape(rows, batch_size)
+    real = np.ones(positions.shape, np.float32) if repeats_count else (positions < size).astype(np.float32)
+    return jax.device_put(idx), jax.device_put(real.reshape(rows, batch_size))
+
+
+def pad_batch(batch: tuple, batch_size: int) -> tuple:
+    """A host batch ``(x, y, sample_weight)`` padded to ``batch_size`` rows, plus its mask."""
+    n = jax.tree_util.tree_leaves(batch[0])[0].shape[0]
+    if n > batch_size:
+        raise ValueError(f"A batch of {n} samples is larger than the batch size {batch_size}.")
+    wrap = np.arange(batch_size) % n
+    padded = jax.tree_util.tree_map(lambda v: np.asarray(v)[wrap], batch)
+    mask = (np.arange(batch_size) < n).astype(np.float32)
+    return padded, mask
+
+
+def stack_chunk(batches: list[tuple], masks: list[np.ndarray], capacity: int) -> Chunk:
+    """Host batches concatenated into one device block of ``capacity`` batches (empty slots masked)."""
+    count = len(batches)
+    filler = batches[0]
+    batches = batches + [filler] * (capacity - count)
+    masks = masks + [np.zeros_like(masks[0])] * (capacity - count)
+    data = jax.device_put(jax.tree_util.tree_map(lambda *vs: np.concatenate(vs), *batches))
+    batch_size = masks[0].shape[0]
+    idx = jax.device_put(np.arange(capacity * batch_size, dtype=np.int32).reshape(capacity, batch_size))
+    return Chunk(data, idx, jax.device_put(np.stack(masks)), 0, count)
+
+
+def unpack_stream_item(item: Any) -> tuple:
+    """``(x, y, sample_weight)`` from a batch yielded by a generator (Keras's tuple rule)."""
+    if isinstance(item, tuple):
+        if not 1 <= len(item) <= 3:
+            raise ValueError(
+                "A data generator must yield (x,), (x, y) or (x, y, sample_weight); "
+                f"got a tuple of {len(item)}."
+            )
+        return (*item, None, None)[:3]
+    return item, None, None
+
+
+def _checked_item(model, item: Any, needed, class_weight) -> ArrayData:
+    x, y, sample_weight = unpack_stream_item(item)
+    if needed is not None and y is None:
+        raise ValueError("The data generator yields x only; fit and evaluate need (x, y) batches.")
+    return array_data(model, x, y, sample_weight, class_weight, needed)
+
+
+def array_batches(data: ArrayData, batch_size: int, steps: int | None, shuffle: bool, seed: Any) -> Iterator:
+    """Host batches ``(x, y, sample_weight)`` of an in-memory data set, shuffled on the host."""
+    order = np.random.default_rng(seed).permutation(data.size) if shuffle else np.arange(data.size)
+    end = data.size if steps is None else steps * batch_size
+    for start in range(0, end, batch_size):
+        positions = np.arange(start, min(start + batch_size, end))
+        yield leaves(take(data, order[positions % data.size], positions.size))
+
+
+def _host_epoch(batches: Iterator[tuple], batch_size: int | None, capacity: int):
+    """``take(count) -> Chunk | None`` over host batches, stacked ``capacity`` to a block."""
+    size = batch_size
+
+    def take_chunk(count: int) -> Chunk | None:
+        nonlocal size
+        group = list(itertools.islice(batches, min(count, capacity)))
+        if not group:
+            return None
+        size = max([size or 0] + [jax.tree_util.tree_leaves(b[0])[0].shape[0] for b in group])
+        padded = [pad_batch(batch, size) for batch in group]
+        return stack_chunk([p for p, _ in padded], [m for _, m in padded], capacity)
+
+    return take_chunk
+
+
+class DataSource:
+    """One data set for ``fit``/``evaluate``, handed out an epoch at a time as chunks of batches.
+
+    In-memory arrays that fit go to the device once and are shuffled and
+    gathered there; bigger ones, and streams, come as host batches.
+    """
+
+    def __init__(self, model, batch_size: int, steps: int | None, shuffle: bool, needed, class_weight=None):
+        self.model, self.batch_size, self.steps, self.shuffle = model, batch_size, steps, shuffle
+        self.needed, self.class_weight = needed, class_weight
+        self.arrays: ArrayData | None = None
+        self.target_shapes: list = []
+        self.stream = None
+        self._iterator = None
+        self._pending: ArrayData | None = None
+        self._device: tuple | None = None
+
+    @classmethod
+    def create(
+        cls, model, x, y, sample_weight, class_weight, batch_size, steps, needed, shuffle
+    ) -> DataSource:
+        """From ``fit``/``evaluate`` arguments: arrays (lists, dicts) or a stream of batches."""
+        source = cls(model, batch_size, steps, shuffle, needed, class_weight)
+        if is_stream(x):
+            if y is not None or sample_weight is not None:
+                raise ValueError(
+                    "When x is a data generator, it yields the targets too; do not pass y or sample_weight."
+                )
+            source.stream = x
+            source._iterator = iter(x)
+            first = next(source._iterator, None)
+            if first is None:
+                raise ValueError("The data set is empty: the generator yields no batches.")
+            source._pending = _checked_item(model, first, needed, class_weight)
+            source.target_shapes = [None if v is None else v.shape for v in source._pending.y or []]
+        else:
+            source.set_arrays(array_data(model, x, y, sample_weight, class_weight, needed))
+        return source
+
+    def set_arrays(self, arrays: ArrayData) -> None:
+        self.arrays = arrays
+        self.target_shapes = [None if v is None else v.shape for v in arrays.y or []]
+        self._device = None
+
+    def _on_device(self) -> tuple | None:
+        """The arrays on the device (placed on first use), or None if they are too big for it."""
+        if self._device is None and self.arrays is not None and fits_on_device(nbytes(self.arrays)):
+            self._device = jax.device_put(leaves(self.arrays))
+        return self._device
+
+    def split(self, validation_split: float, batch_size: int, steps: int | None) -> DataSource:
+        """Keep the first part for training; the returned source holds the last part, unshuffled."""
+        if self.arrays is None:
+            raise ValueError(
+                "validation_split needs in-memory arrays; pass validation_data with a generator."
+            )
+        train, val = split(self.arrays, validation_split)
+        self.set_arrays(train)
+        source = DataSource(self.model, batch_size, steps, False, self.needed)
+        source.set_arrays(val)
+        return source
+
+    @property
+    def steps_per_epoch(self) -> int | None:
+        if self.arrays is not None:
+            return epoch_rows(self.arrays.size, self.batch_size, self.steps)
+        if self.steps is not None:
+            return self.steps
+        try:
+            return len(self.stream)
+        except TypeError:
+            return None
+
+    def epoch(self, capacity: int, seed: Any):
+        """``take(count) -> Chunk | None`` over the next epoch; ``capacity`` caps a host block.
+
+        ``seed`` (any numpy seed) draws the epoch's shuffle.
+        """
+        device = self._on_device()
+        if device is not None:
+            rows = epoch_rows(self.arrays.size, self.batch_size, self.steps)
+            size = self.arrays.size
+            idx, mask = epoch_plan(
+                seed, size, self.batch_size, rows, bool(self.shuffle), self.steps is not None
+            )
+            position = 0
+
+            def take_chunk(count: int) -> Chunk | None:
+                nonlocal position
+                if position >= rows:
+                    return None
+                chunk = Chunk(device, idx, mask, position, min(count, rows - position))
+                position += chunk.count
+                return chunk
+
+            return take_chunk
+        if self.arrays is not None:
+            batches = array_batches(self.arrays, self.batch_size, self.steps, self.shuffle, seed)
+            return _host_epoch(batches, self.batch_size, capacity)
+        return _host_epoch(itertools.islice(self._stream_batches(), self.steps), None, capacity)
+
+    def _stream_batches(self) -> Iterator[tuple]:
+        if self._pending is not None:
+            first, self._pending = self._pending, None
+            yield leaves(first)
+        elif self._iterator is not self.stream:
+            self._iterator = iter(self.stream)
+        for item in self._iterator:
+            yield leaves(_checked_item(self.model, item, self.needed, self.class_weight))

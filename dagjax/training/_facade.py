@@ -1,0 +1,354 @@
+"""The Keras façade: ``compile``, ``fit``, ``evaluate``, ``predict`` on ``dagjax.Model``.
+
+A thin layer over the pure core: ``compile`` resolves Keras's arguments,
+``fit`` builds a :class:`~dagjax.training._step.Trainer` for the data's
+target shapes (cached), turns the data into device-resident arrays or a
+stream of host batches, and drives :class:`~dagjax.training._fit.Loop`.
+The trained pytrees land in ``model.params``, ``model.state`` and
+``model.opt_state``; fitting again continues from them, and compiling again
+keeps the parameters and starts a fresh optimizer, as in Keras.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from dagjax.callbacks._base import CallbackList, History
+from dagjax.training import _data, _fit, _metrics, _optimizers, _spec
+from dagjax.training._cache import enable_compilation_cache
+from dagjax.training._data import DataSource
+from dagjax.training._step import TrainState, build_trainer
+
+_copy = lambda tree: jax.device_put(tree, may_alias=False)
+
+
+class _Link:
+    """Hands the train state to the model for callbacks, and takes back what they change.
+
+    The model gets copies, so the step's donated buffers never alias what a
+    callback may hold on to.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.shown: tuple = ()
+
+    def publish(self, ts: TrainState, copy: bool = True) -> None:
+        trees = (ts.params, ts.state, ts.opt_state, ts.step)
+        trees = _copy(trees) if copy else trees
+        self.model.params, self.model.state, self.model.opt_state, self.model._train_step = trees
+        self.shown = trees[:3]
+
+    def absorb(self, ts: TrainState) -> TrainState:
+        now = (self.model.params, self.model.state, self.model.opt_state)
+        if all(a is b for a, b in zip(now, self.shown)):
+            return ts
+        return ts._replace(params=_copy(now[0]), state=_copy(now[1]), opt_state=_copy(now[2]))
+
+
+class TrainingMixin:
+    """``compile`` / ``fit`` / ``evaluate`` / ``predict`` for :class:`dagjax.Model` (Keras's API)."""
+
+    optimizer = None
+    compiled = False
+    stop_training = False
+    history: History | None = None
+    _compile_config: dict | None = None
+    _opt_state = None
+    _train_step = None
+    _loops: dict | None = None
+    _predictor: _fit.Predictor | None = None
+
+    # ------------------------------------------------------------------ compile
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        weighted_metrics: Any = None,
+        steps_per_execution: int | str = "auto",
+        seed: int = 0,
+    ) -> None:
+        """Set the optimizer (optax transformation or Keras name), losses and metrics for training."""
+        names = list(self.output_names)
+        resolved = _spec.resolve_losses(loss, loss_weights, names)
+        metric_ids = _spec.resolve_metric_ids(metrics, names)
+        weighted_ids = _spec.resolve_metric_ids(weighted_metrics, names, "weighted_metrics")
+        for identifier in itertools.chain(*metric_ids, *weighted_ids):
+            if not (isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc")):
+                _metrics.get(identifier)
+        _fit.check_steps_per_execution(steps_per_execution)
+        self.optimizer = _optimizers.get(optimizer)
+        self.loss = loss
+        self._compile_config = {
+            "loss": [identifier for identifier, _ in resolved],
+            "loss_weights": [w for _, w in resolved],
+            "resolved": resolved,
+            "metrics": metric_ids,
+            "weighted_metrics": weighted_ids,
+            "steps_per_execution": steps_per_execution,
+            "seed": int(seed),
+        }
+        self._opt_state = None
+        self._loops = {}
+        self.compiled = True
+        enable_compilation_cache()
+
+    @property
+    def opt_state(self):
+        """The optimizer state (after ``fit``: the trained one); created on first use after ``compile``."""
+        self._require_compiled("read opt_state")
+        if self._opt_state is None:
+            self._opt_state = jax.jit(self.optimizer.init)(self.params)
+        return self._opt_state
+
+    @opt_state.setter
+    def opt_state(self, value) -> None:
+        self._opt_state = value
+
+    def _require_compiled(self, what: str) -> None:
+        if not self.compiled:
+            raise ValueError(f"You must call compile() before you {what} model '{self.name}'.")
+
+    def _needed_targets(self) -> list[bool]:
+        config = self._compile_config
+        return [
+            identifier is not None or bool(m) or bool(w)
+            for identifier, m, w in zip(config["loss"], config["metrics"], config["weighted_metrics"])
+        ]
+
+    def _loop_for(self, target_shapes: list) -> _fit.Loop:
+        """The compiled loop for targets of these shapes (a new target layout builds a new trainer)."""
+        key = tuple(None if s is None else tuple(s[1:]) for s in target_shapes)
+        if key not in self._loops:
+            config = self._compile_config
+            names = list(self.output_names)
+            preds = [t.shape for t in self.outputs]
+            shapes = [p if s is None else s for s, p in zip(target_shapes, preds)]
+            _spec.check_target_shapes(config["resolved"], names, list(target_shapes), preds)
+            trainer = build_trainer(
+                self,
+                dict(zip(names, config["loss"])),
+                self.optimizer,
+                loss_weights=dict(zip(names, config["loss_weights"])),
+                metrics=dict(zip(names, config["metrics"])),
+                weighted_metrics=dict(zip(names, config["weighted_metrics"])),
+                target_shapes=shapes,
+            )
+            loop = _fit.Loop(self, trainer, config["steps_per_execution"])
+            loop.metric_entries = _spec.build_metrics(
+                config["metrics"], config["weighted_metrics"], names, shapes, preds
+            )
+            loop.loss_names = list(_spec.loss_log_names(config["resolved"], names).values())
+            self._loops[key] = loop
+        return self._loops[key]
+
+    def _train_state(self, loop: _fit.Loop, for_training: bool) -> TrainState:
+        """The model's pytrees as a train state; copies for training, whose steps donate their buffers."""
+        step = self._train_step if self._train_step is not None else jnp.zeros((), jnp.int32)
+        if for_training:
+            ts = TrainState(*_copy((self.params, self.state, self.opt_state, step)), {})
+        else:
+            ts = TrainState(self.params, self.state, None, step, {})
+        return loop.trainer.reset_metrics(ts)
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: list | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        class_weight: dict | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int | list = 1,
+    ) -> History:
+        """Train for ``epochs`` epochs; returns a ``History`` with one value per epoch for each log."""
+        self._require_compiled("fit")
+        if all(identifier is None for identifier in self._compile_config["loss"]):
+            raise ValueError("No loss to train on: pass `loss` to compile().")
+        batch_size = _check_batch_size(batch_size)
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}.")
+        needed = self._needed_targets()
+        train = DataSource.create(
+            self, x, y, sample_weight, class_weight, batch_size, steps_per_epoch, needed, shuffle
+        )
+        val = None
+        if validation_data is not None:
+            val = self._eval_source(
+                validation_data, validation_batch_size or batch_size, validation_steps, needed
+            )
+        elif validation_split:
+            val = train.split(validation_split, validation_batch_size or batch_size, validation_steps)
+        loop = self._loop_for(train.target_shapes)
+        cbs = (
+            callbacks
+            if isinstance(callbacks, CallbackList)
+            else CallbackList(
+                callbacks,
+                add_history=True,
+                add_progbar=verbose != 0,
+                model=self,
+                verbose=verbose,
+                epochs=epochs,
+                steps=train.steps_per_epoch,
+            )
+        )
+        fused = loop.fuse(cbs.needs_every_batch("train"))
+        seed = self._compile_config["seed"]
+        link = _Link(self)
+        self.stop_training = False
+        epoch_logs: dict = {}
+        cbs.on_train_begin()
+        ts = self._train_state(loop, for_training=True)
+        try:
+            for epoch in range(initial_epoch, epochs):
+                ts = loop.trainer.reset_metrics(ts)
+                ts = self._callback_hook(cbs, link, ts, "on_epoch_begin", epoch)
+                take = train.epoch(loop.capacity if fused else 1, (seed, int(ts.step)))
+                ts, steps, epoch_logs = loop.train_epoch(ts, take, fused, seed, cbs, link)
+                if steps == 0:
+                    _fit.warn_out_of_data()
+                    break
+                if cbs.params.get("steps") is None:
+                    cbs.set_params({**cbs.params, "steps": steps})
+                if val is not None and _should_validate(epoch, validation_freq):
+                    val_logs = self._run_evaluate(loop, ts, val, cbs)
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                ts = self._callback_hook(cbs, link, ts, "on_epoch_end", epoch, epoch_logs)
+                if self.stop_training:
+                    break
+        finally:
+            link.publish(ts, copy=False)
+        cbs.on_train_end(epoch_logs)
+        return cbs.history
+
+    @staticmethod
+    def _callback_hook(cbs: CallbackList, link: _Link, ts: TrainState, hook: str, *args) -> TrainState:
+        """Run an epoch hook; callbacks that read the weights see the current ones and may change them."""
+        if not cbs.reads_model_in(hook):
+            getattr(cbs, hook)(*args)
+            return ts
+        link.publish(ts)
+        getattr(cbs, hook)(*args)
+        return link.absorb(ts)
+
+    # ------------------------------------------------------------------ evaluate / predict
+    def _eval_source(self, data: Any, batch_size: int, steps: int | None, needed: list[bool]) -> DataSource:
+        if _data.is_stream(data):
+            return DataSource.create(self, data, None, None, None, batch_size, steps, needed, False)
+        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+            raise ValueError("validation_data must be (x, y), (x, y, sample_weight) or a data generator.")
+        x, y, sample_weight = (*data, None)[:3]
+        return DataSource.create(self, x, y, sample_weight, None, batch_size, steps, needed, False)
+
+    def _run_evaluate(self, loop: _fit.Loop, ts: TrainState, source: DataSource, cbs: CallbackList) -> dict:
+        fused = loop.fuse(cbs.needs_every_batch("test"))
+        cbs.on_test_begin()
+        logs = loop.evaluate(ts, source.epoch(loop.capacity if fused else 1, 0), fused, cbs)
+        cbs.on_test_end(logs)
+        return logs
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: list | None = None,
+        return_dict: bool = False,
+    ):
+        """Loss and metrics on ``x``/``y``: a scalar, a list in Keras's order, or a dict."""
+        self._require_compiled("evaluate")
+        batch_size = _check_batch_size(batch_size)
+        needed = self._needed_targets()
+        source = DataSource.create(self, x, y, sample_weight, None, batch_size, steps, needed, False)
+        loop = self._loop_for(source.target_shapes)
+        cbs = (
+            callbacks
+            if isinstance(callbacks, CallbackList)
+            else CallbackList(
+                callbacks,
+                add_progbar=verbose != 0,
+                model=self,
+                verbose=verbose,
+                epochs=1,
+                steps=source.steps_per_epoch,
+            )
+        )
+        logs = self._run_evaluate(loop, self._train_state(loop, for_training=False), source, cbs)
+        if return_dict:
+            return logs
+        values = _spec.evaluate_order(logs, loop.metric_entries, loop.loss_names)
+        return values[0] if len(values) == 1 else values
+
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        steps: int | None = None,
+        callbacks: list | None = None,
+    ):
+        """Outputs for ``x`` as numpy arrays, in the model's output structure."""
+        batch_size = _check_batch_size(batch_size)
+        if _data.is_stream(x):
+            items = x if steps is None else itertools.islice(x, steps)
+            batches = (_data.model_inputs(self, _data.unpack_stream_item(item)[0]) for item in items)
+            total = steps if steps is not None else (len(x) if hasattr(x, "__len__") else None)
+        else:
+            inputs = _data.model_inputs(self, x)
+            size = inputs[0].shape[0]
+            if size == 0:
+                raise ValueError("The data set given to predict is empty: x has 0 samples.")
+            total = _data.epoch_rows(size, batch_size, steps)
+            batches = ([v[i * batch_size : (i + 1) * batch_size] for v in inputs] for i in range(total))
+        cbs = (
+            callbacks
+            if isinstance(callbacks, CallbackList)
+            else CallbackList(
+                callbacks,
+                add_progbar=verbose != 0,
+                model=self,
+                verbose=verbose,
+                epochs=1,
+                steps=total,
+            )
+        )
+        if self._predictor is None:
+            self._predictor = _fit.Predictor(self)
+        cbs.on_predict_begin()
+        outputs = self._predictor(self.params, self.state, batches, batch_size, cbs)
+        cbs.on_predict_end()
+        return outputs
+
+
+def _check_batch_size(batch_size: int | None) -> int:
+    if batch_size is None:
+        return 32
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    return batch_size
+
+
+def _should_validate(epoch: int, validation_freq: int | list) -> bool:
+    if isinstance(validation_freq, int):
+        return (epoch + 1) % validation_freq == 0
+    return epoch + 1 in validation_freq

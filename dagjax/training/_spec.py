@@ -1,0 +1,173 @@
+"""Keras ``compile`` arguments, resolved to one entry per model output.
+
+``loss``, ``loss_weights``, ``metrics`` and ``weighted_metrics`` come as Keras
+takes them: one value for every output, a list in output order, or a dict
+keyed by output name. Each resolves to a list aligned with
+``model.output_names``; a dict naming an unknown output, or a list of the
+wrong length, fails here with the valid output names in the message.
+The log names follow ``keras/src/trainers/compile_utils.py``.
+"""
+
+from __future__ import annotations
+
+from numbers import Number
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from dagjax.training import _losses, _metrics
+
+_KERAS_SHAPE_PICKED = ("crossentropy", "ce", "accuracy", "acc")
+
+
+def _outputs_error(what: str, names: list[str], detail: str) -> ValueError:
+    return ValueError(f"`{what}` {detail}. The model's outputs are {names}.")
+
+
+def _by_output(value: Any, names: list[str], what: str, missing: Any) -> list:
+    """A list or dict argument as one entry per output (``missing`` for outputs a dict leaves out)."""
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise _outputs_error(what, names, f"names unknown outputs {unknown}")
+        return [value.get(n, missing) for n in names]
+    value = list(value)
+    if len(value) != len(names):
+        raise _outputs_error(
+            what,
+            names,
+            f"is a list of {len(value)} entries; it needs one per output ({len(names)}), or use "
+            "a dict keyed by output name",
+        )
+    return value
+
+
+def _check_loss_id(identifier: Any) -> None:
+    """Fail at compile time on an unknown loss name (shape-picked names resolve later)."""
+    if isinstance(identifier, str) and identifier.lower() in _KERAS_SHAPE_PICKED:
+        return
+    _losses.get(identifier)
+
+
+def resolve_losses(loss: Any, loss_weights: Any, names: list[str]) -> list[tuple[Any, float]]:
+    """``(loss identifier or None, weight)`` per output."""
+    if isinstance(loss, (list, tuple, dict)):
+        per_output = _by_output(loss, names, "loss", None)
+    else:
+        per_output = [loss] * len(names)
+    for identifier in per_output:
+        if identifier is not None:
+            _check_loss_id(identifier)
+    if loss_weights is None:
+        weights = [1.0] * len(names)
+    elif isinstance(loss_weights, Number):
+        if len(names) != 1:
+            raise _outputs_error(
+                "loss_weights", names, "is a single number; give a list or dict for several outputs"
+            )
+        weights = [loss_weights]
+    else:
+        weights = _by_output(loss_weights, names, "loss_weights", 1.0)
+    return [(identifier, float(w)) for identifier, w in zip(per_output, weights)]
+
+
+def resolve_metric_ids(metrics: Any, names: list[str], what: str = "metrics") -> list[list]:
+    """The metric identifiers of each output, as lists."""
+    if metrics is None:
+        return [[] for _ in names]
+    if not isinstance(metrics, (list, tuple, dict)):
+        raise ValueError(
+            f"`{what}` must be a list, a list of lists or a dict by output name, got {metrics!r}."
+        )
+    if len(names) == 1:
+        flat = list(metrics.values()) if isinstance(metrics, dict) else list(metrics)
+        if isinstance(metrics, dict):
+            _by_output(metrics, names, what, None)
+        return [[m for entry in flat for m in _as_list(entry)]]
+    return [_as_list(entry) for entry in _by_output(metrics, names, what, None)]
+
+
+def _as_list(entry: Any) -> list:
+    if entry is None:
+        return []
+    return list(entry) if isinstance(entry, (list, tuple)) else [entry]
+
+
+def build_losses(resolved, target_shapes, pred_shapes) -> list:
+    """Loss objects per output (None where untrained); shape-picked names see the shapes."""
+    return [
+        None if identifier is None else _losses.get(identifier, y_true_shape=ts, y_pred_shape=ps)
+        for (identifier, _), ts, ps in zip(resolved, target_shapes, pred_shapes)
+    ]
+
+
+def build_metrics(metric_ids, weighted_ids, names, target_shapes, pred_shapes) -> list[tuple]:
+    """``(log name, Metric, output index, weighted)`` in Keras's log order, with Keras's names."""
+    prefix = len(names) > 1
+    entries = []
+    taken: dict[str, int] = {}
+    for weighted, ids in ((False, metric_ids), (True, weighted_ids)):
+        for index, output_ids in enumerate(ids):
+            for identifier in output_ids:
+                metric = _metrics.get(identifier, target_shapes[index], pred_shapes[index])
+                log_name = _unique_log_name(metric.name, names[index] if prefix else None, weighted, taken)
+                entries.append((log_name, metric, index, weighted))
+    return entries
+
+
+def _unique_log_name(name: str, output: str | None, weighted: bool, taken: dict[str, int]) -> str:
+    """Keras's ``CompileMetrics.result`` naming: ``<output>_<name>``; ``_1``, ``weighted_`` on clashes."""
+    full = f"{output}_{name}" if output else name
+    if full in taken and weighted:
+        full = f"{output}_weighted_{name}" if output else f"weighted_{name}"
+    if full not in taken:
+        taken[full] = 1
+        return full
+    index = taken[full]
+    taken[full] += 1
+    return f"{full}_{index}"
+
+
+def loss_log_names(resolved, names: list[str]) -> dict[int, str]:
+    """``<output>_loss`` per trained output, logged only when more than one output has a loss."""
+    trained = [i for i, (identifier, _) in enumerate(resolved) if identifier is not None]
+    if len(trained) < 2:
+        return {}
+    return {i: f"{names[i]}_loss" for i in trained}
+
+
+def check_target_shapes(resolved, names: list[str], target_shapes: list, pred_shapes: list) -> None:
+    """Fail early, naming the output, when a target's shape cannot meet its output under the loss."""
+    probe = 83  # an unusual batch size, so a batch dim never lines up with a feature dim by chance
+    for (identifier, _), name, target, pred in zip(resolved, names, target_shapes, pred_shapes):
+        if identifier is None or target is None:
+            continue
+        loss = _losses.get(identifier, y_true_shape=target, y_pred_shape=pred)
+        y_true = jax.ShapeDtypeStruct((probe, *target[1:]), jnp.float32)
+        known = [probe, *target[1:]]  # unknown output dims take the target's size where it has one
+        filled = [known[i] if d is None and i < len(known) else d for i, d in enumerate((probe, *pred[1:]))]
+        y_pred = jax.ShapeDtypeStruct(tuple(probe if d is None else d for d in filled), jnp.float32)
+        try:
+            values = jax.eval_shape(loss.values, y_true, y_pred)
+            ok = values.ndim == 0 or values.shape[0] == probe
+            reason = "" if ok else f"the loss values come out with shape {values.shape[1:]} per batch"
+        except Exception as err:  # shape errors from the loss function, reported in the user's terms
+            ok, reason = False, str(err).split("\n")[0]
+        if not ok:
+            raise ValueError(
+                f"Target for output '{name}' has shape {tuple(target)}, which does not fit the output's "
+                f"shape {tuple(pred)} under loss '{loss.name}': {reason}"
+            )
+
+
+def evaluate_order(logs: dict, entries: list[tuple], loss_names: list[str]) -> list:
+    """``evaluate``'s list result in Keras's order (``Trainer._flatten_metrics_in_order``).
+
+    Keras lists ``loss``, then logs named like a compiled metric's bare name,
+    then the per-output losses, then every other log sorted by name (so a
+    multi-output model's ``<output>_<metric>`` logs come last, sorted).
+    """
+    order = list(dict.fromkeys(["loss", *[metric.name for _, metric, _, _ in entries], *loss_names]))
+    known = [logs[name] for name in order if name in logs]
+    return known + [logs[name] for name in sorted(logs) if name not in order]

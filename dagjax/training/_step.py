@@ -1,0 +1,266 @@
+"""The pure training core: a train state pytree and step functions over it.
+
+``build_trainer`` turns a model, per-output losses, loss weights, metrics and
+an optax ``GradientTransformation`` into a :class:`Trainer`, a ``NamedTuple``
+of pure functions over a :class:`TrainState`. Nothing here holds arrays or
+runs Python per step, so research code can ``jit``, ``vmap``, scan, shard or
+checkpoint the state itself:
+
+>>> trainer = build_trainer(model, "mse", optax.adam(1e-3))
+>>> ts = trainer.init_train_state(*model.init(jax.random.key(0)))
+>>> ts, logs = jax.jit(trainer.train_step)(ts, (x, y, None), jax.random.key(1))
+
+The total loss is ``sum_i loss_weight_i * loss_i`` plus the weight
+regularizers' penalty and the activity regularizers' penalty. A batch is
+``(x, y)``, ``(x, y, sample_weight)`` or ``(x, y, sample_weight, mask)``;
+``mask`` (1.0 real row, 0.0 padding) lets a padded last batch give exactly
+the losses and metrics of the unpadded one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from dagjax.training import _optimizers, _spec
+
+
+class TrainState(NamedTuple):
+    """Everything a training run carries from step to step; a pytree."""
+
+    params: Any
+    state: Any
+    opt_state: Any
+    step: jax.Array
+    metrics: dict
+
+
+class Trainer(NamedTuple):
+    """Pure functions over a :class:`TrainState` (see :func:`build_trainer`).
+
+    ``metric_names`` lists the log keys in Keras's order: ``loss``, the
+    compiled metrics, then ``<output>_loss`` per output when several outputs
+    have a loss.
+    """
+
+    init_train_state: Callable
+    train_step: Callable
+    eval_step: Callable
+    predict_step: Callable
+    reset_metrics: Callable
+    metric_results: Callable
+    metric_names: tuple
+
+
+def flatten_outputs(structure: Any, names: list[str]) -> list:
+    """Model outputs (or targets) as a list in ``names`` order; ``None`` where a dict lacks one."""
+    if isinstance(structure, dict):
+        return [structure.get(n) for n in names]
+    if isinstance(structure, (list, tuple)):
+        return list(structure)
+    return [structure]
+
+
+def trainable_mask(layer, params: dict, parent_trainable: bool = True) -> dict:
+    """A bool per leaf of ``params``: False under any layer with ``trainable=False`` (Keras's freeze)."""
+    trainable = parent_trainable and layer.trainable
+    subs = layer.sublayers
+    return {
+        key: trainable_mask(subs[key], value, trainable)
+        if key in subs and isinstance(value, dict)
+        else jax.tree_util.tree_map(lambda _: trainable, value)
+        for key, value in params.items()
+    }
+
+
+def _frozen_pruned(params: dict, mask: dict) -> dict:
+    """``params`` without the subtrees of frozen layers, so their regularizers add nothing."""
+    out = {}
+    for key, value in params.items():
+        sub = mask[key]
+        if isinstance(value, dict):
+            if all(jax.tree_util.tree_leaves(sub)):
+                out[key] = value
+            elif any(jax.tree_util.tree_leaves(sub)):
+                out[key] = _frozen_pruned(value, sub)
+        elif sub:
+            out[key] = value
+    return out
+
+
+def _zero_frozen(tree, mask):
+    return jax.tree_util.tree_map(lambda x, keep: x if keep else jnp.zeros_like(x), tree, mask)
+
+
+def _per_output_weight(sample_weight, index: int):
+    """Output ``index``'s sample weights: one array shared by all outputs, or a list with one per output."""
+    if isinstance(sample_weight, (list, tuple)):
+        return sample_weight[index]
+    return sample_weight
+
+
+def _times_mask(sample_weight, mask):
+    """User sample weights with the padding rows zeroed (just the mask when there are none)."""
+    if sample_weight is None:
+        return mask
+    sample_weight = jnp.asarray(sample_weight, jnp.float32)
+    return sample_weight * jnp.reshape(mask, mask.shape + (1,) * (sample_weight.ndim - 1))
+
+
+def unpack_batch(batch, names: list[str]) -> tuple:
+    """``(x, y, sample_weight, mask)`` from a 2-, 3- or 4-tuple; ``mask`` is all ones when absent.
+
+    Per-output sample weights given as a dict by output name become a list in output order.
+    """
+    if not isinstance(batch, (tuple, list)) or not 2 <= len(batch) <= 4:
+        raise ValueError(
+            "A batch must be (x, y), (x, y, sample_weight) or (x, y, sample_weight, mask), "
+            f"got {type(batch).__name__}"
+            + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
+        )
+    x, y, sample_weight, mask = (*batch, None, None)[:4]
+    if isinstance(sample_weight, dict):
+        sample_weight = flatten_outputs(sample_weight, names)
+    if mask is None:
+        mask = jnp.ones((jax.tree_util.tree_leaves(x)[0].shape[0],), jnp.float32)
+    return x, y, sample_weight, jnp.asarray(mask, jnp.float32)
+
+
+def build_trainer(
+    model,
+    loss: Any,
+    optimizer: Any,
+    loss_weights: Any = None,
+    metrics: Any = None,
+    weighted_metrics: Any = None,
+    target_shapes: list | None = None,
+) -> Trainer:
+    """Pure ``init_train_state`` / ``train_step`` / ``eval_step`` / ``predict_step`` for ``model``.
+
+    ``loss``, ``loss_weights``, ``metrics`` and ``weighted_metrics`` take the
+    forms Keras's ``compile`` takes. ``optimizer`` is an optax
+    ``GradientTransformation`` or a Keras name. ``target_shapes`` (one shape
+    per output) lets "accuracy" and "crossentropy" pick their binary, sparse or
+    categorical form as Keras does; by default targets are taken to be shaped
+    like the outputs.
+    """
+    names = list(model.output_names)
+    pred_shapes = [tuple(t.shape) for t in model.outputs]
+    target_shapes = [tuple(s) for s in target_shapes] if target_shapes is not None else pred_shapes
+    if len(target_shapes) != len(names):
+        raise ValueError(f"target_shapes needs one shape per output {names}, got {len(target_shapes)}.")
+    resolved = _spec.resolve_losses(loss, loss_weights, names)
+    loss_fns = _spec.build_losses(resolved, target_shapes, pred_shapes)
+    weights = [w for _, w in resolved]
+    loss_names = _spec.loss_log_names(resolved, names)
+    metric_entries = _spec.build_metrics(
+        _spec.resolve_metric_ids(metrics, names),
+        _spec.resolve_metric_ids(weighted_metrics, names, "weighted_metrics"),
+        names,
+        target_shapes,
+        pred_shapes,
+    )
+    metric_names = ("loss", *[e[0] for e in metric_entries], *loss_names.values())
+    tx = _optimizers.get(optimizer)
+
+    def compute_loss(params, state, x, y, sample_weight, mask, training, rng):
+        outputs, new_state, activity_penalty = model.apply_with_penalty(
+            params, state, x, training, rng, mask=mask
+        )
+        preds = flatten_outputs(outputs, names)
+        targets = flatten_outputs(y, names)
+        per_output = {}
+        total = jnp.zeros((), jnp.float32)
+        for i, loss_fn in enumerate(loss_fns):
+            if loss_fn is None:
+                continue
+            if targets[i] is None:
+                raise ValueError(f"Output '{names[i]}' has a loss but the batch has no target for it.")
+            value = loss_fn(
+                targets[i], preds[i], sample_weight=_per_output_weight(sample_weight, i), mask=mask
+            )
+            per_output[i] = jnp.asarray(value, jnp.float32)
+            total = total + weights[i] * per_output[i]
+        frozen = trainable_mask(model, params)
+        penalty = model.weight_penalty(_frozen_pruned(params, frozen)) + activity_penalty
+        return total + penalty, (preds, targets, new_state, per_output)
+
+    def init_metrics() -> dict:
+        trackers = {name: _zero_mean() for name in ("loss", *loss_names.values())}
+        return {**trackers, **{name: metric.init() for name, metric, _, _ in metric_entries}}
+
+    def update_metrics(metric_state, total, aux, sample_weight, mask) -> dict:
+        preds, targets, _, per_output = aux
+        count = jnp.sum(mask)
+        new = dict(metric_state)
+        new["loss"] = _mean_update(new["loss"], total, count)
+        for i, name in loss_names.items():
+            new[name] = _mean_update(new[name], per_output[i], count)
+        for name, metric, i, weighted in metric_entries:
+            weight = _times_mask(_per_output_weight(sample_weight, i), mask) if weighted else mask
+            new[name] = metric.update(new[name], targets[i], preds[i], sample_weight=weight)
+        return new
+
+    def init_train_state(params, state) -> TrainState:
+        """A fresh train state: optimizer initialised on ``params``, step 0, zeroed metrics."""
+        return TrainState(params, state, tx.init(params), jnp.zeros((), jnp.int32), init_metrics())
+
+    def train_step(ts: TrainState, batch, rng) -> tuple[TrainState, dict]:
+        """One optimizer step on ``batch`` (training mode, ``rng`` for Dropout); returns running logs."""
+        x, y, sample_weight, mask = unpack_batch(batch, names)
+        grad_fn = jax.value_and_grad(compute_loss, has_aux=True)
+        (total, aux), grads = grad_fn(ts.params, ts.state, x, y, sample_weight, mask, True, rng)
+        mask_tree = trainable_mask(model, ts.params)
+        some_frozen = not all(jax.tree_util.tree_leaves(mask_tree))
+        if some_frozen:
+            grads = _zero_frozen(grads, mask_tree)
+        updates, opt_state = tx.update(grads, ts.opt_state, ts.params)
+        if some_frozen:
+            updates = _zero_frozen(updates, mask_tree)
+        params = optax.apply_updates(ts.params, updates)
+        metric_state = update_metrics(ts.metrics, total, aux, sample_weight, mask)
+        new_ts = TrainState(params, aux[2], opt_state, ts.step + 1, metric_state)
+        return new_ts, metric_results(new_ts)
+
+    def eval_step(ts: TrainState, batch) -> TrainState:
+        """Accumulate the losses and metrics of ``batch`` in inference mode; params are unchanged."""
+        x, y, sample_weight, mask = unpack_batch(batch, names)
+        total, aux = compute_loss(ts.params, ts.state, x, y, sample_weight, mask, False, None)
+        return ts._replace(metrics=update_metrics(ts.metrics, total, aux, sample_weight, mask))
+
+    def predict_step(params, state, x):
+        """The model's outputs in inference mode, in its output structure."""
+        outputs, _ = model.apply(params, state, x, training=False)
+        return outputs
+
+    def reset_metrics(ts: TrainState) -> TrainState:
+        return ts._replace(metrics=init_metrics())
+
+    def metric_results(ts: TrainState) -> dict:
+        """Current value of every log, keyed as Keras logs them."""
+        results = {name: _mean_result(ts.metrics[name]) for name in ("loss", *loss_names.values())}
+        results.update({name: metric.result(ts.metrics[name]) for name, metric, _, _ in metric_entries})
+        return {name: results[name] for name in metric_names}
+
+    return Trainer(
+        init_train_state, train_step, eval_step, predict_step, reset_metrics, metric_results, metric_names
+    )
+
+
+def _zero_mean() -> dict:
+    return {"total": jnp.zeros((), jnp.float32), "count": jnp.zeros((), jnp.float32)}
+
+
+def _mean_update(state: dict, value, count) -> dict:
+    """A batch mean weighted by the batch's real sample count, as Keras's loss trackers."""
+    return {"total": state["total"] + value * count, "count": state["count"] + count}
+
+
+def _mean_result(state: dict):
+    return jnp.where(
+        state["count"] > 0, state["total"] / jnp.where(state["count"] > 0, state["count"], 1.0), 0.0
+    )
