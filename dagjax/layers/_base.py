@@ -177,6 +177,8 @@ class Layer:
 
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable}
+        if self.dtype != np.dtype("float32"):
+            config["dtype"] = self.dtype.name
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config

@@ -32,12 +32,10 @@ def _serialize(layer: Layer) -> dict:
 
 
 def _deserialize(config: dict) -> Layer:
-    from dagjax import layers
+    """The wrapped layer, resolved like any layer in a model file (custom classes included)."""
+    from dagjax.io import layer_from_config
 
-    cls = getattr(layers, config["class_name"], None)
-    if not (isinstance(cls, type) and issubclass(cls, Layer)):
-        raise ValueError(f"Unknown layer class {config['class_name']!r} in a wrapper config.")
-    return cls.from_config(config["config"])
+    return layer_from_config(config)
 
 
 def _without_prefix(name: str, prefix: str) -> str:

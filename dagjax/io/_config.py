@@ -1,0 +1,226 @@
+"""Models to JSON-able configs and back, as Keras's functional config does it.
+
+A layer is ``{"class_name": ..., "config": layer.get_config()}``. A
+functional model adds, for each layer, the calls made to it inside the model
+(``inbound_nodes``): each call's arguments with every tensor written as a
+reference ``{"tensor": [layer_name, node_index, tensor_index]}``, meaning
+output ``tensor_index`` of that layer's ``node_index``-th call in this model.
+Inputs and outputs are references too, in the structure the model was built
+with (one tensor, a list, or a dict). Nested models nest their own config; a
+Sequential records its input and its list of layers.
+
+Rebuilding makes every layer from its config, then replays the calls: a call
+runs as soon as the tensors it reads exist, each layer's calls in their
+recorded order, so shared layers get their nodes back in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dagjax._graph import SymbolicTensor, is_symbolic
+from dagjax.io._registry import class_name, in_scope, resolve, substitute
+from dagjax.layers._base import Layer
+from dagjax.layers._core import Lambda
+from dagjax.layers._input import Input, InputLayer
+
+
+def _model_classes() -> tuple[type, type]:
+    from dagjax._model import Model, Sequential  # _model imports this package: import late
+
+    return Model, Sequential
+
+
+# ------------------------------------------------------------------ to config
+def _checked_config(layer: Layer) -> dict:
+    """``layer.get_config()``, checked to be JSON (a file holds data, never objects)."""
+    config = layer.get_config()
+    for key, value in config.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) cannot be saved: its get_config() "
+                f"holds {key}={value!r}, which is not JSON data ({err}). Make get_config() return "
+                "names and numbers, and rebuild objects from them in __init__ or from_config."
+            ) from err
+    return config
+
+
+def layer_to_config(layer: Layer) -> dict:
+    """``{"class_name", "config"}`` for a layer or a whole model (recursively)."""
+    Model, Sequential = _model_classes()
+    if isinstance(layer, Sequential):
+        config = _sequential_config(layer)
+    elif isinstance(layer, Model):
+        config = _functional_config(layer)
+    else:
+        config = _checked_config(layer)
+    return {"class_name": class_name(layer), "config": config}
+
+
+def _sequential_config(model) -> dict:
+    first = model._input_tensor
+    return {
+        "name": model.name,
+        "trainable": model.trainable,
+        "input": None if first is None else first.node.layer.get_config(),
+        "layers": [layer_to_config(layer) for layer in model.layers],
+    }
+
+
+def _encode(structure: Any, ref) -> Any:
+    if is_symbolic(structure):
+        return {"tensor": ref(structure)}
+    if isinstance(structure, (list, tuple)):
+        return [_encode(x, ref) for x in structure]
+    if isinstance(structure, dict):
+        return {"dict": {k: _encode(v, ref) for k, v in structure.items()}}
+    if structure is None:
+        return None
+    raise TypeError(f"Cannot record a layer call argument of type {type(structure).__name__}.")
+
+
+def _functional_config(model) -> dict:
+    for tensor in model.inputs:
+        if not isinstance(tensor.node.layer, InputLayer):
+            raise ValueError(
+                f"Model '{model.name}' cannot be saved: its input comes from layer "
+                f"'{tensor.node.layer.name}', not from dj.Input. Build it on dj.Input tensors to save it."
+            )
+    in_model = {id(node) for node in model._nodes}
+    calls: dict[int, list] = {}
+    index: dict[int, int] = {}
+    for layer in model.layers:
+        nodes = [n for n in layer._inbound_nodes if isinstance(layer, InputLayer) or id(n) in in_model]
+        calls[id(layer)] = nodes
+        index.update((id(node), i) for i, node in enumerate(nodes))
+
+    def ref(tensor: SymbolicTensor) -> list:
+        return [tensor.node.layer.name, index[id(tensor.node)], tensor.index]
+
+    entries = []
+    for layer in model.layers:
+        entry = layer_to_config(layer)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [] if isinstance(layer, InputLayer) else [
+            _encode(list(node.args), ref) for node in calls[id(layer)]
+        ]
+        entries.append(entry)
+    return {
+        "name": model.name,
+        "trainable": model.trainable,
+        "layers": entries,
+        "input_layers": _encode(model._input_structure, ref),
+        "output_layers": _encode(model._output_structure, ref),
+    }
+
+
+# ------------------------------------------------------------------ from config
+def layer_from_config(spec: dict, custom_objects: dict | None = None) -> Layer:
+    """The layer (or model) a ``{"class_name", "config"}`` dict describes, with fresh weights.
+
+    ``custom_objects`` add to those of an enclosing ``custom_object_scope``, so
+    a wrapper's ``from_config`` can call this for its inner layer.
+    """
+    custom_objects = in_scope(custom_objects)
+    if not isinstance(spec, dict) or "class_name" not in spec or not isinstance(spec.get("config"), dict):
+        raise ValueError(f"A layer config must be a dict with 'class_name' and 'config', got {spec!r:.200}.")
+    name = spec["class_name"]
+    config = spec["config"]
+    layer_name = config.get("name", "?")
+    klass = resolve(name, custom_objects, layer_name)
+    Model, Sequential = _model_classes()
+    if issubclass(klass, Sequential):
+        return _sequential_from_config(klass, config, custom_objects)
+    if issubclass(klass, Model):
+        return _functional_from_config(klass, config, custom_objects)
+    config = substitute(config, custom_objects)
+    if issubclass(klass, Lambda) and isinstance(config.get("function"), str):
+        fn = config["function"]
+        anonymous = " (an anonymous lambda: give the function a name, or pass it under '<lambda>')"
+        hint = anonymous if fn == "<lambda>" else ""
+        raise ValueError(
+            f"Layer '{layer_name}' is a Lambda around function '{fn}'{hint}. Model files never store "
+            f"code, so loading runs none: pass the function, e.g. "
+            f"dj.load_model(path, custom_objects={{'{fn}': {fn if fn.isidentifier() else 'fn'}}})."
+        )
+    try:
+        return klass.from_config(config)
+    except Exception as err:
+        raise ValueError(
+            f"Cannot rebuild layer '{layer_name}' ({name}) from its config: {err}. If the config names "
+            "custom functions or classes, pass them in custom_objects."
+        ) from err
+
+
+def _sequential_from_config(klass: type, config: dict, custom_objects: dict | None):
+    model = klass(name=config["name"], trainable=config.get("trainable", True))
+    first = config.get("input")
+    if first is not None:
+        model.add(Input(batch_shape=tuple(first["batch_shape"]), dtype=first["dtype"], name=first["name"]))
+    for spec in config["layers"]:
+        model.add(layer_from_config(spec, custom_objects))
+    return model
+
+
+def _refs(encoded: Any) -> list:
+    if isinstance(encoded, list):
+        return [r for x in encoded for r in _refs(x)]
+    if isinstance(encoded, dict):
+        if "tensor" in encoded:
+            return [encoded["tensor"]]
+        return [r for x in encoded["dict"].values() for r in _refs(x)]
+    return []
+
+
+def _decode(encoded: Any, produced: dict) -> Any:
+    if isinstance(encoded, list):
+        return [_decode(x, produced) for x in encoded]
+    if isinstance(encoded, dict):
+        if "tensor" in encoded:
+            layer_name, node_index, tensor_index = encoded["tensor"]
+            return produced[layer_name][node_index][tensor_index]
+        return {k: _decode(v, produced) for k, v in encoded["dict"].items()}
+    return encoded
+
+
+def _functional_from_config(klass: type, config: dict, custom_objects: dict | None):
+    layers: dict[str, Layer] = {}
+    pending: dict[str, list] = {}
+    produced: dict[str, list] = {}  # layer name -> output tensors of each call so far
+    for entry in config["layers"]:
+        layer = layer_from_config(entry, custom_objects)
+        layers[entry["name"]] = layer
+        pending[entry["name"]] = list(entry.get("inbound_nodes", []))
+        is_input = isinstance(layer, InputLayer)
+        produced[entry["name"]] = [layer._inbound_nodes[0].output_tensors] if is_input else []
+
+    def ready(call: Any) -> bool:
+        for layer_name, node_index, _ in _refs(call):
+            if layer_name not in produced:
+                raise ValueError(
+                    f"Model config '{config['name']}' refers to layer '{layer_name}', which it does not list."
+                )
+            if node_index >= len(produced[layer_name]) and not pending[layer_name]:
+                raise ValueError(
+                    f"Model config '{config['name']}' refers to call {node_index} of layer '{layer_name}', "
+                    f"which is only called {len(produced[layer_name])} times."
+                )
+        return all(node_index < len(produced[name]) for name, node_index, _ in _refs(call))
+
+    while any(pending.values()):
+        progressed = False
+        for layer_name, calls in pending.items():
+            while calls and ready(calls[0]):
+                layer = layers[layer_name]
+                layer(*_decode(calls.pop(0), produced))
+                produced[layer_name].append(layer._inbound_nodes[-1].output_tensors)
+                progressed = True
+        if not progressed:
+            stuck = [name for name, calls in pending.items() if calls]
+            raise ValueError(f"Model config '{config['name']}' has calls that can never run: layers {stuck}.")
+    inputs = _decode(config["input_layers"], produced)
+    outputs = _decode(config["output_layers"], produced)
+    return klass(inputs, outputs, name=config["name"], trainable=config.get("trainable", True))

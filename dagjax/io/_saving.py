@@ -1,0 +1,250 @@
+"""Model files and weight files: ``save_model`` / ``load_model``, ``save_weights`` / ``load_weights``.
+
+Both are one zip file (see :mod:`dagjax.io._arrays`) holding arrays at paths
+``params/<layer>/<weight>``, ``state/<layer>/<weight>`` and, for a compiled
+model that has trained, ``opt_state/<path in the optimizer state>``. A model
+file also holds the architecture (:mod:`dagjax.io._config`).
+
+The rule for optimizer state: an optimizer is an optax transformation (code),
+so no file holds one. ``load_model`` gives back an uncompiled model with its
+params and state. ``load_weights`` on a compiled model also restores the
+optimizer state and the step counter, when the file has them, provided the
+model's optimizer makes a state of the same tree structure, shapes and dtypes;
+otherwise it raises and names what differs (``skip_optimizer=True`` loads the
+weights alone). So, to continue training exactly where a saved run stopped::
+
+    model = dj.load_model(path)
+    model.compile(optimizer=<the same optimizer>, loss=...)
+    model.load_weights(path)
+    model.fit(...)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dagjax.io._arrays import CheckpointError, Path, read_archive, show, write_archive
+from dagjax.io._config import layer_from_config, layer_to_config
+from dagjax.io._registry import custom_object_scope
+
+_LIST_LIMIT = 8
+
+
+# ------------------------------------------------------------------ pytrees <-> named arrays
+def _weight_leaves(model, trees: dict) -> list[tuple[Path, Any]]:
+    """``(("params"|"state", layer, ..., weight), leaf)`` in Keras's weight order."""
+    out = []
+    for collection, path in model.weight_paths():
+        node = trees[collection]
+        for key in path:
+            node = node[key]
+        out.append(((collection, *path), node))
+    return out
+
+
+def _dict_from_leaves(leaves: dict[Path, Any]) -> dict:
+    tree: dict = {}
+    for path, value in leaves.items():
+        node = tree
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return tree
+
+
+def _opt_leaves(opt_state: Any) -> list[tuple[Path, Any]]:
+    flat, _ = jax.tree_util.tree_flatten_with_path(opt_state)
+    return [(("opt_state", jax.tree_util.keystr(key_path)), leaf) for key_path, leaf in flat]
+
+
+def _spec(leaf: Any) -> str:
+    return f"{tuple(leaf.shape)} {np.dtype(leaf.dtype).name}"
+
+
+def _describe(path: Path, leaf: Any) -> str:
+    return f"{show(path)} {_spec(leaf)}"
+
+
+def _listing(items: list[str]) -> str:
+    more = f", and {len(items) - _LIST_LIMIT} more" if len(items) > _LIST_LIMIT else ""
+    return ", ".join(items[:_LIST_LIMIT]) + more
+
+
+def _differences(expected: list[tuple[Path, Any]], found: dict[Path, np.ndarray]) -> list[str]:
+    """What differs between the arrays a model needs and those a file has, in words."""
+    wanted = dict(expected)
+    missing = [_describe(p, leaf) for p, leaf in expected if p not in found]
+    extra = [_describe(p, a) for p, a in found.items() if p not in wanted]
+    changed = [
+        f"{show(p)}: file {_spec(a)}, model {_spec(wanted[p])}"
+        for p, a in found.items()
+        if p in wanted and _spec(a) != _spec(wanted[p])
+    ]
+    return (
+        ([f"missing from the file: {_listing(missing)}"] if missing else [])
+        + ([f"in the file but not in the model: {_listing(extra)}"] if extra else [])
+        + ([f"different shape or dtype: {_listing(changed)}"] if changed else [])
+    )
+
+
+# ------------------------------------------------------------------ saving
+def _arrays_of(model, include_optimizer: bool) -> tuple[list[tuple[Path, Any]], dict]:
+    arrays = _weight_leaves(model, {"params": model.params, "state": model.state})
+    metadata: dict = {"model_name": model.name}
+    # A compiled model that has not trained yet has a fresh optimizer state: nothing to keep.
+    if include_optimizer and getattr(model, "compiled", False) and model._opt_state is not None:
+        arrays += _opt_leaves(model._opt_state)
+        step = model._train_step
+        metadata["train_step"] = 0 if step is None else int(step)
+    return arrays, metadata
+
+
+def save_model(
+    model, filepath: str | os.PathLike, overwrite: bool = True, include_optimizer: bool = True
+) -> None:
+    """Write ``model``'s architecture, params, state (and trained optimizer state) to one file."""
+    _check_overwrite(filepath, overwrite)
+    arrays, metadata = _arrays_of(model, include_optimizer)
+    write_archive(filepath, {"kind": "model", **metadata, "config": layer_to_config(model)}, arrays)
+
+
+def save_weights(model, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+    """Write ``model``'s params, state (and trained optimizer state) to one file, without the architecture."""
+    _check_overwrite(filepath, overwrite)
+    arrays, metadata = _arrays_of(model, include_optimizer=True)
+    write_archive(filepath, {"kind": "weights", **metadata}, arrays)
+
+
+def _check_overwrite(filepath: str | os.PathLike, overwrite: bool) -> None:
+    if not overwrite and os.path.exists(filepath):
+        raise FileExistsError(f"'{os.fspath(filepath)}' exists and overwrite=False.")
+
+
+# ------------------------------------------------------------------ loading
+def _checked_weights(
+    model, filepath: str, arrays: dict[Path, np.ndarray], by_name: bool = True
+) -> tuple[dict, dict]:
+    """The file's params and state, checked against every key (or position), shape and dtype."""
+    abstract = {"params": model._abstract_weights(True), "state": model._abstract_weights(False)}
+    expected = _weight_leaves(model, abstract)
+    found = {p: a for p, a in arrays.items() if p[0] in ("params", "state")}
+    by_position = _position_differences(expected, found)
+    if by_name:
+        problems = _differences(expected, found)
+        if problems and not by_position:
+            problems.append(
+                "the file's weights have the same shapes in the same order under other layer names (a "
+                "model built twice in one session gets new auto-names): pass by_name=False to load them "
+                "by position, or name the layers"
+            )
+    else:
+        problems = by_position
+    if problems:
+        raise CheckpointError(
+            f"The weights in '{filepath}' do not fit model '{model.name}': " + "; ".join(problems) + "."
+        )
+    values = list(found.values()) if not by_name else [found[path] for path, _ in expected]
+    trees: dict[str, dict] = {"params": {}, "state": {}}
+    for (path, spec), value in zip(expected, values):
+        trees[path[0]][path[1:]] = jnp.asarray(value, spec.dtype)
+    return _dict_from_leaves(trees["params"]), _dict_from_leaves(trees["state"])
+
+
+def _position_differences(expected: list[tuple[Path, Any]], found: dict[Path, np.ndarray]) -> list[str]:
+    """What differs when the file's weights are matched to the model's by position in Keras's order."""
+    if len(found) != len(expected):
+        return [f"the file has {len(found)} weights, the model {len(expected)}"]
+    changed = [
+        f"weight {i}: file {_describe(p, a)}, model {_describe(q, spec)}"
+        for i, ((p, a), (q, spec)) in enumerate(zip(found.items(), expected))
+        if p[0] != q[0] or _spec(a) != _spec(spec)
+    ]
+    return [f"different by position: {_listing(changed)}"] if changed else []
+
+
+def _checked_optimizer(model, filepath: str, params: dict, arrays: dict[Path, np.ndarray]) -> Any:
+    """The file's optimizer state if it fits the optimizer the model is compiled with (None if absent)."""
+    found = {p: a for p, a in arrays.items() if p[0] == "opt_state"}
+    if not found:
+        return None
+    flat, treedef = jax.tree_util.tree_flatten_with_path(jax.eval_shape(model.optimizer.init, params))
+    expected = [(("opt_state", jax.tree_util.keystr(k)), leaf) for k, leaf in flat]
+    problems = _differences(expected, found)
+    if problems:
+        raise CheckpointError(
+            f"The optimizer state in '{filepath}' does not fit the optimizer model '{model.name}' is "
+            "compiled with (an optax state must have the same tree structure, shapes and dtypes): "
+            + "; ".join(problems)
+            + ". Compile with the optimizer the file was saved with, or pass skip_optimizer=True "
+            "to load only the weights."
+        )
+    return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(found[p], leaf.dtype) for p, leaf in expected])
+
+
+def load_weights(
+    model, filepath: str | os.PathLike, skip_optimizer: bool = False, by_name: bool = True
+) -> None:
+    """Load params and state (and, into a compiled model, optimizer state) saved from a model like this one.
+
+    Weights are matched by their path in the parameter pytree (layer name, weight
+    name); ``by_name=False`` matches them by position in Keras's weight order
+    instead, as Keras 3 does, and then skips the optimizer state, whose paths
+    hold layer names. Everything is checked before anything is installed: on
+    error the model is unchanged.
+    """
+    filepath = os.fspath(filepath)
+    manifest, arrays = read_archive(filepath)
+    params, state = _checked_weights(model, filepath, arrays, by_name)
+    opt_state = None
+    if by_name and not skip_optimizer and getattr(model, "compiled", False):
+        opt_state = _checked_optimizer(model, filepath, params, arrays)
+    model._params, model._state = params, state
+    if opt_state is not None:
+        model.opt_state = opt_state
+        model._train_step = jnp.asarray(manifest.get("train_step", 0), jnp.int32)
+
+
+def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None):
+    """The model saved at ``filepath``: rebuilt from its config, with its params and state.
+
+    Custom layer classes must be registered (``@dj.register_layer``) or given
+    in ``custom_objects``, as must the functions of Lambda layers and custom
+    activations: no code is ever read from the file. The model comes back
+    uncompiled; see this module's docstring to restore the optimizer state.
+    """
+    filepath = os.fspath(filepath)
+    manifest, arrays = read_archive(filepath)
+    if manifest.get("kind") != "model" or "config" not in manifest:
+        raise CheckpointError(
+            f"'{filepath}' holds weights only, no architecture (it was written by save_weights): "
+            "build the model in code and call model.load_weights(path)."
+        )
+    with custom_object_scope(custom_objects):
+        model = layer_from_config(manifest["config"])
+    model._params, model._state = _checked_weights(model, filepath, arrays)
+    return model
+
+
+class SavingMixin:
+    """``save`` / ``save_weights`` / ``load_weights`` methods for :class:`dagjax.Model` (Keras's names)."""
+
+    def save(
+        self, filepath: str | os.PathLike, overwrite: bool = True, include_optimizer: bool = True
+    ) -> None:
+        """Save architecture, params, state and trained optimizer state to one file (atomically)."""
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+        """Save params, state and trained optimizer state to one file (atomically)."""
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(
+        self, filepath: str | os.PathLike, skip_optimizer: bool = False, by_name: bool = True
+    ) -> None:
+        """Load a file from ``save`` or ``save_weights``; every key and shape is checked first."""
+        load_weights(self, filepath, skip_optimizer=skip_optimizer, by_name=by_name)
