@@ -19,6 +19,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) benchmarks/run.py
 
 clean:

@@ -1,0 +1,115 @@
+"""One benchmark cell: one framework variant on one workload, alone in this process.
+
+Prints one JSON line. The protocol, the same for every framework:
+
+1. make the data (numpy), then build the model and its weights (``build_s``);
+2. train one epoch (``first_epoch_s``: compile plus ``steps`` steps);
+3. train ``epochs`` more epochs, each timed alone up to the weights being
+   ready; ``step_ms`` is the median epoch over ``steps`` (robust to other
+   processes' bursts) and ``samples_per_s`` follows from it;
+4. ``first_step_s`` = first epoch - (steps - 1) x steady step time, i.e.
+   the wall time of the first step, compile included, for loops and fused
+   epochs alike (its error is (steps - 1) x the step-time jitter: small for
+   fast steps, large for the seconds-long steps of conv models in a scan).
+
+Memory is the process's resident-set high-water mark (``ru_maxrss``), taken
+before building (``base_rss_mib``: interpreter, imports, data) and at the end
+(``peak_rss_mib``), plus the accelerator's peak bytes in use when there is one.
+
+    python benchmarks/cell.py jax loop mlp --steps 100 --epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from workloads import WORKLOADS, make_data  # noqa: E402
+
+
+def max_rss_mib() -> float:
+    """``ru_maxrss`` in MiB (Linux reports KiB, macOS bytes)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if platform.system() == "Darwin" else rss / 2**10
+
+
+def device_peak_mib() -> float | None:
+    """Peak accelerator memory in use, or ``None`` on CPU (where it is part of the RSS)."""
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return None
+    stats = device.memory_stats() or {}
+    return stats["peak_bytes_in_use"] / 2**20 if "peak_bytes_in_use" in stats else None
+
+
+def run_cell(framework: str, variant: str, workload_name: str, steps: int, epochs: int, seed: int) -> dict:
+    try:
+        module = importlib.import_module(f"bench_{framework}")
+    except ModuleNotFoundError as err:
+        raise SystemExit(f"{err.name} is not installed: pip install -e '.[bench]'") from err
+    if variant not in module.VARIANTS:
+        raise ValueError(f"{framework} has variants {module.VARIANTS}, not {variant!r}")
+    workload = WORKLOADS[workload_name]
+    jax.devices()  # start the backend before any clock: it is process start-up, not model building
+    data = make_data(workload, steps * workload.batch_size, seed)
+    base_rss = max_rss_mib()
+
+    t0 = time.perf_counter()
+    trainer = module.build(workload, data, variant, seed)
+    t1 = time.perf_counter()
+    trainer.train_epoch()
+    t2 = time.perf_counter()
+    epoch_s = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        losses = trainer.train_epoch()
+        epoch_s.append(time.perf_counter() - start)
+
+    step_s = statistics.median(epoch_s) / steps
+    return {
+        "framework": framework,
+        "variant": variant,
+        "workload": workload_name,
+        "batch_size": workload.batch_size,
+        "steps": steps,
+        "epochs": epochs,
+        "samples_per_s": workload.batch_size / step_s,
+        "step_ms": step_s * 1e3,
+        "epoch_s": epoch_s,
+        "first_step_s": (t2 - t1) - (steps - 1) * step_s,
+        "first_epoch_s": t2 - t1,
+        "build_s": t1 - t0,
+        "base_rss_mib": base_rss,
+        "peak_rss_mib": max_rss_mib(),
+        "device_peak_mib": device_peak_mib(),
+        "loss": float(np.mean(np.asarray(losses))),
+        "n_weights": trainer.n_weights,
+        "device": str(jax.devices()[0].device_kind),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("framework")
+    parser.add_argument("variant")
+    parser.add_argument("workload", choices=sorted(WORKLOADS))
+    parser.add_argument("--steps", type=int, required=True, help="steps per epoch")
+    parser.add_argument("--epochs", type=int, required=True, help="timed epochs after the first")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    result = run_cell(args.framework, args.variant, args.workload, args.steps, args.epochs, args.seed)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""The workload models written once against the Keras functional API, and the ``fit`` trainer.
+
+``build(api, name)`` takes a module with ``Input``, ``layers`` and ``Model``:
+``keras`` or ``dagjax``. Running the same source in both is what guarantees
+the two benchmark the same graph (and checks dagjax speaks Keras).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import jax
+from workloads import RESMLP_BLOCKS, RESMLP_WIDTH, SEQ_LEN, VOCAB, Trainer, Workload, single_or_dict
+
+
+def mlp(api: ModuleType):
+    x = api.Input(shape=(784,), name="pixels")
+    h = api.layers.Dense(512, activation="relu")(x)
+    h = api.layers.Dense(512, activation="relu")(h)
+    return api.Model(x, api.layers.Dense(10, activation="softmax", name="probs")(h))
+
+
+def multi_io(api: ModuleType):
+    layers = api.layers
+    text = api.Input(shape=(SEQ_LEN,), dtype="int32", name="text")
+    meta = api.Input(shape=(32,), name="meta")
+    t = layers.Embedding(VOCAB, 64)(text)
+    t = layers.Conv1D(128, 5, activation="relu")(t)
+    t = layers.GlobalMaxPooling1D()(t)
+    m = layers.Dense(64, activation="relu")(meta)
+    h = layers.concatenate([t, m])
+    age = layers.Dense(1, name="age")(h)
+    income = layers.Dense(10, activation="softmax", name="income")(h)
+    gender = layers.Dense(1, activation="sigmoid", name="gender")(h)
+    return api.Model([text, meta], [age, income, gender])
+
+
+def cnn(api: ModuleType):
+    layers = api.layers
+    x = api.Input(shape=(32, 32, 3), name="image")
+    h = x
+    for filters in (32, 64):
+        h = layers.Conv2D(filters, 3, strides=2, padding="same")(h)
+        h = layers.BatchNormalization()(h)
+        h = layers.Activation("relu")(h)
+        h = layers.SeparableConv2D(2 * filters, 3, padding="same", activation="relu")(h)
+    h = layers.GlobalAveragePooling2D()(h)
+    return api.Model(x, layers.Dense(10, activation="softmax", name="probs")(h))
+
+
+def resmlp(api: ModuleType):
+    layers = api.layers
+    x = api.Input(shape=(64,), name="features")
+    h = layers.Dense(RESMLP_WIDTH, activation="relu")(x)
+    for _ in range(RESMLP_BLOCKS):
+        h = layers.add([h, layers.Dense(RESMLP_WIDTH, activation="tanh")(h)])
+    return api.Model(x, layers.Dense(10, activation="softmax", name="probs")(h))
+
+
+BUILDERS = {"mlp": mlp, "multi_io": multi_io, "cnn": cnn, "resmlp": resmlp}
+
+
+def build(api: ModuleType, name: str):
+    """The model of workload ``name``, built with ``api`` (``keras`` or ``dagjax``)."""
+    return BUILDERS[name](api)
+
+
+def fit_trainer(model, workload: Workload, data: tuple[dict, dict], weights: Callable[[], Any]) -> Trainer:
+    """Train with ``model.fit`` (Keras defaults: shuffled, ``verbose=0``), one call per epoch.
+
+    ``weights()`` returns the model's arrays, to block on before the clock stops.
+    """
+    x, y = single_or_dict(data[0]), single_or_dict(data[1])
+
+    def train_epoch() -> float:
+        history = model.fit(x, y, batch_size=workload.batch_size, epochs=1, verbose=0)
+        jax.block_until_ready(weights())
+        return history.history["loss"][-1]
+
+    return Trainer(train_epoch, int(model.count_params()))
+
+
+def compile_args(workload: Workload) -> dict:
+    """``loss`` and ``loss_weights`` for ``model.compile``, keyed by output name."""
+    losses = {k: t.loss for k, t in workload.outputs.items()}
+    if len(losses) == 1:
+        return {"loss": single_or_dict(losses)}
+    return {"loss": losses, "loss_weights": {k: t.weight for k, t in workload.outputs.items()}}

@@ -1,0 +1,178 @@
+"""Benchmark dagjax ``fit`` against pure JAX, Keras 3 and Flax NNX: one command, one table.
+
+Every framework variant x workload runs in its own subprocess (``cell.py``:
+the measuring protocol is described there), one after another, so none
+shares a compile cache, an allocator or a high-water mark with another.
+Each cell starts with an empty persistent compilation cache (dagjax turns
+JAX's on by default), so "first step" is always a cold compile.
+
+    python benchmarks/run.py                                  # everything
+    python benchmarks/run.py --only dagjax,jax --workload mlp
+    python benchmarks/run.py --steps 50 --epochs 3 --json results.json
+
+Goals checked per workload (ratios from the same run): dagjax's samples/s at
+least the fastest pure-JAX variant's; its peak memory at most 1.2x, and its
+first step at most 1.0x, that variant's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from workloads import WORKLOADS
+
+HERE = Path(__file__).resolve().parent
+VARIANTS = {"dagjax": ("fit",), "jax": ("loop", "scan"), "keras": ("fit",), "flax": ("nnx",)}
+COLUMNS = [  # header, result key, format
+    ("samples/s", "samples_per_s", "{:,.0f}"),
+    ("step ms", "step_ms", "{:.2f}"),
+    ("first step s", "first_step_s", "{:.2f}"),
+    ("build s", "build_s", "{:.2f}"),
+    ("peak RSS MiB", "peak_rss_mib", "{:.0f}"),
+    ("base RSS MiB", "base_rss_mib", "{:.0f}"),
+    ("device MiB", "device_peak_mib", "{:.0f}"),
+    ("loss", "loss", "{:.3f}"),
+    ("weights", "n_weights", "{:,}"),
+]
+GOALS = [  # label, result key, dagjax / reference must be >= (True) or <= (False) the bound
+    ("samples/s", "samples_per_s", True, 1.0),
+    ("peak RSS", "peak_rss_mib", False, 1.2),
+    ("device memory", "device_peak_mib", False, 1.2),
+    ("first step", "first_step_s", False, 1.0),
+]
+
+
+def run_cell(framework: str, variant: str, workload: str, args: argparse.Namespace) -> dict:
+    """One cell in a fresh interpreter; ``{"error": ...}`` when it fails or times out."""
+    steps = args.steps or WORKLOADS[workload].steps
+    cmd = [sys.executable, str(HERE / "cell.py"), framework, variant, workload,
+           "--steps", str(steps), "--epochs", str(args.epochs), "--seed", str(args.seed)]
+    base = {"framework": framework, "variant": variant, "workload": workload}
+    with tempfile.TemporaryDirectory(prefix="dagjax-bench-xla-") as cache:
+        env = {**os.environ, "KERAS_BACKEND": "jax", "DAGJAX_COMPILATION_CACHE": cache}
+        env.pop("JAX_COMPILATION_CACHE_DIR", None)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.cell_timeout, env=env)
+        except subprocess.TimeoutExpired:
+            return {**base, "error": f"timed out after {args.cell_timeout} s"}
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+        return {**base, "error": lines[-1] if lines else f"exit status {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fmt(result: dict, key: str, spec: str) -> str:
+    value = result.get(key)
+    return "-" if value is None else spec.format(value)
+
+
+def best_jax(results: list[dict]) -> dict | None:
+    """The fastest pure-JAX variant that ran: the reference for the goals."""
+    ran = [r for r in results if r["framework"] == "jax" and "error" not in r]
+    return max(ran, key=lambda r: r["samples_per_s"], default=None)
+
+
+def goal_lines(results: list[dict]) -> list[str]:
+    ours = next((r for r in results if r["framework"] == "dagjax" and "error" not in r), None)
+    ref = best_jax(results)
+    if ours is None or ref is None:
+        return ["  goals: not checked (needs a dagjax row and a pure-JAX row)"]
+    lines = []
+    for label, key, at_least, bound in GOALS:
+        if ours.get(key) is None or not ref.get(key):
+            continue
+        ratio = ours[key] / ref[key]
+        ok = ratio >= bound if at_least else ratio <= bound
+        sign = ">=" if at_least else "<="
+        lines.append(f"  dagjax / jax-{ref['variant']} {label}: {ratio:.2f}x "
+                     f"(goal {sign} {bound}x) {'ok' if ok else 'MISSED'}")
+    keras = next((r for r in results if r["framework"] == "keras" and "error" not in r), None)
+    if keras is not None:
+        lines.append(f"  dagjax / keras samples/s: {ours['samples_per_s'] / keras['samples_per_s']:.2f}x")
+    return lines
+
+
+def table(workload: str, results: list[dict]) -> str:
+    wl = WORKLOADS[workload]
+    rows = [["framework"] + [c[0] for c in COLUMNS]]
+    for r in results:
+        name = f"{r['framework']} {r['variant']}"
+        rows.append([name] + (["error"] + [""] * (len(COLUMNS) - 1) if "error" in r
+                              else [fmt(r, key, spec) for _, key, spec in COLUMNS]))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    steps = next((r["steps"] for r in results if "steps" in r), "?")
+    lines = [f"\n## {workload}: {wl.description}, batch {wl.batch_size}, {steps} steps/epoch"]
+    for i, row in enumerate(rows):
+        lines.append("| " + " | ".join(c.ljust(w) if j == 0 else c.rjust(w)
+                                        for j, (c, w) in enumerate(zip(row, widths))) + " |")
+        if i == 0:
+            lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    lines += [f"  {r['framework']} {r['variant']}: {r['error']}" for r in results if "error" in r]
+    return "\n".join(lines + goal_lines(results))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(VARIANTS),
+                        help="comma-separated frameworks, or framework-variant (e.g. jax-loop)")
+    parser.add_argument("--workload", default=",".join(WORKLOADS),
+                        help=f"comma-separated, from {', '.join(WORKLOADS)}")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps per epoch for every workload (default: per workload)")
+    parser.add_argument("--epochs", type=int, default=3,
+                        help="timed epochs after the first; samples/s from the median (default 3)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell")
+    parser.add_argument("--json", type=Path, help="also write every result to this file")
+    return parser.parse_args(argv)
+
+
+def selected_cells(only: str) -> list[tuple[str, str]]:
+    cells = []
+    for item in only.split(","):
+        framework, _, variant = item.strip().partition("-")
+        if framework not in VARIANTS or (variant and variant not in VARIANTS[framework]):
+            known = [f"{f}-{v}" for f, vs in VARIANTS.items() for v in vs]
+            raise SystemExit(f"Unknown --only entry {item!r}; use one of {list(VARIANTS)} or {known}.")
+        cells += [(framework, v) for v in ((variant,) if variant else VARIANTS[framework])]
+    return cells
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    cells = selected_cells(args.only)
+    workloads = [w.strip() for w in args.workload.split(",")]
+    unknown = [w for w in workloads if w not in WORKLOADS]
+    if unknown:
+        raise SystemExit(f"Unknown workload(s) {unknown}; choose from {list(WORKLOADS)}.")
+    start = time.perf_counter()
+    print(f"# dagjax benchmarks: {' '.join(sys.argv)}\n# python {platform.python_version()}, "
+          f"{platform.machine()}, {os.cpu_count()} CPUs; samples/s from the median of {args.epochs} "
+          "timed epochs after a first (compiling) epoch", flush=True)
+    everything = []
+    for workload in workloads:
+        results = []
+        for framework, variant in cells:
+            t0 = time.perf_counter()
+            results.append(run_cell(framework, variant, workload, args))
+            status = results[-1].get("error", "ok")
+            print(f"  [{workload} {framework}-{variant}: {time.perf_counter() - t0:.0f} s, {status}]",
+                  file=sys.stderr, flush=True)
+        print(table(workload, results), flush=True)
+        everything += results
+    device = next((r["device"] for r in everything if "device" in r), "unknown")
+    print(f"\n# device: {device}; whole run {time.perf_counter() - start:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(everything, indent=1))
+
+
+if __name__ == "__main__":
+    main()
