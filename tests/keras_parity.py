@@ -24,3 +24,30 @@ def assert_shape_invariant(model, inputs):
         assert len(tensor.shape) == value.ndim, (tensor.shape, value.shape)
         for sym, real in zip(tensor.shape, value.shape):
             assert sym is None or sym == real, (tensor.shape, value.shape)
+
+
+def random_weights(keras_model, rng=None):
+    """Random values for every Keras weight (positive for variances and stddevs), set in Keras too."""
+    rng = rng or np.random.default_rng(0)
+    out = []
+    for w in keras_model.weights:
+        value = rng.normal(0.0, 0.5, w.shape)
+        if any(key in w.path for key in ("variance", "stddev")):
+            value = np.abs(value) + 0.5
+        out.append(value.astype("float32"))
+    keras_model.set_weights(out)
+    return out
+
+
+def keras_and_dagjax(shape, keras_layer, dj_layer, rng=None):
+    """The same one-layer model in Keras and dagjax, sharing random weights (biases included)."""
+    import keras
+
+    import dagjax as dj
+
+    k_in = keras.Input(shape)
+    k_model = keras.Model(k_in, keras_layer(k_in))
+    d_in = dj.Input(shape)
+    d_model = dj.Model(d_in, dj_layer(d_in))
+    d_model.set_weights(random_weights(k_model, rng))
+    return k_model, d_model

@@ -6,6 +6,7 @@ import jax
 import keras
 import numpy as np
 import pytest
+from keras_parity import keras_and_dagjax
 
 import dagjax as dj
 from dagjax import layers
@@ -13,26 +14,8 @@ from dagjax import layers
 RNG = np.random.default_rng(0)
 
 
-def _random_weights(keras_model):
-    """Random values for every Keras weight (positive for variances and stddevs)."""
-    out = []
-    for w in keras_model.weights:
-        value = RNG.normal(0.0, 0.5, w.shape)
-        if any(key in w.path for key in ("variance", "stddev")):
-            value = np.abs(value) + 0.5
-        out.append(value.astype("float32"))
-    keras_model.set_weights(out)
-    return out
 
 
-def _pair(shape, keras_layer, dj_layer):
-    """The same one-layer model in Keras and dagjax, sharing random weights."""
-    k_in = keras.Input(shape)
-    k_model = keras.Model(k_in, keras_layer(k_in))
-    d_in = dj.Input(shape)
-    d_model = dj.Model(d_in, dj_layer(d_in))
-    d_model.set_weights(_random_weights(k_model))
-    return k_model, d_model
 
 
 def _both(name, **kwargs):
@@ -53,7 +36,7 @@ def _assert_close(actual, expected):
     ],
 )
 def test_batch_norm_inference_matches_keras(kwargs, shape):
-    k_model, d_model = _pair(shape, *_both("BatchNormalization", **kwargs))
+    k_model, d_model = keras_and_dagjax(shape, *_both("BatchNormalization", **kwargs))
     x = RNG.normal(size=(2, *shape)).astype("float32")
     _assert_close(d_model(x), k_model(x))
 
@@ -68,7 +51,7 @@ def test_batch_norm_inference_matches_keras(kwargs, shape):
 )
 def test_batch_norm_training_outputs_and_moving_stats_match_keras(kwargs):
     shape = (2, 3)
-    k_model, d_model = _pair(shape, *_both("BatchNormalization", **kwargs))
+    k_model, d_model = keras_and_dagjax(shape, *_both("BatchNormalization", **kwargs))
     step = jax.jit(lambda p, s, x: d_model.apply(p, s, x, training=True))
     for _ in range(2):
         x = RNG.normal(1.0, 2.0, size=(4, *shape)).astype("float32")
@@ -117,7 +100,7 @@ def test_batch_norm_state_unchanged_outside_training_and_when_frozen():
     ],
 )
 def test_layer_norm_matches_keras(kwargs, shape):
-    k_model, d_model = _pair(shape, *_both("LayerNormalization", **kwargs))
+    k_model, d_model = keras_and_dagjax(shape, *_both("LayerNormalization", **kwargs))
     x = RNG.normal(2.0, 3.0, size=(2, *shape)).astype("float32")
     _assert_close(d_model(x), k_model(x))
 
@@ -125,7 +108,7 @@ def test_layer_norm_matches_keras(kwargs, shape):
 def test_layer_norm_rms_scaling_matches_keras():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        k_model, d_model = _pair((3,), keras.layers.LayerNormalization(rms_scaling=True),
+        k_model, d_model = keras_and_dagjax((3,), keras.layers.LayerNormalization(rms_scaling=True),
                                  layers.LayerNormalization(rms_scaling=True))
     assert [p[-1] for _, p in d_model.weight_paths()] == ["gamma"]
     x = RNG.normal(1.0, 2.0, size=(2, 3)).astype("float32")

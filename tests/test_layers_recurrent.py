@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 import pytest
+from keras_parity import keras_and_dagjax, random_weights
 
 import dagjax as dj
 from dagjax import layers
@@ -16,24 +17,8 @@ def _seq(batch=2, time=4, features=3):
     return RNG.normal(size=(batch, time, features)).astype("float32")
 
 
-def _random_weights(keras_model):
-    """Random values for every Keras weight (positive for variances)."""
-    out = []
-    for w in keras_model.weights:
-        value = RNG.normal(0.0, 0.5, w.shape)
-        out.append((np.abs(value) + 0.5 if "variance" in w.path else value).astype("float32"))
-    keras_model.set_weights(out)
-    return out
 
 
-def _pair(shape, keras_layer, dj_layer):
-    """The same one-layer model in Keras and dagjax, sharing random weights (biases included)."""
-    k_in = keras.Input(shape)
-    k_model = keras.Model(k_in, keras_layer(k_in))
-    d_in = dj.Input(shape)
-    d_model = dj.Model(d_in, dj_layer(d_in))
-    d_model.set_weights(_random_weights(k_model))
-    return k_model, d_model
 
 
 def _assert_tree_close(actual, expected):
@@ -70,14 +55,14 @@ RNN_CASES = [
 
 @pytest.mark.parametrize("name, kwargs", RNN_CASES)
 def test_rnn_matches_keras(name, kwargs):
-    k_model, d_model = _pair((4, 3), *_both(name, **kwargs))
+    k_model, d_model = keras_and_dagjax((4, 3), *_both(name, **kwargs))
     x = _seq()
     _assert_tree_close(d_model(x), k_model(x))
 
 
 @pytest.mark.parametrize("name", ["LSTM", "GRU"])
 def test_variable_length_sequences_match_keras(name):
-    k_model, d_model = _pair((None, 3), *_both(name, units=3, return_sequences=True))
+    k_model, d_model = keras_and_dagjax((None, 3), *_both(name, units=3, return_sequences=True))
     for time in (2, 5):
         x = _seq(time=time)
         _assert_tree_close(d_model(x), k_model(x))
@@ -93,7 +78,7 @@ def test_initial_state_matches_keras():
     d_x, d_h, d_c = (dj.Input(s) for s in shapes)
     d_model = dj.Model([d_x, d_h, d_c],
                        [d_lstm(d_x, [d_h, d_c]), layers.Bidirectional(d_gru)(d_x, [d_h, d_c])])
-    d_model.set_weights(_random_weights(k_model))
+    d_model.set_weights(random_weights(k_model, RNG))
     data = [_seq(), *RNG.normal(size=(2, 2, 2)).astype("float32")]
     _assert_tree_close(d_model(data), k_model(data))
 
@@ -111,14 +96,14 @@ def test_initial_state_matches_keras():
 def test_bidirectional_matches_keras(merge_mode, rnn_kwargs):
     cls = "GRU" if merge_mode in ("sum", "mul") else "LSTM"
     k_rnn, d_rnn = _both(cls, **rnn_kwargs)
-    k_model, d_model = _pair((4, 3), keras.layers.Bidirectional(k_rnn, merge_mode=merge_mode),
+    k_model, d_model = keras_and_dagjax((4, 3), keras.layers.Bidirectional(k_rnn, merge_mode=merge_mode),
                              layers.Bidirectional(d_rnn, merge_mode=merge_mode))
     x = _seq()
     _assert_tree_close(d_model(x), k_model(x))
 
 
 def test_bidirectional_names_and_weight_order_follow_keras():
-    k_model, d_model = _pair((4, 3), *[
+    k_model, d_model = keras_and_dagjax((4, 3), *[
         lib.Bidirectional(lib.GRU(2, name="gru", **CHEAP_INIT), name="bi",
                           backward_layer=lib.SimpleRNN(2, go_backwards=True, name="back", **CHEAP_INIT))
         for lib in (keras.layers, layers)
@@ -141,7 +126,7 @@ def test_bidirectional_names_and_weight_order_follow_keras():
     ],
 )
 def test_time_distributed_matches_keras(inner, shape):
-    k_model, d_model = _pair(shape, keras.layers.TimeDistributed(inner(keras.layers)),
+    k_model, d_model = keras_and_dagjax(shape, keras.layers.TimeDistributed(inner(keras.layers)),
                              layers.TimeDistributed(inner(layers)))
     x = RNG.normal(size=(2, *shape)).astype("float32")
     _assert_tree_close(d_model(x), k_model(x))
