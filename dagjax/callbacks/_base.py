@@ -25,7 +25,11 @@ _BATCH_HOOKS = {
 
 
 class Callback:
-    """Base class: every hook does nothing; override the ones you need."""
+    """Base class: every hook does nothing; override the ones you need.
+
+    ``examples/activation_logger.py`` writes one: at each epoch end it saves
+    every layer's activations on a validation sample.
+    """
 
     # Whether batch hooks are fine being called once per compiled chunk of steps with device-side logs.
     chunk_safe: bool = False
@@ -96,7 +100,8 @@ class Callback:
 
 
 def _overrides(callback: Callback, hook: str) -> bool:
-    return getattr(type(callback), hook) is not getattr(Callback, hook)
+    """Whether ``callback`` defines ``hook``: in its class, or on the instance (``LambdaCallback``)."""
+    return hook in vars(callback) or getattr(type(callback), hook) is not getattr(Callback, hook)
 
 
 def _to_python(logs: dict | None) -> dict | None:
@@ -244,11 +249,26 @@ class CallbackList(Callback):
         for callback in self.callbacks:
             callback.set_params(params)
 
+    def _per_batch_hooks(self, mode: str) -> list[tuple[Callback, str]]:
+        """``(callback, hook)`` for each ``mode`` batch hook that must run after every step."""
+        return [
+            (c, hook)
+            for c in self.callbacks
+            if not c.chunk_safe
+            for hook in _BATCH_HOOKS[mode]
+            if _overrides(c, hook)
+        ]
+
     def needs_every_batch(self, mode: str) -> bool:
         """Whether some callback overrides a ``mode`` batch hook and needs it run after every step."""
-        return any(
-            not c.chunk_safe and any(_overrides(c, hook) for hook in _BATCH_HOOKS[mode])
-            for c in self.callbacks
+        return bool(self._per_batch_hooks(mode))
+
+    def per_batch_notice(self, mode: str) -> str:
+        """One line saying which callback hooks make ``mode`` run one step per compiled call."""
+        hooks = ", ".join(f"{type(c).__name__}.{hook}" for c, hook in self._per_batch_hooks(mode))
+        return (
+            f"Running one step per compiled call, because {hooks} must see every batch "
+            "(set `chunk_safe = True` on a callback whose batch hooks can run once per chunk of steps)."
         )
 
     def reads_model_in(self, hook: str) -> bool:

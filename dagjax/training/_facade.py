@@ -62,6 +62,8 @@ class TrainingMixin:
     _train_step = None
     _loops: dict | None = None
     _predictor: _fit.Predictor | None = None
+    _fit_validation: DataSource | None = None  # the running fit's validation data, for callbacks
+    _initial_epoch: int | None = None  # set by a callback's on_train_begin (BackupAndRestore) to resume
 
     # ------------------------------------------------------------------ compile
     def compile(
@@ -210,11 +212,17 @@ class TrainingMixin:
             )
         )
         fused = loop.fuse(cbs.needs_every_batch("train"))
+        if verbose != 0 and not fused and loop.fuse(False):
+            print(cbs.per_batch_notice("train"))
         seed = self._compile_config["seed"]
         link = _Link(self)
         self.stop_training = False
+        self._initial_epoch = None
+        self._fit_validation = val
         epoch_logs: dict = {}
         cbs.on_train_begin()
+        if self._initial_epoch is not None:
+            initial_epoch = self._initial_epoch
         ts = self._train_state(loop, for_training=True)
         try:
             for epoch in range(initial_epoch, epochs):
@@ -235,6 +243,7 @@ class TrainingMixin:
                     break
         finally:
             link.publish(ts, copy=False)
+            self._fit_validation = None
         cbs.on_train_end(epoch_logs)
         return cbs.history
 
