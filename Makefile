@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean graphviz screenshot
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,8 +11,26 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed graphviz
 	$(PY) examples/quickstart.py
+	$(PY) examples/tensorboard_imdb_like.py --logdir logs/imdb_like
+
+# Graphviz renders plot_model's images; installed where apt-get can (plot_model says what to do otherwise).
+graphviz:
+	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; } \
+		|| echo "Graphviz not installed: plot_model will write DOT files instead of images."
+
+# TensorBoard's Scalars page for the example's logs, as logs/tensorboard_scalars.png (Debian: apt-get install chromium).
+screenshot: $(VENV)/.installed
+	$(PY) examples/tensorboard_imdb_like.py --logdir logs/imdb_like
+	$(VENV)/bin/tensorboard --logdir logs/imdb_like --host 127.0.0.1 --port 6006 --load_fast=false & tb=$$!; \
+	for i in $$(seq 60); do $(PY) -c "import sys, urllib.request as u; \
+		sys.exit(b'train' not in u.urlopen('http://127.0.0.1:6006/data/runs').read())" 2>/dev/null && break; \
+		sleep 1; done; \
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,900 \
+		--virtual-time-budget=8000 --screenshot=$(CURDIR)/logs/tensorboard_scalars.png \
+		'http://127.0.0.1:6006/#scalars'; status=$$?; kill $$tb; exit $$status
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -383,11 +383,18 @@ class Model(SavingMixin, TrainingMixin, Layer):
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in self._sublayers.values())
 
-    def summary(self, print_fn=print, line_length: int | None = None) -> None:
+    def summary(
+        self,
+        line_length: int | None = None,
+        *,
+        print_fn=None,
+        expand_nested: bool = False,
+        show_trainable: bool = False,
+    ) -> None:
         """Print layers, output shapes, parameter counts and connections, as Keras."""
         from dagjax.utils._summary import summary
 
-        summary(self, print_fn=print_fn, line_length=line_length)
+        summary(self, line_length, print_fn, expand_nested=expand_nested, show_trainable=show_trainable)
 
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable}

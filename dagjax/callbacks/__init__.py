@@ -13,3 +13,4 @@ from dagjax.callbacks._logging import CSVLogger as CSVLogger
 from dagjax.callbacks._logging import LambdaCallback as LambdaCallback
 from dagjax.callbacks._logging import TerminateOnNaN as TerminateOnNaN
 from dagjax.callbacks._monitor import MonitorCallback as MonitorCallback
+from dagjax.callbacks._tensorboard import TensorBoard as TensorBoard

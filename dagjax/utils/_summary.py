@@ -1,10 +1,19 @@
-"""``model.summary()``: one row per layer, as Keras prints it."""
+"""``model.summary()``: one row per layer, as Keras prints it.
+
+A shared layer is one row marked ``shared xN``, listing the output shapes and
+the sources of every call (``dense[1][0]`` is output 0 of the layer's call 1,
+as Keras writes it). A nested model is one ``Functional`` (or ``Sequential``)
+row; with ``expand_nested=True`` its layers follow, indented under it, with
+their connections inside it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
+
+from dagjax.utils._layer_graph import is_model, layer_kind
 
 
 def _format_count(n: int) -> str:
@@ -16,25 +25,31 @@ def _format_count(n: int) -> str:
     raise AssertionError  # unreachable: the loop returns at "GB"
 
 
-def _weight_counts(model) -> tuple[int, int]:
+def _weight_counts(layer, parent_trainable: bool = True) -> tuple[int, int]:
+    """``(trainable, non_trainable)`` weight counts; a frozen layer freezes everything under it."""
+    trainable_layer = parent_trainable and layer.trainable
     trainable = non_trainable = 0
-    for layer in model.sublayers.values():
-        for collection, path in layer.weight_paths():
-            spec_owner, name = layer, path[-1]
-            for key in path[:-1]:
-                spec_owner = spec_owner.sublayers[key]
-            shape = next(w.shape for w in spec_owner.weight_specs if w.name == name)
-            frozen = not layer.trainable or collection == "state"
-            size = int(np.prod(shape))
-            if frozen:
-                non_trainable += size
-            else:
-                trainable += size
+    for w in layer.weight_specs:
+        size = int(np.prod(w.shape))
+        if trainable_layer and w.trainable:
+            trainable += size
+        else:
+            non_trainable += size
+    for sub in layer.sublayers.values():
+        t, n = _weight_counts(sub, trainable_layer)
+        trainable, non_trainable = trainable + t, non_trainable + n
     return trainable, non_trainable
 
 
-def _rows(model) -> list[tuple[str, str, str, str]]:
+def _trainable_mark(layer) -> str:
+    if not layer.count_params():
+        return "-"
+    return "Y" if layer.trainable else "N"
+
+
+def _rows(model, depth: int, expand_nested: bool) -> list[tuple[str, ...]]:
     in_model = {id(n) for n in model._nodes}
+    indent = "   " * depth + ("└ " if depth else "")
     rows = []
     for layer in model.layers:
         nodes = [n for n in layer._inbound_nodes if id(n) in in_model] or layer._inbound_nodes[:1]
@@ -45,27 +60,38 @@ def _rows(model) -> list[tuple[str, str, str, str]]:
             for t in node.input_tensors:
                 index = t.node.layer._inbound_nodes.index(t.node)
                 sources.append(f"{t.node.layer.name}[{index}][{t.index}]")
-        kind = type(layer).__name__
+        kind = layer_kind(layer)
         if len(nodes) > 1:
             kind += f", shared x{len(nodes)}"
         rows.append(
             (
-                f"{layer.name} ({kind})",
+                f"{indent}{layer.name} ({kind})",
                 ", ".join(dict.fromkeys(shapes)),
                 f"{layer.count_params():,}",
                 ", ".join(sources) or "-",
+                _trainable_mark(layer),
             )
         )
+        if expand_nested and is_model(layer):
+            rows.extend(_rows(layer, depth + 1, expand_nested))
     return rows
 
 
-def summary(model, print_fn: Callable = print, line_length: int | None = None) -> None:
-    """Print the layer table and the parameter totals of ``model``."""
-    header = ("Layer (type)", "Output Shape", "Param #", "Connected to")
-    rows = _rows(model)
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+def summary(
+    model,
+    line_length: int | None = None,
+    print_fn: Callable | None = None,
+    expand_nested: bool = False,
+    show_trainable: bool = False,
+) -> None:
+    """Print the layer table and the parameter totals of ``model`` (Keras's arguments)."""
+    header = ("Layer (type)", "Output Shape", "Param #", "Connected to", "Trainable")
+    columns = 5 if show_trainable else 4
+    rows = [r[:columns] for r in _rows(model, 0, expand_nested)]
+    header = header[:columns]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(columns)]
     if line_length:
-        widths[3] = max(12, line_length - sum(widths[:3]) - 13)
+        widths[3] = max(12, line_length - sum(widths) + widths[3] - 3 * columns - 1)
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
 
     def line(cells):
@@ -81,4 +107,4 @@ def summary(model, print_fn: Callable = print, line_length: int | None = None) -
         f" Trainable params: {_format_count(trainable)}",
         f" Non-trainable params: {_format_count(non_trainable)}",
     ]
-    print_fn("\n".join(lines))
+    (print_fn or print)("\n".join(lines))
