@@ -16,4 +16,5 @@ def build(workload: Workload, data: tuple[dict, dict], variant: str, seed: int) 
     model.compile(optimizer=optax_optimizer(), **functional_models.compile_args(workload))
     # dagjax makes weights lazily (from its fixed default seed); Keras makes them at construction
     jax.block_until_ready(model.params)
-    return functional_models.fit_trainer(model, workload, data, lambda: (model.params, model.state))
+    # Epoch logs are Python floats read from the state the epoch's last step wrote: nothing to wait for.
+    return functional_models.fit_trainer(model, workload, data, dj.callbacks.Callback, lambda: None)

@@ -13,7 +13,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from workloads import RESMLP_BLOCKS, RESMLP_WIDTH, VOCAB, Trainer, Workload, epoch_order, optax_optimizer
+from workloads import (
+    RESMLP_BLOCKS,
+    RESMLP_WIDTH,
+    VOCAB,
+    Trainer,
+    Workload,
+    epoch_order,
+    optax_optimizer,
+    timed_epochs,
+)
 from workloads import total_loss as workload_loss
 
 VARIANTS = ("nnx",)
@@ -123,4 +132,4 @@ def build(workload: Workload, data: tuple[dict, dict], variant: str, seed: int) 
         return losses
 
     n_weights = sum(a.size for a in jax.tree.leaves(nnx.state(model)))
-    return Trainer(train_epoch, n_weights)
+    return Trainer(timed_epochs(train_epoch), n_weights)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax_models import MODELS
-from workloads import Trainer, Workload, epoch_order, optax_optimizer, total_loss
+from workloads import Trainer, Workload, epoch_order, optax_optimizer, timed_epochs, total_loss
 
 VARIANTS = ("loop", "scan")
 
@@ -73,4 +73,4 @@ def build(workload: Workload, data: tuple[dict, dict], variant: str, seed: int) 
         return losses
 
     n_weights = sum(a.size for a in jax.tree.leaves((params, state)))
-    return Trainer(train_epoch, n_weights)
+    return Trainer(timed_epochs(train_epoch), n_weights)

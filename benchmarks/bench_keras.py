@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import functional_models  # noqa: E402
+import jax  # noqa: E402
 import keras  # noqa: E402
 from workloads import EPSILON, LEARNING_RATE, Trainer, Workload  # noqa: E402
 
@@ -18,4 +19,6 @@ def build(workload: Workload, data: tuple[dict, dict], variant: str, seed: int) 
     model = functional_models.build(keras, workload.name)
     optimizer = keras.optimizers.Adam(LEARNING_RATE, beta_1=0.9, beta_2=0.999, epsilon=EPSILON)
     model.compile(optimizer=optimizer, **functional_models.compile_args(workload))
-    return functional_models.fit_trainer(model, workload, data, lambda: [v.value for v in model.variables])
+    # Keras's JAX trainer writes its state back into the variables before on_epoch_end: wait for them.
+    sync = lambda: jax.block_until_ready([v.value for v in model.variables])
+    return functional_models.fit_trainer(model, workload, data, keras.callbacks.Callback, sync)

@@ -5,9 +5,12 @@ Each model is an ``(init, apply)`` pair: ``init(rng) -> (params, state)``
 hand-written baseline would do) and
 ``apply(params, state, x, training) -> (outputs, new_state)``, with ``x`` and
 ``outputs`` dicts keyed by the workload's names. Layouts and formulas follow
-Keras: channels-last, HWIO kernels, glorot-uniform kernels, depthwise and
-separable convolutions through ``feature_group_count``, BatchNormalization
+Keras: channels-last, HWIO kernels, glorot-uniform kernels, BatchNormalization
 with batch statistics and a moving-average update (momentum 0.99, eps 1e-3).
+The separable convolution uses the same ops as dagjax's, chosen per backend
+as dagjax chooses them: on XLA:CPU the depthwise part is nine shifted
+multiply-adds (a grouped convolution is several times slower there) and the
+pointwise part a matmul; elsewhere a grouped convolution (as Keras).
 """
 
 from __future__ import annotations
@@ -67,9 +70,25 @@ def separable_init(rng, c_in, c_out):
     }
 
 
+def depthwise_shifted(kernel, x):
+    """A 3x3 "same" depthwise convolution as one multiply-add per kernel offset over shifted slices."""
+    n, height, width, c = x.shape
+    padded = jnp.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)])
+    y = None
+    for i in range(3):
+        for j in range(3):
+            patch = lax.slice(padded, (0, i, j, 0), (n, i + height, j + width, c))
+            term = patch[..., None] * kernel[i, j]  # kernel (3, 3, c, 1): depth multiplier 1
+            y = term if y is None else y + term
+    return y.reshape(n, height, width, c)
+
+
 def separable(p, x):
-    """Depthwise 3x3 (one group per channel), then pointwise 1x1, as Keras's separable_conv."""
+    """Depthwise 3x3, then pointwise 1x1, lowered per backend as dagjax's SeparableConv2D."""
     c_in = x.shape[-1]
+    if jax.default_backend() == "cpu":
+        h = depthwise_shifted(p["depthwise_kernel"], x)
+        return h @ p["pointwise_kernel"].reshape(c_in, -1) + p["bias"]
     depthwise = p["depthwise_kernel"].reshape(3, 3, 1, c_in)
     h = conv(depthwise, x, padding="SAME", groups=c_in)
     return conv(p["pointwise_kernel"], h) + p["bias"]

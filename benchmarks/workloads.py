@@ -10,6 +10,7 @@ frameworks that take a loss function; Keras and dagjax get the Keras names.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -99,14 +100,29 @@ WORKLOADS: dict[str, Workload] = {
 class Trainer(NamedTuple):
     """What each framework module's ``build`` returns.
 
-    ``train_epoch()`` runs one epoch, blocks until the weights are ready, and
-    returns the epoch's loss (a float, or per-step losses to average, read
-    only after timing). ``n_weights`` counts every weight, trainable or not,
-    to check all frameworks build the same model.
+    ``run_epochs(n)`` trains ``n`` epochs and returns the wall time of each
+    (the first includes compiling; each ends when the epoch's weights are
+    ready) and the last epoch's loss (a float, or per-step losses to average,
+    read only after timing). ``n_weights`` counts every weight, trainable or
+    not, to check all frameworks build the same model.
     """
 
-    train_epoch: Callable[[], Any]
+    run_epochs: Callable[[int], tuple[list[float], Any]]
     n_weights: int
+
+
+def timed_epochs(train_epoch: Callable[[], Any]) -> Callable[[int], tuple[list[float], Any]]:
+    """``run_epochs`` for a loop run an epoch at a time (``train_epoch()`` returns with the weights ready)."""
+
+    def run_epochs(n: int) -> tuple[list[float], Any]:
+        seconds, loss = [], None
+        for _ in range(n):
+            start = time.perf_counter()
+            loss = train_epoch()
+            seconds.append(time.perf_counter() - start)
+        return seconds, loss
+
+    return run_epochs
 
 
 def make_data(workload: Workload, n: int, seed: int = 0) -> tuple[dict, dict]:

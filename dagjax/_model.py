@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dagjax import initializers
 from dagjax._graph import (
     SymbolicTensor,
     collect_nodes,
@@ -206,9 +207,13 @@ class Model(SavingMixin, TrainingMixin, Layer):
 
     # ------------------------------------------------------------------ pure functions
     def init(self, rng=None, *input_specs) -> tuple[dict, dict]:
-        """Fresh ``(params, state)``; one compiled program creates every weight."""
+        """Fresh ``(params, state)``. When every initializer draws with numpy (the built-in ones do),
+        the weights are made on the host, compiling nothing; otherwise one compiled program makes them.
+        """
         if rng is None:
             rng = jax.random.key(DEFAULT_SEED)
+        if all(isinstance(w.initializer, initializers.Initializer) for w in _weight_specs_under(self)):
+            return self.init_weights(rng)
         return jax.jit(self.init_weights)(rng)
 
     def apply(self, params: dict, state: dict, inputs: Any, training: bool = False, rng=None):
@@ -402,6 +407,13 @@ class Model(SavingMixin, TrainingMixin, Layer):
     def __repr__(self) -> str:
         kind = type(self).__name__
         return f"<{kind} name={self.name!r} inputs={self.input_names} outputs={self.output_names}>"
+
+
+def _weight_specs_under(layer: Layer) -> Iterable:
+    """Every weight spec of ``layer`` and of its sublayers, nested models included."""
+    yield from layer.weight_specs
+    for sub in layer.sublayers.values():
+        yield from _weight_specs_under(sub)
 
 
 def _copy_tree(tree: dict) -> dict:

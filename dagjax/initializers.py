@@ -25,12 +25,18 @@ def compute_fans(shape: tuple) -> tuple[float, float]:
     return float(shape[-2] * receptive), float(shape[-1] * receptive)
 
 
+def is_traced(x) -> bool:
+    """Whether ``x`` is an abstract value being traced (under ``jit``), not a concrete array."""
+    return isinstance(x, jax.core.Tracer)
+
+
 class Initializer:
     """Base: ``sample`` draws with numpy; ``get_config`` returns the constructor args.
 
-    Random draws run on the host inside ``jax.pure_callback``, seeded from the
-    key's bits: no random-number kernels to compile (compiling them dominated
-    model build time on CPU), same values under ``jit`` and outside it.
+    Random draws run on the host with numpy, seeded from the key's bits: no
+    random-number kernels to compile (compiling them dominated model build
+    time on CPU), same values under ``jit`` (through ``jax.pure_callback``)
+    and outside it (directly, compiling nothing at all).
     """
 
     def sample(self, generator: np.random.Generator, shape: tuple) -> np.ndarray:
@@ -47,6 +53,8 @@ class Initializer:
             generator = np.random.default_rng(np.asarray(seed, np.uint32).tolist())
             return np.asarray(self.sample(generator, shape), dtype=dtype)
 
+        if not is_traced(words):
+            return jax.device_put(draw(words))
         return jax.pure_callback(
             draw, jax.ShapeDtypeStruct(shape, dtype), words, vmap_method="sequential"
         )
@@ -63,9 +71,10 @@ def key_words(key, tag: int | None = None):
     """The uint32 words of a JAX key (typed or raw), optionally followed by ``tag``."""
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.key_data(key)
-    words = jnp.ravel(key).astype(jnp.uint32)
+    xp = jnp if is_traced(key) else np  # a concrete key: numpy, so no op is compiled
+    words = xp.ravel(xp.asarray(key)).astype(xp.uint32)
     if tag is not None:
-        words = jnp.concatenate([words, jnp.array([tag], jnp.uint32)])
+        words = xp.concatenate([words, xp.array([tag], xp.uint32)])
     return words
 
 
@@ -74,7 +83,9 @@ class Constant(Initializer):
         self.value = value
 
     def from_seed(self, words, shape, dtype=jnp.float32):
-        return jnp.full(tuple(shape), self.value, dtype)
+        if is_traced(words):
+            return jnp.full(tuple(shape), self.value, dtype)
+        return jax.device_put(np.full(tuple(shape), self.value, dtype))
 
 
 class Zeros(Constant):
@@ -197,7 +208,9 @@ class Identity(Initializer):
     def from_seed(self, words, shape, dtype=jnp.float32):
         if len(shape) != 2:
             raise ValueError(f"Identity needs a 2D shape, got {tuple(shape)}.")
-        return self.gain * jnp.eye(*shape, dtype=dtype)
+        if is_traced(words):
+            return self.gain * jnp.eye(*shape, dtype=dtype)
+        return jax.device_put(np.asarray(self.gain * np.eye(*shape), dtype))
 
 
 INITIALIZERS: dict[str, type] = {

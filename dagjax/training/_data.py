@@ -9,7 +9,9 @@ compiled multi-step functions.
 
 Every batch has a fixed size: the last partial batch is padded (by wrapping
 around to the first samples) and a ``mask`` row marks the padding with 0.0,
-so one compiled program serves the whole epoch.
+so one compiled program serves the whole epoch. An epoch of in-memory data
+with no padding at all has no mask (``None``), and its step program none of
+the masking arithmetic.
 """
 
 from __future__ import annotations
@@ -36,11 +38,14 @@ class ArrayData(NamedTuple):
 
 
 class Chunk(NamedTuple):
-    """Rows ``start .. start+count`` of ``idx``/``mask`` index batches out of ``data`` (all on device)."""
+    """Rows ``start .. start+count`` of ``idx``/``mask`` index batches out of ``data`` (all on device).
+
+    ``mask`` is None when no batch of the epoch holds padding.
+    """
 
     data: tuple
     idx: jax.Array
-    mask: jax.Array
+    mask: jax.Array | None
     start: int
     count: int
 
@@ -251,14 +256,16 @@ def epoch_plan(seed: Any, size: int, batch_size: int, rows: int, shuffle: bool, 
 
     Positions past the end of the data wrap around to its start. Those
     repeats are padding (mask 0.0) unless ``repeats_count`` (an explicit
-    ``steps_per_epoch`` asked for more batches than the data holds). The
-    permutation is drawn on the host (``seed``: any numpy seed); the data
-    itself stays on the device.
+    ``steps_per_epoch`` asked for more batches than the data holds); with
+    no padding the mask is None. The permutation is drawn on the host
+    (``seed``: any numpy seed); the data itself stays on the device.
     """
     order = np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
     positions = np.arange(rows * batch_size)
     idx = order[positions % size].astype(np.int32).reshape(rows, batch_size)
-    real = np.ones(positions.shape, np.float32) if repeats_count else (positions < size).astype(np.float32)
+    if repeats_count or positions.size <= size:
+        return jax.device_put(idx), None
+    real = (positions < size).astype(np.float32)
     return jax.device_put(idx), jax.device_put(real.reshape(rows, batch_size))
 
 

@@ -15,13 +15,13 @@ import itertools
 from typing import Any
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 
 from dagjax.callbacks._base import CallbackList, History
 from dagjax.training import _data, _fit, _metrics, _optimizers, _spec
 from dagjax.training._cache import enable_compilation_cache
 from dagjax.training._data import DataSource
-from dagjax.training._step import TrainState, build_trainer
+from dagjax.training._step import TrainState, build_trainer, init_optimizer_state
 
 _copy = lambda tree: jax.device_put(tree, may_alias=False)
 
@@ -106,7 +106,7 @@ class TrainingMixin:
         """The optimizer state (after ``fit``: the trained one); created on first use after ``compile``."""
         self._require_compiled("read opt_state")
         if self._opt_state is None:
-            self._opt_state = jax.jit(self.optimizer.init)(self.params)
+            self._opt_state = init_optimizer_state(self.optimizer, self.params)
         return self._opt_state
 
     @opt_state.setter
@@ -151,12 +151,16 @@ class TrainingMixin:
         return self._loops[key]
 
     def _train_state(self, loop: _fit.Loop, for_training: bool) -> TrainState:
-        """The model's pytrees as a train state; copies for training, whose steps donate their buffers."""
-        step = self._train_step if self._train_step is not None else jnp.zeros((), jnp.int32)
+        """The model's pytrees as a train state. Training steps donate their buffers: trees only the
+        model holds are handed over as they are, others copied (see ``_fit.owned_trees``)."""
+        if self._train_step is None:
+            self._train_step = jax.device_put(np.zeros((), np.int32))
         if for_training:
-            ts = TrainState(*_copy((self.params, self.state, self.opt_state, step)), {})
+            for name in ("params", "opt_state"):  # created here if they do not exist yet
+                getattr(self, name)
+            ts = TrainState(*_fit.owned_trees(self, ("_params", "_state", "_opt_state", "_train_step")), {})
         else:
-            ts = TrainState(self.params, self.state, None, step, {})
+            ts = TrainState(self.params, self.state, None, self._train_step, {})
         return loop.trainer.reset_metrics(ts)
 
     # ------------------------------------------------------------------ fit

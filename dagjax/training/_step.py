@@ -24,7 +24,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+from jax.extend import core as jex_core
 
 from dagjax.training import _optimizers, _spec
 
@@ -44,7 +46,9 @@ class Trainer(NamedTuple):
 
     ``metric_names`` lists the log keys in Keras's order: ``loss``, the
     compiled metrics, then ``<output>_loss`` per output when several outputs
-    have a loss.
+    have a loss. ``host_results(metrics)`` gives the logs as Python floats
+    computed with numpy, without compiling a program, when every log is a
+    loss (None when some compiled metric needs its own ``result``).
     """
 
     init_train_state: Callable
@@ -54,6 +58,7 @@ class Trainer(NamedTuple):
     reset_metrics: Callable
     metric_results: Callable
     metric_names: tuple
+    host_results: Callable
 
 
 def flatten_outputs(structure: Any, names: list[str]) -> list:
@@ -189,17 +194,19 @@ def build_trainer(
         penalty = model.weight_penalty(_frozen_pruned(params, frozen)) + activity_penalty
         return total + penalty, (preds, targets, new_state, per_output)
 
+    tracked = ("loss", *loss_names.values())
+
     def init_metrics() -> dict:
-        trackers = {name: _zero_mean() for name in ("loss", *loss_names.values())}
-        return {**trackers, **{name: metric.init() for name, metric, _, _ in metric_entries}}
+        # One vector for every loss tracker: a handful of scalar updates would each cost a kernel.
+        # Zeros from numpy: no program to compile when called outside jit (every epoch).
+        zeros = jax.device_put({"total": np.zeros((len(tracked),), np.float32), "count": np.float32(0)})
+        return {"loss": zeros, **{name: metric.init() for name, metric, _, _ in metric_entries}}
 
     def update_metrics(metric_state, total, aux, sample_weight, mask) -> dict:
         preds, targets, _, per_output = aux
-        count = jnp.sum(mask)
         new = dict(metric_state)
-        new["loss"] = _mean_update(new["loss"], total, count)
-        for i, name in loss_names.items():
-            new[name] = _mean_update(new[name], per_output[i], count)
+        losses = jnp.stack([total, *(per_output[i] for i in loss_names)])
+        new["loss"] = _mean_update(new["loss"], losses, jnp.sum(mask))
         for name, metric, i, weighted in metric_entries:
             weight = _times_mask(_per_output_weight(sample_weight, i), mask) if weighted else mask
             new[name] = metric.update(new[name], targets[i], preds[i], sample_weight=weight)
@@ -242,25 +249,66 @@ def build_trainer(
 
     def metric_results(ts: TrainState) -> dict:
         """Current value of every log, keyed as Keras logs them."""
-        results = {name: _mean_result(ts.metrics[name]) for name in ("loss", *loss_names.values())}
+        results = dict(zip(tracked, _mean_result(ts.metrics["loss"])))
         results.update({name: metric.result(ts.metrics[name]) for name, metric, _, _ in metric_entries})
         return {name: results[name] for name in metric_names}
 
+    def host_results(metrics: dict) -> dict | None:
+        if metric_entries:
+            return None
+        trackers = jax.device_get(metrics["loss"])
+        count = trackers["count"]
+        means = trackers["total"] / count if count > 0 else np.zeros_like(trackers["total"])
+        return dict(zip(tracked, means.tolist()))
+
     return Trainer(
-        init_train_state, train_step, eval_step, predict_step, reset_metrics, metric_results, metric_names
+        init_train_state,
+        train_step,
+        eval_step,
+        predict_step,
+        reset_metrics,
+        metric_results,
+        metric_names,
+        host_results,
     )
 
 
-def _zero_mean() -> dict:
-    return {"total": jnp.zeros((), jnp.float32), "count": jnp.zeros((), jnp.float32)}
+def init_optimizer_state(tx: optax.GradientTransformation, params) -> Any:
+    """``tx.init(params)`` on the device, without compiling a program when it can be avoided.
+
+    Optimizer states are mostly constants (zeros, an initial accumulator
+    value, a step count). When the traced ``tx.init`` only fills shapes with
+    constants, the state is built with numpy and copied over (``np.zeros``
+    touches no memory), which skips the ~0.1 s XLA:CPU spends compiling even
+    a trivial program; any other ``init`` is jitted.
+    """
+    closed, shape = jax.make_jaxpr(tx.init, return_shape=True)(params)
+    values: dict = {}
+    for eqn in closed.jaxpr.eqns:
+        fill = eqn.invars[0] if eqn.primitive.name == "broadcast_in_dim" else None
+        if not isinstance(fill, jex_core.Literal):
+            return jax.jit(tx.init)(params)
+        values[eqn.outvars[0]] = fill.val
+    leaves = []
+    for var in closed.jaxpr.outvars:
+        if isinstance(var, jex_core.Literal):
+            value = var.val
+        elif var in values:
+            value = values[var]
+        else:  # the state holds a copy of an input (or anything else): let XLA make it
+            return jax.jit(tx.init)(params)
+        if var.aval.weak_type:
+            return jax.jit(tx.init)(params)
+        dtype, dims = var.aval.dtype, var.aval.shape
+        leaves.append(np.zeros(dims, dtype) if value == 0 else np.full(dims, value, dtype))
+    return jax.device_put(jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(shape), leaves))
 
 
-def _mean_update(state: dict, value, count) -> dict:
-    """A batch mean weighted by the batch's real sample count, as Keras's loss trackers."""
-    return {"total": state["total"] + value * count, "count": state["count"] + count}
+def _mean_update(state: dict, values, count) -> dict:
+    """Batch means weighted by the batch's real sample count, as Keras's loss trackers."""
+    return {"total": state["total"] + values * count, "count": state["count"] + count}
 
 
 def _mean_result(state: dict):
-    return jnp.where(
-        state["count"] > 0, state["total"] / jnp.where(state["count"] > 0, state["count"], 1.0), 0.0
-    )
+    count = state["count"]
+    return jnp.where(count > 0, state["total"] / jnp.where(count > 0, count, 1.0), 0.0)

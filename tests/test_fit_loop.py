@@ -1,0 +1,197 @@
+"""The fit loop's speed machinery: calls per epoch, unpadded epochs, donation, host-built states."""
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import dagjax as dj
+from dagjax import callbacks, layers, optimizers
+from dagjax.training import _data, _fit
+from dagjax.training._step import build_trainer, init_optimizer_state
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(40, 5)).astype("float32")
+Y = RNG.normal(size=(40, 2)).astype("float32")
+
+
+def small():
+    x = dj.Input((5,), name="x")
+    return dj.Model(x, layers.Dense(2, name="out")(layers.Dense(4, "tanh", name="hidden")(x)))
+
+
+def counted(loop, name):
+    """Wrap a compiled step of ``loop`` to record the steps each call runs."""
+    calls = []
+    step = getattr(loop, name)
+
+    def wrapper(*args):
+        calls.append(args[5] if name == "_train_chunk" else 1)
+        return step(*args)
+
+    setattr(loop, name, wrapper)
+    return calls
+
+
+class ChunkWatcher(callbacks.Callback):
+    """A chunk-safe batch hook, like the progress bar: it sees one call per chunk of steps."""
+
+    chunk_safe = True
+    reads_model = False
+
+    def __init__(self):
+        super().__init__()
+        self.ends = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(batch)
+
+
+def test_an_unwatched_epoch_is_one_call_and_a_watched_one_learns_its_call_size():
+    model = small()
+    model.compile(optax.sgd(0.01), "mse")
+    model.fit(X, Y, batch_size=4, epochs=1, verbose=0)  # compile
+    (loop,) = model._loops.values()
+    calls = counted(loop, "_train_chunk")
+    model.fit(X, Y, batch_size=4, epochs=2, verbose=0)
+    assert calls == [10, 10]  # no batch hook: each epoch's 10 steps in one call
+    calls.clear()
+    watcher = ChunkWatcher()
+    model.fit(X, Y, batch_size=4, epochs=2, verbose=0, callbacks=[watcher])
+    first_epoch = watcher.ends.index(9) + 1
+    assert calls[0] == 1 and len(calls) > 2  # a watched run starts small, the hook sees every call
+    assert calls[first_epoch] > 1  # the second epoch starts with the size the first one learnt
+    assert sum(calls) == 20 and watcher.ends[-1] == 9
+
+
+def test_an_epoch_without_padding_trains_like_the_masked_program(monkeypatch):
+    """40 samples in batches of 8: no padding, so no mask; the masked (host-fed) program agrees."""
+    model = small()
+    for batch_size, padding in ((8, False), (16, True)):
+        source = _data.DataSource.create(model, X, Y, None, None, batch_size, None, [True], False)
+        assert (source.epoch(1, 0)(1).mask is not None) == padding
+    results = []
+    for on_device in (True, False):
+        monkeypatch.setattr(_data, "fits_on_device", lambda size, on_device=on_device: on_device)
+        model = small()
+        model.compile(optax.sgd(0.05), "mse", steps_per_execution=1)
+        model.fit(X, Y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+        results.append(model.get_weights())
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+class Owner:
+    pass
+
+
+def test_owned_trees_hands_over_what_only_the_owner_holds_and_copies_the_rest():
+    owner = Owner()
+    owner.params = {"dense": {"kernel": jax.numpy.ones((3, 2)), "bias": jax.numpy.zeros(2)}}
+    owner.opt = (jax.numpy.zeros(()), {"dense": [jax.numpy.ones(2)]})
+
+    def handed_over():
+        params, opt = _fit.owned_trees(owner, ("params", "opt"))
+        return params is owner.params, opt is owner.opt
+
+    assert handed_over() == (True, True)
+    for held in (
+        lambda: owner.params,
+        lambda: owner.params["dense"],
+        lambda: owner.params["dense"]["kernel"],
+    ):
+        reference = held()
+        assert handed_over() == (False, True)
+        del reference
+    reference = owner.opt[1]["dense"][0]
+    assert handed_over() == (True, False)
+    del reference
+    assert handed_over() == (True, True)
+
+
+def test_fit_leaves_weights_the_user_holds_intact():
+    model = small()
+    model.compile(optimizers.Adam(0.1), "mse")
+    kernel = model.params["hidden"]["kernel"]
+    before = np.asarray(kernel)
+    model.fit(X, Y, batch_size=8, epochs=2, verbose=0)
+    np.testing.assert_array_equal(np.asarray(kernel), before)  # still readable, not donated
+    assert not np.array_equal(model.get_weights()[0], before)
+
+
+@pytest.mark.parametrize(
+    "tx",
+    [
+        optax.adam(1e-3),
+        optimizers.get("rmsprop"),
+        optimizers.get("adagrad"),
+        optax.sgd(0.1, momentum=0.9),
+        optax.masked(optax.adam(0.1), {"a": True, "b": False}),
+    ],
+)
+def test_optimizer_states_built_on_the_host_equal_the_jitted_init(tx, monkeypatch):
+    params = {"a": jax.numpy.ones((3, 2)), "b": jax.numpy.ones((2,))}
+    expected = jax.jit(tx.init)(params)
+    monkeypatch.setattr(jax, "jit", lambda *a, **k: pytest.fail("compiled a program"))
+    state = init_optimizer_state(tx, params)
+    assert jax.tree.structure(state) == jax.tree.structure(expected)
+    for ours, theirs in zip(jax.tree.leaves(state), jax.tree.leaves(expected)):
+        assert isinstance(ours, jax.Array) and ours.dtype == theirs.dtype and not ours.weak_type
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_an_init_that_copies_the_params_is_jitted(monkeypatch):
+    params = {"a": jax.numpy.arange(3.0)}
+    keeps_a_copy = optax.GradientTransformation(lambda p: {"start": p}, lambda u, s, p=None: (u, s))
+    compiled = []
+    jit = jax.jit
+    monkeypatch.setattr(jax, "jit", lambda f, **k: compiled.append(f) or jit(f, **k))
+    state = init_optimizer_state(keeps_a_copy, params)
+    assert compiled
+    np.testing.assert_array_equal(state["start"]["a"], params["a"])
+
+
+def test_host_results_equal_the_compiled_logs():
+    model = small()
+    trainer = build_trainer(model, "mse", optax.sgd(0.1))
+    ts = trainer.init_train_state(*model.init(jax.random.key(0)))
+    ts, logs = jax.jit(trainer.train_step)(ts, (X[:8], Y[:8]), jax.random.key(1))
+    assert trainer.host_results(ts.metrics) == {k: float(v) for k, v in logs.items()}
+    with_metric = build_trainer(model, "mse", optax.sgd(0.1), metrics=["mae"])
+    assert with_metric.host_results(with_metric.init_train_state(*model.init()).metrics) is None
+
+
+def test_builtin_initializers_make_weights_on_the_host_equal_to_the_compiled_init(monkeypatch):
+    x = dj.Input((5,))
+    h = layers.BatchNormalization()(layers.Dense(4, kernel_initializer="orthogonal")(x))
+    model = dj.Model(x, layers.Dense(2, bias_initializer="ones")(layers.Dense(3, "relu")(h)))
+    key = jax.random.key(7)
+    expected = jax.jit(model.init_weights)(key)
+    monkeypatch.setattr(jax, "jit", lambda *a, **k: pytest.fail("compiled a program"))
+    made = model.init(key)
+    assert jax.tree.structure(made) == jax.tree.structure(expected)
+    for ours, theirs in zip(jax.tree.leaves(made), jax.tree.leaves(expected)):
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_a_jax_random_initializer_is_drawn_in_one_compiled_program(monkeypatch):
+    x = dj.Input((5,))
+    normal = lambda key, shape, dtype: jax.random.normal(key, shape, dtype)
+    model = dj.Model(x, layers.Dense(2, kernel_initializer=normal)(x))
+    compiled = []
+    jit = jax.jit
+    monkeypatch.setattr(jax, "jit", lambda f, **k: compiled.append(f) or jit(f, **k))
+    params, _ = model.init(jax.random.key(0))
+    assert compiled == [model.init_weights] and params["dense"]["kernel"].shape == (5, 2)
+
+
+def test_auto_fuses_small_models_and_runs_deep_ones_a_step_per_call_on_the_cpu():
+    x = dj.Input((3,))
+    h = x
+    for _ in range(80):  # ~160 forward ops: past the measured XLA:CPU crossover
+        h = layers.Dense(3, "tanh")(h)
+    deep = dj.Model(x, h)
+    assert not _fit.fuses_well_on_cpu(deep) and _fit.fuses_well_on_cpu(small())
+    loop = _fit.Loop(deep, None, "auto")
+    assert loop.fuse(per_batch_callbacks=False) == (jax.default_backend() != "cpu")
