@@ -10,6 +10,7 @@ JAX's on by default), so "first step" is always a cold compile.
     python benchmarks/run.py --only dagjax,jax --workload mlp
     python benchmarks/run.py --steps 50 --epochs 3 --json results.json
     python benchmarks/run.py --repeat 3       # on a shared machine: best of 3 rounds
+    python benchmarks/run.py --baseline /tmp/old-dagjax  # adds a row for another checkout's dagjax
 
 Goals checked per workload (ratios from the same run): dagjax's samples/s at
 least the fastest pure-JAX variant's; its peak memory at most 1.2x, and its
@@ -58,14 +59,21 @@ GOALS = [  # label, result key, dagjax / reference must be >= (True) or <= (Fals
 
 
 def run_cell(framework: str, variant: str, workload: str, args: argparse.Namespace) -> dict:
-    """One cell in a fresh interpreter; ``{"error": ...}`` when it fails or times out."""
+    """One cell in a fresh interpreter; ``{"error": ...}`` when it fails or times out.
+
+    The variant ``baseline`` is dagjax ``fit`` imported from ``args.baseline``
+    (another checkout), to measure a change against the code before it.
+    """
     steps = args.steps or WORKLOADS[workload].steps
-    cmd = [sys.executable, str(HERE / "cell.py"), framework, variant, workload,
+    baseline = variant == "baseline"
+    cmd = [sys.executable, str(HERE / "cell.py"), framework, "fit" if baseline else variant, workload,
            "--steps", str(steps), "--epochs", str(args.epochs), "--seed", str(args.seed)]
     base = {"framework": framework, "variant": variant, "workload": workload}
     with tempfile.TemporaryDirectory(prefix="dagjax-bench-xla-") as cache:
         env = {**os.environ, "KERAS_BACKEND": "jax", "DAGJAX_COMPILATION_CACHE": cache}
         env.pop("JAX_COMPILATION_CACHE_DIR", None)
+        if baseline:
+            env["PYTHONPATH"] = str(args.baseline)
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.cell_timeout, env=env)
         except subprocess.TimeoutExpired:
@@ -73,7 +81,7 @@ def run_cell(framework: str, variant: str, workload: str, args: argparse.Namespa
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
         return {**base, "error": lines[-1] if lines else f"exit status {proc.returncode}"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "variant": variant}
 
 
 def combine(runs: list[dict]) -> dict:
@@ -103,7 +111,8 @@ def best_jax(results: list[dict]) -> dict | None:
 
 
 def goal_lines(results: list[dict]) -> list[str]:
-    ours = next((r for r in results if r["framework"] == "dagjax" and "error" not in r), None)
+    ours = next((r for r in results if r["framework"] == "dagjax" and r["variant"] == "fit"
+                 and "error" not in r), None)
     ref = best_jax(results)
     if ours is None or ref is None:
         return ["  goals: not checked (needs a dagjax row and a pure-JAX row)"]
@@ -116,9 +125,12 @@ def goal_lines(results: list[dict]) -> list[str]:
         sign = ">=" if at_least else "<="
         lines.append(f"  dagjax / jax-{ref['variant']} {label}: {ratio:.2f}x "
                      f"(goal {sign} {bound}x) {'ok' if ok else 'MISSED'}")
-    keras = next((r for r in results if r["framework"] == "keras" and "error" not in r), None)
-    if keras is not None:
-        lines.append(f"  dagjax / keras samples/s: {ours['samples_per_s'] / keras['samples_per_s']:.2f}x")
+    for name, variant in (("keras", "fit"), ("dagjax", "baseline")):
+        other = next((r for r in results if (r["framework"], r["variant"]) == (name, variant)
+                      and "error" not in r), None)
+        if other is not None:
+            lines.append(f"  dagjax / {name} {variant} samples/s: "
+                         f"{ours['samples_per_s'] / other['samples_per_s']:.2f}x")
     return lines
 
 
@@ -156,6 +168,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell")
     parser.add_argument("--json", type=Path, help="also write every result to this file")
+    parser.add_argument("--baseline", type=Path,
+                        help="a checkout whose dagjax also runs, as the row 'dagjax baseline'")
     return parser.parse_args(argv)
 
 
@@ -172,7 +186,7 @@ def selected_cells(only: str) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    cells = selected_cells(args.only)
+    cells = selected_cells(args.only) + ([("dagjax", "baseline")] if args.baseline else [])
     workloads = [w.strip() for w in args.workload.split(",")]
     unknown = [w for w in workloads if w not in WORKLOADS]
     if unknown:
