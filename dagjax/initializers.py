@@ -55,9 +55,7 @@ class Initializer:
 
         if not is_traced(words):
             return jax.device_put(draw(words))
-        return jax.pure_callback(
-            draw, jax.ShapeDtypeStruct(shape, dtype), words, vmap_method="sequential"
-        )
+        return jax.pure_callback(draw, jax.ShapeDtypeStruct(shape, dtype), words, vmap_method="sequential")
 
     def get_config(self) -> dict:
         return dict(vars(self))
