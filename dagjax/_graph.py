@@ -153,3 +153,37 @@ def depth_order(nodes: list[Node], visit_order: list) -> list:
                 node_depth[id(parent)] = max(node_depth.get(id(parent), 0), depth + 1)
     first_seen = {id(layer): i for i, layer in enumerate(visit_order)}
     return sorted(visit_order, key=lambda lay: (-layer_depth[id(lay)], first_seen[id(lay)]))
+
+
+def inputs_by_name(value: Any, names: list[str], model_name: str, arg: str = "inputs") -> list:
+    """``value`` (a dict by input name, a list in input order, or one array) as a list in ``names`` order.
+
+    The one place where a model's inputs are matched to what the user passed,
+    for ``apply`` and for ``fit``/``evaluate``/``predict`` alike. A
+    single-input model also takes a list holding its one array, or any
+    array-like (nested Python lists too).
+    """
+    if isinstance(value, dict):
+        missing = [n for n in names if n not in value]
+        unknown = [k for k in value if k not in names]
+        if missing or unknown:
+            raise ValueError(
+                f"{arg} does not match the inputs of model '{model_name}': "
+                + (f"missing {missing}; " if missing else "")
+                + (f"unknown {unknown}; " if unknown else "")
+                + f"expected keys {names}."
+            )
+        return [value[n] for n in names]
+    one_array_in_a_list = isinstance(value, (list, tuple)) and len(value) == 1 and hasattr(value[0], "shape")
+    if isinstance(value, (list, tuple)) and (len(names) > 1 or one_array_in_a_list):
+        if len(value) != len(names):
+            raise ValueError(
+                f"Model '{model_name}' expects {len(names)} inputs {names}; {arg} is a list of {len(value)}."
+            )
+        return list(value)
+    if len(names) > 1:
+        raise ValueError(
+            f"Model '{model_name}' expects {len(names)} inputs {names}; pass {arg} as a list or a dict "
+            "by input name, not a single array."
+        )
+    return [value]

@@ -20,6 +20,7 @@ from dagjax._graph import (
     SymbolicTensor,
     collect_nodes,
     depth_order,
+    inputs_by_name,
     is_symbolic,
     map_structure,
 )
@@ -273,30 +274,7 @@ class Model(SavingMixin, TrainingMixin, Layer):
     def _flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
         """Inputs as a list in ``model.inputs`` order, checked against each Input."""
         names = self.input_names
-        if isinstance(inputs, dict):
-            missing = [n for n in names if n not in inputs]
-            unknown = [k for k in inputs if k not in names]
-            if missing or unknown:
-                raise ValueError(
-                    f"Model '{self.name}' inputs mismatch: "
-                    + (f"missing {missing}; " if missing else "")
-                    + (f"unknown {unknown}; " if unknown else "")
-                    + f"expected keys {names}."
-                )
-            flat = [inputs[n] for n in names]
-        elif isinstance(inputs, (list, tuple)):
-            flat = list(inputs)
-            if len(flat) != len(names):
-                raise ValueError(
-                    f"Model '{self.name}' expects {len(names)} inputs {names}, got a list of {len(flat)}."
-                )
-        else:
-            if len(names) != 1:
-                raise ValueError(
-                    f"Model '{self.name}' expects {len(names)} inputs {names}; pass a list or a dict, "
-                    "not a single array."
-                )
-            flat = [inputs]
+        flat = inputs_by_name(inputs, names, self.name)
         checked = []
         for name, tensor, x in zip(names, self.inputs, flat):
             shape = getattr(x, "shape", None)

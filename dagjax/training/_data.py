@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from dagjax._graph import inputs_by_name
+
 _DEVICE_FRACTION = 0.4  # at most this share of free accelerator memory holds a data set
 _HOST_DEVICE_LIMIT = 2 << 30  # bytes a data set may take when the "device" is the CPU
 
@@ -75,32 +77,7 @@ def _host_array(value: Any, dtype=None):
 def model_inputs(model, x: Any) -> list:
     """``x`` as a list in ``model.input_names`` order, checked against each Input's shape."""
     names = model.input_names
-    if isinstance(x, dict):
-        missing = [n for n in names if n not in x]
-        unknown = [k for k in x if k not in names]
-        if missing or unknown:
-            raise ValueError(
-                f"x does not match the inputs of model '{model.name}': "
-                + (f"missing {missing}; " if missing else "")
-                + (f"unknown {unknown}; " if unknown else "")
-                + f"expected keys {names}."
-            )
-        flat = [x[n] for n in names]
-    elif isinstance(x, (list, tuple)) and len(names) > 1:
-        if len(x) != len(names):
-            raise ValueError(
-                f"Model '{model.name}' has {len(names)} inputs {names}; x is a list of {len(x)}."
-            )
-        flat = list(x)
-    elif isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape"):
-        flat = [x[0]]
-    else:
-        if len(names) > 1:
-            raise ValueError(
-                f"Model '{model.name}' has {len(names)} inputs {names}; "
-                "pass x as a list or a dict by input name."
-            )
-        flat = [x]
+    flat = inputs_by_name(x, names, model.name, arg="x")
     out = []
     for name, tensor, value in zip(names, model.inputs, flat):
         value = _host_array(value, tensor.dtype)
