@@ -1,4 +1,4 @@
-"""The Keras façade: ``compile``, ``fit``, ``evaluate``, ``predict`` on ``dagjax.Model``.
+"""The Keras façade: ``compile``, ``fit``, ``evaluate``, ``predict`` (and ``*_on_batch``) on ``dagjax.Model``.
 
 A thin layer over the pure core: ``compile`` resolves Keras's arguments,
 ``fit`` builds a :class:`~dagjax.training._step.Trainer` for the data's
@@ -7,6 +7,8 @@ stream of host batches, and drives :class:`~dagjax.training._fit.Loop`.
 The trained pytrees land in ``model.params``, ``model.state`` and
 ``model.opt_state``; fitting again continues from them, and compiling again
 keeps the parameters and starts a fresh optimizer, as in Keras.
+``train_on_batch`` / ``test_on_batch`` / ``predict_on_batch`` run one step
+on exactly the batch given, through the same compiled programs.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class _Link:
 
 
 class TrainingMixin:
-    """``compile`` / ``fit`` / ``evaluate`` / ``predict`` for :class:`dagjax.Model` (Keras's API)."""
+    """``compile`` / ``fit`` / ``evaluate`` / ``predict`` and the ``*_on_batch`` methods (Keras's API)."""
 
     optimizer = None
     compiled = False
@@ -116,6 +118,10 @@ class TrainingMixin:
     def _require_compiled(self, what: str) -> None:
         if not self.compiled:
             raise ValueError(f"You must call compile() before you {what} model '{self.name}'.")
+
+    def _require_loss(self) -> None:
+        if all(identifier is None for identifier in self._compile_config["loss"]):
+            raise ValueError("No loss to train on: pass `loss` to compile().")
 
     def _needed_targets(self) -> list[bool]:
         config = self._compile_config
@@ -185,8 +191,7 @@ class TrainingMixin:
     ) -> History:
         """Train for ``epochs`` epochs; returns a ``History`` with one value per epoch for each log."""
         self._require_compiled("fit")
-        if all(identifier is None for identifier in self._compile_config["loss"]):
-            raise ValueError("No loss to train on: pass `loss` to compile().")
+        self._require_loss()
         batch_size = _check_batch_size(batch_size)
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split}.")
@@ -307,10 +312,7 @@ class TrainingMixin:
             )
         )
         logs = self._run_evaluate(loop, self._train_state(loop, for_training=False), source, cbs)
-        if return_dict:
-            return logs
-        values = _spec.evaluate_order(logs, loop.metric_entries, loop.loss_names)
-        return values[0] if len(values) == 1 else values
+        return _keras_result(loop, logs, return_dict)
 
     def predict(
         self,
@@ -351,6 +353,60 @@ class TrainingMixin:
         outputs = self._predictor(self.params, self.state, batches, batch_size, cbs)
         cbs.on_predict_end()
         return outputs
+
+    # ------------------------------------------------------------------ one batch
+    def _one_batch(self, x: Any, y: Any, sample_weight: Any, class_weight: dict | None):
+        """The loop for these targets, and the batch as a one-step epoch (unpadded, unshuffled)."""
+        if _data.is_stream(x):
+            raise ValueError("The *_on_batch methods take one batch of arrays, not a data generator.")
+        needed = self._needed_targets()
+        arrays = _data.array_data(self, x, y, sample_weight, class_weight, needed)
+        source = DataSource(self, arrays.size, None, False, needed)
+        source.set_arrays(arrays)
+        return self._loop_for(source.target_shapes), source.epoch(1, 0)
+
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: dict | None = None,
+        return_dict: bool = False,
+    ):
+        """One optimizer step on this batch; its loss and metrics as ``evaluate`` gives them.
+
+        As in Keras, the metrics start afresh each call: the logs are this batch's alone.
+        """
+        self._require_compiled("use train_on_batch on")
+        self._require_loss()
+        loop, take = self._one_batch(x, y, sample_weight, class_weight)
+        link = _Link(self)
+        ts = self._train_state(loop, for_training=True)
+        ts, _, logs = loop.train_epoch(ts, take, False, self._compile_config["seed"], CallbackList(), link)
+        link.publish(ts, copy=False)
+        return _keras_result(loop, logs, return_dict)
+
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False):
+        """Loss and metrics of this batch in inference mode: a scalar, a list in Keras's order, or a dict."""
+        self._require_compiled("use test_on_batch on")
+        loop, take = self._one_batch(x, y, sample_weight, None)
+        logs = loop.evaluate(self._train_state(loop, for_training=False), take, False, CallbackList())
+        return _keras_result(loop, logs, return_dict)
+
+    def predict_on_batch(self, x: Any):
+        """Outputs for this batch as numpy arrays, in the model's output structure."""
+        inputs = _data.model_inputs(self, x)
+        if self._predictor is None:
+            self._predictor = _fit.Predictor(self)
+        return self._predictor(self.params, self.state, iter([inputs]), inputs[0].shape[0], CallbackList())
+
+
+def _keras_result(loop: _fit.Loop, logs: dict, return_dict: bool):
+    """Logs as Keras returns them: the dict, or a list in ``metrics_names`` order (a scalar if one)."""
+    if return_dict:
+        return logs
+    values = _spec.evaluate_order(logs, loop.metric_entries, loop.loss_names)
+    return values[0] if len(values) == 1 else values
 
 
 def _check_batch_size(batch_size: int | None) -> int:
