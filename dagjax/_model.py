@@ -237,7 +237,7 @@ class Model(SavingMixin, TrainingMixin, Layer):
         """
         values: dict[int, Any] = dict(zip(map(id, self.inputs), self._flat_inputs(inputs)))
         new_state = dict(state)
-        penalty = jnp.zeros((), jnp.float32)
+        penalty = 0.0  # a Python number until a regularizer adds to it: no ops traced for none
         for index, node in enumerate(self._nodes):
             layer = node.layer
             args = map_structure(lambda t: values[id(t)], node.args)

@@ -239,8 +239,12 @@ class Layer:
                 yield collection, (name, *path)
 
     def weight_penalty(self, params: dict):
-        """Sum of the weight regularizers' penalties over ``params``."""
-        total = jnp.zeros((), jnp.float32)
+        """Sum of the weight regularizers' penalties over ``params`` (the Python ``0.0`` when there are none).
+
+        Starting from a Python number keeps a model without regularizers from
+        tracing one zero and one addition per layer into every train step.
+        """
+        total = 0.0
         for w in self.weight_specs:
             if w.regularizer is not None and w.trainable:
                 total = total + w.regularizer(params[w.name])
