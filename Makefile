@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed graphviz
-	$(PY) examples/quickstart.py
+	$(PY) examples/multi_output.py
 	$(PY) examples/tensorboard_imdb_like.py --logdir logs/imdb_like
 
 # Graphviz renders plot_model's images; installed where apt-get can (plot_model says what to do otherwise).

@@ -28,3 +28,14 @@ def test_custom_layer_example(capsys):
     centres = np.asarray(params["features"]["centres"])
     out, _ = model.apply(params, state, centres[:1])
     assert out.shape == (1, 4) and np.isclose(out[0, 0], 1.0)
+
+
+def test_multi_output_example_learns(capsys):
+    """The age / income / gender model: both the fit and the pure-loop losses fall every epoch."""
+    curves = load("multi_output").main(samples=512, epochs=3)
+    out = capsys.readouterr().out
+    assert "val_loss:" in out and "pure loop loss:" in out and "income (Dense)" in out
+    for name, losses in curves.items():
+        assert len(losses) == 3 and all(b < a for a, b in zip(losses, losses[1:])), (name, losses)
+    assert curves["val_loss"][-1] < 0.97 * curves["val_loss"][0]
+    assert curves["pure_loss"][-1] < 0.95 * curves["pure_loss"][0]
