@@ -4,7 +4,8 @@ Every framework variant x workload runs in its own subprocess (``cell.py``:
 the measuring protocol is described there), one after another, so none
 shares a compile cache, an allocator or a high-water mark with another.
 Each cell starts with an empty persistent compilation cache (dagjax turns
-JAX's on by default), so "first step" is always a cold compile.
+JAX's on by default), so "first step" is a cold compile (but for the dagjax
+``warm`` variant below).
 
     python benchmarks/run.py                                  # everything
     python benchmarks/run.py --only dagjax,jax --workload mlp
@@ -14,7 +15,9 @@ JAX's on by default), so "first step" is always a cold compile.
 
 Goals checked per workload (ratios from the same run): dagjax's samples/s at
 least the fastest pure-JAX variant's; its peak memory at most 1.2x, and its
-first step at most 1.0x, that variant's.
+time from building the model to the end of the first step (compile
+included) at most 1.0x, that variant's (``cell.py`` says why build and first
+step count together).
 
 dagjax runs as three variants: ``fit`` (the default: the persistent
 compilation cache on, empty, so the first step compiles and writes it),
@@ -55,6 +58,7 @@ COLUMNS = [  # header, result key, format
     ("step ms", "step_ms", "{:.2f}"),
     ("first step s", "first_step_s", "{:.2f}"),
     ("build s", "build_s", "{:.2f}"),
+    ("build+first s", "to_first_step_s", "{:.2f}"),
     ("peak RSS MiB", "peak_rss_mib", "{:.0f}"),
     ("base RSS MiB", "base_rss_mib", "{:.0f}"),
     ("device MiB", "device_peak_mib", "{:.0f}"),
@@ -65,7 +69,7 @@ GOALS = [  # label, result key, dagjax / reference must be >= (True) or <= (Fals
     ("samples/s", "samples_per_s", True, 1.0),
     ("peak RSS", "peak_rss_mib", False, 1.2),
     ("device memory", "device_peak_mib", False, 1.2),
-    ("first step", "first_step_s", False, 1.0),
+    ("build + first step", "to_first_step_s", False, 1.0),
 ]
 
 
@@ -108,7 +112,7 @@ def combine(runs: list[dict]) -> dict:
     if not ok:
         return runs[0]
     best = dict(max(ok, key=lambda r: r["samples_per_s"]))
-    for key in ("first_step_s", "first_epoch_s", "build_s"):
+    for key in ("first_step_s", "first_epoch_s", "build_s", "to_first_step_s"):
         best[key] = min(r[key] for r in ok)
     for key in ("peak_rss_mib", "base_rss_mib"):
         best[key] = statistics.median(r[key] for r in ok)
@@ -147,8 +151,8 @@ def goal_lines(results: list[dict]) -> list[str]:
         other = next((r for r in results if (r["framework"], r["variant"]) == ("dagjax", variant)
                       and "error" not in r), None)
         if other is not None:
-            lines.append(f"  dagjax {variant} / jax-{ref['variant']} first step: "
-                         f"{other['first_step_s'] / ref['first_step_s']:.2f}x")
+            lines.append(f"  dagjax {variant} / jax-{ref['variant']} build + first step: "
+                         f"{other['to_first_step_s'] / ref['to_first_step_s']:.2f}x")
     for name, variant in (("keras", "fit"), ("dagjax", "baseline")):
         other = next((r for r in results if (r["framework"], r["variant"]) == (name, variant)
                       and "error" not in r), None)
