@@ -119,6 +119,22 @@ class TrainingMixin:
         if not self.compiled:
             raise ValueError(f"You must call compile() before you {what} model '{self.name}'.")
 
+    def _callback_list(
+        self, callbacks: Any, verbose: Any, epochs: int, steps: int | None, history: bool = False
+    ) -> CallbackList:
+        """The user's callbacks (a ready ``CallbackList`` as is), plus a progress bar unless ``verbose=0``."""
+        if isinstance(callbacks, CallbackList):
+            return callbacks
+        return CallbackList(
+            callbacks,
+            add_history=history,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=epochs,
+            steps=steps,
+        )
+
     def _require_loss(self) -> None:
         if all(identifier is None for identifier in self._compile_config["loss"]):
             raise ValueError("No loss to train on: pass `loss` to compile().")
@@ -207,19 +223,7 @@ class TrainingMixin:
         elif validation_split:
             val = train.split(validation_split, validation_batch_size or batch_size, validation_steps)
         loop = self._loop_for(train.target_shapes)
-        cbs = (
-            callbacks
-            if isinstance(callbacks, CallbackList)
-            else CallbackList(
-                callbacks,
-                add_history=True,
-                add_progbar=verbose != 0,
-                model=self,
-                verbose=verbose,
-                epochs=epochs,
-                steps=train.steps_per_epoch,
-            )
-        )
+        cbs = self._callback_list(callbacks, verbose, epochs, train.steps_per_epoch, history=True)
         fused = loop.fuse(cbs.needs_every_batch("train"))
         if verbose != 0 and not fused and loop.fuse(False):
             print(cbs.per_batch_notice("train"))
@@ -299,18 +303,7 @@ class TrainingMixin:
         needed = self._needed_targets()
         source = DataSource.create(self, x, y, sample_weight, None, batch_size, steps, needed, False)
         loop = self._loop_for(source.target_shapes)
-        cbs = (
-            callbacks
-            if isinstance(callbacks, CallbackList)
-            else CallbackList(
-                callbacks,
-                add_progbar=verbose != 0,
-                model=self,
-                verbose=verbose,
-                epochs=1,
-                steps=source.steps_per_epoch,
-            )
-        )
+        cbs = self._callback_list(callbacks, verbose, 1, source.steps_per_epoch)
         logs = self._run_evaluate(loop, self._train_state(loop, for_training=False), source, cbs)
         return _keras_result(loop, logs, return_dict)
 
@@ -335,18 +328,7 @@ class TrainingMixin:
                 raise ValueError("The data set given to predict is empty: x has 0 samples.")
             total = _data.epoch_rows(size, batch_size, steps)
             batches = ([v[i * batch_size : (i + 1) * batch_size] for v in inputs] for i in range(total))
-        cbs = (
-            callbacks
-            if isinstance(callbacks, CallbackList)
-            else CallbackList(
-                callbacks,
-                add_progbar=verbose != 0,
-                model=self,
-                verbose=verbose,
-                epochs=1,
-                steps=total,
-            )
-        )
+        cbs = self._callback_list(callbacks, verbose, 1, total)
         if self._predictor is None:
             self._predictor = _fit.Predictor(self)
         cbs.on_predict_begin()
