@@ -187,3 +187,16 @@ def inputs_by_name(value: Any, names: list[str], model_name: str, arg: str = "in
             "by input name, not a single array."
         )
     return [value]
+
+
+def check_input_shape(
+    name: str, expected: tuple, got: tuple, model_name: str, any_rows: bool = False
+) -> None:
+    """Raise the error naming input ``name`` when an array of shape ``got`` cannot feed it.
+
+    ``any_rows``: ``got`` is a whole data set, whose row count is not a batch size.
+    """
+    got = tuple(got)
+    dims = zip(expected[1:], got[1:]) if any_rows else zip(expected, got)
+    if len(got) != len(expected) or any(e is not None and e != g for e, g in dims):
+        raise ValueError(f"Input '{name}' of model '{model_name}' expects shape {expected}, got {got}.")

@@ -18,6 +18,7 @@ import numpy as np
 from dagjax import initializers
 from dagjax._graph import (
     SymbolicTensor,
+    check_input_shape,
     collect_nodes,
     depth_order,
     inputs_by_name,
@@ -58,10 +59,6 @@ def _dedupe(names: list[str]) -> list[str]:
         seen[n] = count + 1
         out.append(n if count == 0 else f"{n}_{count}")
     return out
-
-
-def _shape_matches(expected: tuple, got: tuple) -> bool:
-    return len(expected) == len(got) and all(e is None or e == g for e, g in zip(expected, got))
 
 
 class Model(SavingMixin, TrainingMixin, Layer):
@@ -281,10 +278,7 @@ class Model(SavingMixin, TrainingMixin, Layer):
             if shape is None:
                 x = jnp.asarray(x)
                 shape = x.shape
-            if not _shape_matches(tensor.shape, tuple(shape)):
-                raise ValueError(
-                    f"Input '{name}' of model '{self.name}' expects shape {tensor.shape}, got {tuple(shape)}."
-                )
+            check_input_shape(name, tensor.shape, shape, self.name)
             if not symbolic and np.dtype(x.dtype) != tensor.dtype:
                 x = jnp.asarray(x).astype(tensor.dtype)
             checked.append(x)

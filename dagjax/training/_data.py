@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from dagjax._graph import inputs_by_name
+from dagjax._graph import check_input_shape, inputs_by_name
 
 _DEVICE_FRACTION = 0.4  # at most this share of free accelerator memory holds a data set
 _HOST_DEVICE_LIMIT = 2 << 30  # bytes a data set may take when the "device" is the CPU
@@ -81,12 +81,7 @@ def model_inputs(model, x: Any) -> list:
     out = []
     for name, tensor, value in zip(names, model.inputs, flat):
         value = _host_array(value, tensor.dtype)
-        expected = tensor.shape[1:]
-        got = tuple(value.shape[1:])
-        if value.ndim != len(tensor.shape) or any(e is not None and e != g for e, g in zip(expected, got)):
-            raise ValueError(
-                f"Input '{name}' of model '{model.name}' expects shape {tensor.shape}, got {value.shape}."
-            )
+        check_input_shape(name, tensor.shape, value.shape, model.name, any_rows=True)
         out.append(value)
     return out
 
