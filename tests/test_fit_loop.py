@@ -81,6 +81,26 @@ def test_an_epoch_without_padding_trains_like_the_masked_program(monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+def test_the_next_epochs_shuffle_and_metrics_are_made_while_this_one_runs(monkeypatch):
+    """Each epoch's shuffle is drawn once, ahead of time, and training equals one fit call per epoch."""
+    plans = []
+    epoch_plan = _data.epoch_plan
+    monkeypatch.setattr(_data, "epoch_plan", lambda seed, *a: plans.append(seed) or epoch_plan(seed, *a))
+    weights = []
+    for epochs_per_call in (3, 1):
+        model = small()
+        model.compile(optax.sgd(0.05), "mse")
+        for _ in range(3 // epochs_per_call):
+            model.fit(X, Y, batch_size=16, verbose=0, epochs=epochs_per_call)
+        weights.append(model.get_weights())
+    # one fit of 3 epochs (epochs 2 and 3 drawn ahead), then three fits of one epoch (nothing ahead)
+    assert plans == [(0, 0), (0, 3), (0, 6)] * 2
+    (loop,) = model._loops.values()
+    assert loop._fresh_metrics is None  # the last epoch prepared nothing
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+
+
 class Owner:
     pass
 

@@ -324,6 +324,7 @@ class DataSource:
         self._iterator = None
         self._pending: ArrayData | None = None
         self._device: tuple | None = None
+        self._planned: tuple | None = None  # (seed, (idx, mask)) made ahead by ``prepare``
 
     @classmethod
     def create(
@@ -351,6 +352,7 @@ class DataSource:
         self.arrays = arrays
         self.target_shapes = [None if v is None else v.shape for v in arrays.y or []]
         self._device = None
+        self._planned = None
 
     def _on_device(self) -> tuple | None:
         """The arrays on the device (placed on first use), or None if they are too big for it."""
@@ -389,10 +391,8 @@ class DataSource:
         device = self._on_device()
         if device is not None:
             rows = epoch_rows(self.arrays.size, self.batch_size, self.steps)
-            size = self.arrays.size
-            idx, mask = epoch_plan(
-                seed, size, self.batch_size, rows, bool(self.shuffle), self.steps is not None
-            )
+            planned, self._planned = self._planned, None
+            idx, mask = planned[1] if planned is not None and planned[0] == seed else self._plan(seed)
             position = 0
 
             def take_chunk(count: int) -> Chunk | None:
@@ -408,6 +408,20 @@ class DataSource:
             batches = array_batches(self.arrays, self.batch_size, self.steps, self.shuffle, seed)
             return _host_epoch(batches, self.batch_size, capacity)
         return _host_epoch(itertools.islice(self._stream_batches(), self.steps), None, capacity)
+
+    def prepare(self, seed: Any) -> None:
+        """Draw the shuffle of the epoch with ``seed`` now, for ``epoch`` to use (device data only).
+
+        ``fit`` calls this while the device still runs the previous epoch, so
+        the next one starts without waiting for the host.
+        """
+        if self._device is not None:
+            self._planned = (seed, self._plan(seed))
+
+    def _plan(self, seed: Any) -> tuple:
+        size, steps = self.arrays.size, self.steps
+        rows = epoch_rows(size, self.batch_size, steps)
+        return epoch_plan(seed, size, self.batch_size, rows, bool(self.shuffle), steps is not None)
 
     def _stream_batches(self) -> Iterator[tuple]:
         if self._pending is not None:

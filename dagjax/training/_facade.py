@@ -14,6 +14,7 @@ on exactly the batch given, through the same compiled programs.
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from typing import Any
 
 import jax
@@ -239,10 +240,12 @@ class TrainingMixin:
         ts = self._train_state(loop, for_training=True)
         try:
             for epoch in range(initial_epoch, epochs):
-                ts = loop.trainer.reset_metrics(ts)
+                ts = loop.reset_metrics(ts)
                 ts = self._callback_hook(cbs, link, ts, "on_epoch_begin", epoch)
-                take = train.epoch(loop.capacity if fused else 1, (seed, int(ts.step)))
-                ts, steps, epoch_logs = loop.train_epoch(ts, take, fused, seed, cbs, link)
+                step = int(ts.step)
+                take = train.epoch(loop.capacity if fused else 1, (seed, step))
+                ahead = None if epoch + 1 == epochs else partial(_prepare_epoch, loop, train, (seed, step))
+                ts, steps, epoch_logs = loop.train_epoch(ts, take, fused, seed, cbs, link, ahead)
                 if steps == 0:
                     _fit.warn_out_of_data()
                     break
@@ -389,6 +392,13 @@ def _keras_result(loop: _fit.Loop, logs: dict, return_dict: bool):
         return logs
     values = _spec.evaluate_order(logs, loop.metric_entries, loop.loss_names)
     return values[0] if len(values) == 1 else values
+
+
+def _prepare_epoch(loop: _fit.Loop, train: DataSource, seed_and_step: tuple, steps: int) -> None:
+    """The next epoch's host work (its shuffle, zeroed metrics), done while the device runs this one."""
+    seed, step = seed_and_step
+    train.prepare((seed, step + steps))
+    loop.prepare_reset()
 
 
 def _check_batch_size(batch_size: int | None) -> int:

@@ -151,8 +151,18 @@ class Loop:
         self._results = jax.jit(
             lambda metrics: trainer.metric_results(TrainState(None, None, None, None, metrics))
         )
+        self._fresh_metrics: dict | None = None  # zeroed metrics made ahead by ``prepare_reset``
         self._counts = {"train": 1, "test": 1}  # steps per fused call, learnt as calls are timed
         self._warm = {"train": False, "test": False}  # whether the fused program has run (compiled)
+
+    def reset_metrics(self, ts: TrainState) -> TrainState:
+        """``ts`` with zeroed metrics, those made ahead by ``prepare_reset`` if any."""
+        fresh, self._fresh_metrics = self._fresh_metrics, None
+        return ts._replace(metrics=fresh) if fresh is not None else self.trainer.reset_metrics(ts)
+
+    def prepare_reset(self) -> None:
+        """Make the next epoch's zeroed metrics now (placing them on the device takes a few 100 us)."""
+        self._fresh_metrics = self.trainer.reset_metrics(TrainState(None, None, None, None, {})).metrics
 
     def logs(self, metrics: dict) -> dict:
         """The running logs (device arrays) from a metric state, sorted by name."""
@@ -210,8 +220,21 @@ class Loop:
             logs = jax.device_get(self._results(metrics))
         return {k: float(v) for k, v in self.ordered(logs).items()}
 
-    def train_epoch(self, ts: TrainState, take: Callable, fused: bool, seed: int, callbacks, link):
-        """One epoch of training (``seed`` feeds Dropout): the new state, the steps run, the epoch's logs."""
+    def train_epoch(
+        self,
+        ts: TrainState,
+        take: Callable,
+        fused: bool,
+        seed: int,
+        callbacks,
+        link,
+        ahead: Callable | None = None,
+    ):
+        """One epoch of training (``seed`` feeds Dropout): the new state, the steps run, the epoch's logs.
+
+        ``ahead(steps)``, if given, runs once every step is dispatched and before
+        the logs are read, so host work for the next epoch overlaps this one's compute.
+        """
         per_batch = callbacks.needs_every_batch("train")
         watched = per_batch or has_batch_hooks(callbacks, "train")
         before = per_batch and any(map(callbacks.reads_model_in, ("on_train_batch_begin", "on_batch_begin")))
@@ -239,6 +262,8 @@ class Loop:
                     ts = link.absorb(ts)
             if getattr(self.model, "stop_training", False):
                 break
+        if ahead is not None and done:
+            ahead(done)
         return ts, done, self._floats(ts.metrics) if done else None
 
     def evaluate(self, ts: TrainState, take: Callable, fused: bool, callbacks) -> dict:
