@@ -153,6 +153,11 @@ def goal_lines(results: list[dict]) -> list[str]:
         if other is not None:
             lines.append(f"  dagjax {variant} / jax-{ref['variant']} build + first step: "
                          f"{other['to_first_step_s'] / ref['to_first_step_s']:.2f}x")
+    same_program = [r["samples_per_s"] for r in results if r["framework"] == "dagjax"
+                    and r["variant"] in ("fit", "nocache", "warm") and "error" not in r]
+    if len(same_program) > 1:
+        lines.append(f"  noise: dagjax fit/nocache/warm train with the same program; their samples/s "
+                     f"differ by {max(same_program) / min(same_program) - 1:.1%} in this run")
     for name, variant in (("keras", "fit"), ("dagjax", "baseline")):
         other = next((r for r in results if (r["framework"], r["variant"]) == (name, variant)
                       and "error" not in r), None)
