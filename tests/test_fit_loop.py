@@ -1,5 +1,7 @@
 """The fit loop's speed machinery: calls per epoch, unpadded epochs, donation, host-built states."""
 
+import gc
+
 import jax
 import numpy as np
 import optax
@@ -7,7 +9,7 @@ import pytest
 
 import dagjax as dj
 from dagjax import callbacks, layers, optimizers
-from dagjax.training import _data, _fit
+from dagjax.training import _data, _fit, _gc
 from dagjax.training._step import build_trainer, init_optimizer_state
 
 RNG = np.random.default_rng(0)
@@ -99,6 +101,35 @@ def test_the_next_epochs_shuffle_and_metrics_are_made_while_this_one_runs(monkey
     assert loop._fresh_metrics is None  # the last epoch prepared nothing
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_full_collections_are_held_back_while_a_step_compiles_and_restored_after():
+    seen = []
+
+    def traced(x):
+        seen.append(gc.get_threshold())  # runs while fit traces its step
+        return x
+
+    x = dj.Input((5,), name="x")
+    model = dj.Model(x, layers.Dense(2, name="out")(layers.Lambda(traced)(x)))
+    model.compile(optax.sgd(0.01), "mse")
+    before = gc.get_threshold()
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    model.evaluate(X, Y, batch_size=8, verbose=0)
+    assert gc.get_threshold() == before
+    assert {t[2] for t in seen[-2:]} == {_gc._HELD_BACK}  # the train step's trace and the eval step's
+    assert all(t[:2] == before[:2] for t in seen)  # the young generations collect as usual
+
+
+def test_held_back_collections_are_restored_when_the_program_raises():
+    def fails():
+        assert gc.get_threshold()[2] == _gc._HELD_BACK
+        raise RuntimeError("compile failed")
+
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError, match="compile failed"):
+        _gc.full_collections_held_back(fails)()
+    assert gc.get_threshold() == before
 
 
 class Owner:

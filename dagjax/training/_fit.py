@@ -39,6 +39,7 @@ import numpy as np
 
 from dagjax.callbacks._base import _BATCH_HOOKS, _overrides
 from dagjax.training._data import Chunk
+from dagjax.training._gc import full_collections_held_back
 from dagjax.training._step import Trainer, TrainState
 
 _CHUNK_SECONDS = 0.25
@@ -144,10 +145,10 @@ class Loop:
             ts = TrainState(params, state, None, None, metrics)
             return trainer.eval_step(ts, _gather(data, idx, mask, row)).metrics
 
-        self._train_chunk = jax.jit(train_chunk, donate_argnums=0)
-        self._train_one = jax.jit(train_one, donate_argnums=0)
-        self._eval_chunk = jax.jit(eval_chunk, donate_argnums=2)
-        self._eval_one = jax.jit(eval_one, donate_argnums=2)
+        self._train_chunk = full_collections_held_back(jax.jit(train_chunk, donate_argnums=0))
+        self._train_one = full_collections_held_back(jax.jit(train_one, donate_argnums=0))
+        self._eval_chunk = full_collections_held_back(jax.jit(eval_chunk, donate_argnums=2))
+        self._eval_one = full_collections_held_back(jax.jit(eval_one, donate_argnums=2))
         self._results = jax.jit(
             lambda metrics: trainer.metric_results(TrainState(None, None, None, None, metrics))
         )
@@ -346,7 +347,8 @@ class Predictor:
     """``predict`` over batches: one jitted inference step, outputs read back once at the end."""
 
     def __init__(self, model):
-        self._predict = jax.jit(lambda params, state, x: model.apply(params, state, x, training=False)[0])
+        forward = jax.jit(lambda params, state, x: model.apply(params, state, x, training=False)[0])
+        self._predict = full_collections_held_back(forward)
 
     def __call__(self, params, state, batches: Iterator, batch_size: int, callbacks) -> Any:
         """Outputs of every batch (padding rows dropped) as numpy, in the model's output structure."""
