@@ -117,7 +117,8 @@ def combine(runs: list[dict]) -> dict:
     for key in ("peak_rss_mib", "base_rss_mib"):
         best[key] = statistics.median(r[key] for r in ok)
     best["runs"] = len(ok)
-    best["samples_per_s_runs"] = [r["samples_per_s"] for r in ok]
+    for key in ("samples_per_s", "to_first_step_s"):  # every run's figure, for the JSON
+        best[f"{key}_runs"] = [r[key] for r in ok]
     return best
 
 
