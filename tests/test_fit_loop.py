@@ -132,6 +132,30 @@ def test_held_back_collections_are_restored_when_the_program_raises():
     assert gc.get_threshold() == before
 
 
+def test_overlapping_calls_restore_the_threshold_once_the_last_returns():
+    """A thread's call starts first and returns first, inside another call: the last one out restores."""
+    import threading
+
+    before = gc.get_threshold()
+    inside, release = threading.Event(), threading.Event()
+
+    def worker_call():
+        inside.set()
+        release.wait(10)
+
+    worker = threading.Thread(target=_gc.full_collections_held_back(worker_call))
+
+    def main_call():
+        release.set()
+        worker.join(10)  # the worker's call has returned; this one has not
+        return gc.get_threshold()[2]
+
+    worker.start()
+    inside.wait(10)
+    assert _gc.full_collections_held_back(main_call)() == _gc._HELD_BACK
+    assert gc.get_threshold() == before
+
+
 class Owner:
     pass
 

@@ -16,26 +16,48 @@ from __future__ import annotations
 
 import functools
 import gc
+import threading
 from collections.abc import Callable
 from typing import Any
 
 _HELD_BACK = 1 << 30  # a third threshold no dispatch reaches
+_lock = threading.Lock()
+_holders = 0  # calls (in any thread) now holding full collections back
+_restore_to = 0  # the third threshold to restore when the last one returns
 
 
 def full_collections_held_back(program: Callable) -> Callable:
     """``program`` called with CPython's full collections held back until it returns.
 
-    The wrapper's ``__wrapped__`` is ``program`` (for its ``lower``, ``_cache_size``...).
+    Calls may overlap (threads, nesting): the first to start saves the
+    threshold, the last to return restores it. The wrapper's ``__wrapped__``
+    is ``program`` (for its ``lower``, ``_cache_size``...).
     """
 
     @functools.wraps(program)
     def call(*args: Any) -> Any:
-        young, middle, full = gc.get_threshold()
-        gc.set_threshold(young, middle, _HELD_BACK)
+        _hold()
         try:
             return program(*args)
         finally:
-            young, middle, _ = gc.get_threshold()
-            gc.set_threshold(young, middle, full)
+            _release()
 
     return call
+
+
+def _hold() -> None:
+    global _holders, _restore_to
+    with _lock:
+        if _holders == 0:
+            young, middle, _restore_to = gc.get_threshold()
+            gc.set_threshold(young, middle, _HELD_BACK)
+        _holders += 1
+
+
+def _release() -> None:
+    global _holders
+    with _lock:
+        _holders -= 1
+        if _holders == 0:
+            young, middle, _ = gc.get_threshold()
+            gc.set_threshold(young, middle, _restore_to)
