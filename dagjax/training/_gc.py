@@ -5,11 +5,12 @@ about 110k once JAX is imported, 155-170k once a big train step has been
 traced, 0.05-0.15 s a pass on this project's CPU, and at that point it
 reclaims nothing. Tracing and compiling a 100-block model's step
 allocate enough to start two of them. Holding full collections back for
-the length of a dispatch lets that work happen once, after the compile:
-the held-back collection still runs (its counter is past the restored
-threshold), the young generations keep collecting, and reference counting
-frees acyclic garbage as always. A dispatch that does not compile takes
-~0.1 ms, so holding back across it changes nothing in steady state.
+the length of a dispatch lets that work happen at most once, after the
+compile: the held-back collection is not skipped (its counter stays past
+the restored threshold, so it runs at the next young collection after the
+call), the young generations keep collecting meanwhile, and reference
+counting frees acyclic garbage as always. A dispatch that does not compile
+takes ~0.1 ms, so holding back across it changes nothing in steady state.
 """
 
 from __future__ import annotations
