@@ -173,18 +173,19 @@ class TrainingMixin:
             self._loops[key] = loop
         return self._loops[key]
 
-    def _train_state(self, loop: _fit.Loop, for_training: bool) -> TrainState:
-        """The model's pytrees as a train state. Training steps donate their buffers: trees only the
-        model holds are handed over as they are, others copied (see ``_fit.owned_trees``)."""
+    def _train_state(self, for_training: bool) -> TrainState:
+        """The model's pytrees as a train state, metrics not yet zeroed (each epoch or batch does that).
+
+        Training steps donate their buffers: trees only the model holds are
+        handed over as they are, others copied (see ``_fit.owned_trees``).
+        """
         if self._train_step is None:
             self._train_step = jax.device_put(np.zeros((), np.int32))
-        if for_training:
-            for name in ("params", "opt_state"):  # created here if they do not exist yet
-                getattr(self, name)
-            ts = TrainState(*_fit.owned_trees(self, ("_params", "_state", "_opt_state", "_train_step")), {})
-        else:
-            ts = TrainState(self.params, self.state, None, self._train_step, {})
-        return loop.trainer.reset_metrics(ts)
+        if not for_training:
+            return TrainState(self.params, self.state, None, self._train_step, {})
+        for name in ("params", "opt_state"):  # created here if they do not exist yet
+            getattr(self, name)
+        return TrainState(*_fit.owned_trees(self, ("_params", "_state", "_opt_state", "_train_step")), {})
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -237,7 +238,7 @@ class TrainingMixin:
         cbs.on_train_begin()
         if self._initial_epoch is not None:
             initial_epoch = self._initial_epoch
-        ts = self._train_state(loop, for_training=True)
+        ts = self._train_state(for_training=True)
         try:
             for epoch in range(initial_epoch, epochs):
                 ts = loop.reset_metrics(ts)
@@ -307,7 +308,7 @@ class TrainingMixin:
         source = DataSource.create(self, x, y, sample_weight, None, batch_size, steps, needed, False)
         loop = self._loop_for(source.target_shapes)
         cbs = self._callback_list(callbacks, verbose, 1, source.steps_per_epoch)
-        logs = self._run_evaluate(loop, self._train_state(loop, for_training=False), source, cbs)
+        logs = self._run_evaluate(loop, self._train_state(for_training=False), source, cbs)
         return _keras_result(loop, logs, return_dict)
 
     def predict(
@@ -366,7 +367,7 @@ class TrainingMixin:
         self._require_loss()
         loop, take = self._one_batch(x, y, sample_weight, class_weight)
         link = _Link(self)
-        ts = self._train_state(loop, for_training=True)
+        ts = loop.reset_metrics(self._train_state(for_training=True))
         ts, _, logs = loop.train_epoch(ts, take, False, self._compile_config["seed"], CallbackList(), link)
         link.publish(ts, copy=False)
         return _keras_result(loop, logs, return_dict)
@@ -375,7 +376,7 @@ class TrainingMixin:
         """Loss and metrics of this batch in inference mode: a scalar, a list in Keras's order, or a dict."""
         self._require_compiled("use test_on_batch on")
         loop, take = self._one_batch(x, y, sample_weight, None)
-        logs = loop.evaluate(self._train_state(loop, for_training=False), take, False, CallbackList())
+        logs = loop.evaluate(self._train_state(for_training=False), take, False, CallbackList())
         return _keras_result(loop, logs, return_dict)
 
     def predict_on_batch(self, x: Any):
