@@ -390,10 +390,9 @@ class DataSource:
         """
         device = self._on_device()
         if device is not None:
-            rows = epoch_rows(self.arrays.size, self.batch_size, self.steps)
             planned, self._planned = self._planned, None
             idx, mask = planned[1] if planned is not None and planned[0] == seed else self._plan(seed)
-            position = 0
+            rows, position = idx.shape[0], 0
 
             def take_chunk(count: int) -> Chunk | None:
                 nonlocal position

@@ -245,7 +245,7 @@ class TrainingMixin:
                 ts = self._callback_hook(cbs, link, ts, "on_epoch_begin", epoch)
                 step = int(ts.step)
                 take = train.epoch(loop.capacity if fused else 1, (seed, step))
-                ahead = None if epoch + 1 == epochs else partial(_prepare_epoch, loop, train, (seed, step))
+                ahead = None if epoch + 1 == epochs else partial(_prepare_epoch, loop, train, seed, step)
                 ts, steps, epoch_logs = loop.train_epoch(ts, take, fused, seed, cbs, link, ahead)
                 if steps == 0:
                     _fit.warn_out_of_data()
@@ -395,9 +395,8 @@ def _keras_result(loop: _fit.Loop, logs: dict, return_dict: bool):
     return values[0] if len(values) == 1 else values
 
 
-def _prepare_epoch(loop: _fit.Loop, train: DataSource, seed_and_step: tuple, steps: int) -> None:
+def _prepare_epoch(loop: _fit.Loop, train: DataSource, seed: int, step: int, steps: int) -> None:
     """The next epoch's host work (its shuffle, zeroed metrics), done while the device runs this one."""
-    seed, step = seed_and_step
     train.prepare((seed, step + steps))
     loop.prepare_reset()
 
