@@ -27,7 +27,7 @@ from dagjax._graph import (
 )
 from dagjax._naming import unique_name
 from dagjax.io._saving import SavingMixin
-from dagjax.layers._base import Layer, TensorSpec
+from dagjax.layers._base import Layer, TensorSpec, batch_mask_kwargs
 from dagjax.layers._input import Input, InputLayer
 from dagjax.training._facade import TrainingMixin
 
@@ -70,6 +70,7 @@ class Model(SavingMixin, TrainingMixin, Layer):
     """
 
     uses_rng = True
+    uses_batch_mask = True
 
     def __init__(self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True):
         super().__init__(name=name if name is not None else unique_name("functional"), trainable=trainable)
@@ -214,14 +215,16 @@ class Model(SavingMixin, TrainingMixin, Layer):
             return self.init_weights(rng)
         return jax.jit(self.init_weights)(rng)
 
-    def apply(self, params: dict, state: dict, inputs: Any, training: bool = False, rng=None):
+    def apply(self, params: dict, state: dict, inputs: Any, training: bool = False, rng=None, mask=None):
         """``(outputs, new_state)``. Pure: use it under ``jit``, ``grad`` and ``vmap``.
 
         ``inputs``: a list in ``model.inputs`` order, a dict keyed by input
         name, or a bare array for a single-input model. ``rng`` feeds Dropout
-        and other random layers when ``training=True``.
+        and other random layers when ``training=True``. ``mask`` (batch,)
+        marks the padding rows of a padded batch (0.0) for layers with batch
+        statistics (see ``apply_with_penalty``).
         """
-        outputs, new_state, _ = self.apply_with_penalty(params, state, inputs, training, rng)
+        outputs, new_state, _ = self.apply_with_penalty(params, state, inputs, training, rng, mask)
         return outputs, new_state
 
     def apply_with_penalty(
@@ -230,7 +233,9 @@ class Model(SavingMixin, TrainingMixin, Layer):
         """``(outputs, new_state, activity_penalty)``: apply plus the activity-regularizer sum.
 
         ``mask`` (batch,) marks real rows (1.0) and padding rows (0.0): padding
-        rows are left out of the activity penalty and of its batch size.
+        rows are left out of the activity penalty and of its batch size, and
+        layers with ``uses_batch_mask`` (BatchNormalization) get it to leave
+        them out of their batch statistics. ``None``: every row is real.
         """
         values: dict[int, Any] = dict(zip(map(id, self.inputs), self._flat_inputs(inputs)))
         new_state = dict(state)
@@ -250,7 +255,8 @@ class Model(SavingMixin, TrainingMixin, Layer):
                 penalty = penalty + inner_penalty
             else:
                 out, layer_state = layer.apply(
-                    layer_params, layer_state, *args, training=training, rng=layer_rng
+                    layer_params, layer_state, *args, training=training, rng=layer_rng,
+                    **batch_mask_kwargs(layer, mask),
                 )
             if layer_state:
                 new_state[layer.name] = layer_state

@@ -10,9 +10,15 @@ called on symbolic tensors:
 - ``init(rng, *input_specs) -> (params, state)`` and
   ``apply(params, state, *inputs, training=False, rng=None) -> (outputs, new_state)``
   are what models and research code use.
+- ``uses_batch_mask = True`` opts a layer whose training output depends on
+  other rows of the batch (batch statistics, as BatchNormalization) into
+  ``apply(..., mask=None)``: in a padded batch (the last of a ``fit`` epoch)
+  ``mask`` (batch,) is 1.0 for real rows and 0.0 for padding rows, which must
+  not count. Other layers are never passed ``mask``.
 
 Layers holding other layers (wrappers, nested models) list them in
-``sublayers``; their parameters nest under each sublayer's name.
+``sublayers``; their parameters nest under each sublayer's name. They opt in
+to ``mask`` when a sublayer does, and pass it on with ``batch_mask_kwargs``.
 """
 
 from __future__ import annotations
@@ -94,6 +100,11 @@ def _merge_probes(a: Any, b: Any) -> Any:
     )
 
 
+def batch_mask_kwargs(layer: Layer, mask: Any) -> dict:
+    """``{"mask": mask}`` for ``apply`` of a layer that opted in with ``uses_batch_mask``, else ``{}``."""
+    return {"mask": mask} if mask is not None and layer.uses_batch_mask else {}
+
+
 class Layer:
     """Base class of every layer (and of :class:`dagjax.Model`).
 
@@ -104,6 +115,7 @@ class Layer:
     input_ndim: int | None = None
     min_ndim: int | None = None
     uses_rng: bool = False  # True for layers that draw random numbers (Dropout, ...)
+    uses_batch_mask: bool = False  # True for layers that take the padding mask (BatchNormalization, ...)
 
     def __init__(
         self,

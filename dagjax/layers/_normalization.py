@@ -2,7 +2,9 @@
 
 BatchNormalization keeps its moving statistics as non-trainable weights in
 ``state``; ``apply(..., training=True)`` normalises with the batch moments and
-returns the updated statistics as the new state.
+returns the updated statistics as the new state. In a padded batch the moments
+are taken over the real rows only (``mask``, see ``uses_batch_mask``), so they
+equal Keras's on the unpadded batch.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ class BatchNormalization(Layer):
     variance is derived from ``moving_stddev``.
     """
 
+    uses_batch_mask = True
+
     def __init__(
         self,
         axis: int = -1,
@@ -145,13 +149,13 @@ class BatchNormalization(Layer):
             ]
         return weights
 
-    def apply(self, params, state, x, training=False, rng=None):
+    def apply(self, params, state, x, training=False, rng=None, mask=None):
         x = x.astype(_compute_dtype(x.dtype))
         axis = self.axis % x.ndim
         reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
         gamma, beta = params.get("gamma"), params.get("beta")
         if training and self.trainable:
-            mean, variance = jnp.mean(x, reduce_axes), jnp.var(x, reduce_axes)
+            mean, variance = self._moments(x, reduce_axes, mask)
             if self.renorm:
                 gamma, beta = self._renorm_transform(state, mean, variance, gamma, beta)
                 new_state = self._renorm_update(state, mean, variance)
@@ -169,6 +173,18 @@ class BatchNormalization(Layer):
         gamma, beta = (None if v is None else v.reshape(shape) for v in (gamma, beta))
         out = _normalize(x, mean.reshape(shape), variance.reshape(shape), self.epsilon, gamma, beta)
         return out.astype(self.dtype), new_state
+
+    def _moments(self, x, axes: tuple, mask):
+        """Batch mean and variance over ``axes``; with a ``mask``, over the real rows only."""
+        if mask is None:
+            return jnp.mean(x, axes), jnp.var(x, axes)
+        if mask.shape != x.shape[:1]:
+            raise self.input_error(f"got a mask of shape {mask.shape} for inputs of shape {x.shape}")
+        rows = jnp.reshape(mask, mask.shape + (1,) * (x.ndim - 1)).astype(x.dtype)
+        count = jnp.maximum(jnp.sum(rows), 1.0) * math.prod(x.shape[a] for a in axes[1:])
+        mean = jnp.sum(x * rows, axes, keepdims=True) / count
+        variance = jnp.sum(jnp.square(x - mean) * rows, axes) / count
+        return mean.reshape(-1), variance
 
     def _renorm_transform(self, state, mean, variance, gamma, beta):
         """Scale and offset with the renorm correction folded in: ``(x*r + d)*gamma + beta``."""

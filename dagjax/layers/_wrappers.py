@@ -12,7 +12,7 @@ import copy
 import jax
 import jax.numpy as jnp
 
-from dagjax.layers._base import Layer, TensorSpec
+from dagjax.layers._base import Layer, TensorSpec, batch_mask_kwargs
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -91,6 +91,7 @@ class Bidirectional(Layer):
         self.return_sequences = fwd.return_sequences
         self.return_state = fwd.return_state
         self.uses_rng = fwd.uses_rng or bwd.uses_rng
+        self.uses_batch_mask = fwd.uses_batch_mask or bwd.uses_batch_mask
 
     @property
     def sublayers(self) -> dict[str, Layer]:
@@ -117,7 +118,7 @@ class Bidirectional(Layer):
         self.backward_layer._ensure_built(spec, *backward_states)
         return []
 
-    def apply(self, params, state, x, initial_state=None, training=False, rng=None):
+    def apply(self, params, state, x, initial_state=None, training=False, rng=None, mask=None):
         forward_states, backward_states = self._split_states(initial_state)
         rngs = (None, None) if rng is None else tuple(jax.random.split(rng))
         new_state = dict(state)
@@ -125,7 +126,7 @@ class Bidirectional(Layer):
         for layer, extra, key in ((self.forward_layer, forward_states, rngs[0]),
                                   (self.backward_layer, backward_states, rngs[1])):
             out, layer_state = layer.apply(params.get(layer.name, {}), state.get(layer.name, {}), x, *extra,
-                                           training=training, rng=key)
+                                           training=training, rng=key, **batch_mask_kwargs(layer, mask))
             if layer_state:
                 new_state[layer.name] = layer_state
             results.append(out)
@@ -167,7 +168,9 @@ class TimeDistributed(Layer):
     """Applies ``layer`` to every time step of ``(batch, time, ...)`` inputs.
 
     The steps are folded into the batch (one call on ``(batch * time, ...)``),
-    so ``TimeDistributed(Dense(n))`` is a single matmul.
+    so ``TimeDistributed(Dense(n))`` is a single matmul, and the batch
+    statistics of ``TimeDistributed(BatchNormalization())`` span batch and
+    time (Keras takes them per step); a padding row's steps are all left out.
     """
 
     min_ndim = 3
@@ -178,6 +181,7 @@ class TimeDistributed(Layer):
         super().__init__(name=name, **kwargs)
         self.layer = layer
         self.uses_rng = layer.uses_rng
+        self.uses_batch_mask = layer.uses_batch_mask
 
     @property
     def sublayers(self) -> dict[str, Layer]:
@@ -189,11 +193,14 @@ class TimeDistributed(Layer):
         self.layer._ensure_built(TensorSpec((steps, *rest), spec.dtype))
         return []
 
-    def apply(self, params, state, x, training=False, rng=None):
+    def apply(self, params, state, x, training=False, rng=None, mask=None):
         batch, time = x.shape[:2]
         name = self.layer.name
+        if mask is not None:
+            mask = jnp.repeat(mask, time)  # one entry per folded row (sample, step)
         out, layer_state = self.layer.apply(params.get(name, {}), state.get(name, {}),
-                                            x.reshape(batch * time, *x.shape[2:]), training=training, rng=rng)
+                                            x.reshape(batch * time, *x.shape[2:]), training=training, rng=rng,
+                                            **batch_mask_kwargs(self.layer, mask))
         out = jax.tree_util.tree_map(lambda y: y.reshape(batch, time, *y.shape[1:]), out)
         return out, ({**state, name: layer_state} if layer_state else state)
 

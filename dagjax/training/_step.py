@@ -117,8 +117,10 @@ def _times_mask(sample_weight, mask):
 
 
 def unpack_batch(batch, names: list[str]) -> tuple:
-    """``(x, y, sample_weight, mask)`` from a 2-, 3- or 4-tuple; ``mask`` is all ones when absent.
+    """``(x, y, sample_weight, mask, padded)`` from a 2-, 3- or 4-tuple; ``mask`` is all ones when absent.
 
+    ``padded`` says whether the batch carried a mask: only then do the model's
+    layers see it, so an unpadded batch's program has no masked batch statistics.
     Per-output sample weights given as a dict by output name become a list in output order.
     """
     if not isinstance(batch, (tuple, list)) or not 2 <= len(batch) <= 4:
@@ -130,9 +132,10 @@ def unpack_batch(batch, names: list[str]) -> tuple:
     x, y, sample_weight, mask = (*batch, None, None)[:4]
     if isinstance(sample_weight, dict):
         sample_weight = flatten_outputs(sample_weight, names)
-    if mask is None:
+    padded = mask is not None
+    if not padded:
         mask = jnp.ones((jax.tree_util.tree_leaves(x)[0].shape[0],), jnp.float32)
-    return x, y, sample_weight, jnp.asarray(mask, jnp.float32)
+    return x, y, sample_weight, jnp.asarray(mask, jnp.float32), padded
 
 
 def build_trainer(
@@ -172,9 +175,9 @@ def build_trainer(
     metric_names = ("loss", *[e[0] for e in metric_entries], *loss_names.values())
     tx = _optimizers.get(optimizer)
 
-    def compute_loss(params, state, x, y, sample_weight, mask, training, rng):
+    def compute_loss(params, state, x, y, sample_weight, mask, padded, training, rng):
         outputs, new_state, activity_penalty = model.apply_with_penalty(
-            params, state, x, training, rng, mask=mask
+            params, state, x, training, rng, mask=mask if padded else None
         )
         preds = flatten_outputs(outputs, names)
         targets = flatten_outputs(y, names)
@@ -218,9 +221,9 @@ def build_trainer(
 
     def train_step(ts: TrainState, batch, rng) -> tuple[TrainState, dict]:
         """One optimizer step on ``batch`` (training mode, ``rng`` for Dropout); returns running logs."""
-        x, y, sample_weight, mask = unpack_batch(batch, names)
+        x, y, sample_weight, mask, padded = unpack_batch(batch, names)
         grad_fn = jax.value_and_grad(compute_loss, has_aux=True)
-        (total, aux), grads = grad_fn(ts.params, ts.state, x, y, sample_weight, mask, True, rng)
+        (total, aux), grads = grad_fn(ts.params, ts.state, x, y, sample_weight, mask, padded, True, rng)
         mask_tree = trainable_mask(model, ts.params)
         some_frozen = not all(jax.tree_util.tree_leaves(mask_tree))
         if some_frozen:
@@ -235,8 +238,8 @@ def build_trainer(
 
     def eval_step(ts: TrainState, batch) -> TrainState:
         """Accumulate the losses and metrics of ``batch`` in inference mode; params are unchanged."""
-        x, y, sample_weight, mask = unpack_batch(batch, names)
-        total, aux = compute_loss(ts.params, ts.state, x, y, sample_weight, mask, False, None)
+        x, y, sample_weight, mask, padded = unpack_batch(batch, names)
+        total, aux = compute_loss(ts.params, ts.state, x, y, sample_weight, mask, padded, False, None)
         return ts._replace(metrics=update_metrics(ts.metrics, total, aux, sample_weight, mask))
 
     def predict_step(params, state, x):
