@@ -12,5 +12,8 @@ from dagjax.layers._input import Input as Input
 
 __version__ = "0.1.0"
 from dagjax import callbacks as callbacks
+from dagjax import losses as losses
+from dagjax import metrics as metrics
+from dagjax import optimizers as optimizers
 from dagjax.io import load_model as load_model
 from dagjax.io import register_layer as register_layer

@@ -189,6 +189,19 @@ def inputs_by_name(value: Any, names: list[str], model_name: str, arg: str = "in
     return [value]
 
 
+def adjust_input_rank(x: Any, expected: tuple) -> Any:
+    """Keras's one-axis leniency: a missing trailing axis of size 1 is added, an extra one dropped.
+
+    So ``(n,)`` feeds an ``Input(shape=(1,))`` and ``(n, 3, 1)`` an ``Input(shape=(3,))``.
+    """
+    shape = tuple(x.shape)
+    if len(shape) == len(expected) - 1 and expected[-1] == 1:
+        return x.reshape(*shape, 1)
+    if len(shape) == len(expected) + 1 and shape[-1] == 1:
+        return x.reshape(shape[:-1])
+    return x
+
+
 def check_input_shape(
     name: str, expected: tuple, got: tuple, model_name: str, any_rows: bool = False
 ) -> None:

@@ -297,6 +297,52 @@ def test_callbacks_see_every_hook_and_can_stop_training():
     assert model.history is history and history.epoch == [0, 1]
 
 
+@pytest.mark.parametrize("hook", ["on_train_batch_end", "on_epoch_end"])
+def test_a_callback_that_raises_leaves_the_model_trained_up_to_there_as_keras_does(hook):
+    def boom(lib):
+        class Boom(lib.callbacks.Callback):
+            def fire(self, step, logs=None):
+                if step == 2:
+                    raise RuntimeError("boom")
+
+        setattr(Boom, hook, Boom.fire)
+        return Boom()
+
+    kmodel, model = three_output(keras), three_output(dj)
+    model.set_weights(kmodel.get_weights())
+    kmodel.compile(keras.optimizers.SGD(0.1), LOSSES)
+    model.compile(optimizers.SGD(0.1), LOSSES)
+    for m, lib in ((kmodel, keras), (model, dj)):
+        with pytest.raises(RuntimeError, match="boom"):
+            m.fit([XA, XB], Y, batch_size=16, epochs=4, shuffle=False, verbose=0, callbacks=[boom(lib)])
+    for k, d in zip(kmodel.get_weights(), model.get_weights()):  # the donated buffers were not kept
+        np.testing.assert_allclose(d, k, rtol=1e-5, atol=1e-6)
+    assert model.evaluate([XA, XB], Y, verbose=0)[0] == pytest.approx(kmodel.evaluate([XA, XB], Y, verbose=0)[0])
+
+
+def test_vector_metrics_and_log_order_as_keras_gives_them(tmp_path):
+    kmodel, model = three_output(keras), three_output(dj)
+    model.set_weights(kmodel.get_weights())
+    for m, lib in ((kmodel, keras), (model, dj)):
+        m.compile(lib.optimizers.SGD(0.1), LOSSES, weighted_metrics={"age": ["mae"]},
+                  metrics={"gender": [lib.metrics.Precision(thresholds=[0.3, 0.7])]})
+    fit = dict(epochs=2, batch_size=16, shuffle=False, validation_split=0.2, verbose=0)
+    logs = {}
+    for m, lib in ((kmodel, keras), (model, dj)):
+        csv = tmp_path / f"{lib.__name__}.csv"
+        logs[lib] = m.fit([XA, XB], Y, callbacks=[lib.callbacks.CSVLogger(str(csv))], **fit).history
+    assert list(logs[dj]) == list(logs[keras])  # one sorted order: "age_weighted_mae" after "val_..."
+    for key, expected in logs[keras].items():
+        np.testing.assert_allclose(np.array(logs[dj][key]), np.array(expected), rtol=1e-5, atol=1e-6)
+    assert np.shape(logs[dj]["gender_precision"][0]) == (2,)
+    rows = [(tmp_path / f"{lib.__name__}.csv").read_text().splitlines() for lib in (keras, dj)]
+    assert rows[1][0] == rows[0][0]
+    assert rows[1][1].count('"[') == rows[0][1].count('"[') == 2  # train and val precision, quoted lists
+    evaluated = model.evaluate([XA, XB], Y, verbose=0, return_dict=True)
+    np.testing.assert_allclose(evaluated["gender_precision"],
+                               kmodel.evaluate([XA, XB], Y, verbose=0, return_dict=True)["gender_precision"])
+
+
 def test_progress_bar_prints_keras_style_lines(capsys):
     model = small()
     model.compile("sgd", "mse")

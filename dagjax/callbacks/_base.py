@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import numpy as np
 
 from dagjax.training._progbar import Progbar
 
@@ -104,10 +105,15 @@ def _overrides(callback: Callback, hook: str) -> bool:
     return hook in vars(callback) or getattr(type(callback), hook) is not getattr(Callback, hook)
 
 
+def log_value(value: Any) -> Any:
+    """A log as callbacks get it: a Python float, or a numpy array for a vector metric (Keras's way)."""
+    return float(value) if np.ndim(value) == 0 else np.asarray(value)
+
+
 def _to_python(logs: dict | None) -> dict | None:
     if not logs:
         return logs
-    return {k: v if k == "outputs" else float(v) for k, v in jax.device_get(logs).items()}
+    return {k: v if k == "outputs" else log_value(v) for k, v in jax.device_get(logs).items()}
 
 
 class History(Callback):

@@ -78,13 +78,20 @@ class CSVLogger(Callback):
             self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch", *self.keys], dialect=Dialect)
             if self.append_header:
                 self.writer.writeheader()
-        self.writer.writerow({"epoch": epoch, **{key: logs.get(key, "NA") for key in self.keys}})
+        self.writer.writerow({"epoch": epoch, **{key: _cell(logs.get(key, "NA")) for key in self.keys}})
         self.csv_file.flush()
 
     def on_train_end(self, logs=None):
         if self.csv_file is not None and not self.csv_file.closed:
             self.csv_file.close()
         self.writer = None
+
+
+def _cell(value):
+    """A log as Keras's CSVLogger writes it: a vector metric as ``"[a, b]"``, quotes included."""
+    if isinstance(value, np.ndarray) and value.ndim:
+        return f'"[{", ".join(map(str, value))}]"'
+    return value
 
 
 _HOOKS = tuple(

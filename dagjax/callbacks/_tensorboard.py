@@ -143,8 +143,11 @@ class TensorBoard(Callback):
         return self._writers[run]
 
     def _scalars(self, run: str, values: dict, step: int) -> None:
+        """One scalar event per log; vector metrics (``Precision(thresholds=[...])``) are left out."""
         writer = self._writer(run)
         for tag, value in values.items():
+            if np.ndim(value):
+                continue
             writer.add_summary(self._tbx.summary.scalar(tag, float(value)), step)
 
     def _close_writers(self) -> None:

@@ -12,19 +12,26 @@ around to the first samples) and a ``mask`` row marks the padding with 0.0,
 so one compiled program serves the whole epoch. An epoch of in-memory data
 with no padding at all has no mask (``None``), and its step program none of
 the masking arithmetic.
+
+With ``steps`` (``steps_per_epoch``, ``validation_steps``) an epoch takes that
+many batches and the next one carries on where it stopped, as Keras's epoch
+iterator does: a pass over the data (one shuffle) can span several epochs,
+and an epoch that reaches the end of the data stops there, with a warning,
+and the next starts a new pass.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-from dagjax._graph import check_input_shape, inputs_by_name
+from dagjax._graph import adjust_input_rank, check_input_shape, inputs_by_name
 
 _DEVICE_FRACTION = 0.4  # at most this share of free accelerator memory holds a data set
 _HOST_DEVICE_LIMIT = 2 << 30  # bytes a data set may take when the "device" is the CPU
@@ -74,13 +81,24 @@ def _host_array(value: Any, dtype=None):
     return array if dtype is None else array.astype(dtype, copy=False)
 
 
+def _readable(value: Any, what: str, dtype=None):
+    """``_host_array(value, dtype)``, or an error naming ``what`` (a ragged list, say) instead of numpy's."""
+    try:
+        return _host_array(value, dtype)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"{what} cannot be read as one array: {err} (A list of (x, y) batches is not a data set of "
+            "arrays: pass iter(batches) or a generator.)"
+        ) from None
+
+
 def model_inputs(model, x: Any) -> list:
     """``x`` as a list in ``model.input_names`` order, checked against each Input's shape."""
     names = model.input_names
     flat = inputs_by_name(x, names, model.name, arg="x")
     out = []
     for name, tensor, value in zip(names, model.inputs, flat):
-        value = _host_array(value, tensor.dtype)
+        value = adjust_input_rank(_readable(value, f"x for input '{name}'", tensor.dtype), tensor.shape)
         check_input_shape(name, tensor.shape, value.shape, model.name, any_rows=True)
         out.append(value)
     return out
@@ -133,7 +151,10 @@ def _sample_weights(sample_weight: Any, names: list[str]) -> Any:
         return [
             None if sample_weight.get(n) is None else _host_array(sample_weight[n], np.float32) for n in names
         ]
-    if isinstance(sample_weight, (list, tuple)) and len(names) > 1:
+    if isinstance(sample_weight, (list, tuple)) and len(names) == 1:
+        if len(sample_weight) == 1 and hasattr(sample_weight[0], "shape"):  # [w], as y may be [y]
+            sample_weight = sample_weight[0]
+    elif isinstance(sample_weight, (list, tuple)):
         if len(sample_weight) != len(names):
             raise ValueError(
                 f"sample_weight is a list of {len(sample_weight)}; the model's outputs are {names}."
@@ -164,10 +185,16 @@ def array_data(model, x, y=None, sample_weight=None, class_weight=None, needed=N
         if len(given) != 1:
             raise ValueError("`class_weight` is only supported for models with a single output.")
         weights = class_weights_to_sample_weights(ys[given[0]], class_weight)
-    sizes = [(f"x '{n}'", v.shape[0]) for n, v in zip(model.input_names, xs)]
-    sizes += [(f"y '{n}'", v.shape[0]) for n, v in zip(names, ys or []) if v is not None]
-    flat_w = weights if isinstance(weights, list) else [weights]
-    sizes += [("sample_weight", w.shape[0]) for w in flat_w if w is not None]
+    arrays = [(f"x '{n}'", v) for n, v in zip(model.input_names, xs)]
+    arrays += [(f"y '{n}'", v) for n, v in zip(names, ys or []) if v is not None]
+    if isinstance(weights, list):
+        arrays += [(f"sample_weight '{n}'", w) for n, w in zip(names, weights) if w is not None]
+    elif weights is not None:
+        arrays.append(("sample_weight", weights))
+    for label, value in arrays:
+        if value.ndim == 0:
+            raise ValueError(f"{label} is a scalar; it needs one entry per sample (the first axis).")
+    sizes = [(label, value.shape[0]) for label, value in arrays]
     if len({s for _, s in sizes}) > 1:
         raise ValueError(
             "x and y have different numbers of samples: " + ", ".join(f"{k} has {s}" for k, s in sizes) + "."
@@ -219,26 +246,37 @@ def fits_on_device(size_bytes: int) -> bool:
     return size_bytes <= _HOST_DEVICE_LIMIT
 
 
-def epoch_rows(size: int, batch_size: int, steps: int | None) -> int:
-    return steps if steps is not None else math.ceil(size / batch_size)
+def pass_rows(size: int, batch_size: int) -> int:
+    """Batches in one pass over ``size`` samples (the last one maybe partial)."""
+    return math.ceil(size / batch_size)
 
 
-def epoch_plan(seed: Any, size: int, batch_size: int, rows: int, shuffle: bool, repeats_count: bool):
-    """``(idx, mask)`` of shape ``(rows, batch_size)``: batch ``r`` is samples ``idx[r]``.
+def epoch_plan(seed: Any, size: int, batch_size: int, shuffle: bool) -> tuple:
+    """``(idx, mask)`` for one pass, of shape ``(rows, batch_size)``: batch ``r`` is samples ``idx[r]``.
 
-    Positions past the end of the data wrap around to its start. Those
-    repeats are padding (mask 0.0) unless ``repeats_count`` (an explicit
-    ``steps_per_epoch`` asked for more batches than the data holds); with
-    no padding the mask is None. The permutation is drawn on the host
-    (``seed``: any numpy seed); the data itself stays on the device.
+    The last batch's missing rows wrap around to the first samples and are
+    padding (mask 0.0); with no padding the mask is None. The permutation
+    is drawn on the host (``seed``: any numpy seed); the data itself stays
+    on the device.
     """
     order = np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
+    rows = pass_rows(size, batch_size)
     positions = np.arange(rows * batch_size)
     idx = order[positions % size].astype(np.int32).reshape(rows, batch_size)
-    if repeats_count or positions.size <= size:
+    if positions.size == size:
         return jax.device_put(idx), None
     real = (positions < size).astype(np.float32)
     return jax.device_put(idx), jax.device_put(real.reshape(rows, batch_size))
+
+
+def warn_short_epoch(steps: int, got: int) -> None:
+    """Keras's warning when an epoch with ``steps`` batches reaches the end of its data first."""
+    warnings.warn(
+        f"The data ran out after {got} of the {steps} steps asked for (steps_per_epoch, validation_steps "
+        "or steps): the run stops there, and a next epoch starts a new pass over the data.",
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 def pad_batch(batch: tuple, batch_size: int) -> tuple:
@@ -276,6 +314,29 @@ def unpack_stream_item(item: Any) -> tuple:
     return item, None, None
 
 
+def check_same_targets(model, first: list, got: list, what: str) -> None:
+    """Raise, naming the output, when targets ``got`` differ past the samples axis from ``first``.
+
+    One compiled step serves targets of one shape; only the axes where the
+    model's output has no fixed size (a sequence length) may vary.
+    """
+    for name, output, a, b in zip(model.output_names, model.outputs, first, got):
+        if a is None or b is None:
+            continue
+        ta, tb = _trim_unit(a), _trim_unit(b)
+        fixed = [i for i in range(1, len(ta)) if i >= len(output.shape) or output.shape[i] is not None]
+        if len(ta) != len(tb) or any(ta[i] != tb[i] for i in fixed):
+            raise ValueError(
+                f"{what}: the target for output '{name}' has shape {tuple(b)}, where the training "
+                f"targets have {tuple(a)}; they must agree past the samples axis."
+            )
+
+
+def _trim_unit(shape: tuple) -> tuple:
+    """``shape`` without a trailing axis of size 1, which losses add or drop as needed."""
+    return tuple(shape[:-1]) if len(shape) > 1 and shape[-1] == 1 else tuple(shape)
+
+
 def _checked_item(model, item: Any, needed, class_weight) -> ArrayData:
     x, y, sample_weight = unpack_stream_item(item)
     if needed is not None and y is None:
@@ -283,22 +344,40 @@ def _checked_item(model, item: Any, needed, class_weight) -> ArrayData:
     return array_data(model, x, y, sample_weight, class_weight, needed)
 
 
-def array_batches(data: ArrayData, batch_size: int, steps: int | None, shuffle: bool, seed: Any) -> Iterator:
-    """Host batches ``(x, y, sample_weight)`` of an in-memory data set, shuffled on the host."""
-    order = np.random.default_rng(seed).permutation(data.size) if shuffle else np.arange(data.size)
-    end = data.size if steps is None else steps * batch_size
-    for start in range(0, end, batch_size):
-        positions = np.arange(start, min(start + batch_size, end))
-        yield leaves(take(data, order[positions % data.size], positions.size))
+def array_batches(data: ArrayData, batch_size: int, order: np.ndarray, start: int, count: int) -> Iterator:
+    """Host batches ``(x, y, sample_weight)``: batches ``start .. start+count`` of the pass ``order``."""
+    for row in range(start, start + count):
+        positions = order[row * batch_size : (row + 1) * batch_size]
+        yield leaves(take(data, positions, positions.size))
+
+
+def _layout(batch: tuple) -> tuple:
+    """What batches stacked into one block must share: tree structure, dtypes, shapes past the batch dim."""
+    values, structure = jax.tree_util.tree_flatten(batch)
+    return structure, tuple((np.dtype(v.dtype), tuple(v.shape[1:])) for v in values)
 
 
 def _host_epoch(batches: Iterator[tuple], batch_size: int | None, capacity: int):
-    """``take(count) -> Chunk | None`` over host batches, stacked ``capacity`` to a block."""
+    """``take(count) -> Chunk | None`` over host batches, stacked up to ``capacity`` to a block.
+
+    A block holds batches of one layout: a batch whose shapes past the batch
+    dim (a sequence length, say) or structure differ from the block's starts
+    the next block, which compiles its own program.
+    """
     size = batch_size
+    pending = None  # a batch read ahead that starts the next block
 
     def take_chunk(count: int) -> Chunk | None:
-        nonlocal size
-        group = list(itertools.islice(batches, min(count, capacity)))
+        nonlocal size, pending
+        group, pending = ([] if pending is None else [pending]), None
+        while len(group) < min(count, capacity):
+            batch = next(batches, None)
+            if batch is None:
+                break
+            if group and _layout(batch) != _layout(group[0]):
+                pending = batch
+                break
+            group.append(batch)
         if not group:
             return None
         size = max([size or 0] + [jax.tree_util.tree_leaves(b[0])[0].shape[0] for b in group])
@@ -306,6 +385,30 @@ def _host_epoch(batches: Iterator[tuple], batch_size: int | None, capacity: int)
         return stack_chunk([p for p, _ in padded], [m for _, m in padded], capacity)
 
     return take_chunk
+
+
+class Replayed:
+    """A one-shot iterator of batches made re-iterable: every pass replays what it yielded so far.
+
+    ``fit`` wraps a generator given as ``validation_data`` in one, so each
+    validation sees the same batches instead of an exhausted generator. The
+    batches stay in host memory for the length of the ``fit``.
+    """
+
+    def __init__(self, iterator: Iterator):
+        self._source, self._seen = iterator, []
+
+    def __iter__(self) -> Iterator:
+        for i in itertools.count():
+            if i == len(self._seen):
+                item = next(self._source, _END)
+                if item is _END:
+                    return
+                self._seen.append(item)
+            yield self._seen[i]
+
+
+_END = object()
 
 
 class DataSource:
@@ -321,10 +424,12 @@ class DataSource:
         self.arrays: ArrayData | None = None
         self.target_shapes: list = []
         self.stream = None
-        self._iterator = None
+        self._iterator = None  # the stream's current pass (None: the next epoch starts one)
         self._pending: ArrayData | None = None
         self._device: tuple | None = None
-        self._planned: tuple | None = None  # (seed, (idx, mask)) made ahead by ``prepare``
+        self._pass = None  # the current pass's shuffle: ``_plan``'s result
+        self._row = 0  # the batch of the current pass the next epoch starts at
+        self._planned: tuple | None = None  # (seed, plan) made ahead by ``prepare``
 
     @classmethod
     def create(
@@ -352,7 +457,7 @@ class DataSource:
         self.arrays = arrays
         self.target_shapes = [None if v is None else v.shape for v in arrays.y or []]
         self._device = None
-        self._planned = None
+        self._pass, self._row, self._planned = None, 0, None
 
     def _on_device(self) -> tuple | None:
         """The arrays on the device (placed on first use), or None if they are too big for it."""
@@ -367,6 +472,8 @@ class DataSource:
                 "validation_split needs in-memory arrays; pass validation_data with a generator."
             )
         train, val = split(self.arrays, validation_split)
+        if self.class_weight is not None:  # its weights are for training: Keras validates unweighted
+            val = val._replace(sample_weight=None)
         self.set_arrays(train)
         source = DataSource(self.model, batch_size, steps, False, self.needed)
         source.set_arrays(val)
@@ -375,7 +482,8 @@ class DataSource:
     @property
     def steps_per_epoch(self) -> int | None:
         if self.arrays is not None:
-            return epoch_rows(self.arrays.size, self.batch_size, self.steps)
+            rows = pass_rows(self.arrays.size, self.batch_size)
+            return rows if self.steps is None else self.steps
         if self.steps is not None:
             return self.steps
         try:
@@ -386,47 +494,76 @@ class DataSource:
     def epoch(self, capacity: int, seed: Any):
         """``take(count) -> Chunk | None`` over the next epoch; ``capacity`` caps a host block.
 
-        ``seed`` (any numpy seed) draws the epoch's shuffle.
+        ``seed`` (any numpy seed) draws the shuffle when the epoch starts a new pass.
         """
+        if self.arrays is None:
+            return _host_epoch(itertools.islice(self._stream_batches(), self.steps), None, capacity)
         device = self._on_device()
-        if device is not None:
+        rows = pass_rows(self.arrays.size, self.batch_size)
+        if self._row == 0:
             planned, self._planned = self._planned, None
-            idx, mask = planned[1] if planned is not None and planned[0] == seed else self._plan(seed)
-            rows, position = idx.shape[0], 0
-
-            def take_chunk(count: int) -> Chunk | None:
-                nonlocal position
-                if position >= rows:
-                    return None
-                chunk = Chunk(device, idx, mask, position, min(count, rows - position))
-                position += chunk.count
-                return chunk
-
-            return take_chunk
-        if self.arrays is not None:
-            batches = array_batches(self.arrays, self.batch_size, self.steps, self.shuffle, seed)
+            self._pass = planned[1] if planned is not None and planned[0] == seed else self._plan(seed)
+        start = self._row
+        count = rows - start if self.steps is None else min(self.steps, rows - start)
+        if count < (self.steps or 0):
+            warn_short_epoch(self.steps, count)
+        self._row = (start + count) % rows
+        if device is None:
+            batches = array_batches(self.arrays, self.batch_size, self._pass, start, count)
             return _host_epoch(batches, self.batch_size, capacity)
-        return _host_epoch(itertools.islice(self._stream_batches(), self.steps), None, capacity)
+        (idx, mask), end = self._pass, start + count
+
+        def take_chunk(want: int) -> Chunk | None:
+            nonlocal start
+            if start >= end:
+                return None
+            chunk = Chunk(device, idx, mask, start, min(want, end - start))
+            start += chunk.count
+            return chunk
+
+        return take_chunk
 
     def prepare(self, seed: Any) -> None:
         """Draw the shuffle of the epoch with ``seed`` now, for ``epoch`` to use (device data only).
 
         ``fit`` calls this while the device still runs the previous epoch, so
-        the next one starts without waiting for the host.
+        the next one starts without waiting for the host. Nothing to draw when
+        the next epoch carries on with the current pass.
         """
-        if self._device is not None:
+        if self._device is not None and self._row == 0:
             self._planned = (seed, self._plan(seed))
 
-    def _plan(self, seed: Any) -> tuple:
-        size, steps = self.arrays.size, self.steps
-        rows = epoch_rows(size, self.batch_size, steps)
-        return epoch_plan(seed, size, self.batch_size, rows, bool(self.shuffle), steps is not None)
+    def _plan(self, seed: Any):
+        """One pass's shuffle: ``(idx, mask)`` on the device, or the sample order for host batches."""
+        size, shuffle = self.arrays.size, bool(self.shuffle)
+        if self._on_device() is None:
+            return np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
+        return epoch_plan(seed, size, self.batch_size, shuffle)
 
     def _stream_batches(self) -> Iterator[tuple]:
+        """The stream's next batches, checked: a new pass, or the rest of the current one (``steps``).
+
+        A pass that ran out just as the last epoch ended starts again here,
+        so an epoch only comes up empty when the stream has nothing more.
+        """
+        got = 0
         if self._pending is not None:
             first, self._pending = self._pending, None
+            got += 1
             yield leaves(first)
-        elif self._iterator is not self.stream:
-            self._iterator = iter(self.stream)
-        for item in self._iterator:
-            yield leaves(_checked_item(self.model, item, self.needed, self.class_weight))
+        fresh = self._iterator is None
+        while True:
+            if self._iterator is None:
+                self._iterator = iter(self.stream)
+            for item in self._iterator:
+                got += 1
+                batch = _checked_item(self.model, item, self.needed, self.class_weight)
+                shapes = [None if v is None else v.shape for v in batch.y or []]
+                check_same_targets(self.model, self.target_shapes, shapes, "A batch of the data generator")
+                yield leaves(batch)
+            self._iterator = None
+            if got or fresh:
+                break
+            fresh = True
+        if self.steps is not None and 0 < got < self.steps:
+            warn_short_epoch(self.steps, got)

@@ -14,6 +14,8 @@ on exactly the batch given, through the same compiled programs.
 from __future__ import annotations
 
 import itertools
+import numbers
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -225,6 +227,8 @@ class TrainingMixin:
         elif validation_split:
             val = train.split(validation_split, validation_batch_size or batch_size, validation_steps)
         loop = self._loop_for(train.target_shapes)
+        if val is not None:
+            _data.check_same_targets(self, train.target_shapes, val.target_shapes, "validation_data")
         cbs = self._callback_list(callbacks, verbose, epochs, train.steps_per_epoch, history=True)
         fused = loop.fuse(cbs.needs_every_batch("train"))
         if verbose != 0 and not fused and loop.fuse(False):
@@ -246,7 +250,11 @@ class TrainingMixin:
                 step = int(ts.step)
                 take = train.epoch(loop.capacity if fused else 1, (seed, step))
                 ahead = None if epoch + 1 == epochs else partial(_prepare_epoch, loop, train, seed, step)
-                ts, steps, epoch_logs = loop.train_epoch(ts, take, fused, seed, cbs, link, ahead)
+                try:
+                    ts, steps, epoch_logs = loop.train_epoch(ts, take, fused, seed, cbs, link, ahead)
+                except BaseException:
+                    ts = loop.latest  # the state the epoch started from was donated to its steps
+                    raise
                 if steps == 0:
                     _fit.warn_out_of_data()
                     break
@@ -254,7 +262,7 @@ class TrainingMixin:
                     cbs.set_params({**cbs.params, "steps": steps})
                 if val is not None and _should_validate(epoch, validation_freq):
                     val_logs = self._run_evaluate(loop, ts, val, cbs)
-                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                    epoch_logs = loop.ordered({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}})
                 ts = self._callback_hook(cbs, link, ts, "on_epoch_end", epoch, epoch_logs)
                 if self.stop_training:
                     break
@@ -276,7 +284,10 @@ class TrainingMixin:
 
     # ------------------------------------------------------------------ evaluate / predict
     def _eval_source(self, data: Any, batch_size: int, steps: int | None, needed: list[bool]) -> DataSource:
+        """``fit``'s validation data; a one-shot generator is kept as read, to validate on every epoch."""
         if _data.is_stream(data):
+            if isinstance(data, Iterator):
+                data = _data.Replayed(data)
             return DataSource.create(self, data, None, None, None, batch_size, steps, needed, False)
         if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
             raise ValueError("validation_data must be (x, y), (x, y, sample_weight) or a data generator.")
@@ -330,7 +341,10 @@ class TrainingMixin:
             size = inputs[0].shape[0]
             if size == 0:
                 raise ValueError("The data set given to predict is empty: x has 0 samples.")
-            total = _data.epoch_rows(size, batch_size, steps)
+            total = _data.pass_rows(size, batch_size)
+            if steps is not None and steps > total:
+                _data.warn_short_epoch(steps, total)
+            total = total if steps is None else min(steps, total)
             batches = ([v[i * batch_size : (i + 1) * batch_size] for v in inputs] for i in range(total))
         cbs = self._callback_list(callbacks, verbose, 1, total)
         if self._predictor is None:
@@ -368,8 +382,10 @@ class TrainingMixin:
         loop, take = self._one_batch(x, y, sample_weight, class_weight)
         link = _Link(self)
         ts = loop.reset_metrics(self._train_state(for_training=True))
-        ts, _, logs = loop.train_epoch(ts, take, False, self._compile_config["seed"], CallbackList(), link)
-        link.publish(ts, copy=False)
+        try:
+            _, _, logs = loop.train_epoch(ts, take, False, self._compile_config["seed"], CallbackList(), link)
+        finally:
+            link.publish(loop.latest, copy=False)
         return _keras_result(loop, logs, return_dict)
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False):
@@ -402,11 +418,12 @@ def _prepare_epoch(loop: _fit.Loop, train: DataSource, seed: int, step: int, ste
 
 
 def _check_batch_size(batch_size: int | None) -> int:
+    """32 for None; any integer type (numpy's too) above 0."""
     if batch_size is None:
         return 32
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-    return batch_size
+    if not isinstance(batch_size, bool) and isinstance(batch_size, numbers.Integral) and batch_size > 0:
+        return int(batch_size)
+    raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
 
 
 def _should_validate(epoch: int, validation_freq: int | list) -> bool:

@@ -37,7 +37,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from dagjax.callbacks._base import _BATCH_HOOKS, _overrides
+from dagjax.callbacks._base import _BATCH_HOOKS, _overrides, log_value
 from dagjax.training._data import Chunk
 from dagjax.training._gc import full_collections_held_back
 from dagjax.training._step import Trainer, TrainState
@@ -155,6 +155,7 @@ class Loop:
         self._fresh_metrics: dict | None = None  # zeroed metrics made ahead by ``prepare_reset``
         self._counts = {"train": 1, "test": 1}  # steps per fused call, learnt as calls are timed
         self._warm = {"train": False, "test": False}  # whether the fused program has run (compiled)
+        self.latest: TrainState | None = None  # ``train_epoch``'s newest state, however it ended
 
     def reset_metrics(self, ts: TrainState) -> TrainState:
         """``ts`` with zeroed metrics, those made ahead by ``prepare_reset`` if any."""
@@ -215,11 +216,11 @@ class Loop:
         return dict(sorted(logs.items()))
 
     def _floats(self, metrics: dict) -> dict:
-        """The logs as Python floats (computed on the host when they are all losses: no compile)."""
+        """The logs as Python floats (arrays for vector metrics); on the host when all are losses."""
         logs = self.trainer.host_results(metrics)
         if logs is None:
             logs = jax.device_get(self._results(metrics))
-        return {k: float(v) for k, v in self.ordered(logs).items()}
+        return {k: log_value(v) for k, v in self.ordered(logs).items()}
 
     def train_epoch(
         self,
@@ -235,34 +236,40 @@ class Loop:
 
         ``ahead(steps)``, if given, runs once every step is dispatched and before
         the logs are read, so host work for the next epoch overlaps this one's compute.
+        The state ``ts`` is donated to the first step: if the epoch ends in an
+        exception (a callback's, an interrupt), ``self.latest`` holds the newest one.
         """
         per_batch = callbacks.needs_every_batch("train")
         watched = per_batch or has_batch_hooks(callbacks, "train")
         before = per_batch and any(map(callbacks.reads_model_in, ("on_train_batch_begin", "on_batch_begin")))
         done = 0
-        for chunk in self._chunks(take, fused, watched, "train"):
-            if before:
-                link.publish(ts)
-            if watched:
-                callbacks.on_train_batch_begin(done)
-            if before:
-                ts = link.absorb(ts)
-            if fused:
-                ts = self._train_chunk(ts, chunk.data, chunk.idx, chunk.mask, chunk.start, chunk.count, seed)
-            else:
-                ts = self._train_one(ts, chunk.data, chunk.idx, chunk.mask, chunk.start, seed)
-            done += chunk.count
-            if watched:
-                logs = self.logs(ts.metrics)
-                if fused and self.steps_per_execution == "auto":
-                    jax.block_until_ready(logs)  # the call is timed to size the next one
-                if per_batch:
+        try:
+            for chunk in self._chunks(take, fused, watched, "train"):
+                if before:
                     link.publish(ts)
-                callbacks.on_train_batch_end(done - 1, logs)
-                if per_batch:
+                if watched:
+                    callbacks.on_train_batch_begin(done)
+                if before:
                     ts = link.absorb(ts)
-            if getattr(self.model, "stop_training", False):
-                break
+                where = (chunk.data, chunk.idx, chunk.mask, chunk.start)
+                if fused:
+                    ts = self._train_chunk(ts, *where, chunk.count, seed)
+                else:
+                    ts = self._train_one(ts, *where, seed)
+                done += chunk.count
+                if watched:
+                    logs = self.logs(ts.metrics)
+                    if fused and self.steps_per_execution == "auto":
+                        jax.block_until_ready(logs)  # the call is timed to size the next one
+                    if per_batch:
+                        link.publish(ts)
+                    callbacks.on_train_batch_end(done - 1, logs)
+                    if per_batch:
+                        ts = link.absorb(ts)
+                if getattr(self.model, "stop_training", False):
+                    break
+        finally:
+            self.latest = ts
         if ahead is not None and done:
             ahead(done)
         return ts, done, self._floats(ts.metrics) if done else None

@@ -177,6 +177,11 @@ def binary_crossentropy(
 ):
     """Elementwise binary crossentropy, averaged over ``axis``; labels smoothed towards 0.5."""
     y_true, y_pred = _prepare(y_true, y_pred)
+    if y_true.shape != y_pred.shape:  # as Keras: broadcasting (n, 1) against (n, 3) would hide a bug
+        raise ValueError(
+            f"binary_crossentropy expects targets shaped like the predictions, got "
+            f"y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}."
+        )
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:

@@ -14,9 +14,11 @@ import sys
 import time
 from typing import Any, TextIO
 
+import numpy as np
+
 
 def _format_value(value: Any) -> str:
-    value = float(value)
+    value = float(np.mean(value))  # a vector metric shows its mean, as in Keras
     return f"{value:.4f}" if abs(value) > 1e-3 or not math.isfinite(value) else f"{value:.4e}"
 
 

@@ -1,0 +1,182 @@
+"""How fit / evaluate / predict walk their data: steps, passes, streams, validation, as Keras 3 does."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import dagjax as dj
+from dagjax import layers, optimizers
+
+RNG = np.random.default_rng(3)
+X = RNG.normal(size=(64, 4)).astype("float32")
+Y = (X @ RNG.normal(size=(4, 1)) + 3.0 * (np.arange(64) >= 32)[:, None]).astype("float32")  # halves differ
+
+
+def pair(inputs=4):
+    """The same one-output regression in Keras and dagjax, with Keras's (seeded) initial weights in both."""
+    keras.utils.set_random_seed(0)
+    models = []
+    for lib in (keras, dj):
+        x = lib.Input((inputs,), name="x")
+        h = lib.layers.Dense(3, activation="tanh", name="hidden")(x)
+        models.append(lib.Model(x, lib.layers.Dense(1, name="out")(h)))
+    kmodel, model = models
+    model.set_weights(kmodel.get_weights())
+    kmodel.compile(keras.optimizers.SGD(0.05), "mse")
+    model.compile(optimizers.SGD(0.05), "mse")
+    return kmodel, model
+
+
+def fit_both(kmodel, model, *args, **kwargs):
+    """Both fits' histories and the warnings each raised."""
+    results = []
+    for m in (kmodel, model):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            history = m.fit(*args, verbose=0, **kwargs).history
+        results.append((history, [str(w.message) for w in caught if "ran out" in str(w.message)]))
+    return results
+
+
+def assert_histories_close(expected: dict, got: dict):
+    assert list(got) == list(expected)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=2e-5, atol=1e-6, err_msg=key)
+
+
+def test_steps_per_epoch_carries_on_where_the_last_epoch_stopped():
+    kmodel, model = pair()
+    (expected, _), (got, _) = fit_both(kmodel, model, X, Y, batch_size=16, epochs=4, shuffle=False,
+                                       steps_per_epoch=2)
+    assert_histories_close(expected, got)
+    assert got["loss"][1] > got["loss"][0]  # epoch 2 trained on the (shifted) second half, not the first again
+
+
+def test_an_epoch_that_reaches_the_end_of_the_data_stops_there_with_a_warning():
+    kmodel, model = pair()
+    (expected, k_warned), (got, warned) = fit_both(kmodel, model, X, Y, batch_size=16, epochs=2,
+                                                   shuffle=False, steps_per_epoch=3)
+    assert_histories_close(expected, got)  # epochs of 3 and 1 batches, then 3 and 1 again
+    assert len(k_warned) == 1 and len(warned) == 1
+
+
+def test_a_reiterable_stream_with_steps_per_epoch_carries_on_like_arrays():
+    class Batches:  # re-iterable, like a keras.utils.PyDataset
+        def __iter__(self):
+            return ((X[i : i + 16], Y[i : i + 16]) for i in range(0, 64, 16))
+
+    kmodel, model = pair()
+    fit = dict(epochs=3, steps_per_epoch=3, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = kmodel.fit(X, Y, batch_size=16, shuffle=False, **fit).history
+        got = model.fit(Batches(), **fit).history
+    assert_histories_close(expected, got)  # epochs of batches 0-2, 3, 0-2
+
+
+def test_evaluate_and_predict_with_more_steps_than_data_use_each_sample_once():
+    kmodel, model = pair()
+    x, y = X[:50], Y[:50]  # 4 batches of 16: 16, 16, 16, 2
+    for m in (kmodel, model):
+        with pytest.warns(UserWarning, match="ran out"):
+            assert m.evaluate(x, y, batch_size=16, steps=5, verbose=0) == pytest.approx(
+                m.evaluate(x, y, batch_size=16, verbose=0), rel=1e-6
+            )
+    with pytest.warns(UserWarning, match="ran out"):
+        out = model.predict(x, batch_size=16, steps=5, verbose=0)
+    np.testing.assert_allclose(out, kmodel.predict(x, batch_size=16, verbose=0), rtol=1e-5, atol=1e-6)
+    assert model.evaluate(x, y, batch_size=16, steps=2, verbose=0) == pytest.approx(
+        model.evaluate(x[:32], y[:32], batch_size=16, verbose=0), rel=1e-6
+    )
+
+
+def test_a_one_shot_validation_generator_validates_every_epoch_on_the_same_batches():
+    served = []
+
+    def validation():
+        for i in range(0, 64, 16):
+            served.append(i)
+            yield X[i : i + 16], Y[i : i + 16]
+
+    _, by_generator = pair()
+    _, by_arrays = pair()
+    fit = dict(batch_size=16, epochs=3, shuffle=False, verbose=0)
+    got = by_generator.fit(X, Y, validation_data=validation(), **fit).history
+    expected = by_arrays.fit(X, Y, validation_data=(X, Y), **fit).history
+    assert len(served) == 4  # read once, replayed after
+    np.testing.assert_allclose(got["val_loss"], expected["val_loss"], rtol=1e-6)
+
+
+def test_generator_batches_of_varying_sequence_length_train_fused_as_one_by_one():
+    lengths = [5, 7, 3, 9, 7]
+
+    def batches():
+        rng = np.random.default_rng(0)
+        for n in lengths:
+            yield rng.normal(size=(8, n, 2)).astype("float32"), rng.normal(size=(8, 1)).astype("float32")
+
+    def model():
+        x = dj.Input((None, 2), name="seq")
+        m = dj.Model(x, layers.Dense(1)(layers.GlobalAveragePooling1D()(x)))
+        m.set_weights([np.full((2, 1), 0.5, "float32"), np.zeros(1, "float32")])
+        return m
+
+    losses = []
+    for per_call in (1, 4):
+        m = model()
+        m.compile("sgd", "mse", steps_per_execution=per_call)
+        losses.append(m.fit(batches(), verbose=0).history["loss"])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-6)
+
+
+def test_class_weight_weighs_training_only_not_the_validation_split():
+    labels = (Y > np.median(Y)).astype("float32")
+    _, model = pair()
+    model.compile(optimizers.SGD(0.0), "binary_crossentropy")  # no updates: val_loss is the start's
+    history = model.fit(X, labels, batch_size=16, validation_split=0.25, class_weight={0: 1.0, 1: 5.0},
+                        verbose=0).history
+    unweighted = model.evaluate(X[48:], labels[48:], batch_size=16, verbose=0)
+    assert history["val_loss"][0] == pytest.approx(unweighted, rel=1e-6)
+
+
+def test_inputs_and_weights_in_the_forms_keras_accepts():
+    _, model = pair(inputs=1)
+    x1 = X[:, :1]
+    model.compile(optimizers.SGD(0.0), "mse")
+    flat = model.evaluate(x1[:, 0], Y, verbose=0)  # (n,) for Input(shape=(1,)): the axis is added
+    assert flat == pytest.approx(model.evaluate(x1, Y, verbose=0))
+    np.testing.assert_array_equal(model.predict(x1[:, 0], verbose=0), model.predict(x1, verbose=0))
+    w = np.linspace(0.1, 2.0, 64).astype("float32")
+    assert model.evaluate(x1, Y, sample_weight=[w], verbose=0) == pytest.approx(
+        model.evaluate(x1, Y, sample_weight=w, verbose=0)
+    )
+    assert model.fit(x1, Y, batch_size=np.int64(16), verbose=0).history["loss"]
+
+
+def test_bad_data_is_reported_in_the_users_terms():
+    _, model = pair()
+    with pytest.raises(ValueError, match="sample_weight is a scalar"):
+        model.fit(X, Y, sample_weight=2.0, verbose=0)
+    with pytest.raises(ValueError, match="y 'out' is a scalar"):
+        model.fit(X, 3.0, verbose=0)
+    with pytest.raises(ValueError, match="x for input 'x' cannot be read as one array.*iter"):
+        model.fit([(X[:16], Y[:16]), (X[16:20], Y[16:20])], verbose=0)
+    with pytest.raises(ValueError, match=r"validation_data: the target for output 'out' has shape \(64, 2\)"):
+        model.fit(X, Y, validation_data=(X, np.hstack([Y, Y])), verbose=0)
+
+    def drifting():
+        yield X[:16], Y[:16]
+        yield X[16:32], np.hstack([Y, Y])[16:32]
+
+    with pytest.raises(ValueError, match=r"batch of the data generator: the target for output 'out'"):
+        model.fit(drifting(), verbose=0)
+
+    x = dj.Input((4,), name="x")
+    two = dj.Model(x, [layers.Dense(1, name="reg")(x), layers.Dense(1, activation="sigmoid", name="cls")(x)])
+    two.compile("sgd", ["mse", "binary_crossentropy"])
+    with pytest.raises(ValueError, match="sample_weight 'cls' has 10"):
+        two.fit(X, [Y, Y > 0], sample_weight={"reg": np.ones(64), "cls": np.ones(10)}, verbose=0)
+    with pytest.raises(ValueError, match=r"output 'cls' has shape \(64, 3\).*binary_crossentropy"):
+        two.fit(X, [Y, np.zeros((64, 3))], verbose=0)
