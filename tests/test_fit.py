@@ -343,6 +343,20 @@ def test_vector_metrics_and_log_order_as_keras_gives_them(tmp_path):
                                kmodel.evaluate([XA, XB], Y, verbose=0, return_dict=True)["gender_precision"])
 
 
+def test_evaluate_lists_a_metric_in_both_metric_lists_as_keras_does():
+    models = []
+    for lib in (keras, dj):
+        x = lib.Input((5,), name="x")
+        models.append(lib.Model(x, lib.layers.Dense(1, name="out")(x)))
+        models[-1].compile("sgd", "mse", metrics=["mae", "mse"], weighted_metrics=["mae"])
+    kmodel, model = models
+    model.set_weights(kmodel.get_weights())
+    expected = kmodel.evaluate(XA, AGE, sample_weight=np.linspace(0, 1, N), verbose=0)
+    got = model.evaluate(XA, AGE, sample_weight=np.linspace(0, 1, N), verbose=0)
+    assert len(got) == len(expected) == 5  # "mae" listed twice, then "weighted_mae"
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
 def test_progress_bar_prints_keras_style_lines(capsys):
     model = small()
     model.compile("sgd", "mse")

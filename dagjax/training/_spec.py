@@ -168,6 +168,6 @@ def evaluate_order(logs: dict, entries: list[tuple], loss_names: list[str]) -> l
     then the per-output losses, then every other log sorted by name (so a
     multi-output model's ``<output>_<metric>`` logs come last, sorted).
     """
-    order = list(dict.fromkeys(["loss", *[metric.name for _, metric, _, _ in entries], *loss_names]))
-    known = [logs[name] for name in order if name in logs]
+    order = ["loss", *[metric.name for _, metric, _, _ in entries], *loss_names]
+    known = [logs[name] for name in order if name in logs]  # a name listed twice comes twice, as in Keras
     return known + [logs[name] for name in sorted(logs) if name not in order]
