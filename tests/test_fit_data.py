@@ -180,3 +180,32 @@ def test_bad_data_is_reported_in_the_users_terms():
         two.fit(X, [Y, Y > 0], sample_weight={"reg": np.ones(64), "cls": np.ones(10)}, verbose=0)
     with pytest.raises(ValueError, match=r"output 'cls' has shape \(64, 3\).*binary_crossentropy"):
         two.fit(X, [Y, np.zeros((64, 3))], verbose=0)
+
+
+def test_a_keras_pydataset_is_shuffled_by_batch_and_told_when_epochs_begin_and_end():
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.read, self.calls = [], []
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            self.read.append(i)
+            return X[16 * i : 16 * (i + 1)], Y[16 * i : 16 * (i + 1)]
+
+        def on_epoch_begin(self):
+            self.calls.append("begin")
+
+        def on_epoch_end(self):
+            self.calls.append("end")
+
+    _, model = pair()
+    for shuffle in (False, True):
+        data = Batches()
+        model.fit(data, epochs=3, shuffle=shuffle, verbose=0)
+        epochs = [data.read[1 + 4 * e : 5 + 4 * e] for e in range(3)]  # read[0]: the first batch, peeked
+        assert all(sorted(order) == [0, 1, 2, 3] for order in epochs)  # every batch once an epoch
+        assert (epochs == [[0, 1, 2, 3]] * 3) == (not shuffle)
+        assert data.calls == ["begin", "end"] * 3

@@ -411,11 +411,25 @@ class Replayed:
 _END = object()
 
 
+def _indexable(stream: Any) -> bool:
+    """A sequence of batches (a ``keras.utils.PyDataset``, say): ``len`` and ``[i]``."""
+    return hasattr(stream, "__getitem__") and hasattr(stream, "__len__")
+
+
+def _dataset_hook(stream: Any, name: str) -> None:
+    hook = getattr(stream, name, None)
+    if callable(hook):
+        hook()
+
+
 class DataSource:
     """One data set for ``fit``/``evaluate``, handed out an epoch at a time as chunks of batches.
 
     In-memory arrays that fit go to the device once and are shuffled and
-    gathered there; bigger ones, and streams, come as host batches.
+    gathered there; bigger ones, and streams, come as host batches. A stream
+    that is a sequence of batches (``len`` and ``[i]``: a
+    ``keras.utils.PyDataset``) is read in a new shuffled order each pass when
+    ``shuffle``, and its ``on_epoch_begin`` / ``on_epoch_end`` are called, as Keras does.
     """
 
     def __init__(self, model, batch_size: int, steps: int | None, shuffle: bool, needed, class_weight=None):
@@ -430,6 +444,7 @@ class DataSource:
         self._pass = None  # the current pass's shuffle: ``_plan``'s result
         self._row = 0  # the batch of the current pass the next epoch starts at
         self._planned: tuple | None = None  # (seed, plan) made ahead by ``prepare``
+        self._seed: Any = None  # the running epoch's seed, for a stream's shuffle
 
     @classmethod
     def create(
@@ -443,12 +458,16 @@ class DataSource:
                     "When x is a data generator, it yields the targets too; do not pass y or sample_weight."
                 )
             source.stream = x
-            source._iterator = iter(x)
-            first = next(source._iterator, None)
+            if _indexable(x):  # read its first batch, without starting a pass (it may be shuffled)
+                first = _checked_item(model, x[0], needed, class_weight) if len(x) else None
+            else:  # the first batch read stays the pass's first
+                source._iterator = iter(x)
+                item = next(source._iterator, None)
+                first = None if item is None else _checked_item(model, item, needed, class_weight)
+                source._pending = first
             if first is None:
                 raise ValueError("The data set is empty: the generator yields no batches.")
-            source._pending = _checked_item(model, first, needed, class_weight)
-            source.target_shapes = [None if v is None else v.shape for v in source._pending.y or []]
+            source.target_shapes = [None if v is None else v.shape for v in first.y or []]
         else:
             source.set_arrays(array_data(model, x, y, sample_weight, class_weight, needed))
         return source
@@ -497,6 +516,8 @@ class DataSource:
         ``seed`` (any numpy seed) draws the shuffle when the epoch starts a new pass.
         """
         if self.arrays is None:
+            self._seed = seed
+            _dataset_hook(self.stream, "on_epoch_begin")
             return _host_epoch(itertools.islice(self._stream_batches(), self.steps), None, capacity)
         device = self._on_device()
         rows = pass_rows(self.arrays.size, self.batch_size)
@@ -540,6 +561,19 @@ class DataSource:
             return np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
         return epoch_plan(seed, size, self.batch_size, shuffle)
 
+    def end_epoch(self) -> None:
+        """Call the stream's ``on_epoch_end`` if it has one (a ``keras.utils.PyDataset``), as Keras does."""
+        if self.arrays is None:
+            _dataset_hook(self.stream, "on_epoch_end")
+
+    def _new_pass(self) -> Iterator:
+        """A pass over the stream; an indexable one (``len``, ``[i]``) in shuffled order if asked."""
+        stream = self.stream
+        if self.shuffle and _indexable(stream):
+            order = np.random.default_rng(self._seed).permutation(len(stream))
+            return (stream[int(i)] for i in order)
+        return iter(stream)
+
     def _stream_batches(self) -> Iterator[tuple]:
         """The stream's next batches, checked: a new pass, or the rest of the current one (``steps``).
 
@@ -554,7 +588,7 @@ class DataSource:
         fresh = self._iterator is None
         while True:
             if self._iterator is None:
-                self._iterator = iter(self.stream)
+                self._iterator = self._new_pass()
             for item in self._iterator:
                 got += 1
                 batch = _checked_item(self.model, item, self.needed, self.class_weight)

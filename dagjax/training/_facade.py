@@ -255,6 +255,7 @@ class TrainingMixin:
                 except BaseException:
                     ts = loop.latest  # the state the epoch started from was donated to its steps
                     raise
+                train.end_epoch()
                 if steps == 0:
                     _fit.warn_out_of_data()
                     break
@@ -298,6 +299,7 @@ class TrainingMixin:
         fused = loop.fuse(cbs.needs_every_batch("test"))
         cbs.on_test_begin()
         logs = loop.evaluate(ts, source.epoch(loop.capacity if fused else 1, 0), fused, cbs)
+        source.end_epoch()
         cbs.on_test_end(logs)
         return logs
 
