@@ -8,6 +8,7 @@ import pytest
 
 import dagjax as dj
 from dagjax import layers, optimizers
+from dagjax.training import _data
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(64, 4)).astype("float32")
@@ -46,7 +47,12 @@ def assert_histories_close(expected: dict, got: dict):
         np.testing.assert_allclose(got[key], expected[key], rtol=2e-5, atol=1e-6, err_msg=key)
 
 
-def test_steps_per_epoch_carries_on_where_the_last_epoch_stopped():
+ON_DEVICE_AND_FROM_HOST = pytest.mark.parametrize("on_device", [True, False], ids=["device", "host"])
+
+
+@ON_DEVICE_AND_FROM_HOST
+def test_steps_per_epoch_carries_on_where_the_last_epoch_stopped(monkeypatch, on_device):
+    monkeypatch.setattr(_data, "fits_on_device", lambda size: on_device)
     kmodel, model = pair()
     (expected, _), (got, _) = fit_both(kmodel, model, X, Y, batch_size=16, epochs=4, shuffle=False,
                                        steps_per_epoch=2)
@@ -54,7 +60,9 @@ def test_steps_per_epoch_carries_on_where_the_last_epoch_stopped():
     assert got["loss"][1] > got["loss"][0]  # epoch 2 trained on the (shifted) second half, not the first again
 
 
-def test_an_epoch_that_reaches_the_end_of_the_data_stops_there_with_a_warning():
+@ON_DEVICE_AND_FROM_HOST
+def test_an_epoch_that_reaches_the_end_of_the_data_stops_there_with_a_warning(monkeypatch, on_device):
+    monkeypatch.setattr(_data, "fits_on_device", lambda size: on_device)
     kmodel, model = pair()
     (expected, k_warned), (got, warned) = fit_both(kmodel, model, X, Y, batch_size=16, epochs=2,
                                                    shuffle=False, steps_per_epoch=3)
@@ -209,3 +217,12 @@ def test_a_keras_pydataset_is_shuffled_by_batch_and_told_when_epochs_begin_and_e
         assert all(sorted(order) == [0, 1, 2, 3] for order in epochs)  # every batch once an epoch
         assert (epochs == [[0, 1, 2, 3]] * 3) == (not shuffle)
         assert data.calls == ["begin", "end"] * 3
+
+
+def test_a_shuffled_pass_spans_epochs_and_is_drawn_once(monkeypatch):
+    plans = []
+    epoch_plan = _data.epoch_plan
+    monkeypatch.setattr(_data, "epoch_plan", lambda seed, *a: plans.append(seed) or epoch_plan(seed, *a))
+    _, model = pair()
+    model.fit(X, Y, batch_size=16, epochs=5, steps_per_epoch=2, verbose=0)
+    assert plans == [(0, 0), (0, 4), (0, 8)]  # a pass of 4 batches per 2 epochs, keyed by its first step
