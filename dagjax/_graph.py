@@ -90,6 +90,11 @@ class Node:
         self.outputs = jax.tree_util.tree_unflatten(treedef, self.output_tensors)
 
     @property
+    def is_input(self) -> bool:
+        """Whether this is an ``Input``'s node: it reads no tensors."""
+        return not self.input_tensors
+
+    @property
     def parents(self) -> Iterator[Node]:
         for t in self.input_tensors:
             if t.node is not None:
@@ -103,11 +108,13 @@ def collect_nodes(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -
     """Nodes between ``inputs`` and ``outputs`` in topological order.
 
     Depth-first post-order from each output in turn (the order Keras uses),
-    stopping at the given input tensors. Also returns the layers in order of
-    first visit, which Keras uses to break ties in ``model.layers``. Raises
-    on cycles (impossible through the public API, checked anyway).
+    stopping at the given input tensors; as in Keras, the node of a given
+    ``Input`` is part of the graph, and one that no output reads comes first.
+    Also returns the layers in order of first visit (unread Inputs first),
+    which Keras uses to break ties in ``model.layers``. Raises on cycles
+    (impossible through the public API, checked anyway).
     """
-    stop_at = {id(t) for t in inputs}
+    stop_at = {id(t) for t in inputs if not t.node.is_input}
     order: list[Node] = []
     visited_layers: dict[int, Any] = {}
     done: set[int] = set()
@@ -133,7 +140,8 @@ def collect_nodes(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -
             for t in reversed(node.input_tensors):
                 if id(t) not in stop_at and t.node is not None and id(t.node) not in done:
                     stack.append((t.node, False))
-    return order, list(visited_layers.values())
+    unread = [t.node for t in inputs if t.node.is_input and id(t.node) not in done]
+    return unread + order, [node.layer for node in unread] + list(visited_layers.values())
 
 
 def depth_order(nodes: list[Node], visit_order: list) -> list:

@@ -35,15 +35,16 @@ DEFAULT_SEED = 0
 
 
 def _check_symbolic(structure: Any, what: str) -> list[SymbolicTensor]:
+    """The tensors of ``structure`` in Keras's flat order (a dict's by sorted key), each checked symbolic."""
     if isinstance(structure, dict):
-        leaves = list(structure.values())
+        leaves = [structure[k] for k in sorted(structure)]
     elif isinstance(structure, (list, tuple)):
         leaves = list(structure)
     else:
         leaves = [structure]
     for i, x in enumerate(leaves):
         if not is_symbolic(x):
-            where = f"{what}[{list(structure)[i]!r}]" if isinstance(structure, dict) else what
+            where = f"{what}[{sorted(structure)[i]!r}]" if isinstance(structure, dict) else what
             raise TypeError(
                 f"Model {where} must be symbolic tensors (from dj.Input or a layer call), "
                 f"got {type(x).__name__}" + (f" with shape {x.shape}" if hasattr(x, "shape") else "") + "."
@@ -65,8 +66,9 @@ class Model(SavingMixin, TrainingMixin, Layer):
     """A directed acyclic graph of layers, from ``inputs`` to ``outputs``.
 
     ``inputs`` and ``outputs`` may each be one symbolic tensor, a list, or a
-    dict. A model is itself a layer: calling it on new tensors nests its
-    parameters under its name.
+    dict; ``model.inputs`` and ``model.outputs`` flatten them as Keras does
+    (a dict by sorted key). A model is itself a layer: calling it on new
+    tensors nests its parameters under its name.
     """
 
     uses_rng = True
@@ -94,27 +96,26 @@ class Model(SavingMixin, TrainingMixin, Layer):
 
         nodes, visit_order = collect_nodes(self.inputs, self.outputs)
         self._check_connected(nodes)
-        input_layers = [t.node.layer for t in self.inputs if isinstance(t.node.layer, InputLayer)]
-        inner = [layer for layer in depth_order(nodes, visit_order) if not isinstance(layer, InputLayer)]
-        self._layers = input_layers + inner
+        self._layers = depth_order(nodes, visit_order)
         self._check_names()
-        self._nodes = nodes
+        self._nodes = [node for node in nodes if not node.is_input]
         self._weight_specs = []
-        self._sublayers = {layer.name: layer for layer in inner}
+        self._sublayers = {layer.name: layer for layer in self._layers if not isinstance(layer, InputLayer)}
 
         if isinstance(inputs, dict):
-            self.input_names = list(inputs)
+            self.input_names = sorted(inputs)
         else:
             self.input_names = [t.node.layer.name for t in self.inputs]
         if isinstance(outputs, dict):
-            self.output_names = list(outputs)
+            self.output_names = sorted(outputs)
         else:
             self.output_names = _dedupe([t.node.layer.name for t in self.outputs])
 
     def _check_connected(self, nodes: list) -> None:
         """Every tensor a node reads must come from the given inputs."""
+        given = {id(t.node) for t in self.inputs}
         for node in nodes:
-            if isinstance(node.layer, InputLayer):
+            if node.is_input and id(node) not in given:
                 consumer = next(
                     (n.layer.name for n in nodes if any(t.node is node for t in n.input_tensors)),
                     "the outputs",
@@ -155,7 +156,7 @@ class Model(SavingMixin, TrainingMixin, Layer):
 
     @property
     def layers(self) -> list[Layer]:
-        """InputLayers first, then every layer in Keras's topological order."""
+        """Every layer, InputLayers included, in Keras's order: by decreasing depth, ties by first visit."""
         return list(self._layers)
 
     @property
@@ -172,11 +173,13 @@ class Model(SavingMixin, TrainingMixin, Layer):
 
     @property
     def input_shape(self):
-        return map_structure(lambda t: t.shape, self._input_structure)
+        """As Keras: the shapes of ``model.inputs`` as a list, or the one shape."""
+        return _unpack_singleton([t.shape for t in self.inputs])
 
     @property
     def output_shape(self):
-        return map_structure(lambda t: t.shape, self._output_structure)
+        """As Keras: the shapes of ``model.outputs`` as a list, or the one shape."""
+        return _unpack_singleton([t.shape for t in self.outputs])
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by name or by index in ``model.layers``."""
@@ -219,10 +222,12 @@ class Model(SavingMixin, TrainingMixin, Layer):
         """``(outputs, new_state)``. Pure: use it under ``jit``, ``grad`` and ``vmap``.
 
         ``inputs``: a list in ``model.inputs`` order, a dict keyed by input
-        name, or a bare array for a single-input model. ``rng`` feeds Dropout
-        and other random layers when ``training=True``. ``mask`` (batch,)
-        marks the padding rows of a padded batch (0.0) for layers with batch
-        statistics (see ``apply_with_penalty``).
+        name, or a bare array for a single-input model. ``outputs`` have the
+        structure the model was built with, but a list or tuple of one output
+        comes back as that one array (Keras's ``unpack_singleton``). ``rng``
+        feeds Dropout and other random layers when ``training=True``.
+        ``mask`` (batch,) marks the padding rows of a padded batch (0.0) for
+        layers with batch statistics (see ``apply_with_penalty``).
         """
         outputs, new_state, _ = self.apply_with_penalty(params, state, inputs, training, rng, mask)
         return outputs, new_state
@@ -272,7 +277,7 @@ class Model(SavingMixin, TrainingMixin, Layer):
             for tensor, value in zip(node.output_tensors, leaves):
                 values[id(tensor)] = value
         outputs = map_structure(lambda t: values[id(t)], self._output_structure)
-        return outputs, new_state, penalty
+        return _unpack_singleton(outputs), new_state, penalty
 
     def _flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
         """Inputs as a list in ``model.inputs`` order, checked against each Input."""
@@ -360,6 +365,8 @@ class Model(SavingMixin, TrainingMixin, Layer):
             if self._jitted_apply is None:
                 self._jitted_apply = jax.jit(self.apply, static_argnames="training")
             outputs, _ = self._jitted_apply(self.params, self.state, args[0], training=training)
+            if isinstance(outputs, dict):  # jit sorts a dict's keys; Keras's call keeps the model's order
+                outputs = {key: outputs[key] for key in self._output_structure}
             return outputs
         return super().__call__(*args, **kwargs)
 
@@ -385,6 +392,13 @@ class Model(SavingMixin, TrainingMixin, Layer):
     def __repr__(self) -> str:
         kind = type(self).__name__
         return f"<{kind} name={self.name!r} inputs={self.input_names} outputs={self.output_names}>"
+
+
+def _unpack_singleton(structure: Any) -> Any:
+    """A list or tuple of one as its one item, as Keras's Functional returns its outputs."""
+    if isinstance(structure, (list, tuple)) and len(structure) == 1:
+        return structure[0]
+    return structure
 
 
 def _weight_specs_under(layer: Layer) -> Iterable:

@@ -186,7 +186,8 @@ def test_functional_dag_round_trip_keeps_structure_order_and_outputs(tmp_path):
     model.save(tmp_path / "dag.dj")
     loaded = dj.load_model(tmp_path / "dag.dj")
     assert loaded.name == model.name
-    assert loaded.input_names == ["b", "a"] and loaded.output_names == ["z", "y", "x"]
+    assert loaded.input_names == ["a", "b"] and loaded.output_names == ["x", "y", "z"]  # sorted, as Keras
+    assert list(loaded.input) == ["b", "a"] and list(loaded.output) == ["z", "y", "x"]
     assert [x.name for x in loaded.layers] == [x.name for x in model.layers]
     assert [x.shape for x in loaded.outputs] == [x.shape for x in model.outputs]
     for u, v in zip(loaded.get_weights(), model.get_weights()):

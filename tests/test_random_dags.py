@@ -87,7 +87,7 @@ def test_compiled_model_matches_naive_interpreter(dag, seed):
     data = [jnp.asarray(np.random.default_rng(seed).normal(size=(2, WIDTH)), jnp.float32) for _ in inputs]
     compiled, _ = jax.jit(model.apply)(params, state, data)
     expected = naive_outputs(model, params, data)
-    for got, want in zip(compiled, expected):
+    for got, want in zip(jax.tree_util.tree_leaves(compiled), expected):  # one output comes back bare
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     shared_layers = [
         lay for lay in model.layers if len(lay._inbound_nodes) > 1 and not isinstance(lay, dj.Model)

@@ -128,7 +128,7 @@ class HistogramProbe:
             trees = {"params": params, "state": state}
             arrays = [leaf(trees[c], path) for _, c, path in self.weights]
             if batch is not None:
-                arrays += probe.apply(params, state, batch[0], training=False)[0]
+                arrays += jax.tree_util.tree_leaves(probe.apply(params, state, batch[0], training=False)[0])
 
                 def loss(p):
                     ts = trainer.reset_metrics(TrainState(p, state, None, jnp.zeros((), jnp.int32), {}))
