@@ -57,7 +57,7 @@ def test_steps_per_epoch_carries_on_where_the_last_epoch_stopped(monkeypatch, on
     (expected, _), (got, _) = fit_both(kmodel, model, X, Y, batch_size=16, epochs=4, shuffle=False,
                                        steps_per_epoch=2)
     assert_histories_close(expected, got)
-    assert got["loss"][1] > got["loss"][0]  # epoch 2 trained on the (shifted) second half, not the first again
+    assert got["loss"][1] > got["loss"][0]  # epoch 2 trained on the shifted second half, not the first
 
 
 @ON_DEVICE_AND_FROM_HOST
