@@ -70,6 +70,13 @@ def test_an_epoch_that_reaches_the_end_of_the_data_stops_there_with_a_warning(mo
     assert len(k_warned) == 1 and len(warned) == 1
 
 
+def test_each_validation_starts_at_the_beginning_as_keras_resets_its_iterator():
+    kmodel, model = pair()
+    (expected, _), (got, _) = fit_both(kmodel, model, X[:32], Y[:32], batch_size=16, epochs=3, shuffle=False,
+                                       validation_data=(X, Y), validation_steps=2)
+    assert_histories_close(expected, got)  # val_loss on batches 0-1 every epoch, not 0-1, 2-3, 0-1
+
+
 def test_a_reiterable_stream_with_steps_per_epoch_carries_on_like_arrays():
     class Batches:  # re-iterable, like a keras.utils.PyDataset
         def __iter__(self):

@@ -13,11 +13,11 @@ so one compiled program serves the whole epoch. An epoch of in-memory data
 with no padding at all has no mask (``None``), and its step program none of
 the masking arithmetic.
 
-With ``steps`` (``steps_per_epoch``, ``validation_steps``) an epoch takes that
-many batches and the next one carries on where it stopped, as Keras's epoch
-iterator does: a pass over the data (one shuffle) can span several epochs,
-and an epoch that reaches the end of the data stops there, with a warning,
-and the next starts a new pass.
+With ``steps_per_epoch`` an epoch takes that many batches and the next one
+carries on where it stopped, as Keras's epoch iterator does: a pass over the
+data (one shuffle) can span several epochs, and an epoch that reaches the end
+of the data stops there, with a warning, and the next starts a new pass. Each
+validation starts at the beginning (``validation_steps`` takes the first batches).
 """
 
 from __future__ import annotations
@@ -560,6 +560,12 @@ class DataSource:
         if self._on_device() is None:
             return np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
         return epoch_plan(seed, size, self.batch_size, shuffle)
+
+    def restart(self) -> None:
+        """Start the next epoch at the beginning of the data, as Keras resets its validation iterator."""
+        self._row = 0
+        if self._pending is None:  # else the stream's first pass has not begun
+            self._iterator = None
 
     def end_epoch(self) -> None:
         """Call the stream's ``on_epoch_end`` if it has one (a ``keras.utils.PyDataset``), as Keras does."""

@@ -298,6 +298,7 @@ class TrainingMixin:
     def _run_evaluate(self, loop: _fit.Loop, ts: TrainState, source: DataSource, cbs: CallbackList) -> dict:
         fused = loop.fuse(cbs.needs_every_batch("test"))
         cbs.on_test_begin()
+        source.restart()  # each validation sees the same batches (with validation_steps, the first ones)
         logs = loop.evaluate(ts, source.epoch(loop.capacity if fused else 1, 0), fused, cbs)
         source.end_epoch()
         cbs.on_test_end(logs)
