@@ -39,12 +39,12 @@ def build():
     return model
 
 
-def train(model, extra_callbacks, epochs={EPOCHS}):
+def train(model, extra_callbacks, epochs={EPOCHS}, steps_per_epoch=None):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(100, 6)).astype("float32")
     y = (x[:, 0] > 0).astype("int32") + (x[:, 1] > 0.5).astype("int32")
     return model.fit(x, y, epochs=epochs, batch_size=16, shuffle=True, validation_split=0.2,
-                     callbacks=extra_callbacks, verbose=0)
+                     callbacks=extra_callbacks, verbose=0, steps_per_epoch=steps_per_epoch)
 
 
 class Kill(callbacks.Callback):
@@ -133,3 +133,20 @@ def test_an_unreadable_newest_backup_falls_back_to_the_previous_one(script, tmp_
     (backup_dir / "backup-000001.dj").write_bytes(b"not a zip")
     with pytest.raises(CheckpointError, match="could read none of them"):
         training.train(training.build(), [backup])
+
+
+def test_a_run_resumed_mid_pass_carries_on_with_the_same_data(script, tmp_path):
+    _, training = script
+    backup = callbacks.BackupAndRestore(tmp_path / "backup")
+    run = dict(epochs=6, steps_per_epoch=3)  # 5 batches a pass: epoch 3 starts one batch into a pass
+    with pytest.raises(RuntimeError, match="Interrupting"), pytest.warns(UserWarning, match="ran out"):
+        training.train(training.build(), [backup, Interrupt()], **run)
+    resumed = training.build()
+    with pytest.warns(UserWarning, match="ran out"):
+        history = training.train(resumed, [backup], **run)
+    assert history.epoch == [3, 4, 5]
+    uninterrupted = training.build()
+    with pytest.warns(UserWarning, match="ran out"):
+        training.train(uninterrupted, [], **run)
+    assert_same_params(resumed.params, uninterrupted.params)
+    assert_same_params(resumed.opt_state, uninterrupted.opt_state)

@@ -510,20 +510,25 @@ class DataSource:
         except TypeError:
             return None
 
-    def epoch(self, capacity: int, seed: Any):
+    def epoch(self, capacity: int, seed: int, step: int = 0):
         """``take(count) -> Chunk | None`` over the next epoch; ``capacity`` caps a host block.
 
-        ``seed`` (any numpy seed) draws the shuffle when the epoch starts a new pass.
+        A pass's shuffle is drawn with ``(seed, the train step it starts at)``:
+        ``step`` is this epoch's first step, and a pass begun ``row`` batches
+        earlier began ``row`` steps earlier. So a run resumed mid-pass
+        (``skip_epochs``) draws the same shuffle as the run it resumes.
         """
         if self.arrays is None:
-            self._seed = seed
+            self._seed = (seed, step)
             _dataset_hook(self.stream, "on_epoch_begin")
             return _host_epoch(itertools.islice(self._stream_batches(), self.steps), None, capacity)
         device = self._on_device()
         rows = pass_rows(self.arrays.size, self.batch_size)
-        if self._row == 0:
+        if self._pass is None or self._row == 0:
+            pass_seed = (seed, step - self._row)
             planned, self._planned = self._planned, None
-            self._pass = planned[1] if planned is not None and planned[0] == seed else self._plan(seed)
+            ready = planned is not None and planned[0] == pass_seed
+            self._pass = planned[1] if ready else self._plan(pass_seed)
         start = self._row
         count = rows - start if self.steps is None else min(self.steps, rows - start)
         if count < (self.steps or 0):
@@ -544,15 +549,28 @@ class DataSource:
 
         return take_chunk
 
-    def prepare(self, seed: Any) -> None:
-        """Draw the shuffle of the epoch with ``seed`` now, for ``epoch`` to use (device data only).
+    def prepare(self, seed: int, step: int) -> None:
+        """Draw the shuffle of the epoch starting at ``step`` now, for ``epoch`` to use (device data only).
 
         ``fit`` calls this while the device still runs the previous epoch, so
         the next one starts without waiting for the host. Nothing to draw when
         the next epoch carries on with the current pass.
         """
         if self._device is not None and self._row == 0:
-            self._planned = (seed, self._plan(seed))
+            self._planned = ((seed, step), self._plan((seed, step)))
+
+    def skip_epochs(self, count: int) -> None:
+        """Move to where ``count`` epochs from the start would leave the data, without reading it.
+
+        For a run resumed at a later epoch (``BackupAndRestore``): with
+        ``steps_per_epoch`` an epoch may begin mid-pass. Streams cannot be
+        skipped without being read, and start afresh.
+        """
+        if self.arrays is None or self.steps is None:
+            return
+        rows = pass_rows(self.arrays.size, self.batch_size)
+        for _ in range(count):
+            self._row = (self._row + min(self.steps, rows - self._row)) % rows
 
     def _plan(self, seed: Any):
         """One pass's shuffle: ``(idx, mask)`` on the device, or the sample order for host batches."""

@@ -240,7 +240,8 @@ class TrainingMixin:
         self._fit_validation = val
         epoch_logs: dict = {}
         cbs.on_train_begin()
-        if self._initial_epoch is not None:
+        if self._initial_epoch is not None:  # resumed: the data carries on where that epoch left it
+            train.skip_epochs(self._initial_epoch - initial_epoch)
             initial_epoch = self._initial_epoch
         ts = self._train_state(for_training=True)
         try:
@@ -248,7 +249,7 @@ class TrainingMixin:
                 ts = loop.reset_metrics(ts)
                 ts = self._callback_hook(cbs, link, ts, "on_epoch_begin", epoch)
                 step = int(ts.step)
-                take = train.epoch(loop.capacity if fused else 1, (seed, step))
+                take = train.epoch(loop.capacity if fused else 1, seed, step)
                 ahead = None if epoch + 1 == epochs else partial(_prepare_epoch, loop, train, seed, step)
                 try:
                     ts, steps, epoch_logs = loop.train_epoch(ts, take, fused, seed, cbs, link, ahead)
@@ -416,7 +417,7 @@ def _keras_result(loop: _fit.Loop, logs: dict, return_dict: bool):
 
 def _prepare_epoch(loop: _fit.Loop, train: DataSource, seed: int, step: int, steps: int) -> None:
     """The next epoch's host work (its shuffle, zeroed metrics), done while the device runs this one."""
-    train.prepare((seed, step + steps))
+    train.prepare(seed, step + steps)
     loop.prepare_reset()
 
 
