@@ -179,6 +179,22 @@ def test_bad_compile_arguments_name_the_outputs(kwargs, message):
         assert "['age', 'income', 'gender']" in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "targets, message",
+    [
+        (lambda y: y[:2], "are a list of 2; the model has 3 outputs ['age', 'income', 'gender']"),
+        (lambda y: y + [y[0]], "are a list of 4"),
+        (lambda y: y[0], "are one array"),
+        (lambda y: {"age": y[0], "incme": y[1], "gender": y[2]}, "unknown outputs ['incme']"),
+    ],
+)
+def test_targets_that_do_not_match_the_outputs_are_named(targets, message):
+    trainer = build_trainer(MODEL, LOSSES, optax.sgd(0.1))
+    ts = trainer.init_train_state(PARAMS, STATE)
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        trainer.train_step(ts, (X, targets(Y), None), jax.random.key(0))
+
+
 def test_train_state_checkpoints_as_plain_arrays_and_training_resumes_bitwise(tmp_path):
     """Every leaf of the state is an array numpy can save: a round trip through .npz resumes exactly."""
     trainer = build_trainer(MODEL, LOSSES, optax.adam(0.01), metrics={"income": ["accuracy"]})

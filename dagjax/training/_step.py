@@ -70,6 +70,21 @@ def flatten_outputs(structure: Any, names: list[str]) -> list:
     return [structure]
 
 
+def flatten_targets(y: Any, names: list[str]) -> list:
+    """A batch's targets as a list in ``names`` order, or an error that says what the model expects."""
+    if isinstance(y, dict):
+        unknown = [k for k in y if k not in names]
+        if unknown:
+            raise ValueError(f"The batch's targets name unknown outputs {unknown}; the outputs are {names}.")
+    elif len(names) > 1 and (not isinstance(y, (list, tuple)) or len(y) != len(names)):
+        given = f"a list of {len(y)}" if isinstance(y, (list, tuple)) else "one array"
+        raise ValueError(
+            f"The batch's targets are {given}; the model has {len(names)} outputs {names}. Pass one "
+            "target per output (None for an output without a loss), or a dict by output name."
+        )
+    return flatten_outputs(y, names)
+
+
 def trainable_mask(layer, params: dict, parent_trainable: bool = True) -> dict:
     """A bool per leaf of ``params``: False under any layer with ``trainable=False`` (Keras's freeze)."""
     trainable = parent_trainable and layer.trainable
@@ -180,7 +195,7 @@ def build_trainer(
             params, state, x, training, rng, mask=mask if padded else None
         )
         preds = flatten_outputs(outputs, names)
-        targets = flatten_outputs(y, names)
+        targets = flatten_targets(y, names)
         per_output = {}
         total = jnp.zeros((), jnp.float32)
         for i, loss_fn in enumerate(loss_fns):
