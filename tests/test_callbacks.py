@@ -27,6 +27,10 @@ Y = (X[:, :1] - 0.5 * X[:, 1:] > 0).astype("float32")
 # ------------------------------------------------------------------ scripted parity harness
 @pytest.fixture(scope="module")
 def keras_model():
+    return fresh_keras_model()
+
+
+def fresh_keras_model():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="sigmoid")])
     model.compile(keras.optimizers.SGD(0.5), "binary_crossentropy", metrics=["acc"])
     model.evaluate(X[:4], Y[:4], verbose=0)  # builds the compiled metrics, which mode="auto" reads
@@ -41,16 +45,11 @@ def dagjax_model():
 
 
 def learning_rate(model) -> float:
-    if isinstance(model, keras.Model):
-        return float(model.optimizer.learning_rate)
-    return float(optimizers.get_learning_rate(model.opt_state))
+    return float(model.optimizer.learning_rate)  # the same attribute in both
 
 
 def set_learning_rate(model, value: float) -> None:
-    if isinstance(model, keras.Model):
-        model.optimizer.learning_rate = value
-    else:
-        model.opt_state = optimizers.set_learning_rate(model.opt_state, value)
+    model.optimizer.learning_rate = value
 
 
 def epoch_weights(model, epoch: int) -> list:
@@ -258,6 +257,24 @@ def test_scheduled_rate_is_the_one_training_uses():
             np.testing.assert_array_equal(a, b)
 
 
+def test_a_keras_style_callback_reads_and_sets_model_optimizer_learning_rate():
+    def halver(lib):
+        class Halve(lib.callbacks.Callback):  # the same code runs on both
+            def on_epoch_begin(self, epoch, logs=None):
+                self.model.optimizer.learning_rate = float(self.model.optimizer.learning_rate) / 2
+
+        return Halve()
+
+    keras_model, model = fresh_keras_model(), dagjax_model()
+    model.set_weights(keras_model.get_weights())
+    for m, lib in ((keras_model, keras), (model, dj)):
+        m.fit(X, Y, epochs=3, batch_size=16, shuffle=False, callbacks=[halver(lib)], verbose=0)
+    assert float(model.optimizer.learning_rate) == float(keras_model.optimizer.learning_rate) == 0.0625
+    assert int(model.optimizer.iterations) == int(keras_model.optimizer.iterations) == 9
+    for k, d in zip(keras_model.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(d, k, rtol=1e-5, atol=1e-6)
+
+
 # ------------------------------------------------------------------ TerminateOnNaN, CSVLogger, LambdaCallback
 def test_terminate_on_nan_stops_in_the_epoch_and_keeps_fit_fused(capsys):
     model = dagjax_model()
@@ -377,6 +394,10 @@ def test_model_checkpoint_by_batch_and_bad_arguments(tmp_path):
 def test_learning_rate_callbacks_explain_an_optimizer_without_a_settable_rate():
     model = dagjax_model()
     model.compile(optax.sgd(0.1), "binary_crossentropy")
+    with pytest.raises(AttributeError, match="no learning_rate in its state.*inject_hyperparams"):
+        model.optimizer.learning_rate  # noqa: B018
+    with pytest.raises(ValueError, match="no injected learning_rate"):
+        model.optimizer.learning_rate = 0.1
     for callback in (
         callbacks.LearningRateScheduler(lambda epoch, lr: lr),
         callbacks.ReduceLROnPlateau("loss"),

@@ -90,7 +90,7 @@ class TrainingMixin:
             if not (isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc")):
                 _metrics.get(identifier)
         _fit.check_steps_per_execution(steps_per_execution)
-        self.optimizer = _optimizers.get(optimizer)
+        self.optimizer = _optimizers.bind(_optimizers.get(optimizer), self)
         self.loss = loss
         self._compile_config = {
             "loss": [identifier for identifier, _ in resolved],

@@ -20,6 +20,7 @@ Array(0.0001, dtype=float32)
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -367,3 +368,41 @@ def set_learning_rate(opt_state, value):
         return node._replace(hyperparams={**node.hyperparams, "learning_rate": jnp.asarray(value, old.dtype)})
 
     return jax.tree.map(replace, opt_state, is_leaf=lambda x: isinstance(x, _INJECTED))
+
+
+class ModelOptimizer(optax.GradientTransformationExtraArgs):
+    """``model.optimizer`` after ``compile``: the optax transformation, plus Keras's attributes.
+
+    ``learning_rate`` reads the rate in ``model.opt_state`` (the one the next
+    step uses), and assigning it sets that rate, as
+    ``model.optimizer.learning_rate = 1e-4`` does in Keras: no recompile.
+    ``iterations`` is the number of steps trained.
+    """
+
+    @property
+    def learning_rate(self) -> jax.Array:
+        rate = get_learning_rate(self._model().opt_state)
+        if rate is None:
+            raise AttributeError(
+                "This optimizer has no learning_rate in its state to read or set: build it with a dagjax "
+                "optimizer such as dagjax.optimizers.Adam(), or with optax.inject_hyperparams."
+            )
+        return rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        model = self._model()
+        model.opt_state = set_learning_rate(model.opt_state, value)
+
+    @property
+    def iterations(self) -> jax.Array:
+        step = self._model()._train_step
+        return jnp.zeros((), jnp.int32) if step is None else step
+
+
+def bind(tx: optax.GradientTransformation, model) -> ModelOptimizer:
+    """``tx`` as ``model.optimizer``: the same transformation, reading and setting ``model``'s state."""
+    tx = optax.with_extra_args_support(tx)
+    bound = ModelOptimizer(tx.init, tx.update)
+    bound._model = weakref.ref(model)  # the model holds its optimizer: no reference cycle
+    return bound
