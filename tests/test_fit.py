@@ -358,6 +358,58 @@ def test_evaluate_lists_a_metric_in_both_metric_lists_as_keras_does():
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
+def batch_mean_squared_error(y_true, y_pred):
+    return jax.numpy.mean(jax.numpy.square(y_true - y_pred))  # one number per batch, not per sample
+
+
+@pytest.mark.parametrize(
+    "loss, target, units",
+    [
+        (batch_mean_squared_error, AGE, 1),
+        (keras.losses.Huber(delta=0.5), AGE, 1),
+        (keras.losses.SparseCategoricalCrossentropy(from_logits=True), INCOME.argmax(-1), 4),
+        (keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2), INCOME, 4),
+    ],
+    ids=["function-returning-a-scalar", "Huber", "SparseCategoricalCrossentropy", "CategoricalCrossentropy"],
+)
+def test_a_batch_reduced_loss_and_keras_loss_objects_train_as_in_keras(loss, target, units):
+    """Keras loss objects (weighted per sample) and a function returning one number, padded batch too."""
+    models = []
+    for lib in (keras, dj):
+        x = lib.Input((5,), name="x")
+        models.append(lib.Model(x, lib.layers.Dense(units, name="out")(x)))
+    kmodel, model = models
+    model.set_weights(kmodel.get_weights())
+    kmodel.compile(keras.optimizers.SGD(0.1), loss)
+    model.compile(optimizers.SGD(0.1), loss)  # what a user moving from Keras passes
+    fit = dict(batch_size=16, epochs=2, shuffle=False, verbose=0, sample_weight=np.linspace(0.2, 1.0, N))
+    expected = kmodel.fit(XA, target, **fit).history["loss"]  # 90 samples: a partial last batch
+    np.testing.assert_allclose(model.fit(XA, target, **fit).history["loss"], expected, rtol=1e-5)
+
+
+def test_a_batch_reduced_metric_and_keras_metric_objects_log_as_in_keras():
+    metrics = lambda: [
+        batch_mean_squared_error,
+        keras.metrics.AUC(curve="PR", name="pr"),
+        keras.metrics.Precision(thresholds=0.3, name="p"),
+        keras.metrics.BinaryAccuracy(threshold=0.7, name="a"),
+    ]
+    models = []
+    for lib in (keras, dj):
+        x = lib.Input((5,), name="x")
+        models.append(lib.Model(x, lib.layers.Dense(1, activation="sigmoid", name="out")(x)))
+    kmodel, model = models
+    model.set_weights(kmodel.get_weights())
+    kmodel.compile(keras.optimizers.SGD(0.1), "binary_crossentropy", metrics=metrics())
+    model.compile(optimizers.SGD(0.1), "binary_crossentropy", metrics=metrics())
+    fit = dict(batch_size=16, epochs=2, shuffle=False, verbose=0)  # 90 samples: a partial last batch
+    expected = kmodel.fit(XA, GENDER, **fit).history
+    got = model.fit(XA, GENDER, **fit).history
+    assert list(got) == list(expected)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, err_msg=key)
+
+
 def test_progress_bar_prints_keras_style_lines(capsys):
     model = small()
     model.compile("sgd", "mse")

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 
+from dagjax.training._keras_objects import from_keras
 from dagjax.training._loss_functions import (
     align_ranks,
     binary_crossentropy,
@@ -107,6 +109,8 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
         """The reduced scalar loss (Keras's "sum_over_batch_size" by default)."""
         values = self.values(y_true, y_pred)
+        if values.ndim == 0:
+            values = self._per_row(values, y_true, y_pred, mask)
         element_mask = self.element_mask(y_true, y_pred)
         if element_mask is not None:
             element_mask = element_mask.astype(values.dtype)
@@ -115,6 +119,22 @@ class Loss:
                 element_mask = element_mask * m
             mask = element_mask
         return reduce_weighted_values(values, sample_weight, mask, self.reduction)
+
+    def _per_row(self, batch_value, y_true, y_pred, mask):
+        """A batch-reduced loss value (a function returning one number) as one value per row.
+
+        Keras weighs such a value by broadcasting it over the batch, so every
+        row gets it. On a batch with padding rows (``mask``) the number also
+        saw the padding, so there each row gets the mean of the function over
+        the real rows, computed one row at a time: the same number for a loss
+        that averages over the batch, the usual case.
+        """
+        rows = jnp.shape(y_pred)[0]
+        if mask is not None:
+            one_by_one = jax.vmap(lambda t, p: self.values(t[None], p[None]))(y_true, y_pred)
+            real = jnp.sum(one_by_one * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+            batch_value = jnp.where(jnp.all(mask > 0), batch_value, real)
+        return jnp.broadcast_to(batch_value, (rows,))
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction}
@@ -357,6 +377,9 @@ def get(identifier, y_true_shape: tuple | None = None, y_pred_shape: tuple | Non
         raise ValueError(f"Unknown loss {identifier!r}. Valid names: {', '.join(valid)}.")
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
+    keras_loss = from_keras(identifier, _BY_CLASS_NAME)
+    if keras_loss is not None:
+        return keras_loss
     if callable(identifier):
         return LossFunctionWrapper(identifier)
     raise TypeError(

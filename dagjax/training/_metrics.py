@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from dagjax.training import _loss_functions as lf
 from dagjax.training._confusion_metrics import CONFUSION_METRICS
+from dagjax.training._keras_objects import from_keras
 from dagjax.training._loss_functions import align_ranks, l2_normalize, snake_case
 from dagjax.training._metric_base import Mean, MeanMetricWrapper, Metric
 
@@ -287,6 +288,9 @@ def get(identifier, y_true_shape: tuple | None = None, y_pred_shape: tuple | Non
         return _BY_NAME[identifier](name=identifier)
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
+    keras_metric = from_keras(identifier, _BY_NAME)
+    if keras_metric is not None:
+        return keras_metric
     if callable(identifier):
         return MeanMetricWrapper(identifier)
     raise TypeError(
