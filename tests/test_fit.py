@@ -326,7 +326,7 @@ def test_vector_metrics_and_log_order_as_keras_gives_them(tmp_path):
     model.set_weights(kmodel.get_weights())
     for m, lib in ((kmodel, keras), (model, dj)):
         m.compile(lib.optimizers.SGD(0.1), LOSSES, weighted_metrics={"age": ["mae"]},
-                  metrics={"gender": [lib.metrics.Precision(thresholds=[0.3, 0.7])]})
+                  metrics={"gender": [lib.metrics.Precision(thresholds=[0.3, 0.7], name="precision")]})
     fit = dict(epochs=2, batch_size=16, shuffle=False, validation_split=0.2, verbose=0)
     logs = {}
     for m, lib in ((kmodel, keras), (model, dj)):
