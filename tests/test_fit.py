@@ -358,6 +358,20 @@ def test_evaluate_lists_a_metric_in_both_metric_lists_as_keras_does():
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
+def test_evaluate_lists_a_dict_models_losses_in_the_loss_dicts_order_as_keras_does():
+    models = []
+    for lib in (keras, dj):
+        x = lib.Input((5,), name="x")
+        outputs = {name: lib.layers.Dense(1, name=name)(x) for name in ("zeta", "alpha", "mid")}
+        models.append(lib.Model(x, outputs))
+        loss = {"mid": "mae", "zeta": "mse", "alpha": "mse"}  # neither sorted nor in output order
+        models[-1].compile("sgd", loss=loss, metrics={"alpha": ["mae"]})
+    kmodel, model = models
+    model.set_weights(kmodel.get_weights())
+    y = {"zeta": AGE, "alpha": 2 * AGE, "mid": -AGE}
+    np.testing.assert_allclose(model.evaluate(XA, y, verbose=0), kmodel.evaluate(XA, y, verbose=0), rtol=1e-5)
+
+
 def batch_mean_squared_error(y_true, y_pred):
     return jax.numpy.mean(jax.numpy.square(y_true - y_pred))  # one number per batch, not per sample
 

@@ -171,7 +171,12 @@ class TrainingMixin:
             loop.metric_entries = _spec.build_metrics(
                 config["metrics"], config["weighted_metrics"], names, shapes, preds
             )
-            loop.loss_names = list(_spec.loss_log_names(config["resolved"], names).values())
+            logged = _spec.loss_log_names(config["resolved"], names)
+            if isinstance(self.loss, dict) and isinstance(self._output_structure, dict):
+                # Keras lists a dict-output model's per-output losses in the loss dict's order
+                keys = [names.index(k) for k in self.loss if k in names]
+                logged = {i: logged[i] for i in [*keys, *logged] if i in logged}
+            loop.loss_names = list(logged.values())
             self._loops[key] = loop
         return self._loops[key]
 
