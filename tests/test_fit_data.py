@@ -233,3 +233,14 @@ def test_a_shuffled_pass_spans_epochs_and_is_drawn_once(monkeypatch):
     _, model = pair()
     model.fit(X, Y, batch_size=16, epochs=5, steps_per_epoch=2, verbose=0)
     assert plans == [(0, 0), (0, 4), (0, 8)]  # a pass of 4 batches per 2 epochs, keyed by its first step
+
+
+def test_history_params_keep_steps_unknown_for_a_stream_of_unknown_length_as_keras():
+    class Batches:
+        def __iter__(self):
+            return ((X[i : i + 16], Y[i : i + 16]) for i in range(0, 64, 16))
+
+    _, model = pair()
+    history = model.fit(Batches(), epochs=2, verbose=0)
+    assert history.params == {"verbose": 0, "epochs": 2, "steps": None}
+    assert len(history.history["loss"]) == 2

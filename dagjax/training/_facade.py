@@ -265,8 +265,6 @@ class TrainingMixin:
                 if steps == 0:
                     _fit.warn_out_of_data()
                     break
-                if cbs.params.get("steps") is None:
-                    cbs.set_params({**cbs.params, "steps": steps})
                 if val is not None and _should_validate(epoch, validation_freq):
                     val_logs = self._run_evaluate(loop, ts, val, cbs)
                     epoch_logs = loop.ordered({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}})
