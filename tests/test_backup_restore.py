@@ -11,7 +11,8 @@ import jax
 import numpy as np
 import pytest
 
-from dagjax import callbacks
+import dagjax as dj
+from dagjax import callbacks, layers, optimizers
 from dagjax.io import CheckpointError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -150,3 +151,28 @@ def test_a_run_resumed_mid_pass_carries_on_with_the_same_data(script, tmp_path):
         training.train(uninterrupted, [], **run)
     assert_same_params(resumed.params, uninterrupted.params)
     assert_same_params(resumed.opt_state, uninterrupted.opt_state)
+
+
+def test_a_model_rebuilt_in_the_same_session_resumes_by_position(tmp_path):
+    def build():  # auto-named layers: a rebuild gets dense_<n+2>, dense_<n+3>
+        x = dj.Input((6,))
+        model = dj.Model(x, layers.Dense(3, activation="softmax")(layers.Dense(8, activation="relu")(x)))
+        model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+        return model
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(48, 6)).astype("float32"), rng.integers(0, 3, 48)
+    fit = dict(epochs=5, batch_size=16, shuffle=False, verbose=0)
+    backup = callbacks.BackupAndRestore(tmp_path / "backup")
+    first = build()
+    initial = first.get_weights()  # (a rebuild draws other weights: they are seeded by name)
+    with pytest.raises(RuntimeError, match="Interrupting"):
+        first.fit(x, y, callbacks=[backup, Interrupt()], **fit)
+    resumed = build()
+    assert resumed.layers[-1].name not in os.listdir(tmp_path / "backup")[0]  # other names than the backup's
+    assert resumed.fit(x, y, callbacks=[backup], **fit).epoch == [3, 4]
+    uninterrupted = build()
+    uninterrupted.set_weights(initial)
+    uninterrupted.fit(x, y, **fit)
+    for a, b in zip(resumed.get_weights(), uninterrupted.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # Adam's moments came back too, or these would differ

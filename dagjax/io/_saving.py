@@ -186,6 +186,29 @@ def _checked_optimizer(model, filepath: str, params: dict, arrays: dict[Path, np
     return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(found[p], leaf.dtype) for p, leaf in expected])
 
 
+def _optimizer_paths_renamed(model, arrays: dict[Path, np.ndarray]) -> dict[Path, np.ndarray]:
+    """``arrays`` with each optimizer path's parameter part renamed to the model's, position for position.
+
+    An optimizer state mirrors the params: a leaf's path ends with the path of
+    its parameter (``...mu['dense_1']['kernel']``), which by position is the
+    model's parameter of another name (``['dense_4']['kernel']``).
+    """
+    expected = [path for path, _ in _weight_leaves(model, {"params": model.params, "state": model.state})]
+    found = [path for path in arrays if path[0] in ("params", "state")]
+    key = lambda path: "".join(f"[{name!r}]" for name in path[1:])
+    renames = sorted(
+        ((key(old), key(new)) for old, new in zip(found, expected) if old[0] == "params"),
+        key=lambda pair: -len(pair[0]),  # a nested model's longer paths first
+    )
+    out = {}
+    for path, value in arrays.items():
+        if path[0] == "opt_state":
+            old = next((pair for pair in renames if path[1].endswith(pair[0])), None)
+            path = path if old is None else ("opt_state", path[1][: -len(old[0])] + old[1])
+        out[path] = value
+    return out
+
+
 def load_weights(
     model, filepath: str | os.PathLike, skip_optimizer: bool = False, by_name: bool = True
 ) -> None:
@@ -193,15 +216,17 @@ def load_weights(
 
     Weights are matched by their path in the parameter pytree (layer name, weight
     name); ``by_name=False`` matches them by position in Keras's weight order
-    instead, as Keras 3 does, and then skips the optimizer state, whose paths
-    hold layer names. Everything is checked before anything is installed: on
-    error the model is unchanged.
+    instead, as Keras 3 does, and reads the optimizer state's paths with the
+    layer names translated the same way. Everything is checked before
+    anything is installed: on error the model is unchanged.
     """
     filepath = os.fspath(filepath)
     manifest, arrays = read_archive(filepath)
     params, state = _checked_weights(model, filepath, arrays, by_name)
     opt_state = None
-    if by_name and not skip_optimizer and getattr(model, "compiled", False):
+    if not skip_optimizer and getattr(model, "compiled", False):
+        if not by_name:
+            arrays = _optimizer_paths_renamed(model, arrays)
         opt_state = _checked_optimizer(model, filepath, params, arrays)
     model._params, model._state = params, state
     if opt_state is not None:
