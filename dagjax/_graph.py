@@ -144,10 +144,15 @@ def collect_nodes(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -
     return unread + order, [node.layer for node in unread] + list(visited_layers.values())
 
 
-def depth_order(nodes: list[Node], visit_order: list) -> list:
-    """Layers sorted as Keras sorts ``model.layers``: deepest first, ties by first visit.
+def _map_graph_depths(nodes: list[Node]) -> tuple[dict[int, int], dict[int, int]]:
+    """Node and layer depths by id, computed as Keras's ``map_graph`` does.
 
-    The depth of a node is the longest path from it to an output.
+    The depth of a node is the longest path from it to an output, and no
+    call of a shared layer is shallower than a call met before it on the
+    walk back from the outputs. ``nodes`` is ``collect_nodes``'s order; the
+    node depths come in the order Keras inserts them in its ``nodes_depths``
+    dict (a node when first seen as the parent of a node, or when reached
+    itself), which is its tie order within a depth.
     """
     in_graph = {id(n) for n in nodes}
     node_depth: dict[int, int] = {}
@@ -159,8 +164,26 @@ def depth_order(nodes: list[Node], visit_order: list) -> list:
         for parent in node.parents:
             if id(parent) in in_graph:
                 node_depth[id(parent)] = max(node_depth.get(id(parent), 0), depth + 1)
+    return node_depth, layer_depth
+
+
+def depth_order(nodes: list[Node], visit_order: list) -> list:
+    """Layers sorted as Keras sorts ``model.layers``: deepest first, ties by first visit."""
+    _, layer_depth = _map_graph_depths(nodes)
     first_seen = {id(layer): i for i, layer in enumerate(visit_order)}
     return sorted(visit_order, key=lambda lay: (-layer_depth[id(lay)], first_seen[id(lay)]))
+
+
+def run_order(nodes: list[Node]) -> list[Node]:
+    """``nodes`` in the order Keras's ``Functional`` runs them: deepest first, ties in ``map_graph``'s order.
+
+    Keras runs ``nodes_by_depth`` from the deepest depth down
+    (``Function._run_through_graph``). The order matters when a stateful
+    layer is shared: its calls update the same state, and the last one wins.
+    """
+    node_depth, _ = _map_graph_depths(nodes)
+    by_id = {id(n): n for n in nodes}
+    return sorted((by_id[i] for i in node_depth), key=lambda n: -node_depth[id(n)])  # stable: ties as Keras
 
 
 def inputs_by_name(value: Any, names: list[str], model_name: str, arg: str = "inputs") -> list:

@@ -24,6 +24,7 @@ from dagjax._graph import (
     inputs_by_name,
     is_symbolic,
     map_structure,
+    run_order,
 )
 from dagjax._naming import unique_name
 from dagjax.io._saving import SavingMixin
@@ -99,6 +100,10 @@ class Model(SavingMixin, TrainingMixin, Layer):
         self._layers = depth_order(nodes, visit_order)
         self._check_names()
         self._nodes = [node for node in nodes if not node.is_input]
+        # (rng index, node) in Keras's run order. The rng index stays the node's place in the
+        # depth-first post-order ``_nodes``, so random layers draw as they always have.
+        rng_index = {id(node): i for i, node in enumerate(self._nodes)}
+        self._plan = [(rng_index[id(node)], node) for node in run_order(nodes) if not node.is_input]
         self._weight_specs = []
         self._sublayers = {layer.name: layer for layer in self._layers if not isinstance(layer, InputLayer)}
 
@@ -245,7 +250,7 @@ class Model(SavingMixin, TrainingMixin, Layer):
         values: dict[int, Any] = dict(zip(map(id, self.inputs), self._flat_inputs(inputs)))
         new_state = dict(state)
         penalty = 0.0  # a Python number until a regularizer adds to it: no ops traced for none
-        for index, node in enumerate(self._nodes):
+        for index, node in self._plan:
             layer = node.layer
             args = map_structure(lambda t: values[id(t)], node.args)
             layer_rng = None

@@ -164,13 +164,29 @@ class Bidirectional(Layer):
         return cls(**config)
 
 
+def _needs_steps_one_by_one(layer: Layer) -> bool:
+    """Whether calling ``layer`` on each time step in turn differs from one call on all steps folded together.
+
+    True when its training output mixes the rows of the batch (``uses_batch_mask``,
+    as BatchNormalization) or it holds state (non-trainable weights), in itself
+    or in a sublayer; a container's ``uses_batch_mask`` only passes the mask on.
+    """
+    mixes_rows = layer.uses_batch_mask and not layer.sublayers
+    has_state = any(not w.trainable for w in layer.weight_specs)
+    return mixes_rows or has_state or any(map(_needs_steps_one_by_one, layer.sublayers.values()))
+
+
 class TimeDistributed(Layer):
     """Applies ``layer`` to every time step of ``(batch, time, ...)`` inputs.
 
-    The steps are folded into the batch (one call on ``(batch * time, ...)``),
-    so ``TimeDistributed(Dense(n))`` is a single matmul, and the batch
-    statistics of ``TimeDistributed(BatchNormalization())`` span batch and
-    time (Keras takes them per step); a padding row's steps are all left out.
+    Keras 3 calls the layer once per step, in order (a Python loop over the
+    time axis, which the JAX backend always knows at run time). dagjax does
+    the same, as a ``lax.scan`` that threads the layer's state from step to
+    step, for layers where that matters: BatchNormalization takes batch
+    statistics per step and updates its moving statistics once per step. Other
+    layers get all steps folded into the batch, one call on
+    ``(batch * time, ...)`` (``TimeDistributed(Dense(n))`` is one matmul),
+    which gives the same result. The padding mask goes to every step.
     """
 
     min_ndim = 3
@@ -194,14 +210,29 @@ class TimeDistributed(Layer):
         return []
 
     def apply(self, params, state, x, training=False, rng=None, mask=None):
-        batch, time = x.shape[:2]
         name = self.layer.name
-        if mask is not None:
-            mask = jnp.repeat(mask, time)  # one entry per folded row (sample, step)
-        out, layer_state = self.layer.apply(params.get(name, {}), state.get(name, {}),
-                                            x.reshape(batch * time, *x.shape[2:]), training=training, rng=rng,
-                                            **batch_mask_kwargs(self.layer, mask))
-        out = jax.tree_util.tree_map(lambda y: y.reshape(batch, time, *y.shape[1:]), out)
+        layer_params, layer_state = params.get(name, {}), state.get(name, {})
+        mask_kwargs = batch_mask_kwargs(self.layer, mask)
+        if _needs_steps_one_by_one(self.layer):
+
+            def step(carry, x_and_t):
+                x_t, t = x_and_t
+                step_rng = None if rng is None else jax.random.fold_in(rng, t)
+                out, carry = self.layer.apply(layer_params, carry, x_t, training=training, rng=step_rng,
+                                              **mask_kwargs)
+                return carry, out
+
+            time_first = (jnp.swapaxes(x, 0, 1), jnp.arange(x.shape[1]))
+            layer_state, out = jax.lax.scan(step, layer_state, time_first)
+            out = jax.tree_util.tree_map(lambda y: jnp.swapaxes(y, 0, 1), out)
+        else:
+            batch, time = x.shape[:2]
+            if mask_kwargs:
+                mask_kwargs = {"mask": jnp.repeat(mask, time)}  # one entry per folded row (sample, step)
+            folded = x.reshape(batch * time, *x.shape[2:])
+            out, layer_state = self.layer.apply(layer_params, layer_state, folded, training=training, rng=rng,
+                                                **mask_kwargs)
+            out = jax.tree_util.tree_map(lambda y: y.reshape(batch, time, *y.shape[1:]), out)
         return out, ({**state, name: layer_state} if layer_state else state)
 
     def get_config(self):
