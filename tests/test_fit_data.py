@@ -174,6 +174,10 @@ def test_bad_data_is_reported_in_the_users_terms():
     _, model = pair()
     with pytest.raises(ValueError, match="sample_weight is a scalar"):
         model.fit(X, Y, sample_weight=2.0, verbose=0)
+    with pytest.raises(ValueError, match=r"sample_weight for output 'out' has shape \(64, 3\).*\(samples,\)"):
+        model.fit(X, Y, sample_weight=np.ones((64, 3)), verbose=0)
+    with pytest.raises(ValueError, match=r"sample_weight for output 'out' has shape \(32, 2\)"):
+        model.fit(X, Y, validation_data=(X[:32], Y[:32], np.ones((32, 2))), verbose=0)
     with pytest.raises(ValueError, match="y 'out' is a scalar"):
         model.fit(X, 3.0, verbose=0)
     with pytest.raises(ValueError, match="x for input 'x' cannot be read as one array.*iter"):

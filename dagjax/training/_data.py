@@ -225,6 +225,13 @@ def take(data: ArrayData, index, size: int) -> ArrayData:
     )
 
 
+def weight_shapes(sample_weight: Any, outputs: int) -> list:
+    """Per output, the shape of its sample weights (one array serves every output), or None."""
+    if isinstance(sample_weight, list):
+        return [None if w is None else w.shape for w in sample_weight]
+    return [None if sample_weight is None else sample_weight.shape] * outputs
+
+
 def leaves(data: ArrayData) -> tuple:
     """The arrays a compiled step reads: ``(x, y, sample_weight)``."""
     return (data.x, data.y, data.sample_weight)
@@ -437,6 +444,7 @@ class DataSource:
         self.needed, self.class_weight = needed, class_weight
         self.arrays: ArrayData | None = None
         self.target_shapes: list = []
+        self.weight_shapes: list = []  # per output: its sample weights' shape, or None
         self.stream = None
         self._iterator = None  # the stream's current pass (None: the next epoch starts one)
         self._pending: ArrayData | None = None
@@ -468,6 +476,7 @@ class DataSource:
             if first is None:
                 raise ValueError("The data set is empty: the generator yields no batches.")
             source.target_shapes = [None if v is None else v.shape for v in first.y or []]
+            source.weight_shapes = weight_shapes(first.sample_weight, len(model.output_names))
         else:
             source.set_arrays(array_data(model, x, y, sample_weight, class_weight, needed))
         return source
@@ -475,6 +484,7 @@ class DataSource:
     def set_arrays(self, arrays: ArrayData) -> None:
         self.arrays = arrays
         self.target_shapes = [None if v is None else v.shape for v in arrays.y or []]
+        self.weight_shapes = weight_shapes(arrays.sample_weight, len(self.model.output_names))
         self._device = None
         self._pass, self._row, self._planned = None, 0, None
 

@@ -180,6 +180,14 @@ class TrainingMixin:
             self._loops[key] = loop
         return self._loops[key]
 
+    def _check_weights(self, source: DataSource) -> None:
+        """Sample weights whose shape cannot weigh their output's loss values fail here, named."""
+        if any(shape is not None for shape in source.weight_shapes):
+            preds = [t.shape for t in self.outputs]
+            resolved = self._compile_config["resolved"]
+            names = list(self.output_names)
+            _spec.check_target_shapes(resolved, names, source.target_shapes, preds, source.weight_shapes)
+
     def _train_state(self, for_training: bool) -> TrainState:
         """The model's pytrees as a train state, metrics not yet zeroed (each epoch or batch does that).
 
@@ -232,8 +240,10 @@ class TrainingMixin:
         elif validation_split:
             val = train.split(validation_split, validation_batch_size or batch_size, validation_steps)
         loop = self._loop_for(train.target_shapes)
+        self._check_weights(train)
         if val is not None:
             _data.check_same_targets(self, train.target_shapes, val.target_shapes, "validation_data")
+            self._check_weights(val)
         cbs = self._callback_list(callbacks, verbose, epochs, train.steps_per_epoch, history=True)
         fused = loop.fuse(cbs.needs_every_batch("train"))
         if verbose != 0 and not fused and loop.fuse(False):
@@ -325,6 +335,7 @@ class TrainingMixin:
         needed = self._needed_targets()
         source = DataSource.create(self, x, y, sample_weight, None, batch_size, steps, needed, False)
         loop = self._loop_for(source.target_shapes)
+        self._check_weights(source)
         cbs = self._callback_list(callbacks, verbose, 1, source.steps_per_epoch)
         logs = self._run_evaluate(loop, self._train_state(for_training=False), source, cbs)
         return _keras_result(loop, logs, return_dict)

@@ -137,10 +137,13 @@ def loss_log_names(resolved, names: list[str]) -> dict[int, str]:
     return {i: f"{names[i]}_loss" for i in trained}
 
 
-def check_target_shapes(resolved, names: list[str], target_shapes: list, pred_shapes: list) -> None:
-    """Fail early, naming the output, when a target's shape cannot meet its output under the loss."""
+def check_target_shapes(
+    resolved, names: list[str], target_shapes: list, pred_shapes: list, weight_shapes: list | None = None
+) -> None:
+    """Fail early, naming the output, when a target's or a sample weight's shape cannot meet its loss."""
     probe = 83  # an unusual batch size, so a batch dim never lines up with a feature dim by chance
-    for (identifier, _), name, target, pred in zip(resolved, names, target_shapes, pred_shapes):
+    shapes = zip(resolved, names, target_shapes, pred_shapes, weight_shapes or [None] * len(names))
+    for (identifier, _), name, target, pred, weight in shapes:
         if identifier is None or target is None:
             continue
         loss = _losses.get(identifier, y_true_shape=target, y_pred_shape=pred)
@@ -159,6 +162,22 @@ def check_target_shapes(resolved, names: list[str], target_shapes: list, pred_sh
                 f"Target for output '{name}' has shape {tuple(target)}, which does not fit the output's "
                 f"shape {tuple(pred)} under loss '{loss.name}': {reason}"
             )
+        if weight is not None:
+            _check_weight_shape(loss, name, y_true, y_pred, weight, values)
+
+
+def _check_weight_shape(loss, name: str, y_true, y_pred, weight: tuple, values) -> None:
+    """Sample weights weigh loss values: one per sample, or per sample and step for sequence losses."""
+    probe = jax.ShapeDtypeStruct((y_true.shape[0], *weight[1:]), jnp.float32)
+    try:
+        jax.eval_shape(lambda t, p, w: loss(t, p, sample_weight=w), y_true, y_pred, probe)
+    except Exception:  # noqa: BLE001 -- any failure here is a shape mismatch, reported in the user's terms
+        per_sample = tuple(values.shape[1:]) if values.ndim else ()
+        raise ValueError(
+            f"sample_weight for output '{name}' has shape {tuple(weight)}; the loss '{loss.name}' gives "
+            f"{'one value per sample' if not per_sample else f'values of shape {per_sample} per sample'}, so "
+            f"pass weights of shape (samples,){'' if not per_sample else f' or (samples, {per_sample[0]})'}."
+        ) from None
 
 
 def evaluate_order(logs: dict, entries: list[tuple], loss_names: list[str]) -> list:
