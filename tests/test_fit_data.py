@@ -248,3 +248,21 @@ def test_history_params_keep_steps_unknown_for_a_stream_of_unknown_length_as_ker
     history = model.fit(Batches(), epochs=2, verbose=0)
     assert history.params == {"verbose": 0, "epochs": 2, "steps": None}
     assert len(history.history["loss"]) == 2
+
+
+def test_a_sequence_with_only_len_and_getitem_is_a_data_set_read_by_index():
+    class Sequence:  # no __iter__: Python's fallback iteration would never stop on its own
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            assert 0 <= i < 4, f"batch {i} read past the end"
+            return X[16 * i : 16 * (i + 1)], Y[16 * i : 16 * (i + 1)]
+
+    _, by_sequence = pair()
+    _, by_arrays = pair()
+    got = by_sequence.fit(Sequence(), epochs=2, shuffle=False, verbose=0).history["loss"]
+    expected = by_arrays.fit(X, Y, batch_size=16, epochs=2, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert by_sequence.evaluate(Sequence(), verbose=0) == pytest.approx(by_arrays.evaluate(X, Y, verbose=0))
+    np.testing.assert_allclose(by_sequence.predict(Sequence(), verbose=0), by_arrays.predict(X, verbose=0))

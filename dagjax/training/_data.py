@@ -60,10 +60,17 @@ class Chunk(NamedTuple):
 
 
 def is_stream(x: Any) -> bool:
-    """True for iterables of batches (generators, iterators, data loaders) rather than arrays."""
+    """True for iterables or sequences of batches (generators, data loaders, PyDatasets), not arrays."""
     if x is None or isinstance(x, (list, tuple, dict, str, bytes)) or hasattr(x, "shape"):
         return False
-    return hasattr(x, "__iter__") or hasattr(x, "__next__")
+    return hasattr(x, "__iter__") or hasattr(x, "__next__") or _indexable(x)
+
+
+def stream_pass(stream: Any, order: Any = None) -> Iterator:
+    """One pass over a stream: a sequence (``len``, ``[i]``) by index, in ``order`` if given."""
+    if _indexable(stream):
+        return (stream[int(i)] for i in (range(len(stream)) if order is None else order))
+    return iter(stream)
 
 
 def _host_array(value: Any, dtype=None):
@@ -604,9 +611,8 @@ class DataSource:
         """A pass over the stream; an indexable one (``len``, ``[i]``) in shuffled order if asked."""
         stream = self.stream
         if self.shuffle and _indexable(stream):
-            order = np.random.default_rng(self._seed).permutation(len(stream))
-            return (stream[int(i)] for i in order)
-        return iter(stream)
+            return stream_pass(stream, np.random.default_rng(self._seed).permutation(len(stream)))
+        return stream_pass(stream)
 
     def _stream_batches(self) -> Iterator[tuple]:
         """The stream's next batches, checked: a new pass, or the rest of the current one (``steps``).

@@ -351,7 +351,7 @@ class TrainingMixin:
         """Outputs for ``x`` as numpy arrays, in the model's output structure."""
         batch_size = _check_batch_size(batch_size)
         if _data.is_stream(x):
-            items = x if steps is None else itertools.islice(x, steps)
+            items = itertools.islice(_data.stream_pass(x), steps)
             batches = (_data.model_inputs(self, _data.unpack_stream_item(item)[0]) for item in items)
             total = steps if steps is not None else (len(x) if hasattr(x, "__len__") else None)
         else:
