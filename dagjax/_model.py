@@ -437,6 +437,17 @@ class Sequential(Model):
         for layer in layers or []:
             self.add(layer)
 
+    @property
+    def trainable(self) -> bool:
+        """As ``Layer.trainable``; setting it reaches every added layer, built into the graph or not yet."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        Layer.trainable.fset(self, value)
+        for layer in self._stack:
+            layer.trainable = value
+
     def add(self, layer: Layer | SymbolicTensor) -> None:
         """Append a layer (or, first, an ``Input`` tensor)."""
         if is_symbolic(layer):

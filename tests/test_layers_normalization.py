@@ -142,3 +142,38 @@ def test_errors_name_the_layer_and_shapes():
         layers.LayerNormalization(axis=3, name="ln")(dj.Input((2, 3)))
     with pytest.raises(ValueError, match="renorm_clipping"):
         layers.BatchNormalization(renorm=True, renorm_clipping={"rmax": 1.0, "bogus": 2.0})
+
+
+@pytest.mark.parametrize("container", ["model", "sequential", "time_distributed"])
+def test_freezing_a_container_freezes_the_batch_normalization_inside_as_keras(container):
+    """Keras sets ``trainable`` on every layer inside: the BN runs in inference mode and keeps its stats."""
+
+    def build(lib):
+        L = lib.layers
+        if container == "model":
+            i = lib.Input((4,))
+            inner = lib.Model(i, L.BatchNormalization(name="bn")(i), name="inner")
+        elif container == "sequential":
+            inner = lib.Sequential([L.BatchNormalization(name="bn")], name="inner")
+        else:
+            inner = L.TimeDistributed(L.BatchNormalization(name="bn"), name="inner")
+        x = lib.Input((3, 4) if container == "time_distributed" else (4,))
+        out = L.Dense(1, name="out")(L.Flatten()(inner(x)) if container == "time_distributed" else inner(x))
+        model = lib.Model(x, out)
+        inner.trainable = False
+        return model, inner
+
+    (kmodel, _), (model, inner) = build(keras), build(dj)
+    model.set_weights(kmodel.get_weights())
+    rng = np.random.default_rng(1)
+    features = (3, 4) if container == "time_distributed" else (4,)
+    x = (3.0 + rng.normal(size=(32, *features))).astype("float32")
+    y = rng.normal(size=(32, 1)).astype("float32")
+    for m, lib in ((kmodel, keras), (model, dj)):
+        m.compile(lib.optimizers.SGD(0.01), "mse")
+    fit = dict(batch_size=8, epochs=1, shuffle=False, verbose=0)
+    expected = kmodel.fit(x, y, **fit).history["loss"]
+    np.testing.assert_allclose(model.fit(x, y, **fit).history["loss"], expected, rtol=1e-5)
+    for k, d in zip(kmodel.get_weights(), model.get_weights()):  # moving statistics untouched in both
+        np.testing.assert_allclose(d, k, rtol=1e-5, atol=1e-6)
+    assert [layer.trainable for layer in inner.sublayers.values()] == [False] * len(inner.sublayers)

@@ -105,6 +105,31 @@ def batch_mask_kwargs(layer: Layer, mask: Any) -> dict:
     return {"mask": mask} if mask is not None and layer.uses_batch_mask else {}
 
 
+# Keras arguments dagjax does not implement, with the value that asks for nothing (constraints: None)
+_KERAS_ONLY = {
+    "synchronized": False,
+    "use_cudnn": "auto",
+    "lora_rank": None,
+    "lora_alpha": None,
+    "quantization_config": None,
+    "weights": None,
+    "mask": None,
+}
+
+
+def _check_keras_only(layer: str, arguments: dict) -> None:
+    """Accept Keras arguments dagjax lacks at their do-nothing value; any other value is a clear error."""
+    for key, value in arguments.items():
+        if not (key.endswith("_constraint") or key in _KERAS_ONLY):
+            raise TypeError(f"{layer}() got an unexpected keyword argument {key!r}.")
+        default = _KERAS_ONLY.get(key)
+        if value is not None and not (isinstance(value, (str, bool)) and value == default):
+            raise NotImplementedError(
+                f"{layer}({key}={value!r}): dagjax does not support {key} yet; leave it out "
+                f"(or pass {default!r}, Keras's default)."
+            )
+
+
 class Layer:
     """Base class of every layer (and of :class:`dagjax.Model`).
 
@@ -123,11 +148,13 @@ class Layer:
         trainable: bool = True,
         activity_regularizer: Any = None,
         dtype: Any = None,
+        **keras_only: Any,
     ):
+        _check_keras_only(type(self).__name__, keras_only)
         self.name = name if name is not None else unique_name(to_snake_case(type(self).__name__))
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"A layer name must be a non-empty string, got {name!r}.")
-        self.trainable = trainable
+        self._trainable = bool(trainable)
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.dtype = np.dtype(dtype or "float32")
         self._inbound_nodes: list[Node] = []
@@ -146,6 +173,18 @@ class Layer:
     def apply(self, params: dict, state: dict, *inputs, training: bool = False, rng=None):
         """``(outputs, new_state)``: pure, safe under ``jit``/``grad``/``vmap``."""
         return self.call(params, *inputs), state
+
+    @property
+    def trainable(self) -> bool:
+        """Whether training updates this layer (a frozen BatchNormalization also runs in inference mode)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        # As in Keras, freezing or unfreezing a container (a model, a wrapper) does the same to all inside it.
+        self._trainable = bool(value)
+        for layer in self.sublayers.values():
+            layer.trainable = value
 
     @property
     def sublayers(self) -> dict[str, Layer]:
