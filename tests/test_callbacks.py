@@ -453,6 +453,8 @@ def test_every_keras_callback_argument_and_default_is_there():
         "LearningRateScheduler",
         "TerminateOnNaN",
         "CSVLogger",
+        "BackupAndRestore",
+        "TensorBoard",
     ):
         ours = inspect.signature(getattr(callbacks, name)).parameters
         theirs = inspect.signature(getattr(keras.callbacks, name)).parameters
@@ -460,4 +462,8 @@ def test_every_keras_callback_argument_and_default_is_there():
             if param.kind is param.VAR_KEYWORD:
                 continue
             assert arg in ours and ours[arg].default == param.default, (name, arg)
-    assert list(inspect.signature(callbacks.BackupAndRestore).parameters)[0] == "backup_dir"
+        assert list(ours)[: len(theirs)] == [a for a, p in theirs.items() if p.kind is not p.VAR_KEYWORD]
+    with pytest.raises(NotImplementedError, match="end of each epoch only"):
+        callbacks.BackupAndRestore("backup", save_freq=100)
+    with pytest.raises(NotImplementedError, match="jax.profiler.trace"):
+        callbacks.TensorBoard(profile_batch=2)

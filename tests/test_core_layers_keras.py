@@ -176,3 +176,20 @@ def test_regularizers_match_keras(name, kwargs):
     ours = getattr(dj.regularizers, name)(**kwargs)(w)
     theirs = getattr(keras.regularizers, name)(**kwargs)(w)
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_keras_arguments_dagjax_lacks_are_accepted_at_their_defaults_and_refused_otherwise():
+    built = [
+        layers.Dense(3, kernel_constraint=None, bias_constraint=None, lora_rank=None),
+        layers.BatchNormalization(synchronized=False, beta_constraint=None),
+        layers.LSTM(3, use_cudnn="auto", recurrent_constraint=None),
+        layers.Embedding(10, 3, weights=None, embeddings_constraint=None),
+    ]
+    for layer in built:  # the same layer as without them
+        assert type(layer)(**{k: v for k, v in layer.get_config().items() if k != "name"}).get_config()
+    with pytest.raises(NotImplementedError, match=r"Dense\(kernel_constraint=.*not support kernel_"):
+        layers.Dense(3, kernel_constraint=keras.constraints.MaxNorm(2))
+    with pytest.raises(NotImplementedError, match=r"Embedding\(weights=.*"):
+        layers.Embedding(10, 3, weights=[np.zeros((10, 3))])
+    with pytest.raises(TypeError, match=r"Dense\(\) got an unexpected keyword argument 'kernel_constrain'"):
+        layers.Dense(3, kernel_constrain=None)

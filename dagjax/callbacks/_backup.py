@@ -35,11 +35,20 @@ class BackupAndRestore(Callback):
     """
 
     def __init__(
-        self, backup_dir: str | os.PathLike, double_checkpoint: bool = False, delete_checkpoint: bool = True
+        self,
+        backup_dir: str | os.PathLike,
+        save_freq: str = "epoch",
+        double_checkpoint: bool = False,
+        delete_checkpoint: bool = True,
     ):
         super().__init__()
         if not backup_dir:
             raise ValueError("Empty `backup_dir` argument passed")
+        if save_freq != "epoch":
+            raise NotImplementedError(
+                f"BackupAndRestore(save_freq={save_freq!r}): dagjax backs up at the end of each epoch only "
+                "(save_freq='epoch', Keras's default)."
+            )
         self.backup_dir = os.fspath(backup_dir)
         self.double_checkpoint = double_checkpoint
         self.delete_checkpoint = delete_checkpoint

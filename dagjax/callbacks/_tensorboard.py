@@ -94,10 +94,16 @@ class TensorBoard(Callback):
         write_images: bool = False,
         write_steps_per_second: bool = False,
         update_freq: str | int = "epoch",
+        profile_batch: int = 0,
         embeddings_freq: int = 0,
         embeddings_metadata: str | dict | None = None,
     ):
         super().__init__()
+        if profile_batch:
+            raise NotImplementedError(
+                f"TensorBoard(profile_batch={profile_batch!r}): dagjax does not profile yet; use "
+                "jax.profiler.trace around fit, which TensorBoard's profile plugin reads."
+            )
         self._tbx = _require_writer()
         update_freq = 1 if update_freq == "batch" else update_freq
         if update_freq != "epoch" and (
