@@ -172,6 +172,8 @@ def test_inputs_and_weights_in_the_forms_keras_accepts():
 
 def test_bad_data_is_reported_in_the_users_terms():
     _, model = pair()
+    with pytest.raises(ValueError, match="validation_freq must be a positive int"):
+        model.fit(X, Y, validation_split=0.25, validation_freq=0, verbose=0)
     with pytest.raises(ValueError, match="sample_weight is a scalar"):
         model.fit(X, Y, sample_weight=2.0, verbose=0)
     with pytest.raises(ValueError, match=r"sample_weight for output 'out' has shape \(64, 3\).*\(samples,\)"):

@@ -96,7 +96,18 @@ def test_named_optimizer_matches_keras_defaults(name):
 )
 def test_optimizer_arguments_match_keras(name, kwargs):
     ours = getattr(optimizers, name)(**kwargs)
-    _assert_same_steps(_our_trajectory(ours), _keras_trajectory(getattr(keras.optimizers, name)(**kwargs)))
+    theirs = _keras_trajectory(getattr(keras.optimizers, name)(**kwargs))
+    _assert_same_steps(_our_trajectory(ours), theirs)
+    from_keras = optimizers.get(getattr(keras.optimizers, name)(**kwargs))  # a Keras object given to compile
+    _assert_same_steps(_our_trajectory(from_keras), theirs)
+
+
+def test_a_keras_optimizer_with_a_schedule_or_options_dagjax_lacks():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    theirs = _keras_trajectory(keras.optimizers.SGD(schedule, momentum=0.5))
+    _assert_same_steps(_our_trajectory(optimizers.get(keras.optimizers.SGD(schedule, momentum=0.5))), theirs)
+    with pytest.raises(NotImplementedError, match="use_ema"):
+        optimizers.get(keras.optimizers.Adam(use_ema=True))
 
 
 @pytest.mark.parametrize(

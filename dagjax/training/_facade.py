@@ -228,6 +228,11 @@ class TrainingMixin:
         batch_size = _check_batch_size(batch_size)
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split}.")
+        if isinstance(validation_freq, bool) or (isinstance(validation_freq, int) and validation_freq < 1):
+            raise ValueError(
+                f"validation_freq must be a positive int (validate every that many epochs) or a list of "
+                f"epochs (1-based), got {validation_freq!r}."
+            )
         needed = self._needed_targets()
         train = DataSource.create(
             self, x, y, sample_weight, class_weight, batch_size, steps_per_epoch, needed, shuffle

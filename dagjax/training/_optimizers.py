@@ -20,6 +20,7 @@ Array(0.0001, dtype=float32)
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -314,9 +315,12 @@ OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
 
 
 def get(identifier: str | optax.GradientTransformation) -> optax.GradientTransformation:
-    """An optax transformation: returned as is, or built from a Keras name with Keras's defaults."""
+    """An optax transformation: returned as is, or built from a Keras name (or Keras optimizer object)."""
     if isinstance(identifier, optax.GradientTransformation):
         return identifier
+    from_keras = _from_keras_optimizer(identifier)
+    if from_keras is not None:
+        return from_keras
     if isinstance(identifier, str):
         if identifier.lower() not in OPTIMIZERS:
             raise ValueError(
@@ -325,9 +329,30 @@ def get(identifier: str | optax.GradientTransformation) -> optax.GradientTransfo
             )
         return OPTIMIZERS[identifier.lower()]()
     raise TypeError(
-        f"Could not interpret optimizer {identifier!r}: expected a name such as 'adam' or an optax "
-        "GradientTransformation."
+        f"Could not interpret optimizer {identifier!r}: expected a name such as 'adam', an optax "
+        "GradientTransformation, or a keras.optimizers object of a kind dagjax has."
     )
+
+
+def _from_keras_optimizer(optimizer: Any) -> optax.GradientTransformation | None:
+    """A ``keras.optimizers`` object as the dagjax optimizer of the same name and arguments (else None)."""
+    build = {fn.__name__: fn for fn in OPTIMIZERS.values()}.get(type(optimizer).__name__)
+    if build is None or not type(optimizer).__module__.startswith("keras."):
+        return None
+    config = optimizer.get_config()
+    if isinstance(config["learning_rate"], dict):  # a serialized schedule: Keras's schedules are callables
+        from keras.optimizers.schedules import deserialize
+
+        config["learning_rate"] = deserialize(config["learning_rate"])
+    options = ("use_ema", "loss_scale_factor", "gradient_accumulation_steps")
+    unsupported = [k for k in options if config.get(k)]
+    if unsupported:
+        raise NotImplementedError(
+            f"keras.optimizers.{type(optimizer).__name__} with {', '.join(unsupported)}: dagjax does not "
+            "support these; chain the optax transformations that do (e.g. optax.MultiSteps) instead."
+        )
+    accepted = inspect.signature(build).parameters
+    return build(**{k: v for k, v in config.items() if k in accepted})
 
 
 # Learning rate in the state ------------------------------------------------------------------------------
