@@ -376,52 +376,68 @@ def batch_mean_squared_error(y_true, y_pred):
     return jax.numpy.mean(jax.numpy.square(y_true - y_pred))  # one number per batch, not per sample
 
 
+def negative_correlation(y_true, y_pred):
+    """A loss of the whole batch: not a mean over rows, and undefined on a batch of one row."""
+    t, p = y_true - jax.numpy.mean(y_true), y_pred - jax.numpy.mean(y_pred)
+    return -jax.numpy.sum(t * p) / jax.numpy.sqrt(jax.numpy.sum(t * t) * jax.numpy.sum(p * p))
+
+
+def one_output(lib, units, activation=None):
+    x = lib.Input((5,), name="x")
+    return lib.Model(x, lib.layers.Dense(units, activation=activation, name="out")(x))
+
+
 @pytest.mark.parametrize(
-    "loss, target, units",
+    "loss, target, units, rows",
     [
-        (batch_mean_squared_error, AGE, 1),
-        (keras.losses.Huber(delta=0.5), AGE, 1),
-        (keras.losses.SparseCategoricalCrossentropy(from_logits=True), INCOME.argmax(-1), 4),
-        (keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2), INCOME, 4),
+        (batch_mean_squared_error, AGE, 1, 80),  # 80 samples: 5 full batches of 16
+        (negative_correlation, AGE, 1, 80),
+        (keras.losses.Huber(delta=0.5), AGE, 1, N),  # 90 samples: a padded last batch
+        (keras.losses.SparseCategoricalCrossentropy(from_logits=True), INCOME.argmax(-1), 4, N),
+        (keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2), INCOME, 4, N),
     ],
-    ids=["function-returning-a-scalar", "Huber", "SparseCategoricalCrossentropy", "CategoricalCrossentropy"],
+    ids=["batch-mean", "batch-correlation", "Huber", "SparseCategoricalCE", "CategoricalCE"],
 )
-def test_a_batch_reduced_loss_and_keras_loss_objects_train_as_in_keras(loss, target, units):
-    """Keras loss objects (weighted per sample) and a function returning one number, padded batch too."""
-    models = []
-    for lib in (keras, dj):
-        x = lib.Input((5,), name="x")
-        models.append(lib.Model(x, lib.layers.Dense(units, name="out")(x)))
-    kmodel, model = models
+def test_batch_reduced_losses_and_keras_loss_objects_train_as_in_keras(loss, target, units, rows):
+    """Keras loss objects (weighted per sample, padding too) and functions returning one number per batch."""
+    kmodel, model = one_output(keras, units), one_output(dj, units)
     model.set_weights(kmodel.get_weights())
     kmodel.compile(keras.optimizers.SGD(0.1), loss)
     model.compile(optimizers.SGD(0.1), loss)  # what a user moving from Keras passes
-    fit = dict(batch_size=16, epochs=2, shuffle=False, verbose=0, sample_weight=np.linspace(0.2, 1.0, N))
-    expected = kmodel.fit(XA, target, **fit).history["loss"]  # 90 samples: a partial last batch
-    np.testing.assert_allclose(model.fit(XA, target, **fit).history["loss"], expected, rtol=1e-5)
+    fit = dict(batch_size=16, epochs=2, shuffle=False, verbose=0, sample_weight=np.linspace(0.2, 1.0, rows))
+    expected = kmodel.fit(XA[:rows], target[:rows], **fit).history["loss"]
+    got = model.fit(XA[:rows], target[:rows], **fit).history["loss"]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_a_batch_reduced_loss_on_a_padded_batch_takes_the_padded_batch_as_its_batch():
+    """Keras trains a smaller last batch; dagjax's padded one repeats real samples (never a one-row batch)."""
+    model = one_output(dj, 1)
+    model.compile(optimizers.SGD(0.1), negative_correlation)
+    losses = model.fit(XA, AGE, batch_size=16, epochs=3, shuffle=False, verbose=0).history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]  # finite, and it learns
 
 
 def test_a_batch_reduced_metric_and_keras_metric_objects_log_as_in_keras():
     metrics = lambda: [
         batch_mean_squared_error,
+        negative_correlation,
         keras.metrics.AUC(curve="PR", name="pr"),
         keras.metrics.Precision(thresholds=0.3, name="p"),
         keras.metrics.BinaryAccuracy(threshold=0.7, name="a"),
     ]
-    models = []
-    for lib in (keras, dj):
-        x = lib.Input((5,), name="x")
-        models.append(lib.Model(x, lib.layers.Dense(1, activation="sigmoid", name="out")(x)))
-    kmodel, model = models
+    kmodel, model = one_output(keras, 1, "sigmoid"), one_output(dj, 1, "sigmoid")
     model.set_weights(kmodel.get_weights())
     kmodel.compile(keras.optimizers.SGD(0.1), "binary_crossentropy", metrics=metrics())
     model.compile(optimizers.SGD(0.1), "binary_crossentropy", metrics=metrics())
-    fit = dict(batch_size=16, epochs=2, shuffle=False, verbose=0)  # 90 samples: a partial last batch
-    expected = kmodel.fit(XA, GENDER, **fit).history
-    got = model.fit(XA, GENDER, **fit).history
+    fit = dict(batch_size=16, epochs=2, shuffle=False, verbose=0)  # 80 samples: no padding
+    expected = kmodel.fit(XA[:80], GENDER[:80], **fit).history
+    got = model.fit(XA[:80], GENDER[:80], **fit).history
     assert list(got) == list(expected)
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, err_msg=key)
+    padded = model.fit(XA, GENDER, **fit).history  # 90 samples: the last batch is padded
+    assert all(np.all(np.isfinite(values)) for values in padded.values())
 
 
 def test_progress_bar_prints_keras_style_lines(capsys):

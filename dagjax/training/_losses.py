@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import jax
 import jax.numpy as jnp
 
 from dagjax.training._keras_objects import from_keras
@@ -110,7 +109,7 @@ class Loss:
         """The reduced scalar loss (Keras's "sum_over_batch_size" by default)."""
         values = self.values(y_true, y_pred)
         if values.ndim == 0:
-            values = self._per_row(values, y_true, y_pred, mask)
+            values = self._per_row(values, y_pred)
         element_mask = self.element_mask(y_true, y_pred)
         if element_mask is not None:
             element_mask = element_mask.astype(values.dtype)
@@ -120,21 +119,14 @@ class Loss:
             mask = element_mask
         return reduce_weighted_values(values, sample_weight, mask, self.reduction)
 
-    def _per_row(self, batch_value, y_true, y_pred, mask):
-        """A batch-reduced loss value (a function returning one number) as one value per row.
+    def _per_row(self, batch_value, y_pred):
+        """A batch-reduced loss value (a function returning one number) given to every row, as Keras does.
 
-        Keras weighs such a value by broadcasting it over the batch, so every
-        row gets it. On a batch with padding rows (``mask``) the number also
-        saw the padding, so there each row gets the mean of the function over
-        the real rows, computed one row at a time: the same number for a loss
-        that averages over the batch, the usual case.
+        On a padded last batch the number covers the padding rows too (they
+        repeat real samples), so that one batch differs slightly from Keras's,
+        which trains a smaller last batch; per-sample losses are exact.
         """
-        rows = jnp.shape(y_pred)[0]
-        if mask is not None:
-            one_by_one = jax.vmap(lambda t, p: self.values(t[None], p[None]))(y_true, y_pred)
-            real = jnp.sum(one_by_one * mask) / jnp.maximum(jnp.sum(mask), 1.0)
-            batch_value = jnp.where(jnp.all(mask > 0), batch_value, real)
-        return jnp.broadcast_to(batch_value, (rows,))
+        return jnp.broadcast_to(batch_value, (jnp.shape(y_pred)[0],))
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction}

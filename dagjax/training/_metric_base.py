@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import jax
 import jax.numpy as jnp
 
 from dagjax.training._loss_functions import align_ranks, divide_no_nan, snake_case
@@ -91,21 +90,17 @@ class MeanMetricWrapper(Mean):
     def update(self, state, y_true, y_pred, sample_weight=None):
         values = self.fn(y_true, y_pred, **self.fn_kwargs)
         if jnp.ndim(values) == 0:
-            return self._update_by_batch(state, values, y_true, y_pred, sample_weight)
+            return self._update_by_batch(state, values, sample_weight)
         return Mean.update(self, state, values, sample_weight)
 
-    def _update_by_batch(self, state, value, y_true, y_pred, sample_weight):
+    def _update_by_batch(self, state, value, sample_weight):
         """A function that returns one number per batch: Keras counts that number once per batch.
 
-        Rows of weight 0 (padding) are left out: on a batch that has some,
-        the number is the function's mean over the other rows, one at a time.
+        A batch that is all padding (weight 0 everywhere) counts for nothing;
+        on a padded last batch the number covers the padding rows too.
         """
         if sample_weight is None:
             return {"total": state["total"] + value, "count": state["count"] + 1.0}
-        real = jnp.asarray(sample_weight, jnp.float32) != 0
-        real = jnp.any(real.reshape(real.shape[0], -1), axis=1).astype(jnp.float32)
-        one_by_one = jax.vmap(lambda t, p: self.fn(t[None], p[None], **self.fn_kwargs))(y_true, y_pred)
-        rows = jnp.sum(real)
-        value = jnp.where(rows == real.size, value, jnp.sum(one_by_one * real) / jnp.maximum(rows, 1.0))
-        total = state["total"] + jnp.where(rows > 0, value, 0.0)  # an all-padding batch adds nothing
-        return {"total": total, "count": state["count"] + (rows > 0).astype(jnp.float32)}
+        counted = jnp.any(jnp.asarray(sample_weight) != 0)
+        total = state["total"] + jnp.where(counted, value, 0.0)
+        return {"total": total, "count": state["count"] + counted.astype(jnp.float32)}

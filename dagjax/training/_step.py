@@ -204,7 +204,10 @@ def build_trainer(
             if targets[i] is None:
                 raise ValueError(f"Output '{names[i]}' has a loss but the batch has no target for it.")
             value = loss_fn(
-                targets[i], preds[i], sample_weight=_per_output_weight(sample_weight, i), mask=mask
+                targets[i],
+                preds[i],
+                sample_weight=_per_output_weight(sample_weight, i),
+                mask=mask if padded else None,  # an unpadded batch's program has no masking arithmetic
             )
             per_output[i] = jnp.asarray(value, jnp.float32)
             total = total + weights[i] * per_output[i]
@@ -220,13 +223,15 @@ def build_trainer(
         zeros = jax.device_put({"total": np.zeros((len(tracked),), np.float32), "count": np.float32(0)})
         return {"loss": zeros, **{name: metric.init() for name, metric, _, _ in metric_entries}}
 
-    def update_metrics(metric_state, total, aux, sample_weight, mask) -> dict:
+    def update_metrics(metric_state, total, aux, sample_weight, mask, padded) -> dict:
         preds, targets, _, per_output = aux
         new = dict(metric_state)
         losses = jnp.stack([total, *(per_output[i] for i in loss_names)])
         new["loss"] = _mean_update(new["loss"], losses, jnp.sum(mask))
+        rows = mask if padded else None
         for name, metric, i, weighted in metric_entries:
-            weight = _times_mask(_per_output_weight(sample_weight, i), mask) if weighted else mask
+            user = _per_output_weight(sample_weight, i) if weighted else None
+            weight = user if rows is None else _times_mask(user, rows)
             new[name] = metric.update(new[name], targets[i], preds[i], sample_weight=weight)
         return new
 
@@ -247,7 +252,7 @@ def build_trainer(
         if some_frozen:
             updates = _zero_frozen(updates, mask_tree)
         params = optax.apply_updates(ts.params, updates)
-        metric_state = update_metrics(ts.metrics, total, aux, sample_weight, mask)
+        metric_state = update_metrics(ts.metrics, total, aux, sample_weight, mask, padded)
         new_ts = TrainState(params, aux[2], opt_state, ts.step + 1, metric_state)
         return new_ts, metric_results(new_ts)
 
@@ -255,7 +260,7 @@ def build_trainer(
         """Accumulate the losses and metrics of ``batch`` in inference mode; params are unchanged."""
         x, y, sample_weight, mask, padded = unpack_batch(batch, names)
         total, aux = compute_loss(ts.params, ts.state, x, y, sample_weight, mask, padded, False, None)
-        return ts._replace(metrics=update_metrics(ts.metrics, total, aux, sample_weight, mask))
+        return ts._replace(metrics=update_metrics(ts.metrics, total, aux, sample_weight, mask, padded))
 
     def predict_step(params, state, x):
         """The model's outputs in inference mode, in its output structure."""
