@@ -18,6 +18,7 @@ import numpy as np
 from dagjax import initializers
 from dagjax._graph import (
     SymbolicTensor,
+    adjust_input_rank,
     check_input_shape,
     collect_nodes,
     depth_order,
@@ -290,11 +291,11 @@ class Model(SavingMixin, TrainingMixin, Layer):
         flat = inputs_by_name(inputs, names, self.name)
         checked = []
         for name, tensor, x in zip(names, self.inputs, flat):
-            shape = getattr(x, "shape", None)
-            if shape is None:
+            if getattr(x, "shape", None) is None:
                 x = jnp.asarray(x)
-                shape = x.shape
-            check_input_shape(name, tensor.shape, shape, self.name)
+            if not symbolic:
+                x = adjust_input_rank(x, tensor.shape)
+            check_input_shape(name, tensor.shape, x.shape, self.name)
             if not symbolic and np.dtype(x.dtype) != tensor.dtype:
                 x = jnp.asarray(x).astype(tensor.dtype)
             checked.append(x)

@@ -163,6 +163,7 @@ def test_inputs_and_weights_in_the_forms_keras_accepts():
     flat = model.evaluate(x1[:, 0], Y, verbose=0)  # (n,) for Input(shape=(1,)): the axis is added
     assert flat == pytest.approx(model.evaluate(x1, Y, verbose=0))
     np.testing.assert_array_equal(model.predict(x1[:, 0], verbose=0), model.predict(x1, verbose=0))
+    np.testing.assert_array_equal(model(x1[:, 0]), model(x1))  # and in apply, as Keras's model(x)
     w = np.linspace(0.1, 2.0, 64).astype("float32")
     assert model.evaluate(x1, Y, sample_weight=[w], verbose=0) == pytest.approx(
         model.evaluate(x1, Y, sample_weight=w, verbose=0)

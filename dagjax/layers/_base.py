@@ -112,8 +112,8 @@ _KERAS_ONLY = {
     "lora_rank": None,
     "lora_alpha": None,
     "quantization_config": None,
-    "weights": None,
-    "mask": None,
+    "weights": None,  # Embedding's and Bidirectional's initial weights
+    "mask": None,  # Lambda's output mask
 }
 
 
@@ -123,6 +123,7 @@ def _check_keras_only(layer: str, arguments: dict) -> None:
         if not (key.endswith("_constraint") or key in _KERAS_ONLY):
             raise TypeError(f"{layer}() got an unexpected keyword argument {key!r}.")
         default = _KERAS_ONLY.get(key)
+        # "==" only on plain values: ``weights`` may hold arrays, which compare elementwise
         if value is not None and not (isinstance(value, (str, bool)) and value == default):
             raise NotImplementedError(
                 f"{layer}({key}={value!r}): dagjax does not support {key} yet; leave it out "

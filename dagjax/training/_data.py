@@ -232,6 +232,11 @@ def take(data: ArrayData, index, size: int) -> ArrayData:
     )
 
 
+def target_shapes(data: ArrayData) -> list:
+    """Per output, the shape of its targets, or None."""
+    return [None if v is None else v.shape for v in data.y or []]
+
+
 def weight_shapes(sample_weight: Any, outputs: int) -> list:
     """Per output, the shape of its sample weights (one array serves every output), or None."""
     if isinstance(sample_weight, list):
@@ -401,6 +406,9 @@ def _host_epoch(batches: Iterator[tuple], batch_size: int | None, capacity: int)
     return take_chunk
 
 
+_END = object()
+
+
 class Replayed:
     """A one-shot iterator of batches made re-iterable: every pass replays what it yielded so far.
 
@@ -421,8 +429,6 @@ class Replayed:
                 self._seen.append(item)
             yield self._seen[i]
 
-
-_END = object()
 
 
 def _indexable(stream: Any) -> bool:
@@ -482,7 +488,7 @@ class DataSource:
                 source._pending = first
             if first is None:
                 raise ValueError("The data set is empty: the generator yields no batches.")
-            source.target_shapes = [None if v is None else v.shape for v in first.y or []]
+            source.target_shapes = target_shapes(first)
             source.weight_shapes = weight_shapes(first.sample_weight, len(model.output_names))
         else:
             source.set_arrays(array_data(model, x, y, sample_weight, class_weight, needed))
@@ -490,7 +496,7 @@ class DataSource:
 
     def set_arrays(self, arrays: ArrayData) -> None:
         self.arrays = arrays
-        self.target_shapes = [None if v is None else v.shape for v in arrays.y or []]
+        self.target_shapes = target_shapes(arrays)
         self.weight_shapes = weight_shapes(arrays.sample_weight, len(self.model.output_names))
         self._device = None
         self._pass, self._row, self._planned = None, 0, None
@@ -546,8 +552,7 @@ class DataSource:
             planned, self._planned = self._planned, None
             ready = planned is not None and planned[0] == pass_seed
             self._pass = planned[1] if ready else self._plan(pass_seed)
-        start = self._row
-        count = rows - start if self.steps is None else min(self.steps, rows - start)
+        start, count = self._row, self._epoch_rows(rows)
         if count < (self.steps or 0):
             warn_short_epoch(self.steps, count)
         self._row = (start + count) % rows
@@ -565,6 +570,11 @@ class DataSource:
             return chunk
 
         return take_chunk
+
+    def _epoch_rows(self, rows: int) -> int:
+        """Batches the next epoch takes: ``steps``, or what is left of the pass if that is less."""
+        left = rows - self._row
+        return left if self.steps is None else min(self.steps, left)
 
     def prepare(self, seed: int, step: int) -> None:
         """Draw the shuffle of the epoch starting at ``step`` now, for ``epoch`` to use (device data only).
@@ -587,7 +597,7 @@ class DataSource:
             return
         rows = pass_rows(self.arrays.size, self.batch_size)
         for _ in range(count):
-            self._row = (self._row + min(self.steps, rows - self._row)) % rows
+            self._row = (self._row + self._epoch_rows(rows)) % rows
 
     def _plan(self, seed: Any):
         """One pass's shuffle: ``(idx, mask)`` on the device, or the sample order for host batches."""
@@ -599,7 +609,7 @@ class DataSource:
     def restart(self) -> None:
         """Start the next epoch at the beginning of the data, as Keras resets its validation iterator."""
         self._row = 0
-        if self._pending is None:  # else the stream's first pass has not begun
+        if self._pending is None:  # a pending first batch is where the next pass starts anyway
             self._iterator = None
 
     def end_epoch(self) -> None:
@@ -632,7 +642,7 @@ class DataSource:
             for item in self._iterator:
                 got += 1
                 batch = _checked_item(self.model, item, self.needed, self.class_weight)
-                shapes = [None if v is None else v.shape for v in batch.y or []]
+                shapes = target_shapes(batch)
                 check_same_targets(self.model, self.target_shapes, shapes, "A batch of the data generator")
                 yield leaves(batch)
             self._iterator = None

@@ -174,8 +174,8 @@ class TrainingMixin:
             logged = _spec.loss_log_names(config["resolved"], names)
             if isinstance(self.loss, dict) and isinstance(self._output_structure, dict):
                 # Keras lists a dict-output model's per-output losses in the loss dict's order
-                keys = [names.index(k) for k in self.loss if k in names]
-                logged = {i: logged[i] for i in [*keys, *logged] if i in logged}
+                first = [names.index(k) for k in self.loss if k in names and names.index(k) in logged]
+                logged = {i: logged[i] for i in dict.fromkeys([*first, *logged])}
             loop.loss_names = list(logged.values())
             self._loops[key] = loop
         return self._loops[key]
@@ -274,7 +274,7 @@ class TrainingMixin:
                 try:
                     ts, steps, epoch_logs = loop.train_epoch(ts, take, fused, seed, cbs, link, ahead)
                 except BaseException:
-                    ts = loop.latest  # the state the epoch started from was donated to its steps
+                    ts, loop.latest = loop.latest, None  # the state the epoch started from was donated
                     raise
                 train.end_epoch()
                 if steps == 0:
@@ -405,10 +405,14 @@ class TrainingMixin:
         loop, take = self._one_batch(x, y, sample_weight, class_weight)
         link = _Link(self)
         ts = loop.reset_metrics(self._train_state(for_training=True))
+        seed = self._compile_config["seed"]
         try:
-            _, _, logs = loop.train_epoch(ts, take, False, self._compile_config["seed"], CallbackList(), link)
+            ts, _, logs = loop.train_epoch(ts, take, False, seed, CallbackList(), link)
+        except BaseException:
+            ts, loop.latest = loop.latest, None  # the state it started from was donated
+            raise
         finally:
-            link.publish(loop.latest, copy=False)
+            link.publish(ts, copy=False)
         return _keras_result(loop, logs, return_dict)
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False):

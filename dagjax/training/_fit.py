@@ -155,7 +155,7 @@ class Loop:
         self._fresh_metrics: dict | None = None  # zeroed metrics made ahead by ``prepare_reset``
         self._counts = {"train": 1, "test": 1}  # steps per fused call, learnt as calls are timed
         self._warm = {"train": False, "test": False}  # whether the fused program has run (compiled)
-        self.latest: TrainState | None = None  # ``train_epoch``'s newest state, however it ended
+        self.latest: TrainState | None = None  # the newest state of an epoch that raised
 
     def reset_metrics(self, ts: TrainState) -> TrainState:
         """``ts`` with zeroed metrics, those made ahead by ``prepare_reset`` if any."""
@@ -268,8 +268,9 @@ class Loop:
                         ts = link.absorb(ts)
                 if getattr(self.model, "stop_training", False):
                     break
-        finally:
+        except BaseException:
             self.latest = ts
+            raise
         if ahead is not None and done:
             ahead(done)
         return ts, done, self._floats(ts.metrics) if done else None
