@@ -410,6 +410,15 @@ def test_batch_reduced_losses_and_keras_loss_objects_train_as_in_keras(loss, tar
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
+def test_keras_objects_dagjax_cannot_reproduce_are_refused_not_approximated():
+    model = one_output(dj, 4)
+    with pytest.raises(TypeError, match="no counterpart of Keras's R2Score"):
+        model.compile("sgd", "mse", metrics=[keras.metrics.R2Score()])
+    with pytest.raises(NotImplementedError, match="SparseTopKCategoricalAccuracy has no from_sorted_ids"):
+        top_k = keras.metrics.SparseTopKCategoricalAccuracy(from_sorted_ids=True)
+        model.compile("sgd", "mse", metrics=[top_k])
+
+
 def test_a_batch_reduced_loss_on_a_padded_batch_takes_the_padded_batch_as_its_batch():
     """Keras trains a smaller last batch; dagjax's padded one repeats real samples (never a one-row batch)."""
     model = one_output(dj, 1)

@@ -14,11 +14,36 @@ from typing import Any
 
 
 def from_keras(obj: Any, classes: dict[str, type]) -> Any:
-    """``obj`` as ``classes[its class name]`` with its arguments; None if it is no such Keras object."""
-    cls = classes.get(type(obj).__name__)
-    if cls is None or not type(obj).__module__.startswith("keras.") or not hasattr(obj, "get_config"):
+    """``obj`` as ``classes[its class name]`` with its arguments; None if it is not a Keras object.
+
+    A Keras object dagjax has no class for, or one set with an argument the
+    dagjax class lacks, is refused rather than approximated.
+    """
+    if not type(obj).__module__.startswith("keras.") or not hasattr(obj, "get_config"):
         return None
+    kind = f"Keras's {type(obj).__name__}"
+    cls = classes.get(type(obj).__name__)
+    if cls is None:
+        raise TypeError(
+            f"dagjax has no counterpart of {kind}; pass a dagjax one or a function "
+            "(y_true, y_pred) -> per-sample values."
+        )
     # get_config leaves some arguments out (Huber's delta); Keras keeps a function's in _fn_kwargs
     config = {**obj.get_config(), **getattr(obj, "_fn_kwargs", {})}
     accepted = inspect.signature(cls).parameters
+    defaults = {k: p.default for k, p in inspect.signature(type(obj)).parameters.items()}
+    lacking = [k for k, v in config.items() if k not in accepted and k not in _IGNORED and k in defaults
+               and _differs(v, defaults[k])]
+    if lacking:
+        raise NotImplementedError(f"{kind}: dagjax's {cls.__name__} has no {', '.join(lacking)}.")
     return cls(**{k: v for k, v in config.items() if k in accepted})
+
+
+_IGNORED = ("dtype",)  # Keras's compute dtype: dagjax computes losses and metrics in float32
+
+
+def _differs(value: Any, default: Any) -> bool:
+    try:
+        return bool(value != default)
+    except (TypeError, ValueError):  # values that do not compare to a plain default (arrays)
+        return True
