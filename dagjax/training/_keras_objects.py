@@ -1,4 +1,4 @@
-"""Keras loss and metric objects given to dagjax: read as dagjax's class of the same name.
+"""Keras loss, metric and optimizer objects given to dagjax: read as dagjax's of the same name.
 
 A user moving from Keras passes ``keras.losses.Huber(delta=0.5)`` or
 ``keras.metrics.AUC(curve="PR")``. Called as opaque functions they would
@@ -10,14 +10,16 @@ computes the same thing per sample.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 
-def from_keras(obj: Any, classes: dict[str, type]) -> Any:
+def from_keras(obj: Any, classes: dict[str, Callable], read: Callable[[dict], dict] | None = None) -> Any:
     """``obj`` as ``classes[its class name]`` with its arguments; None if it is not a Keras object.
 
     A Keras object dagjax has no class for, or one set with an argument the
-    dagjax class lacks, is refused rather than approximated.
+    dagjax class lacks, is refused rather than approximated. ``read``, if
+    given, turns Keras's config values into ones dagjax takes.
     """
     if not type(obj).__module__.startswith("keras.") or not hasattr(obj, "get_config"):
         return None
@@ -30,6 +32,7 @@ def from_keras(obj: Any, classes: dict[str, type]) -> Any:
         )
     # get_config leaves some arguments out (Huber's delta); Keras keeps a function's in _fn_kwargs
     config = {**obj.get_config(), **getattr(obj, "_fn_kwargs", {})}
+    config = read(config) if read is not None else config
     accepted = inspect.signature(cls).parameters
     defaults = {k: p.default for k, p in inspect.signature(type(obj)).parameters.items()}
     lacking = [k for k, v in config.items() if k not in accepted and k not in _IGNORED and k in defaults
@@ -39,7 +42,7 @@ def from_keras(obj: Any, classes: dict[str, type]) -> Any:
     return cls(**{k: v for k, v in config.items() if k in accepted})
 
 
-_IGNORED = ("dtype",)  # Keras's compute dtype: dagjax computes losses and metrics in float32
+_IGNORED = ("dtype", "name")  # a compute dtype (dagjax computes these in float32), a label
 
 
 def _differs(value: Any, default: Any) -> bool:

@@ -20,7 +20,6 @@ Array(0.0001, dtype=float32)
 
 from __future__ import annotations
 
-import inspect
 import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -29,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from dagjax.training._keras_objects import from_keras
 from dagjax.training._optimizer_rules import (
     Rule,
     adadelta,
@@ -314,13 +314,16 @@ OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
 }
 
 
+_BY_CLASS_NAME = {build.__name__: build for build in OPTIMIZERS.values()}
+
+
 def get(identifier: str | optax.GradientTransformation) -> optax.GradientTransformation:
     """An optax transformation: returned as is, or built from a Keras name (or Keras optimizer object)."""
     if isinstance(identifier, optax.GradientTransformation):
         return identifier
-    from_keras = _from_keras_optimizer(identifier)
-    if from_keras is not None:
-        return from_keras
+    keras_optimizer = from_keras(identifier, _BY_CLASS_NAME, _read_keras_config)
+    if keras_optimizer is not None:
+        return keras_optimizer
     if isinstance(identifier, str):
         if identifier.lower() not in OPTIMIZERS:
             raise ValueError(
@@ -334,25 +337,13 @@ def get(identifier: str | optax.GradientTransformation) -> optax.GradientTransfo
     )
 
 
-def _from_keras_optimizer(optimizer: Any) -> optax.GradientTransformation | None:
-    """A ``keras.optimizers`` object as the dagjax optimizer of the same name and arguments (else None)."""
-    build = {fn.__name__: fn for fn in OPTIMIZERS.values()}.get(type(optimizer).__name__)
-    if build is None or not type(optimizer).__module__.startswith("keras."):
-        return None
-    config = optimizer.get_config()
-    if isinstance(config["learning_rate"], dict):  # a serialized schedule: Keras's schedules are callables
+def _read_keras_config(config: dict) -> dict:
+    """A Keras optimizer's config for dagjax: a serialized schedule becomes the schedule (a callable)."""
+    if isinstance(config["learning_rate"], dict):
         from keras.optimizers.schedules import deserialize
 
-        config["learning_rate"] = deserialize(config["learning_rate"])
-    options = ("use_ema", "loss_scale_factor", "gradient_accumulation_steps")
-    unsupported = [k for k in options if config.get(k)]
-    if unsupported:
-        raise NotImplementedError(
-            f"keras.optimizers.{type(optimizer).__name__} with {', '.join(unsupported)}: dagjax does not "
-            "support these; chain the optax transformations that do (e.g. optax.MultiSteps) instead."
-        )
-    accepted = inspect.signature(build).parameters
-    return build(**{k: v for k, v in config.items() if k in accepted})
+        return {**config, "learning_rate": deserialize(config["learning_rate"])}
+    return config
 
 
 # Learning rate in the state ------------------------------------------------------------------------------
