@@ -1,0 +1,81 @@
+"""A/B of an XLA compiler option on the hand-written JAX step, interleaved in one process.
+
+    cd benchmarks && ../.venv/bin/python compiler_options.py mlp scan --option xla_cpu_prefer_vector_width=512
+
+Both executables (XLA's defaults, and with the option) train the same
+workload from the same state; their epochs alternate, so load from other
+jobs lands on both alike. Prints ms/step, median and best, for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from bench_jax import make_step
+from jax_models import MODELS
+from workloads import WORKLOADS, epoch_order, make_data, optax_optimizer
+
+
+def _option(text: str) -> tuple[str, object]:
+    """``key=value`` with the value as an int or bool where it reads as one."""
+    key, value = text.split("=", 1)
+    if value.lstrip("-").isdigit():
+        return key, int(value)
+    return key, {"true": True, "false": False}.get(value.lower(), value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workload", choices=sorted(WORKLOADS))
+    parser.add_argument("variant", choices=["loop", "scan"])
+    parser.add_argument("--option", type=_option, action="append", required=True, help="key=value")
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    workload = WORKLOADS[args.workload]
+    steps = workload.steps
+    data = jax.device_put(make_data(workload, workload.batch_size * steps))
+    init, apply = MODELS[args.workload]
+    tx = optax_optimizer()
+    params, state = init(np.random.default_rng(0))
+    step = make_step(workload, apply, tx)
+    rng = np.random.default_rng(0)
+    order = jnp.asarray(epoch_order(steps, workload.batch_size, rng))
+    if args.variant == "scan":
+        fn = jax.jit(lambda c, x, y, o: jax.lax.scan(lambda c, i: step(c, x, y, i), c, o), donate_argnums=0)
+        example = (order,)
+    else:
+        fn = jax.jit(lambda c, x, y, o, i: step(c, x, y, o[i]), donate_argnums=0)
+        example = (order, 0)
+    variants = {"default": {}, "option": dict(args.option)}
+    compiled, carries = {}, {}
+    for name, options in variants.items():
+        carries[name] = jax.device_put((params, state, tx.init(params)))
+        compiled[name] = fn.lower(carries[name], *data, *example).compile(compiler_options=options)
+
+    def epoch(name: str, order: jax.Array) -> float:
+        started = time.perf_counter()
+        if args.variant == "scan":
+            carries[name], _ = compiled[name](carries[name], *data, order)
+        else:
+            for i in range(steps):
+                carries[name], _ = compiled[name](carries[name], *data, order, i)
+        jax.block_until_ready(carries[name])
+        return time.perf_counter() - started
+
+    times = {name: [] for name in variants}
+    for r in range(args.rounds):
+        order = jnp.asarray(epoch_order(steps, workload.batch_size, rng))
+        for name in list(variants) if r % 2 else list(variants)[::-1]:
+            times[name].append(epoch(name, order))
+    for name, taken in times.items():
+        taken = sorted(taken[2:])  # the first rounds warm up
+        print(f"{args.workload} {args.variant} {name:8s} median {np.median(taken) / steps * 1e3:.3f} ms/step,"
+              f" best {taken[0] / steps * 1e3:.3f}")
+
+
+if __name__ == "__main__":
+    main()
