@@ -70,7 +70,7 @@ def test_an_epoch_without_padding_trains_like_the_masked_program(monkeypatch):
     """40 samples in batches of 8: no padding, so no mask; the masked (host-fed) program agrees."""
     model = small()
     for batch_size, padding in ((8, False), (16, True)):
-        source = _data.DataSource.create(model, X, Y, None, None, batch_size, None, [True], False)
+        source = _data.data_source(model, X, Y, None, None, batch_size, None, [True], False)
         assert (source.epoch(1, 0)(1).mask is not None) == padding
     results = []
     for on_device in (True, False):

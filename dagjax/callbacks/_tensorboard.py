@@ -249,8 +249,10 @@ class TensorBoard(Callback):
 
     def _validation_batch(self) -> tuple | None:
         """The first batch of the running fit's validation arrays, as ``(x, y, sample_weight, mask)``."""
+        from dagjax.training import _data
+
         source = getattr(self.model, "_fit_validation", None)
-        if source is None or source.arrays is None:
+        if not isinstance(source, _data.ArraySource):
             if not self._warned:
                 self._warned = True
                 warnings.warn(
@@ -260,8 +262,6 @@ class TensorBoard(Callback):
                     stacklevel=2,
                 )
             return None
-        from dagjax.training import _data
-
         size = min(source.batch_size, source.arrays.size)
         x, y, sample_weight = _data.leaves(_data.take(source.arrays, slice(0, size), size))
         return x, y, sample_weight, np.ones((size,), np.float32)

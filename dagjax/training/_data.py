@@ -4,14 +4,13 @@
 input/output order, dicts keyed by input/output name, or any iterable of
 ``(x, y)`` / ``(x, y, sample_weight)`` batches. This module turns them into
 :class:`ArrayData` (checked, one entry per model input and output) or a
-stream of batches, and groups batches into :class:`Chunk` blocks for the
-compiled multi-step functions.
+stream of batches, and hands them out an epoch at a time (:class:`ArraySource`,
+:class:`StreamSource`) as :class:`Chunk` blocks of batches for the compiled
+multi-step functions.
 
 Every batch has a fixed size: the last partial batch is padded (by wrapping
 around to the first samples) and a ``mask`` row marks the padding with 0.0,
-so one compiled program serves the whole epoch. An epoch of in-memory data
-with no padding at all has no mask (``None``), and its step program none of
-the masking arithmetic.
+so one compiled program serves the whole epoch.
 
 With ``steps_per_epoch`` an epoch takes that many batches and the next one
 carries on where it stopped, as Keras's epoch iterator does: a pass over the
@@ -25,6 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -406,6 +406,25 @@ def _host_epoch(batches: Iterator[tuple], batch_size: int | None, capacity: int)
     return take_chunk
 
 
+def _device_epoch(data: tuple, plan: tuple, start: int, count: int):
+    """``take(count) -> Chunk | None`` over batches ``start .. start+count`` of a pass drawn on the device.
+
+    ``data`` are the arrays on the device and ``plan`` the pass's ``(idx, mask)``
+    (:func:`epoch_plan`): a chunk only names its rows, the compiled step gathers them.
+    """
+    (idx, mask), end = plan, start + count
+
+    def take_chunk(want: int) -> Chunk | None:
+        nonlocal start
+        if start >= end:
+            return None
+        chunk = Chunk(data, idx, mask, start, min(want, end - start))
+        start += chunk.count
+        return chunk
+
+    return take_chunk
+
+
 _END = object()
 
 
@@ -442,96 +461,109 @@ def _dataset_hook(stream: Any, name: str) -> None:
         hook()
 
 
-class DataSource:
+class DataSource(ABC):
     """One data set for ``fit``/``evaluate``, handed out an epoch at a time as chunks of batches.
 
-    In-memory arrays that fit go to the device once and are shuffled and
-    gathered there; bigger ones, and streams, come as host batches. A stream
-    that is a sequence of batches (``len`` and ``[i]``: a
-    ``keras.utils.PyDataset``) is read in a new shuffled order each pass when
-    ``shuffle``, and its ``on_epoch_begin`` / ``on_epoch_end`` are called, as Keras does.
+    :func:`data_source` makes one: an :class:`ArraySource` for in-memory
+    arrays, a :class:`StreamSource` for a stream of batches.
     """
 
-    def __init__(self, model, batch_size: int, steps: int | None, shuffle: bool, needed, class_weight=None):
+    def __init__(self, model, batch_size: int, steps: int | None, shuffle: bool):
         self.model, self.batch_size, self.steps, self.shuffle = model, batch_size, steps, shuffle
-        self.needed, self.class_weight = needed, class_weight
-        self.arrays: ArrayData | None = None
-        self.target_shapes: list = []
+        self.target_shapes: list = []  # per output: its targets' shape, or None
         self.weight_shapes: list = []  # per output: its sample weights' shape, or None
-        self.stream = None
-        self._iterator = None  # the stream's current pass (None: the next epoch starts one)
-        self._pending: ArrayData | None = None
-        self._device: tuple | None = None
+
+    def _shapes_from(self, data: ArrayData) -> None:
+        """Set ``target_shapes`` and ``weight_shapes`` from the arrays, or from a stream's first batch."""
+        self.target_shapes = target_shapes(data)
+        self.weight_shapes = weight_shapes(data.sample_weight, len(self.model.output_names))
+
+    @property
+    @abstractmethod
+    def steps_per_epoch(self) -> int | None:
+        """Batches in an epoch, or None when unknown (a generator with no ``steps``)."""
+
+    @abstractmethod
+    def epoch(self, capacity: int, seed: int, step: int = 0):
+        """``take(count) -> Chunk | None`` over the next epoch; ``capacity`` caps a host block.
+
+        ``seed`` and ``step`` (the epoch's first train step) seed its shuffle.
+        """
+
+    @abstractmethod
+    def split(self, validation_split: float, batch_size: int, steps: int | None) -> DataSource:
+        """Keep the first part for training; the returned source holds the last part, unshuffled."""
+
+    @abstractmethod
+    def restart(self) -> None:
+        """Start the next epoch at the beginning of the data, as Keras resets its validation iterator."""
+
+    @abstractmethod
+    def prepare(self, seed: int, step: int) -> None:
+        """Do the host work of the epoch starting at ``step`` now, while the device runs the current one."""
+
+    @abstractmethod
+    def skip_epochs(self, count: int) -> None:
+        """Move to where ``count`` epochs from the start would leave the data, without reading it."""
+
+    @abstractmethod
+    def end_epoch(self) -> None:
+        """The data's own end-of-epoch work, after ``fit`` or a validation has read an epoch."""
+
+
+def data_source(model, x, y, sample_weight, class_weight, batch_size, steps, needed, shuffle) -> DataSource:
+    """From ``fit``/``evaluate`` arguments: arrays (lists, dicts) or a stream of batches."""
+    if is_stream(x):
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                "When x is a data generator, it yields the targets too; do not pass y or sample_weight."
+            )
+        return StreamSource(model, x, batch_size, steps, shuffle, needed, class_weight)
+    arrays = array_data(model, x, y, sample_weight, class_weight, needed)
+    return ArraySource(model, arrays, batch_size, steps, shuffle, class_weight)
+
+
+class ArraySource(DataSource):
+    """In-memory arrays, read in passes of ``pass_rows`` batches with one shuffle each.
+
+    Arrays that fit go to the device once and are shuffled and gathered
+    there; bigger ones come as host batches. An epoch with no padding at all
+    has no mask (``None``), and its step program none of the masking arithmetic.
+    """
+
+    def __init__(
+        self, model, arrays: ArrayData, batch_size: int, steps: int | None, shuffle: bool, class_weight=None
+    ):
+        super().__init__(model, batch_size, steps, shuffle)
+        self._class_weighted = class_weight is not None  # the sample weights come from class_weight
+        self._use(arrays)
+
+    def _use(self, arrays: ArrayData) -> None:
+        """Hold ``arrays``: no pass begun yet, nothing placed on the device yet."""
+        self.arrays = arrays
+        self._shapes_from(arrays)
+        self._device: tuple | None = None  # the arrays on the device, once placed
         self._pass = None  # the current pass's shuffle: ``_plan``'s result
         self._row = 0  # the batch of the current pass the next epoch starts at
         self._planned: tuple | None = None  # (seed, plan) made ahead by ``prepare``
-        self._seed: Any = None  # the running epoch's seed, for a stream's shuffle
-
-    @classmethod
-    def create(
-        cls, model, x, y, sample_weight, class_weight, batch_size, steps, needed, shuffle
-    ) -> DataSource:
-        """From ``fit``/``evaluate`` arguments: arrays (lists, dicts) or a stream of batches."""
-        source = cls(model, batch_size, steps, shuffle, needed, class_weight)
-        if is_stream(x):
-            if y is not None or sample_weight is not None:
-                raise ValueError(
-                    "When x is a data generator, it yields the targets too; do not pass y or sample_weight."
-                )
-            source.stream = x
-            if _indexable(x):  # read its first batch, without starting a pass (it may be shuffled)
-                first = _checked_item(model, x[0], needed, class_weight) if len(x) else None
-            else:  # the first batch read stays the pass's first
-                source._iterator = iter(x)
-                item = next(source._iterator, None)
-                first = None if item is None else _checked_item(model, item, needed, class_weight)
-                source._pending = first
-            if first is None:
-                raise ValueError("The data set is empty: the generator yields no batches.")
-            source.target_shapes = target_shapes(first)
-            source.weight_shapes = weight_shapes(first.sample_weight, len(model.output_names))
-        else:
-            source.set_arrays(array_data(model, x, y, sample_weight, class_weight, needed))
-        return source
-
-    def set_arrays(self, arrays: ArrayData) -> None:
-        self.arrays = arrays
-        self.target_shapes = target_shapes(arrays)
-        self.weight_shapes = weight_shapes(arrays.sample_weight, len(self.model.output_names))
-        self._device = None
-        self._pass, self._row, self._planned = None, 0, None
 
     def _on_device(self) -> tuple | None:
         """The arrays on the device (placed on first use), or None if they are too big for it."""
-        if self._device is None and self.arrays is not None and fits_on_device(nbytes(self.arrays)):
+        if self._device is None and fits_on_device(nbytes(self.arrays)):
             self._device = jax.device_put(leaves(self.arrays))
         return self._device
 
-    def split(self, validation_split: float, batch_size: int, steps: int | None) -> DataSource:
+    def split(self, validation_split: float, batch_size: int, steps: int | None) -> ArraySource:
         """Keep the first part for training; the returned source holds the last part, unshuffled."""
-        if self.arrays is None:
-            raise ValueError(
-                "validation_split needs in-memory arrays; pass validation_data with a generator."
-            )
         train, val = split(self.arrays, validation_split)
-        if self.class_weight is not None:  # its weights are for training: Keras validates unweighted
+        if self._class_weighted:  # its weights are for training: Keras validates unweighted
             val = val._replace(sample_weight=None)
-        self.set_arrays(train)
-        source = DataSource(self.model, batch_size, steps, False, self.needed)
-        source.set_arrays(val)
-        return source
+        self._use(train)
+        return ArraySource(self.model, val, batch_size, steps, False)
 
     @property
-    def steps_per_epoch(self) -> int | None:
-        if self.arrays is not None:
-            rows = pass_rows(self.arrays.size, self.batch_size)
-            return rows if self.steps is None else self.steps
-        if self.steps is not None:
-            return self.steps
-        try:
-            return len(self.stream)
-        except TypeError:
-            return None
+    def steps_per_epoch(self) -> int:
+        return pass_rows(self.arrays.size, self.batch_size) if self.steps is None else self.steps
 
     def epoch(self, capacity: int, seed: int, step: int = 0):
         """``take(count) -> Chunk | None`` over the next epoch; ``capacity`` caps a host block.
@@ -541,17 +573,10 @@ class DataSource:
         earlier began ``row`` steps earlier. So a run resumed mid-pass
         (``skip_epochs``) draws the same shuffle as the run it resumes.
         """
-        if self.arrays is None:
-            self._seed = (seed, step)
-            _dataset_hook(self.stream, "on_epoch_begin")
-            return _host_epoch(itertools.islice(self._stream_batches(), self.steps), None, capacity)
         device = self._on_device()
         rows = pass_rows(self.arrays.size, self.batch_size)
         if self._pass is None or self._row == 0:
-            pass_seed = (seed, step - self._row)
-            planned, self._planned = self._planned, None
-            ready = planned is not None and planned[0] == pass_seed
-            self._pass = planned[1] if ready else self._plan(pass_seed)
+            self._pass = self._pass_plan((seed, step - self._row))
         start, count = self._row, self._epoch_rows(rows)
         if count < (self.steps or 0):
             warn_short_epoch(self.steps, count)
@@ -559,17 +584,19 @@ class DataSource:
         if device is None:
             batches = array_batches(self.arrays, self.batch_size, self._pass, start, count)
             return _host_epoch(batches, self.batch_size, capacity)
-        (idx, mask), end = self._pass, start + count
+        return _device_epoch(device, self._pass, start, count)
 
-        def take_chunk(want: int) -> Chunk | None:
-            nonlocal start
-            if start >= end:
-                return None
-            chunk = Chunk(device, idx, mask, start, min(want, end - start))
-            start += chunk.count
-            return chunk
+    def _pass_plan(self, seed: Any):
+        """A new pass's shuffle for ``seed``: the one ``prepare`` drew for that seed, else drawn now."""
+        planned, self._planned = self._planned, None
+        return planned[1] if planned is not None and planned[0] == seed else self._plan(seed)
 
-        return take_chunk
+    def _plan(self, seed: Any):
+        """One pass's shuffle: ``(idx, mask)`` on the device, or the sample order for host batches."""
+        size, shuffle = self.arrays.size, bool(self.shuffle)
+        if self._on_device() is None:
+            return np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
+        return epoch_plan(seed, size, self.batch_size, shuffle)
 
     def _epoch_rows(self, rows: int) -> int:
         """Batches the next epoch takes: ``steps``, or what is left of the pass if that is less."""
@@ -590,41 +617,91 @@ class DataSource:
         """Move to where ``count`` epochs from the start would leave the data, without reading it.
 
         For a run resumed at a later epoch (``BackupAndRestore``): with
-        ``steps_per_epoch`` an epoch may begin mid-pass. Streams cannot be
-        skipped without being read, and start afresh.
+        ``steps_per_epoch`` an epoch may begin mid-pass.
         """
-        if self.arrays is None or self.steps is None:
+        if self.steps is None:
             return
         rows = pass_rows(self.arrays.size, self.batch_size)
         for _ in range(count):
             self._row = (self._row + self._epoch_rows(rows)) % rows
 
-    def _plan(self, seed: Any):
-        """One pass's shuffle: ``(idx, mask)`` on the device, or the sample order for host batches."""
-        size, shuffle = self.arrays.size, bool(self.shuffle)
-        if self._on_device() is None:
-            return np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
-        return epoch_plan(seed, size, self.batch_size, shuffle)
+    def restart(self) -> None:
+        self._row = 0
+
+    def end_epoch(self) -> None:
+        pass  # arrays have no epoch hooks
+
+
+class StreamSource(DataSource):
+    """A stream of batches (a generator, a data loader, a ``keras.utils.PyDataset``), read as host batches.
+
+    A generator continues across epochs; a re-iterable stream starts over
+    when a pass ends. A sequence of batches (``len`` and ``[i]``: a
+    ``keras.utils.PyDataset``) is read in a new shuffled order each pass when
+    ``shuffle``, and its ``on_epoch_begin`` / ``on_epoch_end`` are called, as
+    Keras does.
+    """
+
+    def __init__(
+        self, model, stream: Any, batch_size: int, steps: int | None, shuffle: bool, needed, class_weight=None
+    ):
+        super().__init__(model, batch_size, steps, shuffle)
+        self.stream, self.needed, self.class_weight = stream, needed, class_weight
+        self._iterator = None  # the stream's current pass (None: the next epoch starts one)
+        self._pending: ArrayData | None = None  # a first batch read ahead (for the shapes), not yet yielded
+        if _indexable(stream):  # read its first batch, without starting a pass (it may be shuffled)
+            first = _checked_item(model, stream[0], needed, class_weight) if len(stream) else None
+        else:  # the first batch read stays the pass's first
+            self._iterator = iter(stream)
+            item = next(self._iterator, None)
+            first = None if item is None else _checked_item(model, item, needed, class_weight)
+            self._pending = first
+        if first is None:
+            raise ValueError("The data set is empty: the generator yields no batches.")
+        self._shapes_from(first)
+
+    def split(self, validation_split: float, batch_size: int, steps: int | None) -> DataSource:
+        raise ValueError("validation_split needs in-memory arrays; pass validation_data with a generator.")
+
+    @property
+    def steps_per_epoch(self) -> int | None:
+        if self.steps is not None:
+            return self.steps
+        try:
+            return len(self.stream)
+        except TypeError:
+            return None
+
+    def epoch(self, capacity: int, seed: int, step: int = 0):
+        """``take(count) -> Chunk | None`` over the next ``steps`` batches; ``capacity`` caps a block.
+
+        ``(seed, step)`` seeds the shuffle of a pass that begins in this epoch.
+        """
+        _dataset_hook(self.stream, "on_epoch_begin")
+        return _host_epoch(itertools.islice(self._batches((seed, step)), self.steps), None, capacity)
 
     def restart(self) -> None:
-        """Start the next epoch at the beginning of the data, as Keras resets its validation iterator."""
-        self._row = 0
         if self._pending is None:  # a pending first batch is where the next pass starts anyway
             self._iterator = None
 
     def end_epoch(self) -> None:
         """Call the stream's ``on_epoch_end`` if it has one (a ``keras.utils.PyDataset``), as Keras does."""
-        if self.arrays is None:
-            _dataset_hook(self.stream, "on_epoch_end")
+        _dataset_hook(self.stream, "on_epoch_end")
 
-    def _new_pass(self) -> Iterator:
+    def prepare(self, seed: int, step: int) -> None:
+        pass  # a pass's shuffle is drawn as it begins
+
+    def skip_epochs(self, count: int) -> None:
+        pass  # streams cannot be skipped without being read: a resumed run starts them afresh
+
+    def _new_pass(self, seed: Any) -> Iterator:
         """A pass over the stream; an indexable one (``len``, ``[i]``) in shuffled order if asked."""
         stream = self.stream
         if self.shuffle and _indexable(stream):
-            return stream_pass(stream, np.random.default_rng(self._seed).permutation(len(stream)))
+            return stream_pass(stream, np.random.default_rng(seed).permutation(len(stream)))
         return stream_pass(stream)
 
-    def _stream_batches(self) -> Iterator[tuple]:
+    def _batches(self, seed: Any) -> Iterator[tuple]:
         """The stream's next batches, checked: a new pass, or the rest of the current one (``steps``).
 
         A pass that ran out just as the last epoch ended starts again here,
@@ -638,7 +715,7 @@ class DataSource:
         fresh = self._iterator is None
         while True:
             if self._iterator is None:
-                self._iterator = self._new_pass()
+                self._iterator = self._new_pass(seed)
             for item in self._iterator:
                 got += 1
                 batch = _checked_item(self.model, item, self.needed, self.class_weight)

@@ -234,7 +234,7 @@ class TrainingMixin:
                 f"epochs (1-based), got {validation_freq!r}."
             )
         needed = self._needed_targets()
-        train = DataSource.create(
+        train = _data.data_source(
             self, x, y, sample_weight, class_weight, batch_size, steps_per_epoch, needed, shuffle
         )
         val = None
@@ -308,11 +308,11 @@ class TrainingMixin:
         if _data.is_stream(data):
             if isinstance(data, Iterator):
                 data = _data.Replayed(data)
-            return DataSource.create(self, data, None, None, None, batch_size, steps, needed, False)
+            return _data.data_source(self, data, None, None, None, batch_size, steps, needed, False)
         if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
             raise ValueError("validation_data must be (x, y), (x, y, sample_weight) or a data generator.")
         x, y, sample_weight = (*data, None)[:3]
-        return DataSource.create(self, x, y, sample_weight, None, batch_size, steps, needed, False)
+        return _data.data_source(self, x, y, sample_weight, None, batch_size, steps, needed, False)
 
     def _run_evaluate(self, loop: _fit.Loop, ts: TrainState, source: DataSource, cbs: CallbackList) -> dict:
         fused = loop.fuse(cbs.needs_every_batch("test"))
@@ -338,7 +338,7 @@ class TrainingMixin:
         self._require_compiled("evaluate")
         batch_size = _check_batch_size(batch_size)
         needed = self._needed_targets()
-        source = DataSource.create(self, x, y, sample_weight, None, batch_size, steps, needed, False)
+        source = _data.data_source(self, x, y, sample_weight, None, batch_size, steps, needed, False)
         loop = self._loop_for(source.target_shapes)
         self._check_weights(source)
         cbs = self._callback_list(callbacks, verbose, 1, source.steps_per_epoch)
@@ -384,8 +384,7 @@ class TrainingMixin:
             raise ValueError("The *_on_batch methods take one batch of arrays, not a data generator.")
         needed = self._needed_targets()
         arrays = _data.array_data(self, x, y, sample_weight, class_weight, needed)
-        source = DataSource(self, arrays.size, None, False, needed)
-        source.set_arrays(arrays)
+        source = _data.ArraySource(self, arrays, arrays.size, None, False)
         return self._loop_for(source.target_shapes), source.epoch(1, 0)
 
     def train_on_batch(
