@@ -8,7 +8,7 @@ import pytest
 
 import dagjax as dj
 from dagjax import callbacks, layers, optimizers
-from dagjax.training import _data, _fit
+from dagjax.training import _fit, _sources
 from dagjax.training._cache import default_cache_dir
 
 RNG = np.random.default_rng(0)
@@ -151,7 +151,7 @@ def test_steps_per_execution_and_data_placement_do_not_change_training(monkeypat
     """One step per call or many, data on the device or batched from the host: the same training."""
     results = []
     for spe, on_device in ((1, True), (2, True), ("auto", True), ("auto", False)):
-        monkeypatch.setattr(_data, "fits_on_device", lambda size, on_device=on_device: on_device)
+        monkeypatch.setattr(_sources, "fits_on_device", lambda size, on_device=on_device: on_device)
         model = small()
         model.compile(optax.sgd(0.05), "mse", steps_per_execution=spe)
         model.fit(XA[:30], AGE[:30].repeat(2, axis=1), epochs=2, batch_size=8, shuffle=False, verbose=0)

@@ -8,7 +8,7 @@ import pytest
 
 import dagjax as dj
 from dagjax import layers, optimizers
-from dagjax.training import _data
+from dagjax.training import _sources
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(64, 4)).astype("float32")
@@ -52,7 +52,7 @@ ON_DEVICE_AND_FROM_HOST = pytest.mark.parametrize("on_device", [True, False], id
 
 @ON_DEVICE_AND_FROM_HOST
 def test_steps_per_epoch_carries_on_where_the_last_epoch_stopped(monkeypatch, on_device):
-    monkeypatch.setattr(_data, "fits_on_device", lambda size: on_device)
+    monkeypatch.setattr(_sources, "fits_on_device", lambda size: on_device)
     kmodel, model = pair()
     (expected, _), (got, _) = fit_both(kmodel, model, X, Y, batch_size=16, epochs=4, shuffle=False,
                                        steps_per_epoch=2)
@@ -62,7 +62,7 @@ def test_steps_per_epoch_carries_on_where_the_last_epoch_stopped(monkeypatch, on
 
 @ON_DEVICE_AND_FROM_HOST
 def test_an_epoch_that_reaches_the_end_of_the_data_stops_there_with_a_warning(monkeypatch, on_device):
-    monkeypatch.setattr(_data, "fits_on_device", lambda size: on_device)
+    monkeypatch.setattr(_sources, "fits_on_device", lambda size: on_device)
     kmodel, model = pair()
     (expected, k_warned), (got, warned) = fit_both(kmodel, model, X, Y, batch_size=16, epochs=2,
                                                    shuffle=False, steps_per_epoch=3)
@@ -235,8 +235,8 @@ def test_a_keras_pydataset_is_shuffled_by_batch_and_told_when_epochs_begin_and_e
 
 def test_a_shuffled_pass_spans_epochs_and_is_drawn_once(monkeypatch):
     plans = []
-    epoch_plan = _data.epoch_plan
-    monkeypatch.setattr(_data, "epoch_plan", lambda seed, *a: plans.append(seed) or epoch_plan(seed, *a))
+    epoch_plan = _sources.epoch_plan
+    monkeypatch.setattr(_sources, "epoch_plan", lambda seed, *a: plans.append(seed) or epoch_plan(seed, *a))
     _, model = pair()
     model.fit(X, Y, batch_size=16, epochs=5, steps_per_epoch=2, verbose=0)
     assert plans == [(0, 0), (0, 4), (0, 8)]  # a pass of 4 batches per 2 epochs, keyed by its first step

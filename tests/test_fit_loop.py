@@ -9,7 +9,7 @@ import pytest
 
 import dagjax as dj
 from dagjax import callbacks, layers, optimizers
-from dagjax.training import _data, _fit, _gc
+from dagjax.training import _fit, _gc, _sources
 from dagjax.training._step import build_trainer, init_optimizer_state
 
 RNG = np.random.default_rng(0)
@@ -70,11 +70,11 @@ def test_an_epoch_without_padding_trains_like_the_masked_program(monkeypatch):
     """40 samples in batches of 8: no padding, so no mask; the masked (host-fed) program agrees."""
     model = small()
     for batch_size, padding in ((8, False), (16, True)):
-        source = _data.data_source(model, X, Y, None, None, batch_size, None, [True], False)
+        source = _sources.data_source(model, X, Y, None, None, batch_size, None, [True], False)
         assert (source.epoch(1, 0)(1).mask is not None) == padding
     results = []
     for on_device in (True, False):
-        monkeypatch.setattr(_data, "fits_on_device", lambda size, on_device=on_device: on_device)
+        monkeypatch.setattr(_sources, "fits_on_device", lambda size, on_device=on_device: on_device)
         model = small()
         model.compile(optax.sgd(0.05), "mse", steps_per_execution=1)
         model.fit(X, Y, batch_size=8, epochs=2, verbose=0, shuffle=False)
@@ -86,8 +86,8 @@ def test_an_epoch_without_padding_trains_like_the_masked_program(monkeypatch):
 def test_the_next_epochs_shuffle_and_metrics_are_made_while_this_one_runs(monkeypatch):
     """Each epoch's shuffle is drawn once, ahead of time, and training equals one fit call per epoch."""
     plans = []
-    epoch_plan = _data.epoch_plan
-    monkeypatch.setattr(_data, "epoch_plan", lambda seed, *a: plans.append(seed) or epoch_plan(seed, *a))
+    epoch_plan = _sources.epoch_plan
+    monkeypatch.setattr(_sources, "epoch_plan", lambda seed, *a: plans.append(seed) or epoch_plan(seed, *a))
     weights = []
     for epochs_per_call in (3, 1):
         model = small()

@@ -249,10 +249,10 @@ class TensorBoard(Callback):
 
     def _validation_batch(self) -> tuple | None:
         """The first batch of the running fit's validation arrays, as ``(x, y, sample_weight, mask)``."""
-        from dagjax.training import _data
+        from dagjax.training import _data, _sources
 
         source = getattr(self.model, "_fit_validation", None)
-        if not isinstance(source, _data.ArraySource):
+        if not isinstance(source, _sources.ArraySource):
             if not self._warned:
                 self._warned = True
                 warnings.warn(

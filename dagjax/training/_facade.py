@@ -23,9 +23,9 @@ import jax
 import numpy as np
 
 from dagjax.callbacks._base import CallbackList, History
-from dagjax.training import _data, _fit, _metrics, _optimizers, _spec
+from dagjax.training import _data, _fit, _metrics, _optimizers, _sources, _spec
 from dagjax.training._cache import enable_compilation_cache
-from dagjax.training._data import DataSource
+from dagjax.training._sources import DataSource
 from dagjax.training._step import TrainState, build_trainer, init_optimizer_state
 
 _copy = lambda tree: jax.device_put(tree, may_alias=False)
@@ -234,7 +234,7 @@ class TrainingMixin:
                 f"epochs (1-based), got {validation_freq!r}."
             )
         needed = self._needed_targets()
-        train = _data.data_source(
+        train = _sources.data_source(
             self, x, y, sample_weight, class_weight, batch_size, steps_per_epoch, needed, shuffle
         )
         val = None
@@ -307,12 +307,12 @@ class TrainingMixin:
         """``fit``'s validation data; a one-shot generator is kept as read, to validate on every epoch."""
         if _data.is_stream(data):
             if isinstance(data, Iterator):
-                data = _data.Replayed(data)
-            return _data.data_source(self, data, None, None, None, batch_size, steps, needed, False)
+                data = _sources.Replayed(data)
+            return _sources.data_source(self, data, None, None, None, batch_size, steps, needed, False)
         if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
             raise ValueError("validation_data must be (x, y), (x, y, sample_weight) or a data generator.")
         x, y, sample_weight = (*data, None)[:3]
-        return _data.data_source(self, x, y, sample_weight, None, batch_size, steps, needed, False)
+        return _sources.data_source(self, x, y, sample_weight, None, batch_size, steps, needed, False)
 
     def _run_evaluate(self, loop: _fit.Loop, ts: TrainState, source: DataSource, cbs: CallbackList) -> dict:
         fused = loop.fuse(cbs.needs_every_batch("test"))
@@ -338,7 +338,7 @@ class TrainingMixin:
         self._require_compiled("evaluate")
         batch_size = _check_batch_size(batch_size)
         needed = self._needed_targets()
-        source = _data.data_source(self, x, y, sample_weight, None, batch_size, steps, needed, False)
+        source = _sources.data_source(self, x, y, sample_weight, None, batch_size, steps, needed, False)
         loop = self._loop_for(source.target_shapes)
         self._check_weights(source)
         cbs = self._callback_list(callbacks, verbose, 1, source.steps_per_epoch)
@@ -356,7 +356,7 @@ class TrainingMixin:
         """Outputs for ``x`` as numpy arrays, in the model's output structure."""
         batch_size = _check_batch_size(batch_size)
         if _data.is_stream(x):
-            items = itertools.islice(_data.stream_pass(x), steps)
+            items = itertools.islice(_sources.stream_pass(x), steps)
             batches = (_data.model_inputs(self, _data.unpack_stream_item(item)[0]) for item in items)
             total = steps if steps is not None else (len(x) if hasattr(x, "__len__") else None)
         else:
@@ -364,9 +364,9 @@ class TrainingMixin:
             size = inputs[0].shape[0]
             if size == 0:
                 raise ValueError("The data set given to predict is empty: x has 0 samples.")
-            total = _data.pass_rows(size, batch_size)
+            total = _sources.pass_rows(size, batch_size)
             if steps is not None and steps > total:
-                _data.warn_short_epoch(steps, total)
+                _sources.warn_short_epoch(steps, total)
             total = total if steps is None else min(steps, total)
             batches = ([v[i * batch_size : (i + 1) * batch_size] for v in inputs] for i in range(total))
         cbs = self._callback_list(callbacks, verbose, 1, total)
@@ -384,7 +384,7 @@ class TrainingMixin:
             raise ValueError("The *_on_batch methods take one batch of arrays, not a data generator.")
         needed = self._needed_targets()
         arrays = _data.array_data(self, x, y, sample_weight, class_weight, needed)
-        source = _data.ArraySource(self, arrays, arrays.size, None, False)
+        source = _sources.ArraySource(self, arrays, arrays.size, None, False)
         return self._loop_for(source.target_shapes), source.epoch(1, 0)
 
     def train_on_batch(

@@ -13,7 +13,7 @@ are a separate small program, run when a callback, the progress bar or the
 epoch's end reads them, so a step carries no bookkeeping nobody reads.
 
 Each step gathers its batch on the device, from data placed there once
-(see :class:`~dagjax.training._data.Chunk`). ``steps_per_execution`` picks
+(see :class:`~dagjax.training._sources.Chunk`). ``steps_per_execution`` picks
 between the two: an int ``k`` runs ``k`` steps per call (1: the plain step);
 ``"auto"`` fuses steps unless a callback needs every batch, or the backend is
 the CPU and the model holds a convolution (XLA:CPU runs a convolution's
@@ -38,8 +38,8 @@ import jax
 import numpy as np
 
 from dagjax.callbacks._base import _BATCH_HOOKS, _overrides, log_value
-from dagjax.training._data import Chunk
 from dagjax.training._gc import full_collections_held_back
+from dagjax.training._sources import Chunk
 from dagjax.training._step import Trainer, TrainState
 
 _CHUNK_SECONDS = 0.25
