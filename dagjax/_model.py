@@ -214,7 +214,7 @@ class Model(SavingMixin, TrainingMixin, Layer):
         return map_structure(lambda t: TensorSpec(t.shape, t.dtype), self._output_structure)
 
     # ------------------------------------------------------------------ pure functions
-    def init(self, rng=None, *input_specs) -> tuple[dict, dict]:
+    def init(self, rng: jax.Array | None = None, *input_specs) -> tuple[dict, dict]:
         """Fresh ``(params, state)``. When every initializer draws with numpy (the built-in ones do),
         the weights are made on the host, compiling nothing; otherwise one compiled program makes them.
         """
@@ -224,7 +224,15 @@ class Model(SavingMixin, TrainingMixin, Layer):
             return self.init_weights(rng)
         return jax.jit(self.init_weights)(rng)
 
-    def apply(self, params: dict, state: dict, inputs: Any, training: bool = False, rng=None, mask=None):
+    def apply(
+        self,
+        params: dict,
+        state: dict,
+        inputs: Any,
+        training: bool = False,
+        rng: jax.Array | None = None,
+        mask: jax.Array | None = None,
+    ) -> tuple[Any, dict]:
         """``(outputs, new_state)``. Pure: use it under ``jit``, ``grad`` and ``vmap``.
 
         ``inputs``: a list in ``model.inputs`` order, a dict keyed by input
@@ -239,8 +247,14 @@ class Model(SavingMixin, TrainingMixin, Layer):
         return outputs, new_state
 
     def apply_with_penalty(
-        self, params: dict, state: dict, inputs: Any, training: bool = False, rng=None, mask=None
-    ):
+        self,
+        params: dict,
+        state: dict,
+        inputs: Any,
+        training: bool = False,
+        rng: jax.Array | None = None,
+        mask: jax.Array | None = None,
+    ) -> tuple[Any, dict, Any]:
         """``(outputs, new_state, activity_penalty)``: apply plus the activity-regularizer sum.
 
         ``mask`` (batch,) marks real rows (1.0) and padding rows (0.0): padding

@@ -356,13 +356,13 @@ def _injected_states(opt_state) -> list:
     return [s for s in leaves if isinstance(s, _INJECTED) and "learning_rate" in s.hyperparams]
 
 
-def get_learning_rate(opt_state) -> jax.Array | None:
+def get_learning_rate(opt_state: optax.OptState) -> jax.Array | None:
     """The learning rate stored in ``opt_state`` (the one used by the last step), or None if there is none."""
     states = _injected_states(opt_state)
     return states[0].hyperparams["learning_rate"] if states else None
 
 
-def set_learning_rate(opt_state, value):
+def set_learning_rate(opt_state: optax.OptState, value: float) -> optax.OptState:
     """``opt_state`` with its learning rate replaced; the next step uses ``value``, with no recompile."""
     if not _injected_states(opt_state):
         raise ValueError(

@@ -20,7 +20,7 @@ the losses and metrics of the unpadded one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +29,9 @@ import optax
 from jax.extend import core as jex_core
 
 from dagjax.training import _optimizers, _spec
+
+if TYPE_CHECKING:
+    from dagjax._model import Model
 
 
 class TrainState(NamedTuple):
@@ -154,7 +157,7 @@ def unpack_batch(batch, names: list[str]) -> tuple:
 
 
 def build_trainer(
-    model,
+    model: Model,
     loss: Any,
     optimizer: Any,
     loss_weights: Any = None,
