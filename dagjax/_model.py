@@ -407,7 +407,17 @@ class Model(SavingMixin, TrainingMixin, Layer):
         summary(self, line_length, print_fn, expand_nested=expand_nested, show_trainable=show_trainable)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable}
+        """Keras's model config: the layers with their calls, and the input and output layers (JSON data)."""
+        from dagjax.io import layer_to_config  # dagjax.io imports this module
+
+        return layer_to_config(self)["config"]
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
+        """The model a ``get_config()`` describes, with fresh weights (as ``keras.Model.from_config``)."""
+        from dagjax.io._config import model_from_config
+
+        return model_from_config(cls, config, custom_objects)
 
     def __repr__(self) -> str:
         kind = type(self).__name__

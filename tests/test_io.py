@@ -561,3 +561,20 @@ def test_sigkill_at_a_random_moment_leaves_a_complete_checkpoint(tmp_path):
     path = tmp_path / "ckpt.dj"
     last = run_until_killed(path, pause_at=0, wait_for="saved 2")
     assert loaded_version(path) in (last, last + 1)
+
+
+def test_model_get_config_and_from_config_rebuild_it_as_keras_does(tmp_path):
+    inner_in = dj.Input((4,), name="inner_in")
+    inner = dj.Model(inner_in, layers.Dense(3, name="inner_dense")(inner_in), name="inner")
+    x = dj.Input((2, 4), name="x")
+    model = dj.Model(x, layers.TimeDistributed(inner, name="td")(x), name="outer")
+    config = model.get_config()
+    assert set(config) == {"name", "trainable", "layers", "input_layers", "output_layers"}  # Keras's keys
+    rebuilt = dj.Model.from_config(config)
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
+    rebuilt.set_weights(model.get_weights())
+    data = np.random.default_rng(0).normal(size=(3, 2, 4)).astype("float32")
+    np.testing.assert_array_equal(rebuilt.predict(data, verbose=0), model.predict(data, verbose=0))
+    model.save(tmp_path / "td.dj")  # a wrapper around a model saves and loads like any layer
+    loaded = dj.load_model(tmp_path / "td.dj")
+    np.testing.assert_array_equal(loaded.predict(data, verbose=0), model.predict(data, verbose=0))

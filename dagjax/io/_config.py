@@ -155,6 +155,14 @@ def layer_from_config(spec: dict, custom_objects: dict | None = None) -> Layer:
         ) from err
 
 
+def model_from_config(klass: type, config: dict, custom_objects: dict | None = None) -> Layer:
+    """A model of class ``klass`` (functional or ``Sequential``) from its ``get_config()``, fresh weights."""
+    custom_objects = in_scope(custom_objects)
+    _, Sequential = _model_classes()
+    build = _sequential_from_config if issubclass(klass, Sequential) else _functional_from_config
+    return build(klass, config, custom_objects)
+
+
 def _sequential_from_config(klass: type, config: dict, custom_objects: dict | None):
     model = klass(name=config["name"], trainable=config.get("trainable", True))
     first = config.get("input")

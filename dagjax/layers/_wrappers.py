@@ -28,7 +28,10 @@ def _copy_layer(layer: Layer, name: str, **changes) -> Layer:
 
 
 def _serialize(layer: Layer) -> dict:
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """The wrapped layer as a model file records it (a model inside included)."""
+    from dagjax.io import layer_to_config
+
+    return layer_to_config(layer)
 
 
 def _deserialize(config: dict) -> Layer:
