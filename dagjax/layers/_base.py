@@ -228,6 +228,7 @@ class Layer:
         return _merge_probes(first, trace(_PROBE_SIZES[1]) if has_unknown else first)
 
     def get_config(self) -> dict:
+        """The constructor's arguments as JSON data: what a model file records to rebuild the layer."""
         config = {"name": self.name, "trainable": self.trainable}
         if self.dtype != np.dtype("float32"):
             config["dtype"] = self.dtype.name
@@ -237,6 +238,7 @@ class Layer:
 
     @classmethod
     def from_config(cls, config: dict) -> Layer:
+        """The layer ``get_config()`` describes, unbuilt (weights come when it is called)."""
         return cls(**config)
 
     # ------------------------------------------------------------------ provided

@@ -44,27 +44,39 @@ class _Merge(Layer):
 
 
 class Add(_Merge):
+    """Sum of the inputs, elementwise."""
+
     combine = staticmethod(jnp.add)
 
 
 class Subtract(_Merge):
+    """``inputs[0] - inputs[1]``, elementwise (exactly two inputs)."""
+
     exact_inputs = 2
     combine = staticmethod(jnp.subtract)
 
 
 class Multiply(_Merge):
+    """Product of the inputs, elementwise."""
+
     combine = staticmethod(jnp.multiply)
 
 
 class Maximum(_Merge):
+    """Elementwise maximum of the inputs."""
+
     combine = staticmethod(jnp.maximum)
 
 
 class Minimum(_Merge):
+    """Elementwise minimum of the inputs."""
+
     combine = staticmethod(jnp.minimum)
 
 
 class Average(_Merge):
+    """Mean of the inputs, elementwise."""
+
     def call(self, params, inputs):
         return functools.reduce(jnp.add, inputs) / len(inputs)
 

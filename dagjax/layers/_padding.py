@@ -80,14 +80,20 @@ class ZeroPadding(SpatialLayer):
 
 
 class ZeroPadding1D(ZeroPadding):
+    """Zeros added at the start and end of the steps axis."""
+
     rank = 1
 
 
 class ZeroPadding2D(ZeroPadding):
+    """Zeros added around the rows and columns."""
+
     rank = 2
 
 
 class ZeroPadding3D(ZeroPadding):
+    """Zeros added around the three spatial dims."""
+
     rank = 3
 
 
@@ -117,6 +123,8 @@ class Cropping(SpatialLayer):
 
 
 class Cropping1D(Cropping):
+    """Steps cut off the start and end of the steps axis."""
+
     rank = 1
 
     def __init__(self, cropping: Any = (1, 1), name: str | None = None, **kwargs):
@@ -124,6 +132,8 @@ class Cropping1D(Cropping):
 
 
 class Cropping2D(Cropping):
+    """Rows and columns cut off the edges."""
+
     rank = 2
 
     def __init__(self, cropping: Any = ((0, 0), (0, 0)), data_format: str | None = None,
@@ -132,6 +142,8 @@ class Cropping2D(Cropping):
 
 
 class Cropping3D(Cropping):
+    """Entries cut off the edges of the three spatial dims."""
+
     rank = 3
 
     def __init__(self, cropping: Any = ((1, 1), (1, 1), (1, 1)), data_format: str | None = None,

@@ -93,26 +93,38 @@ class AveragePooling(Pooling):
 
 
 class MaxPooling1D(MaxPooling):
+    """Max over 1-D windows of ``pool_size``, moved by ``strides``."""
+
     rank = 1
 
 
 class MaxPooling2D(MaxPooling):
+    """Max over 2-D windows of ``pool_size``, moved by ``strides``."""
+
     rank = 2
 
 
 class MaxPooling3D(MaxPooling):
+    """Max over 3-D windows of ``pool_size``, moved by ``strides``."""
+
     rank = 3
 
 
 class AveragePooling1D(AveragePooling):
+    """Mean over 1-D windows of ``pool_size``, moved by ``strides``."""
+
     rank = 1
 
 
 class AveragePooling2D(AveragePooling):
+    """Mean over 2-D windows of ``pool_size``, moved by ``strides``."""
+
     rank = 2
 
 
 class AveragePooling3D(AveragePooling):
+    """Mean over 3-D windows of ``pool_size``, moved by ``strides``."""
+
     rank = 3
 
 
@@ -143,24 +155,36 @@ class GlobalAveragePooling(GlobalPooling):
 
 
 class GlobalMaxPooling1D(GlobalMaxPooling):
+    """Max over all steps."""
+
     rank = 1
 
 
 class GlobalMaxPooling2D(GlobalMaxPooling):
+    """Max over all rows and columns."""
+
     rank = 2
 
 
 class GlobalMaxPooling3D(GlobalMaxPooling):
+    """Max over all three spatial dims."""
+
     rank = 3
 
 
 class GlobalAveragePooling1D(GlobalAveragePooling):
+    """Mean over all steps."""
+
     rank = 1
 
 
 class GlobalAveragePooling2D(GlobalAveragePooling):
+    """Mean over all rows and columns."""
+
     rank = 2
 
 
 class GlobalAveragePooling3D(GlobalAveragePooling):
+    """Mean over all three spatial dims."""
+
     rank = 3
