@@ -66,6 +66,7 @@ class TrainingMixin:
     _opt_state = None
     _train_step = None
     _loops: dict | None = None
+    _checked_layouts: set | None = None  # target and weight layouts already checked against the losses
     _predictor: _fit.Predictor | None = None
     _fit_validation: DataSource | None = None  # the running fit's validation data, for callbacks
     _initial_epoch: int | None = None  # set by a callback's on_train_begin (BackupAndRestore) to resume
@@ -103,6 +104,7 @@ class TrainingMixin:
         }
         self._opt_state = None
         self._loops = {}
+        self._checked_layouts: set = set()
         self.compiled = True
         enable_compilation_cache()
 
@@ -149,15 +151,29 @@ class TrainingMixin:
             for identifier, m, w in zip(config["loss"], config["metrics"], config["weighted_metrics"])
         ]
 
-    def _loop_for(self, target_shapes: list) -> _fit.Loop:
-        """The compiled loop for targets of these shapes (a new target layout builds a new trainer)."""
-        key = tuple(None if s is None else tuple(s[1:]) for s in target_shapes)
+    def _check_layout(self, source: DataSource) -> tuple:
+        """The source's layout (targets' and sample weights' shapes past the samples axis), checked once.
+
+        Targets or weights that cannot meet their output's loss fail here, naming it.
+        """
+        trailing = lambda shapes: tuple(None if s is None else tuple(s[1:]) for s in shapes)
+        layout = (trailing(source.target_shapes), trailing(source.weight_shapes))
+        if layout not in self._checked_layouts:
+            preds = [t.shape for t in self.outputs]
+            names, resolved = list(self.output_names), self._compile_config["resolved"]
+            targets, weights = list(source.target_shapes), source.weight_shapes
+            _spec.check_target_shapes(resolved, names, targets, preds, weights)
+            self._checked_layouts.add(layout)
+        return layout
+
+    def _loop_for(self, source: DataSource) -> _fit.Loop:
+        """The compiled loop for the source's target shapes (a new target layout builds a new trainer)."""
+        key = self._check_layout(source)[0]
         if key not in self._loops:
             config = self._compile_config
             names = list(self.output_names)
             preds = [t.shape for t in self.outputs]
-            shapes = [p if s is None else s for s, p in zip(target_shapes, preds)]
-            _spec.check_target_shapes(config["resolved"], names, list(target_shapes), preds)
+            shapes = [p if s is None else s for s, p in zip(source.target_shapes, preds)]
             trainer = build_trainer(
                 self,
                 dict(zip(names, config["loss"])),
@@ -179,14 +195,6 @@ class TrainingMixin:
             loop.loss_names = list(logged.values())
             self._loops[key] = loop
         return self._loops[key]
-
-    def _check_weights(self, source: DataSource) -> None:
-        """Sample weights whose shape cannot weigh their output's loss values fail here, named."""
-        if any(shape is not None for shape in source.weight_shapes):
-            preds = [t.shape for t in self.outputs]
-            resolved = self._compile_config["resolved"]
-            names = list(self.output_names)
-            _spec.check_target_shapes(resolved, names, source.target_shapes, preds, source.weight_shapes)
 
     def _train_state(self, for_training: bool) -> TrainState:
         """The model's pytrees as a train state, metrics not yet zeroed (each epoch or batch does that).
@@ -244,11 +252,10 @@ class TrainingMixin:
             )
         elif validation_split:
             val = train.split(validation_split, validation_batch_size or batch_size, validation_steps)
-        loop = self._loop_for(train.target_shapes)
-        self._check_weights(train)
+        loop = self._loop_for(train)
         if val is not None:
             _data.check_same_targets(self, train.target_shapes, val.target_shapes, "validation_data")
-            self._check_weights(val)
+            self._check_layout(val)
         cbs = self._callback_list(callbacks, verbose, epochs, train.steps_per_epoch, history=True)
         fused = loop.fuse(cbs.needs_every_batch("train"))
         if verbose != 0 and not fused and loop.fuse(False):
@@ -339,8 +346,7 @@ class TrainingMixin:
         batch_size = _check_batch_size(batch_size)
         needed = self._needed_targets()
         source = _sources.data_source(self, x, y, sample_weight, None, batch_size, steps, needed, False)
-        loop = self._loop_for(source.target_shapes)
-        self._check_weights(source)
+        loop = self._loop_for(source)
         cbs = self._callback_list(callbacks, verbose, 1, source.steps_per_epoch)
         logs = self._run_evaluate(loop, self._train_state(for_training=False), source, cbs)
         return _keras_result(loop, logs, return_dict)
@@ -385,7 +391,7 @@ class TrainingMixin:
         needed = self._needed_targets()
         arrays = _data.array_data(self, x, y, sample_weight, class_weight, needed)
         source = _sources.ArraySource(self, arrays, arrays.size, None, False)
-        return self._loop_for(source.target_shapes), source.epoch(1, 0)
+        return self._loop_for(source), source.epoch(1, 0)
 
     def train_on_batch(
         self,

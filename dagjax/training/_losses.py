@@ -109,7 +109,10 @@ class Loss:
         """The reduced scalar loss (Keras's "sum_over_batch_size" by default)."""
         values = self.values(y_true, y_pred)
         if values.ndim == 0:
-            values = self._per_row(values, y_pred)
+            # A function that returns one number per batch: Keras gives it to every row. On a padded
+            # batch it covers the padding rows too (they repeat real samples): that one batch differs
+            # slightly from Keras's smaller last batch; per-sample losses are exact.
+            values = jnp.broadcast_to(values, (jnp.shape(y_pred)[0],))
         element_mask = self.element_mask(y_true, y_pred)
         if element_mask is not None:
             element_mask = element_mask.astype(values.dtype)
@@ -118,15 +121,6 @@ class Loss:
                 element_mask = element_mask * m
             mask = element_mask
         return reduce_weighted_values(values, sample_weight, mask, self.reduction)
-
-    def _per_row(self, batch_value, y_pred):
-        """A batch-reduced loss value (a function returning one number) given to every row, as Keras does.
-
-        On a padded last batch the number covers the padding rows too (they
-        repeat real samples), so that one batch differs slightly from Keras's,
-        which trains a smaller last batch; per-sample losses are exact.
-        """
-        return jnp.broadcast_to(batch_value, (jnp.shape(y_pred)[0],))
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction}
