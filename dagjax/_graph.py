@@ -8,11 +8,14 @@ here is iterative (explicit stacks), so graphs of any depth are fine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
+
+if TYPE_CHECKING:
+    from dagjax.layers._base import Layer
 
 
 class SymbolicTensor:
@@ -24,7 +27,9 @@ class SymbolicTensor:
 
     __slots__ = ("shape", "dtype", "node", "index", "__weakref__")
 
-    def __init__(self, shape, dtype, node: Node | None = None, index: int = 0):
+    def __init__(
+        self, shape: Sequence[int | None], dtype: Any, node: Node | None = None, index: int = 0
+    ) -> None:
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = np.dtype(dtype)
         self.node = node
@@ -32,6 +37,7 @@ class SymbolicTensor:
 
     @property
     def ndim(self) -> int:
+        """Rank, batch dim included."""
         return len(self.shape)
 
     @property
@@ -56,6 +62,7 @@ class SymbolicTensor:
 
 
 def is_symbolic(x: Any) -> bool:
+    """Whether ``x`` is a :class:`SymbolicTensor` (the ``is_leaf`` of every walk over graph arguments)."""
     return isinstance(x, SymbolicTensor)
 
 
@@ -64,7 +71,8 @@ def flatten(tree: Any) -> list:
     return jax.tree_util.tree_leaves(tree, is_leaf=is_symbolic)
 
 
-def map_structure(fn, tree: Any) -> Any:
+def map_structure(fn: Callable[[Any], Any], tree: Any) -> Any:
+    """``jax.tree_util.tree_map`` that stops at SymbolicTensors, so ``fn`` sees them as leaves."""
     return jax.tree_util.tree_map(fn, tree, is_leaf=is_symbolic)
 
 
@@ -79,7 +87,7 @@ class Node:
 
     __slots__ = ("layer", "args", "outputs", "input_tensors", "output_tensors")
 
-    def __init__(self, layer, args: tuple, output_specs: Any):
+    def __init__(self, layer: Layer, args: tuple, output_specs: Any) -> None:
         self.layer = layer
         self.args = args
         self.input_tensors = flatten(args)
@@ -96,6 +104,7 @@ class Node:
 
     @property
     def parents(self) -> Iterator[Node]:
+        """The nodes that produced this node's input tensors (repeats included)."""
         for t in self.input_tensors:
             if t.node is not None:
                 yield t.node

@@ -8,7 +8,7 @@ Python at run time. Parameters are ``{layer_name: {weight_name: array}}``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
@@ -76,7 +76,7 @@ class Model(SavingMixin, TrainingMixin, Layer):
     uses_rng = True
     uses_batch_mask = True
 
-    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True):
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True) -> None:
         super().__init__(name=name if name is not None else unique_name("functional"), trainable=trainable)
         self._build_graph(inputs, outputs)
         self._params = None
@@ -167,23 +167,26 @@ class Model(SavingMixin, TrainingMixin, Layer):
 
     @property
     def sublayers(self) -> dict[str, Layer]:
+        """The model's layers by name, InputLayers left out: its params nest under these names."""
         return self._sublayers
 
     @property
-    def input(self):
+    def input(self) -> Any:
+        """The input tensors in the structure (one, list or dict) the model was built with."""
         return self._input_structure
 
     @property
-    def output(self):
+    def output(self) -> Any:
+        """The output tensors in the structure (one, list or dict) the model was built with."""
         return self._output_structure
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> Any:
         """As Keras: the shapes of ``model.inputs`` as a list, or the one shape."""
         return _unpack_singleton([t.shape for t in self.inputs])
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> Any:
         """As Keras: the shapes of ``model.outputs`` as a list, or the one shape."""
         return _unpack_singleton([t.shape for t in self.outputs])
 
@@ -205,16 +208,18 @@ class Model(SavingMixin, TrainingMixin, Layer):
         )
 
     # ------------------------------------------------------------------ as a layer
-    def check_input(self, *input_specs) -> None:
+    def check_input(self, *input_specs: Any) -> None:
+        """One argument, matched to the model's inputs by name or order and checked against their shapes."""
         if len(input_specs) != 1:
             raise self.input_error(f"takes one argument (a tensor, list or dict), got {len(input_specs)}")
         self._flat_inputs(input_specs[0], symbolic=True)
 
-    def compute_output_spec(self, *input_specs):
+    def compute_output_spec(self, *input_specs: Any) -> Any:
+        """The specs of the model's own output tensors: the graph already knows them, nothing is traced."""
         return map_structure(lambda t: TensorSpec(t.shape, t.dtype), self._output_structure)
 
     # ------------------------------------------------------------------ pure functions
-    def init(self, rng: jax.Array | None = None, *input_specs) -> tuple[dict, dict]:
+    def init(self, rng: jax.Array | None = None, *input_specs: Any) -> tuple[dict, dict]:
         """Fresh ``(params, state)``. When every initializer draws with numpy (the built-in ones do),
         the weights are made on the host, compiling nothing; otherwise one compiled program makes them.
         """
@@ -373,7 +378,7 @@ class Model(SavingMixin, TrainingMixin, Layer):
             parent[path[-1]] = jnp.asarray(value, old.dtype)
         self._params, self._state = trees["params"], trees["state"]
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """On symbolic tensors: nest this model in a graph. On arrays: run it with ``model.params``."""
         leaves = jax.tree_util.tree_leaves(args, is_leaf=is_symbolic)
         if leaves and not any(is_symbolic(x) for x in leaves):
@@ -391,13 +396,14 @@ class Model(SavingMixin, TrainingMixin, Layer):
         return super().__call__(*args, **kwargs)
 
     def count_params(self) -> int:
+        """The sum of its layers' counts (nested models too), from the weight specs: no arrays are made."""
         return sum(layer.count_params() for layer in self._sublayers.values())
 
     def summary(
         self,
         line_length: int | None = None,
         *,
-        print_fn=None,
+        print_fn: Callable[..., Any] | None = None,
         expand_nested: bool = False,
         show_trainable: bool = False,
     ) -> None:
@@ -449,7 +455,7 @@ class Sequential(Model):
     every layer knows its input shape as soon as it is added.
     """
 
-    def __init__(self, layers: list | None = None, name: str | None = None, trainable: bool = True):
+    def __init__(self, layers: list | None = None, name: str | None = None, trainable: bool = True) -> None:
         Layer.__init__(
             self, name=name if name is not None else unique_name("sequential"), trainable=trainable
         )
@@ -524,7 +530,8 @@ class Sequential(Model):
         """The layers added, without the InputLayer (as Keras)."""
         return list(self._stack)
 
-    def init(self, rng=None, *input_specs):
+    def init(self, rng: jax.Array | None = None, *input_specs: Any) -> tuple[dict, dict]:
+        """As ``Model.init``; a Sequential with no input shape yet first builds from ``input_specs[0]``."""
         if not self._layers and input_specs:
             self.build(input_specs[0].shape)
         self._require_graph()

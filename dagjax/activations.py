@@ -13,35 +13,43 @@ import jax
 import jax.numpy as jnp
 
 
-def linear(x):
+def linear(x: jax.Array) -> jax.Array:
+    """The identity: Keras's ``"linear"``, the activation ``None`` stands for."""
     return x
 
 
-def hard_sigmoid(x):
+def hard_sigmoid(x: jax.Array) -> jax.Array:
+    """``relu6(x + 3) / 6``, Keras 3's piecewise-linear sigmoid (slope 1/6, not Keras 2's 0.2)."""
     return jax.nn.relu6(x + 3.0) / 6.0
 
 
-def hard_silu(x):
+def hard_silu(x: jax.Array) -> jax.Array:
+    """``x * hard_sigmoid(x)`` (Keras's ``hard_silu`` / ``hard_swish``)."""
     return x * hard_sigmoid(x)
 
 
-def leaky_relu(x, negative_slope: float = 0.2):
+def leaky_relu(x: jax.Array, negative_slope: float = 0.2) -> jax.Array:
+    """Leaky ReLU with Keras's default slope 0.2 (``jax.nn.leaky_relu`` defaults to 0.01)."""
     return jax.nn.leaky_relu(x, negative_slope)
 
 
-def gelu(x, approximate: bool = False):
+def gelu(x: jax.Array, approximate: bool = False) -> jax.Array:
+    """GELU, exact by default as Keras's (``jax.nn.gelu`` defaults to the tanh approximation)."""
     return jax.nn.gelu(x, approximate=approximate)
 
 
-def mish(x):
+def mish(x: jax.Array) -> jax.Array:
+    """``x * tanh(softplus(x))``."""
     return x * jnp.tanh(jax.nn.softplus(x))
 
 
-def softmax(x, axis: int = -1):
+def softmax(x: jax.Array, axis: int = -1) -> jax.Array:
+    """Softmax over ``axis`` (the last by default)."""
     return jax.nn.softmax(x, axis=axis)
 
 
-def log_softmax(x, axis: int = -1):
+def log_softmax(x: jax.Array, axis: int = -1) -> jax.Array:
+    """Log-softmax over ``axis`` (the last by default)."""
     return jax.nn.log_softmax(x, axis=axis)
 
 

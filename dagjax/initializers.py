@@ -8,7 +8,8 @@ values with numpy on the host (see :class:`Initializer`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +26,7 @@ def compute_fans(shape: tuple) -> tuple[float, float]:
     return float(shape[-2] * receptive), float(shape[-1] * receptive)
 
 
-def is_traced(x) -> bool:
+def is_traced(x: Any) -> bool:
     """Whether ``x`` is an abstract value being traced (under ``jit``), not a concrete array."""
     return isinstance(x, jax.core.Tracer)
 
@@ -40,12 +41,16 @@ class Initializer:
     """
 
     def sample(self, generator: np.random.Generator, shape: tuple) -> np.ndarray:
+        """Values of ``shape`` drawn from ``generator`` (cast to dtype later); random subclasses define it."""
         raise NotImplementedError
 
-    def __call__(self, key, shape, dtype=jnp.float32):
+    def __call__(self, key: jax.Array | None, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        """The ``(key, shape, dtype) -> array`` initializer contract, seeded by the key's words."""
         return self.from_seed(None if key is None else key_words(key), shape, dtype)
 
-    def from_seed(self, words, shape, dtype=jnp.float32):
+    def from_seed(
+        self, words: np.ndarray | jax.Array | None, shape: Sequence[int], dtype: Any = jnp.float32
+    ) -> jax.Array:
         """Values drawn from a numpy generator seeded by ``words`` (uint32s)."""
         shape, dtype = tuple(shape), np.dtype(dtype)
 
@@ -58,6 +63,7 @@ class Initializer:
         return jax.pure_callback(draw, jax.ShapeDtypeStruct(shape, dtype), words, vmap_method="sequential")
 
     def get_config(self) -> dict:
+        """The instance attributes, which the built-in initializers name after their constructor arguments."""
         return dict(vars(self))
 
     def __repr__(self) -> str:
@@ -65,7 +71,7 @@ class Initializer:
         return f"{type(self).__name__}({args})"
 
 
-def key_words(key, tag: int | None = None):
+def key_words(key: jax.Array, tag: int | None = None) -> np.ndarray | jax.Array:
     """The uint32 words of a JAX key (typed or raw), optionally followed by ``tag``."""
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.key_data(key)
@@ -77,28 +83,39 @@ def key_words(key, tag: int | None = None):
 
 
 class Constant(Initializer):
-    def __init__(self, value: float = 0.0):
+    """Every entry ``value``."""
+
+    def __init__(self, value: float = 0.0) -> None:
         self.value = value
 
-    def from_seed(self, words, shape, dtype=jnp.float32):
+    def from_seed(
+        self, words: np.ndarray | jax.Array | None, shape: Sequence[int], dtype: Any = jnp.float32
+    ) -> jax.Array:
+        """A filled array; the seed is ignored, and under ``jit`` it is ``jnp.full`` (no host callback)."""
         if is_traced(words):
             return jnp.full(tuple(shape), self.value, dtype)
         return jax.device_put(np.full(tuple(shape), self.value, dtype))
 
 
 class Zeros(Constant):
-    def __init__(self):
+    """Every entry 0."""
+
+    def __init__(self) -> None:
         super().__init__(0.0)
 
     def get_config(self) -> dict:
+        """Empty, as Keras's: the value is fixed, so ``value`` is not recorded."""
         return {}
 
 
 class Ones(Constant):
-    def __init__(self):
+    """Every entry 1."""
+
+    def __init__(self) -> None:
         super().__init__(1.0)
 
     def get_config(self) -> dict:
+        """Empty, as Keras's: the value is fixed, so ``value`` is not recorded."""
         return {}
 
 
@@ -113,35 +130,44 @@ def _truncated_normal(generator: np.random.Generator, shape: tuple) -> np.ndarra
 
 
 class RandomNormal(Initializer):
-    def __init__(self, mean: float = 0.0, stddev: float = 0.05):
+    """Normal with Keras's defaults, mean 0 and stddev 0.05."""
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05) -> None:
         self.mean, self.stddev = mean, stddev
 
-    def sample(self, generator, shape):
+    def sample(self, generator: np.random.Generator, shape: tuple) -> np.ndarray:
+        """``mean + stddev * N(0, 1)``."""
         return self.mean + self.stddev * generator.standard_normal(shape)
 
 
 class RandomUniform(Initializer):
-    def __init__(self, minval: float = -0.05, maxval: float = 0.05):
+    """Uniform on ``[minval, maxval)``, Keras's default ``[-0.05, 0.05)``."""
+
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05) -> None:
         self.minval, self.maxval = minval, maxval
 
-    def sample(self, generator, shape):
+    def sample(self, generator: np.random.Generator, shape: tuple) -> np.ndarray:
+        """Uniform draws on ``[minval, maxval)``."""
         return generator.uniform(self.minval, self.maxval, shape)
 
 
 class TruncatedNormal(Initializer):
     """Normal cut at two standard deviations, as Keras."""
 
-    def __init__(self, mean: float = 0.0, stddev: float = 0.05):
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05) -> None:
         self.mean, self.stddev = mean, stddev
 
-    def sample(self, generator, shape):
+    def sample(self, generator: np.random.Generator, shape: tuple) -> np.ndarray:
+        """``mean + stddev * z``, with ``z`` a unit normal redrawn outside [-2, 2] (stddev not rescaled)."""
         return self.mean + self.stddev * _truncated_normal(generator, shape)
 
 
 class VarianceScaling(Initializer):
     """Scale / fan variance; the family behind glorot, he and lecun."""
 
-    def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal"):
+    def __init__(
+        self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal"
+    ) -> None:
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"VarianceScaling mode must be fan_in, fan_out or fan_avg, got {mode!r}.")
         if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
@@ -151,7 +177,8 @@ class VarianceScaling(Initializer):
             )
         self.scale, self.mode, self.distribution = scale, mode, distribution
 
-    def sample(self, generator, shape):
+    def sample(self, generator: np.random.Generator, shape: tuple) -> np.ndarray:
+        """Variance ``scale / max(1, fan)``; a truncated normal's stddev corrected for the cut, as Keras."""
         fan_in, fan_out = compute_fans(shape)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         variance = self.scale / max(1.0, fan)
@@ -165,10 +192,11 @@ class VarianceScaling(Initializer):
 
 
 def _variance_scaling(name: str, scale: float, mode: str, distribution: str) -> type:
-    def __init__(self):
+    def __init__(self) -> None:
         VarianceScaling.__init__(self, scale, mode, distribution)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """Empty, as Keras's: the class fixes scale, mode and distribution."""
         return {}
 
     return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config})
@@ -185,10 +213,11 @@ LecunNormal = _variance_scaling("LecunNormal", 1.0, "fan_in", "truncated_normal"
 class Orthogonal(Initializer):
     """A (scaled) orthogonal matrix over the flattened leading dims, as Keras."""
 
-    def __init__(self, gain: float = 1.0):
+    def __init__(self, gain: float = 1.0) -> None:
         self.gain = gain
 
-    def sample(self, generator, shape):
+    def sample(self, generator: np.random.Generator, shape: tuple) -> np.ndarray:
+        """Q of the QR of a normal matrix (signs fixed by R's diagonal), times ``gain``, reshaped."""
         if len(shape) < 2:
             raise ValueError(f"Orthogonal needs a shape of rank >= 2, got {shape}.")
         rows, cols = math.prod(shape[:-1]), shape[-1]
@@ -200,10 +229,15 @@ class Orthogonal(Initializer):
 
 
 class Identity(Initializer):
-    def __init__(self, gain: float = 1.0):
+    """``gain`` times the identity matrix (2D shapes only)."""
+
+    def __init__(self, gain: float = 1.0) -> None:
         self.gain = gain
 
-    def from_seed(self, words, shape, dtype=jnp.float32):
+    def from_seed(
+        self, words: np.ndarray | jax.Array | None, shape: Sequence[int], dtype: Any = jnp.float32
+    ) -> jax.Array:
+        """``gain * eye(*shape)``; the seed is ignored, and under ``jit`` it is ``jnp.eye`` (no callback)."""
         if len(shape) != 2:
             raise ValueError(f"Identity needs a 2D shape, got {tuple(shape)}.")
         if is_traced(words):
@@ -258,6 +292,7 @@ def get(identifier: str | Callable | dict | None) -> Callable:
 
 
 def serialize(init: Callable) -> dict | str:
+    """``{"class_name", "config"}`` of a built-in initializer (as ``get`` reads it back); else its name."""
     if isinstance(init, Initializer):
         return {"class_name": type(init).__name__, "config": init.get_config()}
     return getattr(init, "__name__", repr(init))

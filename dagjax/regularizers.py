@@ -8,24 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 
 
 class Regularizer:
-    def __call__(self, x):
+    """Base of the built-in regularizers: a callable ``array -> scalar`` penalty with a config."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """The scalar penalty for ``x``; subclasses define it."""
         raise NotImplementedError
 
     def get_config(self) -> dict:
+        """The instance attributes as constructor arguments, for ``serialize``."""
         return dict(vars(self))
 
 
 class L1L2(Regularizer):
     """``l1 * sum(|x|) + l2 * sum(x**2)``."""
 
-    def __init__(self, l1: float = 0.0, l2: float = 0.0):
+    def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
         self.l1, self.l2 = float(l1), float(l2)
 
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """``l1 * sum(|x|) + l2 * sum(x**2)`` as a float32 scalar, a zero term skipped (not traced)."""
         penalty = jnp.zeros((), jnp.float32)
         if self.l1:
             penalty += self.l1 * jnp.sum(jnp.abs(x))
@@ -35,18 +41,24 @@ class L1L2(Regularizer):
 
 
 class L1(L1L2):
-    def __init__(self, l1: float = 0.01):
+    """``l1 * sum(|x|)``, with Keras's default factor 0.01."""
+
+    def __init__(self, l1: float = 0.01) -> None:
         super().__init__(l1=l1)
 
     def get_config(self) -> dict:
+        """Only ``l1``, as Keras's ``L1`` config (its ``l2`` is always zero)."""
         return {"l1": self.l1}
 
 
 class L2(L1L2):
-    def __init__(self, l2: float = 0.01):
+    """``l2 * sum(x**2)``, with Keras's default factor 0.01."""
+
+    def __init__(self, l2: float = 0.01) -> None:
         super().__init__(l2=l2)
 
     def get_config(self) -> dict:
+        """Only ``l2``, as Keras's ``L2`` config (its ``l1`` is always zero)."""
         return {"l2": self.l2}
 
 
@@ -66,6 +78,7 @@ def get(identifier: str | Callable | dict | None) -> Callable | None:
 
 
 def serialize(reg: Callable | None) -> dict | None:
+    """``{"class_name", "config"}`` of a regularizer (as ``get`` reads it back), or ``None``."""
     if reg is None:
         return None
     return {"class_name": type(reg).__name__, "config": reg.get_config()}

@@ -40,7 +40,7 @@ class BackupAndRestore(Callback):
         save_freq: str = "epoch",
         double_checkpoint: bool = False,
         delete_checkpoint: bool = True,
-    ):
+    ) -> None:
         super().__init__()
         if not backup_dir:
             raise ValueError("Empty `backup_dir` argument passed")
@@ -63,7 +63,8 @@ class BackupAndRestore(Callback):
             reverse=True,
         )
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Load the newest readable backup, if any, and make ``fit`` start at the epoch after it."""
         unreadable = []
         for finished, path in self._backups():
             try:
@@ -95,14 +96,16 @@ class BackupAndRestore(Callback):
             except CheckpointError:
                 raise by_name from None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Write this epoch's backup, then delete older ones (all but one more with ``double_checkpoint``)."""
         finished = epoch + 1
         self.model.save_weights(os.path.join(self.backup_dir, f"backup-{finished:06d}.dj"))
         keep = 2 if self.double_checkpoint else 1
         for _, path in [b for b in self._backups() if b[0] != finished][keep - 1 :]:
             os.remove(path)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """With ``delete_checkpoint``, remove the backups and leftovers (and ``backup_dir`` if emptied)."""
         if not (self.delete_checkpoint and os.path.isdir(self.backup_dir)):
             return
         for name in os.listdir(self.backup_dir):

@@ -11,12 +11,15 @@ batch, from a batch hook).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
 
 from dagjax.training._progbar import Progbar
+
+if TYPE_CHECKING:
+    from dagjax._model import Model
 
 _BATCH_HOOKS = {
     "train": ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end"),
@@ -37,18 +40,21 @@ class Callback:
     # Whether hooks may read or change the model's weights (fit then hands them over before the hook).
     reads_model: bool = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.params: dict = {}
-        self._model = None
+        self._model: Model | None = None
 
     def set_params(self, params: dict) -> None:
+        """Keep the run's settings (``verbose``, ``epochs``, ``steps``) as ``self.params``."""
         self.params = params
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: Model) -> None:
+        """Bind the model the hooks reach as ``self.model``."""
         self._model = model
 
     @property
-    def model(self):
+    def model(self) -> Model | None:
+        """The model being fitted, evaluated or run (``None`` before ``set_model``)."""
         return self._model
 
     def on_batch_begin(self, batch: int, logs: dict | None = None) -> None:
@@ -64,9 +70,11 @@ class Callback:
         """At the end of an epoch; ``logs`` holds the epoch's results, ``val_`` ones included."""
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        """Before a training batch; runs ``on_batch_begin`` unless overridden, as Keras."""
         self.on_batch_begin(batch, logs=logs)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """After a training batch (``logs``: running results); runs ``on_batch_end`` unless overridden."""
         self.on_batch_end(batch, logs=logs)
 
     def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None:
@@ -121,15 +129,17 @@ class History(Callback):
 
     reads_model = False
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.history: dict[str, list] = {}
         self.epoch: list[int] = []
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Restart the epoch list; ``history`` itself is kept, as Keras's."""
         self.epoch = []
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Append the epoch and each of its logs, and point ``model.history`` at this callback."""
         self.epoch.append(epoch)
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(value)
@@ -142,7 +152,7 @@ class ProgbarLogger(Callback):
     chunk_safe = True
     reads_model = False
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.verbose = 1
         self.epochs = 1
@@ -151,7 +161,8 @@ class ProgbarLogger(Callback):
         self._in_fit = False
         self._seen = 0
 
-    def set_params(self, params):
+    def set_params(self, params: dict) -> None:
+        """Read ``verbose`` ("auto" means 1), ``epochs`` and ``steps`` (the bar's target, if known)."""
         super().set_params(params)
         verbose = params.get("verbose", 1)
         self.verbose = 1 if verbose == "auto" else verbose
@@ -175,42 +186,53 @@ class ProgbarLogger(Callback):
             self.progbar.target = self.target = self._seen
         self.progbar.update(self.progbar.target, logs, finalize=True)
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Enter ``fit``: validation runs inside it then draw no bar of their own."""
         self._in_fit = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Leave ``fit``: a later ``evaluate`` draws its own bar again."""
         self._in_fit = False
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Start the epoch's bar, headed ``Epoch i/n`` when there is more than one epoch."""
         self._start()
         if self.verbose and self.epochs > 1:
             self.progbar.stream.write(f"Epoch {epoch + 1}/{self.epochs}\n")
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Move the bar to ``batch + 1`` with the running logs (once per compiled chunk when fused)."""
         self._update(batch, logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Complete the bar with the epoch's logs, validation ones included."""
         self._finish(logs)
 
-    def on_test_begin(self, logs=None):
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        """Start a bar for ``evaluate``; validation inside ``fit`` gets none."""
         if not self._in_fit:
             self._start()
 
-    def on_test_batch_end(self, batch, logs=None):
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Move the ``evaluate`` bar on (not during validation inside ``fit``)."""
         if not self._in_fit:
             self._update(batch, logs)
 
-    def on_test_end(self, logs=None):
+    def on_test_end(self, logs: dict | None = None) -> None:
+        """Complete the ``evaluate`` bar with its results (not during validation inside ``fit``)."""
         if not self._in_fit:
             self._finish(logs)
 
-    def on_predict_begin(self, logs=None):
+    def on_predict_begin(self, logs: dict | None = None) -> None:
+        """Start a bar for ``predict``."""
         self._start()
 
-    def on_predict_batch_end(self, batch, logs=None):
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Move the ``predict`` bar on, showing no values (the logs hold outputs, not results)."""
         self._update(batch, None)
 
-    def on_predict_end(self, logs=None):
+    def on_predict_end(self, logs: dict | None = None) -> None:
+        """Complete the ``predict`` bar."""
         self._finish(None)
 
 
@@ -222,9 +244,9 @@ class CallbackList(Callback):
         callbacks: list | None = None,
         add_history: bool = False,
         add_progbar: bool = False,
-        model=None,
+        model: Model | None = None,
         **params: Any,
-    ):
+    ) -> None:
         super().__init__()
         self.callbacks: list[Callback] = list(callbacks or [])
         for callback in self.callbacks:
@@ -243,7 +265,8 @@ class CallbackList(Callback):
         if params:
             self.set_params(params)
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: Model) -> None:
+        """Bind ``model`` to every callback, and set ``model.history`` to the list's History if any."""
         super().set_model(model)
         if self.history is not None:
             model.history = self.history
@@ -251,6 +274,7 @@ class CallbackList(Callback):
             callback.set_model(model)
 
     def set_params(self, params: dict) -> None:
+        """Pass the run's settings on to every callback."""
         super().set_params(params)
         for callback in self.callbacks:
             callback.set_params(params)
@@ -281,11 +305,11 @@ class CallbackList(Callback):
         """Whether some callback that may read the weights overrides ``hook``."""
         return any(c.reads_model and _overrides(c, hook) for c in self.callbacks)
 
-    def _call(self, hook: str, *args, logs=None) -> None:
+    def _call(self, hook: str, *args: Any, logs: dict | None = None) -> None:
         for callback in self.callbacks:
             getattr(callback, hook)(*args, logs=logs)
 
-    def _call_batch(self, hook: str, batch: int, logs) -> None:
+    def _call_batch(self, hook: str, batch: int, logs: dict | None) -> None:
         python_logs = None
         for callback in self.callbacks:
             if not _overrides(callback, hook) and not (
@@ -299,44 +323,58 @@ class CallbackList(Callback):
                     python_logs = _to_python(logs) or {}
                 getattr(callback, hook)(batch, logs=python_logs)
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Run every callback's ``on_train_begin``, in list order."""
         self._call("on_train_begin", logs=logs)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Run every callback's ``on_train_end``, in list order."""
         self._call("on_train_end", logs=logs)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Run every callback's ``on_epoch_begin``, in list order."""
         self._call("on_epoch_begin", epoch, logs=logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Run every callback's ``on_epoch_end`` on one shared ``logs`` dict: what one adds, the next sees."""
         self._call("on_epoch_end", epoch, logs=logs)
 
-    def on_test_begin(self, logs=None):
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        """Run every callback's ``on_test_begin``, in list order."""
         self._call("on_test_begin", logs=logs)
 
-    def on_test_end(self, logs=None):
+    def on_test_end(self, logs: dict | None = None) -> None:
+        """Run every callback's ``on_test_end``, in list order."""
         self._call("on_test_end", logs=logs)
 
-    def on_predict_begin(self, logs=None):
+    def on_predict_begin(self, logs: dict | None = None) -> None:
+        """Run every callback's ``on_predict_begin``, in list order."""
         self._call("on_predict_begin", logs=logs)
 
-    def on_predict_end(self, logs=None):
+    def on_predict_end(self, logs: dict | None = None) -> None:
+        """Run every callback's ``on_predict_end``, in list order."""
         self._call("on_predict_end", logs=logs)
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        """Run the callbacks that override ``on_train_batch_begin`` or its alias ``on_batch_begin``."""
         self._call_batch("on_train_batch_begin", batch, logs)
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Run the callbacks that override ``on_train_batch_end`` or its alias ``on_batch_end``."""
         self._call_batch("on_train_batch_end", batch, logs)
 
-    def on_test_batch_begin(self, batch, logs=None):
+    def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        """Run the callbacks that override ``on_test_batch_begin``."""
         self._call_batch("on_test_batch_begin", batch, logs)
 
-    def on_test_batch_end(self, batch, logs=None):
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Run the callbacks that override ``on_test_batch_end``; logs as Python floats unless chunk-safe."""
         self._call_batch("on_test_batch_end", batch, logs)
 
-    def on_predict_batch_begin(self, batch, logs=None):
+    def on_predict_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        """Run the callbacks that override ``on_predict_batch_begin``."""
         self._call_batch("on_predict_batch_begin", batch, logs)
 
-    def on_predict_batch_end(self, batch, logs=None):
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Run the callbacks that override ``on_predict_batch_end`` (``logs["outputs"]`` left as arrays)."""
         self._call_batch("on_predict_batch_end", batch, logs)

@@ -33,7 +33,7 @@ class ModelCheckpoint(MonitorCallback):
         mode: str = "auto",
         save_freq: str | int = "epoch",
         initial_value_threshold: float | None = None,
-    ):
+    ) -> None:
         super().__init__(monitor, mode, initial_value_threshold)
         if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)):
             raise ValueError(
@@ -59,7 +59,8 @@ class ModelCheckpoint(MonitorCallback):
         if self._should_save_on_batch(batch):
             self._save_model(self._current_epoch, batch, logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """With ``save_freq="epoch"``, save (if ``save_best_only``: only when ``monitor`` improved)."""
         if self.monitor_op is None:
             self._set_monitor_op()
         if self.save_freq == "epoch":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from dagjax.callbacks._monitor import MonitorCallback
 
@@ -31,7 +32,7 @@ class EarlyStopping(MonitorCallback):
         baseline: float | None = None,
         restore_best_weights: bool = False,
         start_from_epoch: int = 0,
-    ):
+    ) -> None:
         super().__init__(monitor, mode, min_delta=min_delta)
         self.patience = patience
         self.verbose = verbose
@@ -44,7 +45,8 @@ class EarlyStopping(MonitorCallback):
         self.best_epoch = 0
         self.start_from_epoch = start_from_epoch
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Reset the wait count, best value and kept weights, so each ``fit`` starts afresh."""
         self.wait = 0
         self.stopped_epoch = 0
         self.best = None
@@ -54,7 +56,8 @@ class EarlyStopping(MonitorCallback):
     def _weights(self) -> tuple:
         return self.model.params, self.model.state
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Stop training once ``monitor`` has not improved for ``patience`` epochs (past the warm-up)."""
         if self.monitor_op is None:
             self._set_monitor_op()
         current = self.get_monitor_value(logs)
@@ -75,7 +78,8 @@ class EarlyStopping(MonitorCallback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Report the stop if ``verbose``; put back the best epoch's weights if ``restore_best_weights``."""
         if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
@@ -83,7 +87,7 @@ class EarlyStopping(MonitorCallback):
                 print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.params, self.model.state = self.best_weights
 
-    def get_monitor_value(self, logs: dict | None):
+    def get_monitor_value(self, logs: dict | None) -> Any:
         """The monitored value in ``logs``, or None (with a warning naming the logs there are)."""
         logs = logs or {}
         value = logs.get(self.monitor)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,8 +19,11 @@ from dagjax.callbacks._base import Callback
 from dagjax.callbacks._monitor import MonitorCallback
 from dagjax.training._optimizers import get_learning_rate, set_learning_rate
 
+if TYPE_CHECKING:
+    from dagjax._model import Model
 
-def current_learning_rate(model) -> float:
+
+def current_learning_rate(model: Model) -> float:
     """The learning rate in ``model.opt_state``, as a Python float."""
     rate = get_learning_rate(model.opt_state)
     if rate is None:
@@ -31,7 +35,7 @@ def current_learning_rate(model) -> float:
     return float(rate)
 
 
-def _set_rate(model, value: float) -> None:
+def _set_rate(model: Model, value: float) -> None:
     model.opt_state = set_learning_rate(model.opt_state, value)
 
 
@@ -53,7 +57,7 @@ class ReduceLROnPlateau(MonitorCallback):
         min_delta: float = 1e-4,
         cooldown: int = 0,
         min_lr: float = 0.0,
-    ):
+    ) -> None:
         super().__init__(monitor, mode, min_delta=min_delta)
         if factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
@@ -65,12 +69,14 @@ class ReduceLROnPlateau(MonitorCallback):
         self.cooldown_counter = 0
         self.wait = 0
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Reset the best value, wait and cooldown counts, so each ``fit`` starts afresh."""
         self.best = None
         self.cooldown_counter = 0
         self.wait = 0
 
     def in_cooldown(self) -> bool:
+        """Whether a reduction happened less than ``cooldown`` epochs ago."""
         return self.cooldown_counter > 0
 
     def _reduce(self, epoch: int) -> bool:
@@ -83,7 +89,8 @@ class ReduceLROnPlateau(MonitorCallback):
             print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
         return True
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Log ``learning_rate``; reduce it once ``monitor`` has not improved for ``patience`` epochs."""
         if self.monitor_op is None:
             self._set_monitor_op()
         logs = {} if logs is None else logs
@@ -128,13 +135,14 @@ class LearningRateScheduler(Callback):
     >>> LearningRateScheduler(lambda epoch, lr: lr if epoch < 10 else lr * 0.9)  # doctest: +SKIP
     """
 
-    def __init__(self, schedule: Callable, verbose: int = 0):
+    def __init__(self, schedule: Callable, verbose: int = 0) -> None:
         super().__init__()
         self.schedule = schedule
         self.verbose = verbose
         self._takes_rate = _takes_rate(schedule)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Set the rate to ``schedule``'s value for this epoch (a float, else ValueError)."""
         if self._takes_rate:
             rate = self.schedule(epoch, current_learning_rate(self.model))
         else:
@@ -145,6 +153,7 @@ class LearningRateScheduler(Callback):
         if self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {rate}.")
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Add the rate in use to the epoch's logs as ``learning_rate``, as Keras."""
         if logs is not None:
             logs["learning_rate"] = current_learning_rate(self.model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -22,11 +23,12 @@ class TerminateOnNaN(Callback):
     chunk_safe = True
     reads_model = False
 
-    def __init__(self, raise_error: bool = False):
+    def __init__(self, raise_error: bool = False) -> None:
         super().__init__()
         self.raise_error = raise_error
 
-    def on_batch_end(self, batch, logs=None):
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """On a NaN or infinite ``loss``: raise if ``raise_error``, else set ``model.stop_training``."""
         loss = (logs or {}).get("loss")
         if loss is None or np.isfinite(loss):
             return
@@ -44,7 +46,7 @@ class CSVLogger(Callback):
 
     reads_model = False
 
-    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
+    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False) -> None:
         super().__init__()
         self.sep = separator
         self.filename = os.fspath(filename)
@@ -54,7 +56,8 @@ class CSVLogger(Callback):
         self.append_header = True
         self.csv_file = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Open the file (with ``append``, added to, and given a header only if it is empty)."""
         if self.append and os.path.exists(self.filename):
             with open(self.filename) as f:
                 self.append_header = not f.readline()
@@ -64,7 +67,8 @@ class CSVLogger(Callback):
         self.writer = None
         self.keys = None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Write the epoch's row (``NA`` for a missing log) and flush, so the file is readable mid-run."""
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
@@ -81,13 +85,14 @@ class CSVLogger(Callback):
         self.writer.writerow({"epoch": epoch, **{key: _cell(logs.get(key, "NA")) for key in self.keys}})
         self.csv_file.flush()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Close the file."""
         if self.csv_file is not None and not self.csv_file.closed:
             self.csv_file.close()
         self.writer = None
 
 
-def _cell(value):
+def _cell(value: Any) -> Any:
     """A log as Keras's CSVLogger writes it: a vector metric as ``"[a, b]"``, quotes included."""
     if isinstance(value, np.ndarray) and value.ndim:
         return f'"[{", ".join(map(str, value))}]"'
@@ -126,7 +131,7 @@ class LambdaCallback(Callback):
         on_train_batch_begin: Callable | None = None,
         on_train_batch_end: Callable | None = None,
         **kwargs: Callable,
-    ):
+    ) -> None:
         super().__init__()
         unknown = sorted(name for name in kwargs if name not in _HOOKS)
         if unknown:

@@ -11,10 +11,14 @@ minimises losses and maximises the metrics Keras marks as higher-is-better
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dagjax.callbacks._base import Callback
+
+if TYPE_CHECKING:
+    from dagjax._model import Model
 from dagjax.training import _confusion_metrics as confusion
 from dagjax.training import _metrics as metrics
 
@@ -48,13 +52,13 @@ _MINIMISED = (
 )
 
 
-def _compiled_metrics(model) -> list[tuple[str, object]]:
+def _compiled_metrics(model: Model) -> list[tuple[str, object]]:
     """``(log name, Metric)`` of every metric the model's ``fit`` has built so far."""
     loops = getattr(model, "_loops", None) or {}
     return [(log_name, metric) for loop in loops.values() for log_name, metric, _, _ in loop.metric_entries]
 
 
-def maximises(model, monitor: str, owner: str) -> bool:
+def maximises(model: Model, monitor: str, owner: str) -> bool:
     """Whether ``mode="auto"`` should maximise ``monitor``, decided as Keras decides it."""
     name = monitor.removeprefix("val_")
     if name == "loss" or name.endswith("_loss"):
@@ -75,7 +79,13 @@ def maximises(model, monitor: str, owner: str) -> bool:
 class MonitorCallback(Callback):
     """A callback that tracks the best value of the ``monitor`` log."""
 
-    def __init__(self, monitor: str = "val_loss", mode: str = "auto", baseline=None, min_delta: float = 0):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        baseline: float | None = None,
+        min_delta: float = 0,
+    ) -> None:
         super().__init__()
         if mode not in ("auto", "min", "max"):
             warnings.warn(
@@ -98,7 +108,7 @@ class MonitorCallback(Callback):
         if not maximise:
             self.min_delta *= -1
 
-    def _is_improvement(self, monitor_value, reference_value) -> bool:
+    def _is_improvement(self, monitor_value: float, reference_value: float | None) -> bool:
         """Whether ``monitor_value`` beats ``reference_value`` (None: anything does) by ``min_delta``."""
         if reference_value is None:
             return True

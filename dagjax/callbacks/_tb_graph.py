@@ -9,8 +9,14 @@ the edges), its type, parameter count, number of calls and config.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 from dagjax.utils._layer_graph import GraphNode, layer_graph, layer_kind
+
+if TYPE_CHECKING:
+    from tensorboardX.proto.graph_pb2 import GraphDef
+
+    from dagjax._model import Model
 
 
 def node_name(path: tuple) -> str:
@@ -18,7 +24,7 @@ def node_name(path: tuple) -> str:
     return "/".join(part.replace("/", "_") for part in path)
 
 
-def _shape_proto(shape: tuple):
+def _shape_proto(shape: tuple) -> Any:
     from tensorboardX.proto.tensor_shape_pb2 import TensorShapeProto
 
     return TensorShapeProto(dim=[TensorShapeProto.Dim(size=-1 if d is None else d) for d in shape])
@@ -39,7 +45,7 @@ def _attrs(node: GraphNode) -> dict:
     }
 
 
-def graph_def(model):
+def graph_def(model: Model) -> GraphDef:
     """The ``GraphDef`` of ``model``'s layers, nested models expanded into groups."""
     from tensorboardX.proto.graph_pb2 import GraphDef
     from tensorboardX.proto.node_def_pb2 import NodeDef

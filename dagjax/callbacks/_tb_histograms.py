@@ -14,13 +14,17 @@ deterministic (no Dropout draw) and need no extra state.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from dagjax.training._step import TrainState, build_trainer, trainable_mask
+
+if TYPE_CHECKING:
+    from dagjax._model import Model
+    from dagjax.training._step import Trainer
 
 BUCKETS = 30
 
@@ -37,7 +41,7 @@ class Histogram(NamedTuple):
     bucket_counts: list
 
 
-def summarise(arrays: list, segment) -> dict:
+def summarise(arrays: list, segment: jax.Array) -> dict:
     """Bucket counts and moments of the finite values of each array (traceable).
 
     All arrays are flattened into one vector and reduced by ``segment`` (the
@@ -80,14 +84,14 @@ def to_histogram(stats: dict, i: int) -> Histogram | None:
     return Histogram(lo, hi, num, float(stats["sum"][i]), float(stats["sum_squares"][i]), limits, counts)
 
 
-def leaf(tree: dict, path: tuple):
+def leaf(tree: dict, path: tuple) -> Any:
     """The array at ``path`` in a nested dict of arrays."""
     for key in path:
         tree = tree[key]
     return tree
 
 
-def activation_tags(model) -> list[tuple[str, Any]]:
+def activation_tags(model: Model) -> list[tuple[str, Any]]:
     """``(tag, tensor)`` for every output of every layer call in ``model`` (InputLayers aside)."""
     calls: dict[str, int] = {}
     tags = []
@@ -103,7 +107,7 @@ def activation_tags(model) -> list[tuple[str, Any]]:
 class HistogramProbe:
     """Histograms of weights (and, given a validation batch, activations and gradients) in one call."""
 
-    def __init__(self, model, target_shapes: list | None = None):
+    def __init__(self, model: Model, target_shapes: list | None = None) -> None:
         self.weights = [
             ("/".join(path) + "/histogram", collection, path) for collection, path in model.weight_paths()
         ]
@@ -124,7 +128,7 @@ class HistogramProbe:
             ]
             trainer = _loss_trainer(model, target_shapes)
 
-        def collect(params, state, batch) -> list:
+        def collect(params: dict, state: dict, batch: tuple | None) -> list:
             trees = {"params": params, "state": state}
             arrays = [leaf(trees[c], path) for _, c, path in self.weights]
             if batch is not None:
@@ -145,7 +149,7 @@ class HistogramProbe:
         self._segments: dict = {}
         self.calls = 0
 
-    def __call__(self, params, state, batch=None) -> dict[str, Histogram]:
+    def __call__(self, params: dict, state: dict, batch: tuple | None = None) -> dict[str, Histogram]:
         """Histograms by tag; ``batch`` is ``(x, y, sample_weight, mask)`` or None (weights only)."""
         self.calls += 1
         tags = [tag for tag, _, _ in self.weights]
@@ -162,7 +166,7 @@ class HistogramProbe:
         return {tag: h for tag, h in histograms.items() if h is not None}
 
 
-def _loss_trainer(model, target_shapes: list):
+def _loss_trainer(model: Model, target_shapes: list) -> Trainer:
     """A trainer with the model's compiled losses (no metrics), for targets of these shapes."""
     config = model._compile_config
     names = list(model.output_names)

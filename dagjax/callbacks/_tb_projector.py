@@ -14,16 +14,20 @@ import json
 import os
 import shutil
 import tempfile
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
 
 from dagjax.callbacks._tb_histograms import leaf
 
+if TYPE_CHECKING:
+    from dagjax._model import Model
+
 CONFIG_NAME = "projector_config.pbtxt"
 
 
-def embedding_layers(model, prefix: tuple = ()) -> list[tuple[tuple, object]]:
+def embedding_layers(model: Model, prefix: tuple = ()) -> list[tuple[tuple, object]]:
     """``(path, layer)`` of every Embedding layer in ``model``, nested models included."""
     from dagjax.layers._core import Embedding  # deferred: layers import the model's callbacks
     from dagjax.utils._layer_graph import is_model
@@ -45,7 +49,7 @@ def _quote(text: str) -> str:
 class ProjectorWriter:
     """Writes embedding snapshots and the projector config of one model into ``log_dir``."""
 
-    def __init__(self, log_dir: str, model, metadata: str | dict | None = None):
+    def __init__(self, log_dir: str, model: Model, metadata: str | dict | None = None) -> None:
         self.log_dir = log_dir
         self.layers = embedding_layers(model)
         names = {path[-1] for path, _ in self.layers} | {"/".join(path) for path, _ in self.layers}

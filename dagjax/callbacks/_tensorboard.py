@@ -25,6 +25,7 @@ import struct
 import time
 import warnings
 import zlib
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
@@ -34,13 +35,16 @@ from dagjax.callbacks._tb_graph import graph_def
 from dagjax.callbacks._tb_histograms import HistogramProbe, leaf
 from dagjax.callbacks._tb_projector import ProjectorWriter
 
+if TYPE_CHECKING:
+    from dagjax._model import Model
+
 _MISSING_WRITER = (
     "callbacks.TensorBoard writes event files with the tensorboardX package, which is not installed. "
     "Install it with `pip install 'dagjax[tensorboard]'` (or `pip install tensorboardX`)."
 )
 
 
-def _require_writer():
+def _require_writer() -> Any:
     try:
         import tensorboardX
     except ImportError as err:
@@ -97,7 +101,7 @@ class TensorBoard(Callback):
         profile_batch: int = 0,
         embeddings_freq: int = 0,
         embeddings_metadata: str | dict | None = None,
-    ):
+    ) -> None:
         super().__init__()
         if profile_batch:
             raise NotImplementedError(
@@ -135,7 +139,8 @@ class TensorBoard(Callback):
         self._warned = False
 
     # ------------------------------------------------------------------ writers
-    def set_model(self, model) -> None:
+    def set_model(self, model: Model) -> None:
+        """Bind the model; close the previous writers and reset histogram probes and projector for it."""
         super().set_model(model)
         self._close_writers()
         self._probes = {}
@@ -143,7 +148,7 @@ class TensorBoard(Callback):
             ProjectorWriter(self.log_dir, model, self.embeddings_metadata) if self.embeddings_freq else None
         )
 
-    def _writer(self, run: str):
+    def _writer(self, run: str) -> Any:
         if run not in self._writers:
             self._writers[run] = self._tbx.FileWriter(os.path.join(self.log_dir, run), flush_secs=10)
         return self._writers[run]
@@ -162,7 +167,8 @@ class TensorBoard(Callback):
         self._writers = {}
 
     # ------------------------------------------------------------------ hooks
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Reset the batch counts, note the optimizer step, and write the layer graph (once per callback)."""
         self._in_fit = True
         self._batches = self._epoch_start_batch = self._last_written = 0
         self._step_base = _optimizer_step(self.model)
@@ -172,14 +178,17 @@ class TensorBoard(Callback):
             self._writer("train").add_event(Event(graph_def=graph_def(self.model).SerializeToString()))
             self._graph_written = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Close the event files, flushing them."""
         self._in_fit = False
         self._close_writers()
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Start the clocks behind ``steps_per_second``."""
         self._clock = self._batch_clock = (time.perf_counter(), self._batches)
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Write ``batch_<log>`` scalars when the batch count passes a multiple of ``update_freq``."""
         self._batches = self._epoch_start_batch + batch + 1
         if (
             self.update_freq == "epoch"
@@ -194,7 +203,8 @@ class TensorBoard(Callback):
         self._scalars("train", values, self._batches)
         self._last_written = self._batches
 
-    def on_test_end(self, logs=None):
+    def on_test_end(self, logs: dict | None = None) -> None:
+        """Write ``evaluation_<log>_vs_iterations`` under ``validation/`` at the optimizer step."""
         if not logs or not getattr(self.model, "compiled", False):
             return
         step = self._step_base + self._batches if self._in_fit else _optimizer_step(self.model)
@@ -202,7 +212,8 @@ class TensorBoard(Callback):
         if not self._in_fit:
             self._writer("validation").flush()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Write the epoch scalars (train and validation), then histograms and embeddings when due."""
         self._epoch_start_batch = self._batches
         logs = logs or {}
         train = {k: v for k, v in logs.items() if not k.startswith("val_")}
@@ -239,7 +250,7 @@ class TensorBoard(Callback):
                 weight = jax.device_get(leaf(trees[collection], path))
                 self._image(writer, "/".join(path) + "/image", weight_image(weight), epoch)
 
-    def _image(self, writer, tag: str, pixels: np.ndarray, step: int) -> None:
+    def _image(self, writer: Any, tag: str, pixels: np.ndarray, step: int) -> None:
         from tensorboardX.proto.summary_pb2 import Summary
 
         image = Summary.Image(
@@ -267,12 +278,12 @@ class TensorBoard(Callback):
         return x, y, sample_weight, np.ones((size,), np.float32)
 
 
-def _optimizer_step(model) -> int:
+def _optimizer_step(model: Model) -> int:
     step = getattr(model, "_train_step", None)
     return 0 if step is None else int(step)
 
 
-def _learning_rate(model) -> float | None:
+def _learning_rate(model: Model) -> float | None:
     if not getattr(model, "compiled", False):
         return None
     from dagjax.optimizers import get_learning_rate

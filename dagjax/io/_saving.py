@@ -22,7 +22,7 @@ weights alone). So, to continue training exactly where a saved run stopped::
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +31,9 @@ import numpy as np
 from dagjax.io._arrays import CheckpointError, Path, read_archive, show, write_archive
 from dagjax.io._config import layer_from_config, layer_to_config
 from dagjax.io._registry import custom_object_scope
+
+if TYPE_CHECKING:
+    from dagjax._model import Model
 
 _LIST_LIMIT = 8
 
@@ -105,7 +108,7 @@ def _arrays_of(model, include_optimizer: bool) -> tuple[list[tuple[Path, Any]], 
 
 
 def save_model(
-    model, filepath: str | os.PathLike, overwrite: bool = True, include_optimizer: bool = True
+    model: Model, filepath: str | os.PathLike, overwrite: bool = True, include_optimizer: bool = True
 ) -> None:
     """Write ``model``'s architecture, params, state (and trained optimizer state) to one file."""
     _check_overwrite(filepath, overwrite)
@@ -113,7 +116,7 @@ def save_model(
     write_archive(filepath, {"kind": "model", **metadata, "config": layer_to_config(model)}, arrays)
 
 
-def save_weights(model, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+def save_weights(model: Model, filepath: str | os.PathLike, overwrite: bool = True) -> None:
     """Write ``model``'s params, state (and trained optimizer state) to one file, without the architecture."""
     _check_overwrite(filepath, overwrite)
     arrays, metadata = _arrays_of(model, include_optimizer=True)
@@ -210,7 +213,7 @@ def _optimizer_paths_renamed(model, arrays: dict[Path, np.ndarray]) -> dict[Path
 
 
 def load_weights(
-    model, filepath: str | os.PathLike, skip_optimizer: bool = False, by_name: bool = True
+    model: Model, filepath: str | os.PathLike, skip_optimizer: bool = False, by_name: bool = True
 ) -> None:
     """Load params and state (and, into a compiled model, optimizer state) saved from a model like this one.
 
@@ -234,7 +237,7 @@ def load_weights(
         model._train_step = jnp.asarray(manifest.get("train_step", 0), jnp.int32)
 
 
-def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None):
+def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None) -> Model:
     """The model saved at ``filepath``: rebuilt from its config, with its params and state.
 
     Custom layer classes must be registered (``@dj.register_layer``) or given

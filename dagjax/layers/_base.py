@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -50,7 +50,7 @@ class TensorSpec:
 
     __slots__ = ("shape", "dtype")
 
-    def __init__(self, shape, dtype):
+    def __init__(self, shape: Sequence[int | None], dtype: Any) -> None:
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = np.dtype(dtype)
 
@@ -84,6 +84,7 @@ def _initial_value(w: WeightSpec, rng, path: tuple):
 
 
 def as_spec(x: Any) -> TensorSpec:
+    """The shape and dtype of an array, a ``ShapeDtypeStruct`` or a symbolic tensor, as a ``TensorSpec``."""
     return TensorSpec(x.shape, x.dtype)
 
 
@@ -150,7 +151,7 @@ class Layer:
         activity_regularizer: Any = None,
         dtype: Any = None,
         **keras_only: Any,
-    ):
+    ) -> None:
         _check_keras_only(type(self).__name__, keras_only)
         self.name = name if name is not None else unique_name(to_snake_case(type(self).__name__))
         if not isinstance(self.name, str) or not self.name:
@@ -163,15 +164,17 @@ class Layer:
         self._built_for: Any = None
 
     # ------------------------------------------------------------------ to override
-    def declare_weights(self, *input_specs) -> list[WeightSpec]:
+    def declare_weights(self, *input_specs: Any) -> list[WeightSpec]:
         """The layer's own weights for these input specs (none by default)."""
         return []
 
-    def call(self, params: dict, *inputs):
+    def call(self, params: dict, *inputs: Any) -> Any:
         """Outputs from inputs and params, for layers with no state, rng or training mode."""
         raise NotImplementedError(f"{type(self).__name__} must implement call() or apply().")
 
-    def apply(self, params: dict, state: dict, *inputs, training: bool = False, rng=None):
+    def apply(
+        self, params: dict, state: dict, *inputs: Any, training: bool = False, rng: jax.Array | None = None
+    ) -> tuple[Any, dict]:
         """``(outputs, new_state)``: pure, safe under ``jit``/``grad``/``vmap``."""
         return self.call(params, *inputs), state
 
@@ -192,7 +195,7 @@ class Layer:
         """Layers owned by this one; their weights nest under their names."""
         return {}
 
-    def check_input(self, *input_specs) -> None:
+    def check_input(self, *input_specs: Any) -> None:
         """Raise :class:`LayerInputError` for inputs this layer cannot take."""
         if len(input_specs) != 1 or (self.input_ndim is None and self.min_ndim is None):
             return
@@ -211,7 +214,7 @@ class Layer:
                 f"got shape {spec.shape} of rank {ndim}"
             )
 
-    def compute_output_spec(self, *input_specs):
+    def compute_output_spec(self, *input_specs: Any) -> Any:
         """Output shapes and dtypes, by tracing ``apply`` abstractly (no compute)."""
         params = self._abstract_weights(trainable=True)
         state = self._abstract_weights(trainable=False)
@@ -243,9 +246,10 @@ class Layer:
 
     # ------------------------------------------------------------------ provided
     def input_error(self, message: str) -> LayerInputError:
+        """A :class:`LayerInputError` whose message starts with this layer's name and class."""
         return LayerInputError(f"Layer '{self.name}' ({type(self).__name__}) {message}.")
 
-    def init(self, rng, *input_specs) -> tuple[dict, dict]:
+    def init(self, rng: jax.Array, *input_specs: Any) -> tuple[dict, dict]:
         """Fresh ``(params, state)`` for inputs with these specs (shape/dtype objects)."""
         if input_specs:
             self._ensure_built(*jax.tree_util.tree_map(as_spec, input_specs, is_leaf=is_symbolic))
@@ -253,7 +257,7 @@ class Layer:
             raise ValueError(f"Layer '{self.name}' has not been called yet: pass input specs to init.")
         return self.init_weights(rng)
 
-    def init_weights(self, rng, path: tuple = ()) -> tuple[dict, dict]:
+    def init_weights(self, rng: jax.Array, path: tuple = ()) -> tuple[dict, dict]:
         """Initialise the weights of an already-built layer and its sublayers.
 
         Each weight is seeded by the key and its path in the pytree, so values
@@ -281,6 +285,7 @@ class Layer:
 
     @property
     def built(self) -> bool:
+        """Whether the layer has been called (or ``init`` given specs), so its weights are declared."""
         return self._weight_specs is not None
 
     def weight_paths(self) -> Iterator[tuple[str, tuple]]:
@@ -292,7 +297,7 @@ class Layer:
             for collection, path in sub.weight_paths():
                 yield collection, (name, *path)
 
-    def weight_penalty(self, params: dict):
+    def weight_penalty(self, params: dict) -> Any:
         """Sum of the weight regularizers' penalties over ``params`` (the Python ``0.0`` when there are none).
 
         Starting from a Python number keeps a model without regularizers from
@@ -337,7 +342,8 @@ class Layer:
                 f"the same shapes ({old} vs {new})"
             )
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Record a call on symbolic tensors in the graph and return its symbolic outputs."""
         if kwargs:
             raise TypeError(
                 f"Layer '{self.name}' was called with keyword arguments {sorted(kwargs)}; "
@@ -377,23 +383,28 @@ class Layer:
         return self._inbound_nodes[0]
 
     @property
-    def input(self):
+    def input(self) -> Any:
+        """The symbolic input(s) of the layer's one call (a list for several arguments), as Keras."""
         node = self._single_node("input")
         return node.args[0] if len(node.args) == 1 else list(node.args)
 
     @property
-    def output(self):
+    def output(self) -> Any:
+        """The symbolic output(s) of the layer's one call, as Keras."""
         return self._single_node("output").outputs
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> Any:
+        """The shape(s) of ``input``, batch dim (``None``) first."""
         return jax.tree_util.tree_map(lambda t: t.shape, self.input, is_leaf=is_symbolic)
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> Any:
+        """The shape(s) of ``output``, batch dim (``None``) first."""
         return jax.tree_util.tree_map(lambda t: t.shape, self.output, is_leaf=is_symbolic)
 
     def count_params(self) -> int:
+        """Number of scalars in the layer's weights and its sublayers', trainable or not (0 until built)."""
         total = sum(int(np.prod(w.shape)) for w in self.weight_specs)
         return total + sum(sub.count_params() for sub in self.sublayers.values())
 

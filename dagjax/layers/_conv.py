@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 from jax import lax
 
 from dagjax import activations, initializers, regularizers
-from dagjax.layers._base import WeightSpec
+from dagjax.layers._base import TensorSpec, WeightSpec
 from dagjax.layers._spatial import SpatialLayer, as_tuple, standardize_padding
 
 
@@ -27,7 +28,9 @@ def conv_dimension_numbers(rank: int, data_format: str) -> lax.ConvDimensionNumb
     return lax.ConvDimensionNumbers(lhs_spec=io, rhs_spec=(rank + 1, rank, *range(rank)), out_spec=io)
 
 
-def transpose_padding(kernel: int, stride: int, dilation: int, padding: str, output_padding: int | None):
+def transpose_padding(
+    kernel: int, stride: int, dilation: int, padding: str, output_padding: int | None
+) -> tuple[int, int]:
     """``(before, after)`` padding for ``lax.conv_transpose`` giving Keras's output length.
 
     "valid": ``(n - 1) * stride + max(k, stride)`` (``k`` dilated), or
@@ -66,8 +69,8 @@ class BaseConv(SpatialLayer):
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
         name: str | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             data_format=data_format, name=name, activity_regularizer=activity_regularizer, **kwargs
         )
@@ -90,18 +93,21 @@ class BaseConv(SpatialLayer):
 
     @property
     def dilated_kernel_size(self) -> tuple[int, ...]:
+        """The span of the kernel with its dilation: ``(k - 1) * d + 1`` per spatial dim."""
         return tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
 
-    def check_sizes(self, spec) -> None:
+    def check_sizes(self, spec: TensorSpec) -> None:
+        """With padding "valid", each known spatial dim must hold the dilated kernel (not for transposed)."""
         if self.slides_window and self.padding == "valid":
             self.check_window_fits(spec, self.dilated_kernel_size, "dilated kernel")
 
     def bias_weights(self, size: int) -> list[WeightSpec]:
+        """A ``bias`` of ``(size,)`` when ``use_bias``, else none."""
         if not self.use_bias:
             return []
         return [WeightSpec("bias", (size,), self.bias_initializer, regularizer=self.bias_regularizer)]
 
-    def finish(self, params: dict, y):
+    def finish(self, params: dict, y: jax.Array) -> jax.Array:
         """Add the bias along the channel axis, then apply the activation."""
         if self.use_bias:
             shape = [1] * y.ndim
@@ -110,6 +116,7 @@ class BaseConv(SpatialLayer):
         return self.activation(y)
 
     def get_config(self) -> dict:
+        """The window geometry, activation and bias settings every convolution shares, as Keras's."""
         return {
             **super().get_config(),
             "kernel_size": self.kernel_size,
@@ -143,8 +150,8 @@ class Conv(BaseConv):
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
         name: str | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
             bias_initializer, bias_regularizer, activity_regularizer, name, **kwargs,
@@ -159,7 +166,8 @@ class Conv(BaseConv):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
 
-    def declare_weights(self, spec):
+    def declare_weights(self, spec: TensorSpec) -> list[WeightSpec]:
+        """Keras's kernel ``(*kernel_size, channels // groups, filters)`` and bias; groups divide channels."""
         channels = self.known_channels(spec)
         if channels % self.groups:
             raise self.input_error(
@@ -172,7 +180,8 @@ class Conv(BaseConv):
             *self.bias_weights(self.filters),
         ]
 
-    def call(self, params, x):
+    def call(self, params: dict, x: jax.Array) -> jax.Array:
+        """One ``conv_general_dilated`` in ``data_format`` (causal: padded on the left), bias, activation."""
         if self.padding == "causal":
             padding = [(self.dilated_kernel_size[0] - 1, 0)]
         else:
@@ -188,7 +197,8 @@ class Conv(BaseConv):
         )
         return self.finish(params, y)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The shared convolution config plus filters, groups, kernel initializer and regularizer."""
         return {
             **super().get_config(),
             "filters": self.filters,
@@ -239,8 +249,8 @@ class ConvTranspose(BaseConv):
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
         name: str | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
             bias_initializer, bias_regularizer, activity_regularizer, name, **kwargs,
@@ -260,14 +270,16 @@ class ConvTranspose(BaseConv):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
 
-    def declare_weights(self, spec):
+    def declare_weights(self, spec: TensorSpec) -> list[WeightSpec]:
+        """Keras's transposed kernel ``(*kernel_size, filters, channels)`` (out before in) and bias."""
         kernel_shape = (*self.kernel_size, self.filters, self.known_channels(spec))
         return [
             WeightSpec("kernel", kernel_shape, self.kernel_initializer, regularizer=self.kernel_regularizer),
             *self.bias_weights(self.filters),
         ]
 
-    def call(self, params, x):
+    def call(self, params: dict, x: jax.Array) -> jax.Array:
+        """``lax.conv_transpose`` padded per dim to Keras's output length, then bias and activation."""
         output_padding = self.output_padding or (None,) * self.rank
         padding = [
             transpose_padding(k, s, d, self.padding, p)
@@ -284,7 +296,8 @@ class ConvTranspose(BaseConv):
         )
         return self.finish(params, y)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The shared convolution config plus filters, output_padding, kernel initializer and regularizer."""
         return {
             **super().get_config(),
             "filters": self.filters,

@@ -13,7 +13,7 @@ from dagjax import activations, initializers, regularizers
 from dagjax.layers._base import Layer, TensorSpec, WeightSpec
 
 
-def last_dim(layer: Layer, spec, what: str = "last") -> int:
+def last_dim(layer: Layer, spec: TensorSpec, what: str = "last") -> int:
     """The input's last dim, which must be known to size a kernel."""
     dim = spec.shape[-1]
     if dim is None:
@@ -37,8 +37,8 @@ class Dense(Layer):
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
         name: str | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, activity_regularizer=activity_regularizer, **kwargs)
         if int(units) <= 0:
             raise ValueError(f"Dense units must be a positive int, got {units!r}.")
@@ -50,7 +50,8 @@ class Dense(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
 
-    def declare_weights(self, spec):
+    def declare_weights(self, spec: TensorSpec) -> list[WeightSpec]:
+        """``kernel`` (in, units) from the known last input dim, and ``bias`` (units,) if ``use_bias``."""
         weights = [
             WeightSpec(
                 "kernel",
@@ -65,16 +66,19 @@ class Dense(Layer):
             )
         return weights
 
-    def compute_output_spec(self, spec):
+    def compute_output_spec(self, spec: TensorSpec) -> TensorSpec:
+        """The input shape with its last dim replaced by ``units``, in the layer's dtype; no tracing."""
         return TensorSpec((*spec.shape[:-1], self.units), self.dtype)
 
-    def call(self, params, x):
+    def call(self, params: dict, x: jax.Array) -> jax.Array:
+        """``activation(x @ kernel + bias)``, the matmul over the last axis of any-rank input."""
         y = jnp.matmul(x, params["kernel"])
         if self.use_bias:
             y = y + params["bias"]
         return self.activation(y)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """Keras's Dense config: units, activation, bias, initializers and regularizers by name."""
         return {
             **super().get_config(),
             "units": self.units,
@@ -90,17 +94,20 @@ class Dense(Layer):
 class Activation(Layer):
     """Applies an activation function by name or callable."""
 
-    def __init__(self, activation: Any, name: str | None = None, **kwargs):
+    def __init__(self, activation: Any, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
         self.activation = activations.get(activation)
 
-    def compute_output_spec(self, spec):
+    def compute_output_spec(self, spec: TensorSpec) -> TensorSpec:
+        """The input's shape and dtype: an activation is elementwise (softmax too keeps the shape)."""
         return TensorSpec(spec.shape, spec.dtype)
 
-    def call(self, params, x):
+    def call(self, params: dict, x: jax.Array) -> jax.Array:
+        """The activation function applied to ``x``."""
         return self.activation(x)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The base config plus the activation's Keras name."""
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
@@ -115,8 +122,8 @@ class Dropout(Layer):
         noise_shape: tuple | None = None,
         seed: int | None = None,
         name: str | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, **kwargs)
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"Dropout rate must be in [0, 1], got {rate!r}.")
@@ -124,10 +131,14 @@ class Dropout(Layer):
         self.noise_shape = noise_shape
         self.seed = seed
 
-    def compute_output_spec(self, spec):
+    def compute_output_spec(self, spec: TensorSpec) -> TensorSpec:
+        """The input's shape and dtype, without tracing the random draw."""
         return TensorSpec(spec.shape, spec.dtype)
 
-    def apply(self, params, state, x, training=False, rng=None):
+    def apply(
+        self, params: dict, state: dict, x: jax.Array, training: bool = False, rng: jax.Array | None = None
+    ) -> tuple[jax.Array, dict]:
+        """Inverted dropout drawn from ``rng`` when training (mask of ``noise_shape``); identity otherwise."""
         if not training or self.rate == 0.0:
             return x, state
         if rng is None:
@@ -143,7 +154,8 @@ class Dropout(Layer):
         keep = jax.random.bernoulli(rng, 1.0 - self.rate, shape)
         return jnp.where(keep, x / (1.0 - self.rate), 0.0).astype(x.dtype), state
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """Keras's Dropout config: ``rate``, ``noise_shape``, and ``seed`` (recorded; ``rng`` draws)."""
         return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
 
 
@@ -160,18 +172,20 @@ class Lambda(Layer):
         output_shape: Any = None,
         arguments: dict | None = None,
         name: str | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, **kwargs)
         if not callable(function):
             raise TypeError(f"Lambda needs a callable, got {type(function).__name__}.")
         self.function = function
         self.arguments = dict(arguments or {})
 
-    def call(self, params, *inputs):
+    def call(self, params: dict, *inputs: Any) -> Any:
+        """``function(*inputs, **arguments)``."""
         return self.function(*inputs, **self.arguments)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The base config plus the function's name (never its code) and ``arguments``."""
         return {
             **super().get_config(),
             "function": getattr(self.function, "__name__", "<lambda>"),
@@ -191,8 +205,8 @@ class Embedding(Layer):
         activity_regularizer: Any = None,
         mask_zero: bool = False,
         name: str | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, activity_regularizer=activity_regularizer, **kwargs)
         if mask_zero:
             raise NotImplementedError("Embedding(mask_zero=True): masking is not supported yet.")
@@ -200,14 +214,16 @@ class Embedding(Layer):
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
 
-    def check_input(self, spec):
+    def check_input(self, spec: TensorSpec) -> None:
+        """Integer indices only, caught when the graph is built, with how to declare the Input."""
         if not np.issubdtype(spec.dtype, np.integer):
             raise self.input_error(
                 f"expects integer indices, got dtype {spec.dtype.name} (shape {spec.shape}); "
                 "declare the input as dj.Input(..., dtype='int32')"
             )
 
-    def declare_weights(self, spec):
+    def declare_weights(self, spec: TensorSpec) -> list[WeightSpec]:
+        """One ``embeddings`` table (input_dim, output_dim), whatever the input shape."""
         return [
             WeightSpec(
                 "embeddings",
@@ -217,10 +233,12 @@ class Embedding(Layer):
             )
         ]
 
-    def call(self, params, x):
+    def call(self, params: dict, x: jax.Array) -> jax.Array:
+        """The table's row for each index (``jnp.take``: an index past the end gives NaNs, not an error)."""
         return jnp.take(params["embeddings"], x, axis=0)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The base config plus the table's dims, initializer and regularizer, as Keras's."""
         return {
             **super().get_config(),
             "input_dim": self.input_dim,

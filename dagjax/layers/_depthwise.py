@@ -12,6 +12,7 @@ made when tracing, from ``jax.default_backend()``.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -19,7 +20,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from dagjax import initializers, regularizers
-from dagjax.layers._base import WeightSpec
+from dagjax.layers._base import TensorSpec, WeightSpec
 from dagjax.layers._conv import BaseConv, conv_dimension_numbers
 
 
@@ -29,7 +30,14 @@ def _same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def depthwise_conv_shifted(x, kernel, strides, padding: str, dilation_rate, data_format: str):
+def depthwise_conv_shifted(
+    x: jax.Array,
+    kernel: jax.Array,
+    strides: Sequence[int],
+    padding: str,
+    dilation_rate: Sequence[int],
+    data_format: str,
+) -> jax.Array:
     """Depthwise convolution as ``sum over offsets of slice(x) * kernel[offset]`` (fast on XLA:CPU)."""
     rank = x.ndim - 2
     if data_format == "channels_first":
@@ -50,7 +58,14 @@ def depthwise_conv_shifted(x, kernel, strides, padding: str, dilation_rate, data
     return jnp.moveaxis(y, -1, 1) if data_format == "channels_first" else y
 
 
-def depthwise_conv_grouped(x, kernel, strides, padding: str, dilation_rate, data_format: str):
+def depthwise_conv_grouped(
+    x: jax.Array,
+    kernel: jax.Array,
+    strides: Sequence[int],
+    padding: str,
+    dilation_rate: Sequence[int],
+    data_format: str,
+) -> jax.Array:
     """Depthwise convolution as a grouped ``lax.conv_general_dilated`` (one group per channel)."""
     rank = x.ndim - 2
     channels = kernel.shape[-2]
@@ -65,7 +80,14 @@ def depthwise_conv_grouped(x, kernel, strides, padding: str, dilation_rate, data
     )
 
 
-def depthwise_conv(x, kernel, strides, padding: str, dilation_rate, data_format: str):
+def depthwise_conv(
+    x: jax.Array,
+    kernel: jax.Array,
+    strides: Sequence[int],
+    padding: str,
+    dilation_rate: Sequence[int],
+    data_format: str,
+) -> jax.Array:
     """Depthwise convolution, lowered for the default backend; kernel ``(*k, channels, multiplier)``."""
     lowering = depthwise_conv_shifted if jax.default_backend() == "cpu" else depthwise_conv_grouped
     return lowering(x.astype(kernel.dtype), kernel, strides, padding, dilation_rate, data_format)
@@ -90,8 +112,8 @@ class DepthwiseConv(BaseConv):
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
         name: str | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
             bias_initializer, bias_regularizer, activity_regularizer, name, **kwargs,
@@ -104,7 +126,8 @@ class DepthwiseConv(BaseConv):
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
 
-    def declare_weights(self, spec):
+    def declare_weights(self, spec: TensorSpec) -> list[WeightSpec]:
+        """``kernel`` ``(*kernel_size, channels, depth_multiplier)`` (Keras 3's name), a bias per output."""
         channels = self.known_channels(spec)
         # Keras 3 names this weight "kernel" (SeparableConv's is "depthwise_kernel").
         kernel_shape = (*self.kernel_size, channels, self.depth_multiplier)
@@ -114,13 +137,15 @@ class DepthwiseConv(BaseConv):
             *self.bias_weights(channels * self.depth_multiplier),
         ]
 
-    def call(self, params, x):
+    def call(self, params: dict, x: jax.Array) -> jax.Array:
+        """The depthwise convolution (lowered for the backend), then bias and activation."""
         y = depthwise_conv(
             x, params["kernel"], self.strides, self.padding, self.dilation_rate, self.data_format
         )
         return self.finish(params, y)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The shared convolution config plus depth_multiplier, depthwise initializer and regularizer."""
         return {
             **super().get_config(),
             "depth_multiplier": self.depth_multiplier,
@@ -163,8 +188,8 @@ class SeparableConv(BaseConv):
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
         name: str | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
             bias_initializer, bias_regularizer, activity_regularizer, name, **kwargs,
@@ -180,7 +205,8 @@ class SeparableConv(BaseConv):
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
         self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
 
-    def declare_weights(self, spec):
+    def declare_weights(self, spec: TensorSpec) -> list[WeightSpec]:
+        """Keras's ``depthwise_kernel``, 1x1 ``pointwise_kernel`` (channels * multiplier, filters), bias."""
         channels = self.known_channels(spec)
         depthwise_shape = (*self.kernel_size, channels, self.depth_multiplier)
         pointwise_shape = (*(1,) * self.rank, channels * self.depth_multiplier, self.filters)
@@ -192,7 +218,8 @@ class SeparableConv(BaseConv):
             *self.bias_weights(self.filters),
         ]
 
-    def call(self, params, x):
+    def call(self, params: dict, x: jax.Array) -> jax.Array:
+        """Depthwise convolution, the 1x1 pointwise one as a ``tensordot`` on channels, bias, activation."""
         y = depthwise_conv(
             x, params["depthwise_kernel"], self.strides, self.padding, self.dilation_rate, self.data_format
         )
@@ -201,7 +228,8 @@ class SeparableConv(BaseConv):
         y = jnp.moveaxis(y, -1, self.channel_axis)
         return self.finish(params, y)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The shared convolution config plus filters, depth_multiplier and both kernels' settings."""
         return {
             **super().get_config(),
             "filters": self.filters,

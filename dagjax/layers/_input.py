@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
+
 from dagjax._graph import Node, SymbolicTensor
 from dagjax.layers._base import Layer, TensorSpec
 
@@ -11,21 +13,24 @@ from dagjax.layers._base import Layer, TensorSpec
 class InputLayer(Layer):
     """The layer behind :func:`Input`; it has no weights and computes nothing."""
 
-    def __init__(self, batch_shape: tuple, dtype: Any = "float32", name: str | None = None):
+    def __init__(self, batch_shape: tuple, dtype: Any = "float32", name: str | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
         self.batch_shape = tuple(batch_shape)
         self._weight_specs = []
         node = Node(self, (), TensorSpec(self.batch_shape, self.dtype))
         self._inbound_nodes.append(node)
 
-    def call(self, params, x):
+    def call(self, params: dict, x: jax.Array) -> jax.Array:
+        """The identity: a model feeds its inputs straight to the layers that read them."""
         return x
 
     def get_config(self) -> dict:
+        """Keras's InputLayer config: name, ``batch_shape`` and dtype (no ``trainable``)."""
         return {"name": self.name, "batch_shape": self.batch_shape, "dtype": self.dtype.name}
 
     @classmethod
     def from_config(cls, config: dict) -> InputLayer:
+        """An InputLayer from its config, tolerating a missing dtype or name and a list ``batch_shape``."""
         return cls(tuple(config["batch_shape"]), config.get("dtype", "float32"), config.get("name"))
 
 

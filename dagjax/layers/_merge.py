@@ -6,10 +6,13 @@ Each class has a Keras-style function twin: ``add([a, b])`` is ``Add()([a, b])``
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from dagjax._graph import SymbolicTensor
 from dagjax.layers._base import Layer
 
 
@@ -18,7 +21,8 @@ class _Merge(Layer):
 
     exact_inputs: int | None = None
 
-    def check_input(self, *specs):
+    def check_input(self, *specs: Any) -> None:
+        """One list of at least two tensors (``exact_inputs`` if set), then ``check_shapes``."""
         if len(specs) != 1 or not isinstance(specs[0], (list, tuple)):
             raise self.input_error("expects a list of tensors, e.g. layer([a, b])")
         (specs,) = specs
@@ -28,6 +32,7 @@ class _Merge(Layer):
         self.check_shapes([s.shape for s in specs])
 
     def check_shapes(self, shapes: list[tuple]) -> None:
+        """Same rank, and each known dim equal to the first input's or 1 (broadcast)."""
         ref = shapes[0]
         for shape in shapes[1:]:
             if len(shape) != len(ref) or any(
@@ -35,11 +40,13 @@ class _Merge(Layer):
             ):
                 raise self.input_error(f"cannot merge tensors of incompatible shapes {ref} and {shape}")
 
-    def call(self, params, inputs):
+    def call(self, params: dict, inputs: Sequence[jax.Array]) -> jax.Array:
+        """``combine`` folded left over the inputs, with numpy broadcasting."""
         return functools.reduce(self.combine, inputs)
 
     @staticmethod
-    def combine(a, b):
+    def combine(a: jax.Array, b: jax.Array) -> jax.Array:
+        """The elementwise binary operation; subclasses set it (``jnp.add``, ...)."""
         raise NotImplementedError
 
 
@@ -77,18 +84,20 @@ class Minimum(_Merge):
 class Average(_Merge):
     """Mean of the inputs, elementwise."""
 
-    def call(self, params, inputs):
+    def call(self, params: dict, inputs: Sequence[jax.Array]) -> jax.Array:
+        """The sum of the inputs divided by their count."""
         return functools.reduce(jnp.add, inputs) / len(inputs)
 
 
 class Concatenate(_Merge):
     """Join along ``axis``; every other dim must agree."""
 
-    def __init__(self, axis: int = -1, name: str | None = None, **kwargs):
+    def __init__(self, axis: int = -1, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
         self.axis = int(axis)
 
-    def check_shapes(self, shapes):
+    def check_shapes(self, shapes: list[tuple]) -> None:
+        """Same rank, ``axis`` in range, and every known dim off ``axis`` equal (no broadcasting)."""
         rank = len(shapes[0])
         axis = self.axis % rank if -rank <= self.axis < rank else None
         for shape in shapes[1:]:
@@ -104,11 +113,13 @@ class Concatenate(_Merge):
                     f"cannot concatenate shapes {shapes} on axis {self.axis}: all other dims must match"
                 )
 
-    def call(self, params, inputs):
+    def call(self, params: dict, inputs: Sequence[jax.Array]) -> jax.Array:
+        """The inputs cast to their common dtype and joined along ``axis``."""
         dtype = jnp.result_type(*inputs)
         return jnp.concatenate([x.astype(dtype) for x in inputs], axis=self.axis)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The base config plus ``axis``."""
         return {**super().get_config(), "axis": self.axis}
 
 
@@ -117,7 +128,9 @@ class Dot(_Merge):
 
     exact_inputs = 2
 
-    def __init__(self, axes, normalize: bool = False, name: str | None = None, **kwargs):
+    def __init__(
+        self, axes: int | Sequence[int], normalize: bool = False, name: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(name=name, **kwargs)
         self.axes = tuple(axes) if isinstance(axes, (list, tuple)) else (int(axes), int(axes))
         self.normalize = normalize
@@ -125,7 +138,8 @@ class Dot(_Merge):
     def _axes_for(self, shape_a, shape_b) -> tuple[int, int]:
         return tuple(ax % len(s) for ax, s in zip(self.axes, (shape_a, shape_b)))
 
-    def check_shapes(self, shapes):
+    def check_shapes(self, shapes: list[tuple]) -> None:
+        """The two ``axes`` dims must be equal (``None`` matches only ``None``, as Keras), not the batch."""
         a, b = shapes
         ax_a, ax_b = self._axes_for(a, b)
         if 0 in (ax_a, ax_b) or a[ax_a] != b[ax_b]:
@@ -134,7 +148,8 @@ class Dot(_Merge):
                 f"dims {a[ax_a]} and {b[ax_b]} must be equal and not the batch dim"
             )
 
-    def call(self, params, inputs):
+    def call(self, params: dict, inputs: Sequence[jax.Array]) -> jax.Array:
+        """Batched ``dot_general`` over ``axes`` (normalized if ``normalize``); (batch,) -> (batch, 1)."""
         a, b = inputs
         ax_a, ax_b = self._axes_for(a.shape, b.shape)
         if self.normalize:
@@ -143,12 +158,13 @@ class Dot(_Merge):
         out = jax.lax.dot_general(a, b, (((ax_a,), (ax_b,)), ((0,), (0,))))
         return out[:, None] if out.ndim == 1 else out
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The base config plus ``axes`` (always a pair) and ``normalize``."""
         return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
 
 
-def _functional(cls):
-    def merge(inputs, **kwargs):
+def _functional(cls: type[_Merge]) -> Callable[..., Any]:
+    def merge(inputs: Sequence[SymbolicTensor], **kwargs: Any) -> SymbolicTensor:
         return cls(**kwargs)(inputs)
 
     merge.__name__ = cls.__name__.lower()

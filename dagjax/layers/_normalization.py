@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from dagjax import initializers, regularizers
-from dagjax.layers._base import Layer, WeightSpec
+from dagjax.layers._base import Layer, TensorSpec, WeightSpec
 
 _RENORM_CLIPPING_KEYS = ("rmax", "rmin", "dmax")
 
@@ -98,8 +98,8 @@ class BatchNormalization(Layer):
         renorm_clipping: dict | None = None,
         renorm_momentum: float = 0.99,
         name: str | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, **kwargs)
         self.axis = int(axis)
         self.momentum = float(momentum)
@@ -129,7 +129,8 @@ class BatchNormalization(Layer):
         self.renorm_clipping = renorm_clipping
         self.renorm_momentum = float(renorm_momentum)
 
-    def declare_weights(self, spec):
+    def declare_weights(self, spec: TensorSpec) -> list[WeightSpec]:
+        """gamma, beta, moving mean and variance (and renorm's stddev/mean stats), in Keras's order."""
         (axis,) = _check_axes(self, spec, [self.axis])
         shape = (spec.shape[axis],)
         weights = _affine_weights(self, shape, self.scale, self.center) + [
@@ -149,7 +150,16 @@ class BatchNormalization(Layer):
             ]
         return weights
 
-    def apply(self, params, state, x, training=False, rng=None, mask=None):
+    def apply(
+        self,
+        params: dict,
+        state: dict,
+        x: jax.Array,
+        training: bool = False,
+        rng: jax.Array | None = None,
+        mask: jax.Array | None = None,
+    ) -> tuple[jax.Array, dict]:
+        """Trainable and training: batch moments (real rows only), stats updated; else the moving ones."""
         x = x.astype(_compute_dtype(x.dtype))
         axis = self.axis % x.ndim
         reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
@@ -219,7 +229,8 @@ class BatchNormalization(Layer):
             "moving_variance": jax.nn.relu(moving_stddev * moving_stddev - self.epsilon),
         }
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """Keras's BatchNormalization config, renorm settings included."""
         return {
             **super().get_config(),
             "axis": self.axis,
@@ -258,8 +269,8 @@ class LayerNormalization(Layer):
         beta_regularizer: Any = None,
         gamma_regularizer: Any = None,
         name: str | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, **kwargs)
         if isinstance(axis, (list, tuple)):
             self.axis = [int(a) for a in axis]
@@ -285,12 +296,14 @@ class LayerNormalization(Layer):
     def _axes(self) -> list[int]:
         return list(self.axis) if isinstance(self.axis, list) else [self.axis]
 
-    def declare_weights(self, spec):
+    def declare_weights(self, spec: TensorSpec) -> list[WeightSpec]:
+        """gamma and beta shaped as the normalized axes (gamma only, with ``rms_scaling``)."""
         shape = tuple(spec.shape[a] for a in _check_axes(self, spec, self._axes()))
         with_gamma, with_beta = self.scale or self.rms_scaling, self.center and not self.rms_scaling
         return _affine_weights(self, shape, with_gamma, with_beta)
 
-    def call(self, params, x):
+    def call(self, params: dict, x: jax.Array) -> jax.Array:
+        """Each sample normalized over ``axis`` (float32 at least), scaled and shifted, in the layer dtype."""
         x = x.astype(_compute_dtype(x.dtype))
         axes = sorted(a % x.ndim for a in self._axes())
         shape = [x.shape[a] if a in axes else 1 for a in range(x.ndim)]
@@ -303,7 +316,8 @@ class LayerNormalization(Layer):
             out = _normalize(x, jnp.mean(x, axis=axes, keepdims=True), variance, self.epsilon, gamma, beta)
         return out.astype(self.dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """Keras's LayerNormalization config, ``rms_scaling`` included."""
         return {
             **super().get_config(),
             "axis": self.axis,

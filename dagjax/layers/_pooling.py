@@ -11,16 +11,19 @@ Keras.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from dagjax.layers._base import TensorSpec
 from dagjax.layers._spatial import SpatialLayer, as_tuple, standardize_padding
 
 
-def _window_counts(sizes, pool_size, strides) -> np.ndarray:
+def _window_counts(sizes: Sequence[int], pool_size: Sequence[int], strides: Sequence[int]) -> np.ndarray:
     """How many input elements each "same"-padded window covers, per spatial dim, multiplied out."""
     counts = np.ones((), np.float32)
     for n, k, s in zip(sizes, pool_size, strides):
@@ -44,14 +47,15 @@ class Pooling(SpatialLayer):
         padding: str = "valid",
         data_format: str | None = None,
         name: str | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(data_format=data_format, name=name, **kwargs)
         self.pool_size = as_tuple(pool_size, self.rank, "pool_size")
         self.strides = as_tuple(pool_size if strides is None else strides, self.rank, "strides")
         self.padding = standardize_padding(padding)
 
-    def check_sizes(self, spec) -> None:
+    def check_sizes(self, spec: TensorSpec) -> None:
+        """With padding "valid", each known spatial dim must hold at least one pool window."""
         if self.padding == "valid":
             self.check_window_fits(spec, self.pool_size, "pool")
 
@@ -59,7 +63,8 @@ class Pooling(SpatialLayer):
         """Spatial window sizes or strides as one entry per input axis (1 on batch and channels)."""
         return (1, *spatial, 1) if self.channels_last else (1, 1, *spatial)
 
-    def call(self, params, x):
+    def call(self, params: dict, x: jax.Array) -> jax.Array:
+        """One ``lax.reduce_window``: max, or sum divided by how many input elements each window covers."""
         window, strides, padding = self._full(self.pool_size), self._full(self.strides), self.padding.upper()
         # Concrete numpy init values let jax see a max/add monoid, which it knows how to differentiate.
         if self.reduction == "max":
@@ -71,7 +76,8 @@ class Pooling(SpatialLayer):
         counts = counts[..., None] if self.channels_last else counts[None]
         return sums / jnp.asarray(counts, x.dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """Config with the pool size, strides and padding, as Keras's."""
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
                 "padding": self.padding}
 
@@ -82,7 +88,7 @@ class MaxPooling(Pooling):
     reduction = "max"
 
     def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
-                 data_format: str | None = None, name: str | None = None, **kwargs):
+                 data_format: str | None = None, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(pool_size, strides, padding, data_format, name, **kwargs)
 
 
@@ -134,23 +140,29 @@ class GlobalPooling(SpatialLayer):
     reduction: str  # "max" or "average"
 
     def __init__(self, data_format: str | None = None, keepdims: bool = False, name: str | None = None,
-                 **kwargs):
+                 **kwargs: Any) -> None:
         super().__init__(data_format=data_format, name=name, **kwargs)
         self.keepdims = bool(keepdims)
 
-    def call(self, params, x):
+    def call(self, params: dict, x: jax.Array) -> jax.Array:
+        """``jnp.max`` or ``jnp.mean`` over the spatial axes, keeping them as size 1 if ``keepdims``."""
         reduce = jnp.max if self.reduction == "max" else jnp.mean
         return reduce(x, axis=self.spatial_axes, keepdims=self.keepdims)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The spatial config plus ``keepdims``."""
         return {**super().get_config(), "keepdims": self.keepdims}
 
 
 class GlobalMaxPooling(GlobalPooling):
+    """The largest value over all spatial positions, per channel."""
+
     reduction = "max"
 
 
 class GlobalAveragePooling(GlobalPooling):
+    """The mean over all spatial positions, per channel."""
+
     reduction = "average"
 
 

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from dagjax import activations, initializers, regularizers
-from dagjax.layers._base import Layer, WeightSpec
+from dagjax.layers._base import Layer, TensorSpec, WeightSpec
 from dagjax.layers._core import last_dim
 
 
@@ -80,8 +80,8 @@ class _RNN(Layer):
         stateful: bool = False,
         unroll: bool = False,
         name: str | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, activity_regularizer=activity_regularizer, **kwargs)
         kind = type(self).__name__
         if int(units) <= 0:
@@ -110,7 +110,8 @@ class _RNN(Layer):
         self.go_backwards = go_backwards
 
     # ------------------------------------------------------------------ building
-    def check_input(self, spec, initial_state=None):
+    def check_input(self, spec: TensorSpec, initial_state: Any = None) -> None:
+        """Input ``(batch, time, features)`` and, if given, ``num_states`` states of ``(batch, units)``."""
         if not hasattr(spec, "shape") or len(spec.shape) != 3:
             raise self.input_error(
                 "expects input of shape (batch, time, features), rank 3, "
@@ -127,7 +128,8 @@ class _RNN(Layer):
                     f"expects initial state {i} of shape (batch, {self.units}), got {s.shape}"
                 )
 
-    def declare_weights(self, spec, initial_state=None):
+    def declare_weights(self, spec: TensorSpec, initial_state: Any = None) -> list[WeightSpec]:
+        """Keras's ``kernel``, ``recurrent_kernel`` and ``bias``, each ``gates`` blocks of ``units`` wide."""
         width = self.gates * self.units
         weights = [
             WeightSpec("kernel", (last_dim(self, spec, "features"), width), self.kernel_initializer,
@@ -147,7 +149,16 @@ class _RNN(Layer):
         return self.bias_initializer
 
     # ------------------------------------------------------------------ running
-    def apply(self, params, state, x, initial_state=None, training=False, rng=None):
+    def apply(
+        self,
+        params: dict,
+        state: dict,
+        x: jax.Array,
+        initial_state: Any = None,
+        training: bool = False,
+        rng: jax.Array | None = None,
+    ) -> tuple[Any, dict]:
+        """One ``lax.scan`` of the cell over time: the last or every ``h``, and states if ``return_state``."""
         input_masks, recurrent_masks = self._dropout_masks(x, training, rng)
         inputs = self._project_inputs(params, x, input_masks)
         inputs = jnp.swapaxes(inputs, 0, 1)  # time-major for the scan
@@ -208,7 +219,8 @@ class _RNN(Layer):
         bias = self._input_bias(params)
         return y if bias is None else y + bias
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The arguments Keras's RNN layers share: units, weights' settings, dropout, return flags."""
         return {
             **super().get_config(),
             "units": self.units,
@@ -241,11 +253,12 @@ class _GatedRNN(_RNN):
     """An RNN with a ``recurrent_activation`` for its gates (LSTM, GRU)."""
 
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid", *,
-                 name: str | None = None, **kwargs):
+                 name: str | None = None, **kwargs: Any) -> None:
         super().__init__(units, activation=activation, name=name, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The shared RNN config plus the gates' ``recurrent_activation``."""
         recurrent_activation = activations.serialize(self.recurrent_activation)
         return {**super().get_config(), "recurrent_activation": recurrent_activation}
 
@@ -260,7 +273,7 @@ class LSTM(_GatedRNN):
     num_states = 2
 
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid", *,
-                 unit_forget_bias: bool = True, name: str | None = None, **kwargs):
+                 unit_forget_bias: bool = True, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(units, activation, recurrent_activation, name=name, **kwargs)
         self.unit_forget_bias = unit_forget_bias
 
@@ -284,7 +297,8 @@ class LSTM(_GatedRNN):
         c = gate(f) * c + gate(i) * self.activation(g)
         return gate(o) * self.activation(c), c
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The gated RNN config plus ``unit_forget_bias``."""
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
@@ -299,7 +313,7 @@ class GRU(_GatedRNN):
     gates = 3
 
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid", *,
-                 reset_after: bool = True, name: str | None = None, **kwargs):
+                 reset_after: bool = True, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(units, activation, recurrent_activation, name=name, **kwargs)
         self.reset_after = reset_after
 
@@ -330,5 +344,6 @@ class GRU(_GatedRNN):
         z = self.recurrent_activation(x_z + r_z)
         return (z * h + (1 - z) * self.activation(x_h + r_h),)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The gated RNN config plus ``reset_after``, which decides the bias shape."""
         return {**super().get_config(), "reset_after": self.reset_after}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from dagjax._graph import describe_shapes
-from dagjax.layers._base import Layer
+from dagjax.layers._base import Layer, TensorSpec
 
 _DIM_NAMES = {1: ("steps",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
@@ -43,6 +43,7 @@ def as_pairs(value: Any, rank: int, name: str) -> tuple[tuple[int, int], ...]:
 
 
 def standardize_data_format(value: str | None) -> str:
+    """``"channels_last"`` (for ``None``) or ``"channels_first"``, case-insensitively; else a ValueError."""
     fmt = "channels_last" if value is None else str(value).lower()
     if fmt not in ("channels_last", "channels_first"):
         raise ValueError(f"`data_format` must be 'channels_last' or 'channels_first', got {value!r}.")
@@ -50,6 +51,7 @@ def standardize_data_format(value: str | None) -> str:
 
 
 def standardize_padding(value: str, allow_causal: bool = False) -> str:
+    """``"valid"`` or ``"same"`` (or ``"causal"`` where allowed), lowercased; else a ValueError."""
     padding = str(value).lower()
     allowed = ("valid", "same", "causal") if allow_causal else ("valid", "same")
     if padding not in allowed:
@@ -65,21 +67,24 @@ class SpatialLayer(Layer):
 
     rank: int
 
-    def __init__(self, data_format: str | None = None, name: str | None = None, **kwargs):
+    def __init__(self, data_format: str | None = None, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
         self.data_format = standardize_data_format(data_format)
         self.input_ndim = self.rank + 2
 
     @property
     def channels_last(self) -> bool:
+        """Whether channels come last, ``(batch, *spatial, channels)``."""
         return self.data_format == "channels_last"
 
     @property
     def channel_axis(self) -> int:
+        """The channel axis of the input, batch axis counted."""
         return self.rank + 1 if self.channels_last else 1
 
     @property
     def spatial_axes(self) -> tuple[int, ...]:
+        """The ``rank`` spatial axes of the input, batch axis counted."""
         first = 1 if self.channels_last else 2
         return tuple(range(first, first + self.rank))
 
@@ -88,7 +93,8 @@ class SpatialLayer(Layer):
         dims = ", ".join(_DIM_NAMES[self.rank])
         return f"(batch, {dims}, channels)" if self.channels_last else f"(batch, channels, {dims})"
 
-    def check_input(self, *specs) -> None:
+    def check_input(self, *specs: Any) -> None:
+        """One tensor of rank ``rank + 2``, with an error naming the expected layout; then ``check_sizes``."""
         if len(specs) != 1 or not hasattr(specs[0], "shape"):
             raise self.input_error(
                 f"takes one tensor of layout {self.layout()}, got {describe_shapes(specs)}"
@@ -101,10 +107,10 @@ class SpatialLayer(Layer):
             )
         self.check_sizes(spec)
 
-    def check_sizes(self, spec) -> None:
+    def check_sizes(self, spec: TensorSpec) -> None:
         """Raise for spatial sizes this layer cannot take (the rank is already checked)."""
 
-    def known_channels(self, spec) -> int:
+    def known_channels(self, spec: TensorSpec) -> int:
         """The channel dim, which must be known to size weights."""
         channels = spec.shape[self.channel_axis]
         if channels is None:
@@ -114,7 +120,7 @@ class SpatialLayer(Layer):
             )
         return channels
 
-    def check_window_fits(self, spec, window: tuple[int, ...], what: str) -> None:
+    def check_window_fits(self, spec: TensorSpec, window: tuple[int, ...], what: str) -> None:
         """With padding "valid", each known spatial dim must hold at least one window."""
         for axis, size in zip(self.spatial_axes, window):
             dim = spec.shape[axis]
@@ -125,4 +131,5 @@ class SpatialLayer(Layer):
                 )
 
     def get_config(self) -> dict:
+        """The base config plus the standardized ``data_format``."""
         return {**super().get_config(), "data_format": self.data_format}

@@ -8,6 +8,7 @@ Keras's ``get_weights`` order.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +18,7 @@ from dagjax.layers._base import Layer, TensorSpec, batch_mask_kwargs
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
-def _copy_layer(layer: Layer, name: str, **changes) -> Layer:
+def _copy_layer(layer: Layer, name: str, **changes: Any) -> Layer:
     """An unbuilt, uncalled copy of ``layer`` with a new name and some attributes changed."""
     clone = copy.copy(layer)
     Layer.__init__(clone, name=name, trainable=layer.trainable,
@@ -57,7 +58,7 @@ class Bidirectional(Layer):
     """
 
     def __init__(self, layer: Layer, merge_mode: str | None = "concat", backward_layer: Layer | None = None,
-                 name: str | None = None, **kwargs):
+                 name: str | None = None, **kwargs: Any) -> None:
         for arg, value in (("layer", layer), ("backward_layer", backward_layer)):
             if value is not None and not all(hasattr(value, a) for a in ("go_backwards", "return_sequences")):
                 raise TypeError(
@@ -98,30 +99,43 @@ class Bidirectional(Layer):
 
     @property
     def sublayers(self) -> dict[str, Layer]:
+        """The forward and the backward layer, by their names (``forward_<name>``, ``backward_<name>``)."""
         return {self.forward_layer.name: self.forward_layer, self.backward_layer.name: self.backward_layer}
 
     @staticmethod
-    def _split_states(initial_state) -> tuple[tuple, tuple]:
+    def _split_states(initial_state: Any) -> tuple[tuple, tuple]:
         """Extra call arguments for each direction: the first half of the states goes forward."""
         if initial_state is None:
             return (), ()
         half = len(initial_state) // 2
         return (list(initial_state[:half]),), (list(initial_state[half:]),)
 
-    def check_input(self, spec, initial_state=None):
+    def check_input(self, spec: TensorSpec, initial_state: Any = None) -> None:
+        """``initial_state``, if given, must be a list of even length: forward states, then backward ones."""
         even_list = isinstance(initial_state, (list, tuple)) and len(initial_state) % 2 == 0
         if initial_state is not None and not even_list:
             raise self.input_error(
                 "takes initial_state as a list of forward states then backward states (an even count)"
             )
 
-    def declare_weights(self, spec, initial_state=None):
+    def declare_weights(self, spec: TensorSpec, initial_state: Any = None) -> list:
+        """None of its own: builds the two directions, each with its half of ``initial_state``."""
         forward_states, backward_states = self._split_states(initial_state)
         self.forward_layer._ensure_built(spec, *forward_states)
         self.backward_layer._ensure_built(spec, *backward_states)
         return []
 
-    def apply(self, params, state, x, initial_state=None, training=False, rng=None, mask=None):
+    def apply(
+        self,
+        params: dict,
+        state: dict,
+        x: jax.Array,
+        initial_state: Any = None,
+        training: bool = False,
+        rng: jax.Array | None = None,
+        mask: jax.Array | None = None,
+    ) -> tuple[Any, dict]:
+        """Both directions (split ``rng``), the backward sequence flipped back, merged by ``merge_mode``."""
         forward_states, backward_states = self._split_states(initial_state)
         rngs = (None, None) if rng is None else tuple(jax.random.split(rng))
         new_state = dict(state)
@@ -150,7 +164,8 @@ class Bidirectional(Layer):
         }[self.merge_mode]()
         return ([merged, *states] if self.return_state else merged), new_state
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """Keras's Bidirectional config: the forward and backward layers' full configs and ``merge_mode``."""
         return {
             **super().get_config(),
             "layer": _serialize(self.forward_layer),
@@ -160,6 +175,7 @@ class Bidirectional(Layer):
 
     @classmethod
     def from_config(cls, config: dict) -> Bidirectional:
+        """The nested layer configs rebuilt into layers first, custom classes resolved as in a model file."""
         config = dict(config)
         config["layer"] = _deserialize(config["layer"])
         if config.get("backward_layer") is not None:
@@ -194,7 +210,7 @@ class TimeDistributed(Layer):
 
     min_ndim = 3
 
-    def __init__(self, layer: Layer, name: str | None = None, **kwargs):
+    def __init__(self, layer: Layer, name: str | None = None, **kwargs: Any) -> None:
         if not isinstance(layer, Layer):
             raise TypeError(f"TimeDistributed needs a dagjax layer, got {type(layer).__name__}.")
         super().__init__(name=name, **kwargs)
@@ -204,15 +220,26 @@ class TimeDistributed(Layer):
 
     @property
     def sublayers(self) -> dict[str, Layer]:
+        """The wrapped layer, by its name."""
         return {self.layer.name: self.layer}
 
-    def declare_weights(self, spec):
+    def declare_weights(self, spec: TensorSpec) -> list:
+        """None of its own: builds the wrapped layer for the folded spec ``(batch * time, ...)``."""
         batch, time, *rest = spec.shape
         steps = None if batch is None or time is None else batch * time
         self.layer._ensure_built(TensorSpec((steps, *rest), spec.dtype))
         return []
 
-    def apply(self, params, state, x, training=False, rng=None, mask=None):
+    def apply(
+        self,
+        params: dict,
+        state: dict,
+        x: jax.Array,
+        training: bool = False,
+        rng: jax.Array | None = None,
+        mask: jax.Array | None = None,
+    ) -> tuple[Any, dict]:
+        """The layer on every step: folded into the batch, or a ``lax.scan`` when steps must go in turn."""
         name = self.layer.name
         layer_params, layer_state = params.get(name, {}), state.get(name, {})
         mask_kwargs = batch_mask_kwargs(self.layer, mask)
@@ -238,10 +265,12 @@ class TimeDistributed(Layer):
             out = jax.tree_util.tree_map(lambda y: y.reshape(batch, time, *y.shape[1:]), out)
         return out, ({**state, name: layer_state} if layer_state else state)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The base config plus the wrapped layer's full config under ``layer``, as Keras's."""
         return {**super().get_config(), "layer": _serialize(self.layer)}
 
     @classmethod
     def from_config(cls, config: dict) -> TimeDistributed:
+        """The nested layer config rebuilt into a layer first, custom classes resolved as in a model file."""
         return cls(**{**config, "layer": _deserialize(config["layer"])})
 

@@ -9,9 +9,12 @@ InputLayer or to the layer that makes the output, as Keras's plot does.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dagjax._graph import flatten
+
+if TYPE_CHECKING:
+    from dagjax._model import Model
 
 
 class GraphNode(NamedTuple):
@@ -35,6 +38,7 @@ class GraphEdge(NamedTuple):
 
 
 def is_model(layer: Any) -> bool:
+    """Whether ``layer`` is a model (functional or Sequential), checked without importing it at load time."""
     from dagjax._model import Model  # deferred: the model module imports the callbacks package
 
     return isinstance(layer, Model)
@@ -119,7 +123,7 @@ class _Walk:
                 self.edges.append(GraphEdge(source, output, self.target(layer, position, path), tensor.shape))
 
 
-def layer_graph(model, expand_nested: bool = True) -> tuple[list[GraphNode], list[GraphEdge]]:
+def layer_graph(model: Model, expand_nested: bool = True) -> tuple[list[GraphNode], list[GraphEdge]]:
     """Nodes (InputLayers first, then Keras's layer order) and edges of ``model``'s layer graph."""
     walk = _Walk(expand_nested)
     walk.walk(model, ())

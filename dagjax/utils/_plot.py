@@ -15,8 +15,12 @@ import html
 import os
 import shutil
 import subprocess
+from typing import TYPE_CHECKING
 
 from dagjax.utils._layer_graph import GraphNode, layer_graph, layer_kind
+
+if TYPE_CHECKING:
+    from dagjax._model import Model
 
 _SOURCE_FORMATS = ("dot", "gv")
 
@@ -75,7 +79,7 @@ def _label(
 
 
 def model_to_dot(
-    model,
+    model: Model,
     show_shapes: bool = False,
     show_dtype: bool = False,
     show_layer_names: bool = True,
@@ -126,7 +130,7 @@ def _cluster(prefix: tuple, nodes: list[GraphNode], options: tuple, depth: int) 
 
 
 def plot_model(
-    model,
+    model: Model,
     to_file: str | os.PathLike = "model.png",
     show_shapes: bool = True,
     show_dtype: bool = False,

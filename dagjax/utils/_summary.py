@@ -10,10 +10,14 @@ their connections inside it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dagjax.utils._layer_graph import is_model, layer_kind
+
+if TYPE_CHECKING:
+    from dagjax._model import Model
 
 
 def _format_count(n: int) -> str:
@@ -78,7 +82,7 @@ def _rows(model, depth: int, expand_nested: bool) -> list[tuple[str, ...]]:
 
 
 def summary(
-    model,
+    model: Model,
     line_length: int | None = None,
     print_fn: Callable | None = None,
     expand_nested: bool = False,
