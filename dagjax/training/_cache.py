@@ -19,6 +19,7 @@ MIN_COMPILE_SECONDS = 0.2  # programs that compile faster than this are not wort
 
 
 def default_cache_dir() -> str:
+    """``$XDG_CACHE_HOME/dagjax/xla``, or ``~/.cache/dagjax/xla`` when that variable is unset or empty."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "dagjax", "xla")
 

@@ -8,9 +8,12 @@ prediction against each threshold.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from dagjax.training._loss_functions import EPSILON, align_ranks, divide_no_nan
 from dagjax.training._metric_base import Metric
@@ -28,7 +31,7 @@ def _thresholds_list(thresholds, default: float) -> list[float]:
     return [float(t) for t in values]
 
 
-def evenly_distributed(thresholds) -> bool:
+def evenly_distributed(thresholds: Sequence[float] | np.ndarray) -> bool:
     """Whether ``thresholds`` are ``0, 1/(n-1), ..., 1`` (up to epsilon), Keras's fast-path test."""
     n = len(thresholds)
     return n >= 3 and np.allclose(thresholds, np.arange(n, dtype=np.float32) / (n - 1), atol=EPSILON)
@@ -42,17 +45,17 @@ def _filter_top_k(x, k: int):
 
 
 def confusion_counts(
-    y_true,
-    y_pred,
-    thresholds,
-    sample_weight=None,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    thresholds: Sequence[float],
+    sample_weight: ArrayLike | None = None,
     *,
     evenly: bool = False,
-    top_k=None,
-    class_id=None,
+    top_k: int | None = None,
+    class_id: int | None = None,
     multi_label: bool = False,
-    label_weights=None,
-) -> dict:
+    label_weights: ArrayLike | None = None,
+) -> dict[str, jax.Array]:
     """Weighted true/false positive/negative counts per threshold (shape ``(T,)``, or ``(T, labels)``).
 
     A prediction is positive at a threshold when it is strictly greater; a label is positive when nonzero.
@@ -111,7 +114,13 @@ class _ThresholdMetric(Metric):
 
     counts: tuple[str, ...] = ()
 
-    def __init__(self, thresholds, name, top_k=None, class_id=None):
+    def __init__(
+        self,
+        thresholds: float | Sequence[float] | None,
+        name: str | None,
+        top_k: int | None = None,
+        class_id: int | None = None,
+    ) -> None:
         super().__init__(name)
         self.init_thresholds = thresholds
         self.top_k = top_k
@@ -120,10 +129,18 @@ class _ThresholdMetric(Metric):
         self.thresholds = _thresholds_list(thresholds, default)
         self._evenly = evenly_distributed(self.thresholds)
 
-    def init(self):
+    def init(self) -> dict[str, jax.Array]:
+        """A zero per threshold for each count this metric keeps (``counts``)."""
         return {c: jnp.zeros((len(self.thresholds),), jnp.float32) for c in self.counts}
 
-    def update(self, state, y_true, y_pred, sample_weight=None):
+    def update(
+        self,
+        state: dict[str, jax.Array],
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+    ) -> dict[str, jax.Array]:
+        """Add the batch's weighted counts, after ``top_k`` / ``class_id`` pick the entries that count."""
         new = confusion_counts(
             y_true,
             y_pred,
@@ -138,7 +155,7 @@ class _ThresholdMetric(Metric):
     def _value(self, state):
         raise NotImplementedError(f"{type(self).__name__} must implement _value().")
 
-    def result(self, state):
+    def result(self, state: dict[str, jax.Array]) -> jax.Array:
         """One value per threshold; a scalar when there is one threshold (as in Keras)."""
         value = self._value(state)
         return value[0] if len(self.thresholds) == 1 else value
@@ -147,7 +164,7 @@ class _ThresholdMetric(Metric):
 def _count_metric(class_name: str, count: str, doc: str) -> type[_ThresholdMetric]:
     """A Keras-style class accumulating the weighted number of one kind of confusion outcome."""
 
-    def __init__(self, thresholds=None, name=None):
+    def __init__(self, thresholds: float | Sequence[float] | None = None, name: str | None = None) -> None:
         _ThresholdMetric.__init__(self, thresholds, name)
 
     namespace = {
@@ -172,7 +189,13 @@ class Precision(_ThresholdMetric):
 
     counts = ("true_positives", "false_positives")
 
-    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None):
+    def __init__(
+        self,
+        thresholds: float | Sequence[float] | None = None,
+        top_k: int | None = None,
+        class_id: int | None = None,
+        name: str | None = None,
+    ) -> None:
         super().__init__(thresholds, name, top_k=top_k, class_id=class_id)
 
     def _value(self, state):
@@ -184,7 +207,13 @@ class Recall(_ThresholdMetric):
 
     counts = ("true_positives", "false_negatives")
 
-    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None):
+    def __init__(
+        self,
+        thresholds: float | Sequence[float] | None = None,
+        top_k: int | None = None,
+        class_id: int | None = None,
+        name: str | None = None,
+    ) -> None:
         super().__init__(thresholds, name, top_k=top_k, class_id=class_id)
 
     def _value(self, state):
@@ -209,12 +238,12 @@ class AUC(Metric):
         curve: str = "ROC",
         summation_method: str = "interpolation",
         name: str | None = None,
-        thresholds=None,
+        thresholds: Sequence[float] | None = None,
         multi_label: bool = False,
         num_labels: int | None = None,
-        label_weights=None,
+        label_weights: ArrayLike | None = None,
         from_logits: bool = False,
-    ):
+    ) -> None:
         super().__init__(name)
         if str(curve).lower() not in CURVES:
             raise ValueError(f"Invalid AUC curve {curve!r}; expected one of {sorted(set(CURVES.values()))}.")
@@ -248,11 +277,19 @@ class AUC(Metric):
         self.label_weights = None if label_weights is None else np.asarray(label_weights, np.float32)
         self.from_logits = from_logits
 
-    def init(self):
+    def init(self) -> dict[str, jax.Array]:
+        """The four counts, zero at every threshold (and for every label column with ``multi_label``)."""
         shape = (self.num_thresholds, self.num_labels) if self.multi_label else (self.num_thresholds,)
         return {c: jnp.zeros(shape, jnp.float32) for c in COUNTS}
 
-    def update(self, state, y_true, y_pred, sample_weight=None):
+    def update(
+        self,
+        state: dict[str, jax.Array],
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+    ) -> dict[str, jax.Array]:
+        """Add the batch's four weighted counts per threshold (predictions through a sigmoid if logits)."""
         if self.from_logits:
             y_pred = jax.nn.sigmoid(jnp.asarray(y_pred, jnp.float32))
         new = confusion_counts(
@@ -288,7 +325,8 @@ class AUC(Metric):
         )
         return self._average_labels(increments)
 
-    def result(self, state):
+    def result(self, state: dict[str, jax.Array]) -> jax.Array:
+        """The area under ``curve`` by ``summation_method``; with ``multi_label``, the labels' mean."""
         tp, fp, tn, fn = (state[c] for c in COUNTS)
         if self.curve == "PR" and self.summation_method == "interpolation":
             return self._interpolated_pr_auc(tp, fp, fn)

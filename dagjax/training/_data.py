@@ -11,12 +11,15 @@ an epoch at a time.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import numpy as np
 
 from dagjax._graph import adjust_input_rank, check_input_shape, inputs_by_name
+
+if TYPE_CHECKING:
+    from dagjax._model import Model
 
 
 class ArrayData(NamedTuple):
@@ -61,7 +64,7 @@ def _readable(value: Any, what: str, dtype=None):
         ) from None
 
 
-def model_inputs(model, x: Any) -> list:
+def model_inputs(model: Model, x: Any) -> list:
     """``x`` as a list in ``model.input_names`` order, checked against each Input's shape."""
     names = model.input_names
     flat = inputs_by_name(x, names, model.name, arg="x")
@@ -73,7 +76,7 @@ def model_inputs(model, x: Any) -> list:
     return out
 
 
-def model_targets(model, y: Any, needed: list[bool]) -> list:
+def model_targets(model: Model, y: Any, needed: list[bool]) -> list:
     """``y`` as a list per output (``None`` for outputs given no target); needed outputs must have one."""
     names = list(model.output_names)
     wanted = [n for n, need in zip(names, needed) if need]
@@ -132,7 +135,7 @@ def _sample_weights(sample_weight: Any, names: list[str]) -> Any:
     return _host_array(sample_weight, np.float32)
 
 
-def class_weights_to_sample_weights(y, class_weight: dict) -> np.ndarray:
+def class_weights_to_sample_weights(y: np.ndarray | jax.Array, class_weight: dict) -> np.ndarray:
     """Keras's rule: the class of a one-hot row is its arg-max, of a scalar label its rounded value."""
     labels = np.asarray(y)
     if labels.ndim > 1:
@@ -141,7 +144,14 @@ def class_weights_to_sample_weights(y, class_weight: dict) -> np.ndarray:
     return np.array([class_weight.get(int(c), 1.0) for c in labels], np.float32)
 
 
-def array_data(model, x, y=None, sample_weight=None, class_weight=None, needed=None) -> ArrayData:
+def array_data(
+    model: Model,
+    x: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    class_weight: dict | None = None,
+    needed: list[bool] | None = None,
+) -> ArrayData:
     """Checked in-memory data; ``needed`` marks outputs that must have targets (None: no targets)."""
     names = list(model.output_names)
     xs = model_inputs(model, x)
@@ -184,7 +194,7 @@ def split(data: ArrayData, validation_split: float) -> tuple[ArrayData, ArrayDat
     return take(data, slice(0, at), at), take(data, slice(at, data.size), data.size - at)
 
 
-def take(data: ArrayData, index, size: int) -> ArrayData:
+def take(data: ArrayData, index: slice | np.ndarray, size: int) -> ArrayData:
     """The samples at ``index`` (a slice or an index array)."""
     pick = lambda v: None if v is None else v[index]
     weights = data.sample_weight
@@ -223,7 +233,7 @@ def unpack_stream_item(item: Any) -> tuple:
     return item, None, None
 
 
-def check_same_targets(model, first: list, got: list, what: str) -> None:
+def check_same_targets(model: Model, first: list, got: list, what: str) -> None:
     """Raise, naming the output, when targets ``got`` differ past the samples axis from ``first``.
 
     One compiled step serves targets of one shape; only the axes where the
@@ -246,7 +256,8 @@ def _trim_unit(shape: tuple) -> tuple:
     return tuple(shape[:-1]) if len(shape) > 1 and shape[-1] == 1 else tuple(shape)
 
 
-def checked_item(model, item: Any, needed, class_weight) -> ArrayData:
+def checked_item(model: Model, item: Any, needed: list[bool] | None, class_weight: dict | None) -> ArrayData:
+    """One batch from a stream, unpacked and checked as in-memory data; fit and evaluate need its ``y``."""
     x, y, sample_weight = unpack_stream_item(item)
     if needed is not None and y is None:
         raise ValueError("The data generator yields x only; fit and evaluate need (x, y) batches.")

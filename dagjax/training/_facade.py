@@ -17,7 +17,7 @@ import itertools
 import numbers
 from collections.abc import Iterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
@@ -27,6 +27,9 @@ from dagjax.training import _data, _fit, _metrics, _optimizers, _sources, _spec
 from dagjax.training._cache import enable_compilation_cache
 from dagjax.training._sources import DataSource
 from dagjax.training._step import TrainState, build_trainer, init_optimizer_state
+
+if TYPE_CHECKING:
+    from dagjax._model import Model
 
 _copy = lambda tree: jax.device_put(tree, may_alias=False)
 
@@ -38,17 +41,19 @@ class _Link:
     callback may hold on to.
     """
 
-    def __init__(self, model):
+    def __init__(self, model: Model) -> None:
         self.model = model
         self.shown: tuple = ()
 
     def publish(self, ts: TrainState, copy: bool = True) -> None:
+        """Set the model's params, state, opt_state and step from ``ts`` (copies, unless ``copy=False``)."""
         trees = (ts.params, ts.state, ts.opt_state, ts.step)
         trees = _copy(trees) if copy else trees
         self.model.params, self.model.state, self.model.opt_state, self.model._train_step = trees
         self.shown = trees[:3]
 
     def absorb(self, ts: TrainState) -> TrainState:
+        """``ts`` with copies of whichever trees a callback replaced on the model since ``publish``."""
         now = (self.model.params, self.model.state, self.model.opt_state)
         if all(a is b for a, b in zip(now, self.shown)):
             return ts
@@ -109,7 +114,7 @@ class TrainingMixin:
         enable_compilation_cache()
 
     @property
-    def opt_state(self):
+    def opt_state(self) -> Any:
         """The optimizer state (after ``fit``: the trained one); created on first use after ``compile``."""
         self._require_compiled("read opt_state")
         if self._opt_state is None:
@@ -117,7 +122,7 @@ class TrainingMixin:
         return self._opt_state
 
     @opt_state.setter
-    def opt_state(self, value) -> None:
+    def opt_state(self, value: Any) -> None:
         self._opt_state = value
 
     def _require_compiled(self, what: str) -> None:
@@ -340,7 +345,7 @@ class TrainingMixin:
         steps: int | None = None,
         callbacks: list | None = None,
         return_dict: bool = False,
-    ):
+    ) -> float | list | dict:
         """Loss and metrics on ``x``/``y``: a scalar, a list in Keras's order, or a dict."""
         self._require_compiled("evaluate")
         batch_size = _check_batch_size(batch_size)
@@ -358,7 +363,7 @@ class TrainingMixin:
         verbose: int | str = "auto",
         steps: int | None = None,
         callbacks: list | None = None,
-    ):
+    ) -> Any:
         """Outputs for ``x`` as numpy arrays, in the model's output structure."""
         batch_size = _check_batch_size(batch_size)
         if _data.is_stream(x):
@@ -400,7 +405,7 @@ class TrainingMixin:
         sample_weight: Any = None,
         class_weight: dict | None = None,
         return_dict: bool = False,
-    ):
+    ) -> float | list | dict:
         """One optimizer step on this batch; its loss and metrics as ``evaluate`` gives them.
 
         As in Keras, the metrics start afresh each call: the logs are this batch's alone.
@@ -420,14 +425,16 @@ class TrainingMixin:
             link.publish(ts, copy=False)
         return _keras_result(loop, logs, return_dict)
 
-    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False):
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> float | list | dict:
         """Loss and metrics of this batch in inference mode: a scalar, a list in Keras's order, or a dict."""
         self._require_compiled("use test_on_batch on")
         loop, take = self._one_batch(x, y, sample_weight, None)
         logs = loop.evaluate(self._train_state(for_training=False), take, False, CallbackList())
         return _keras_result(loop, logs, return_dict)
 
-    def predict_on_batch(self, x: Any):
+    def predict_on_batch(self, x: Any) -> Any:
         """Outputs for this batch as numpy arrays, in the model's output structure."""
         inputs = _data.model_inputs(self, x)
         if self._predictor is None:
@@ -435,7 +442,7 @@ class TrainingMixin:
         return self._predictor(self.params, self.state, iter([inputs]), inputs[0].shape[0], CallbackList())
 
 
-def _keras_result(loop: _fit.Loop, logs: dict, return_dict: bool):
+def _keras_result(loop: _fit.Loop, logs: dict, return_dict: bool) -> float | list | dict:
     """Logs as Keras returns them: the dict, or a list in ``metrics_names`` order (a scalar if one)."""
     if return_dict:
         return logs

@@ -32,15 +32,19 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
 
-from dagjax.callbacks._base import _BATCH_HOOKS, _overrides, log_value
+from dagjax.callbacks._base import _BATCH_HOOKS, CallbackList, _overrides, log_value
 from dagjax.training._gc import full_collections_held_back
 from dagjax.training._sources import Chunk
 from dagjax.training._step import Trainer, TrainState
+
+if TYPE_CHECKING:
+    from dagjax._model import Model
+    from dagjax.training._facade import _Link
 
 _CHUNK_SECONDS = 0.25
 _MAX_CHUNK = 100_000
@@ -89,12 +93,12 @@ def _forward_jaxpr(model):
     return jax.make_jaxpr(forward)(params, state, probes).jaxpr
 
 
-def model_has_conv(model) -> bool:
+def model_has_conv(model: Model) -> bool:
     """Whether the model's forward pass holds a convolution."""
     return _has_conv(_forward_jaxpr(model))
 
 
-def fuses_well_on_cpu(model) -> bool:
+def fuses_well_on_cpu(model: Model) -> bool:
     """Whether XLA:CPU runs many steps of ``model`` faster in one loop than one step per call.
 
     A loop saves a per-call cost (~0.1-0.3 ms here) but XLA:CPU runs a
@@ -116,7 +120,7 @@ def _layer_calls(model) -> int:
 class Loop:
     """Compiled step functions of one trainer, and the loops that drive them."""
 
-    def __init__(self, model, trainer: Trainer, steps_per_execution: int | str = "auto"):
+    def __init__(self, model: Model, trainer: Trainer, steps_per_execution: int | str = "auto") -> None:
         check_steps_per_execution(steps_per_execution)
         self.model = model
         self.trainer = trainer
@@ -228,10 +232,10 @@ class Loop:
         take: Callable,
         fused: bool,
         seed: int,
-        callbacks,
-        link,
+        callbacks: CallbackList,
+        link: _Link,
         ahead: Callable | None = None,
-    ):
+    ) -> tuple[TrainState, int, dict | None]:
         """One epoch of training (``seed`` feeds Dropout): the new state, the steps run, the epoch's logs.
 
         ``ahead(steps)``, if given, runs once every step is dispatched and before
@@ -275,7 +279,7 @@ class Loop:
             ahead(done)
         return ts, done, self._floats(ts.metrics) if done else None
 
-    def evaluate(self, ts: TrainState, take: Callable, fused: bool, callbacks) -> dict:
+    def evaluate(self, ts: TrainState, take: Callable, fused: bool, callbacks: CallbackList) -> dict:
         """Losses and metrics over every batch ``take`` gives, as Python floats."""
         metrics = self.trainer.reset_metrics(ts).metrics
         watched = has_batch_hooks(callbacks, "test")
@@ -296,7 +300,7 @@ class Loop:
         return self._floats(metrics)
 
 
-def has_batch_hooks(callbacks, mode: str) -> bool:
+def has_batch_hooks(callbacks: CallbackList, mode: str) -> bool:
     """Whether any callback overrides a ``mode`` batch hook (chunk-safe ones, like the progress bar, too)."""
     return any(_overrides(c, hook) for c in callbacks.callbacks for hook in _BATCH_HOOKS[mode])
 
@@ -333,6 +337,8 @@ def _calibrate() -> int:
     """What ``owned_trees`` counts on a tree only its owner holds (0, i.e. always copy, if not uniform)."""
 
     class Owner:
+        """The probe tree's only holder, as the model is the only holder of its own trees."""
+
         tree = {"child": ({"leaf": {}},)}
 
     tree = Owner.tree
@@ -354,11 +360,13 @@ def _next_count(count: int, ran: int, seconds: float, first: bool) -> int:
 class Predictor:
     """``predict`` over batches: one jitted inference step, outputs read back once at the end."""
 
-    def __init__(self, model):
+    def __init__(self, model: Model) -> None:
         forward = jax.jit(lambda params, state, x: model.apply(params, state, x, training=False)[0])
         self._predict = full_collections_held_back(forward)
 
-    def __call__(self, params, state, batches: Iterator, batch_size: int, callbacks) -> Any:
+    def __call__(
+        self, params: dict, state: dict, batches: Iterator, batch_size: int, callbacks: CallbackList
+    ) -> Any:
         """Outputs of every batch (padding rows dropped) as numpy, in the model's output structure."""
         outputs, sizes = [], []
         size = batch_size
@@ -379,11 +387,13 @@ class Predictor:
 
 
 def check_steps_per_execution(value: Any) -> None:
+    """Raise unless ``value`` is ``"auto"`` or a positive int (a bool is refused)."""
     if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValueError(f'steps_per_execution must be "auto" or a positive int, got {value!r}.')
 
 
 def warn_out_of_data() -> None:
+    """Warn that ``fit`` stops early: the data gave no batch at an epoch's start (a spent generator)."""
     warnings.warn(
         "The data ran out before the epoch's first step; training stops here. Pass a re-iterable data set, "
         "or set steps_per_epoch to what one pass of the generator gives.",

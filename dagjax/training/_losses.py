@@ -16,8 +16,11 @@ denominator, so a padded batch gives exactly the loss of the unpadded one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from dagjax.training._keras_objects import from_keras
 from dagjax.training._loss_functions import (
@@ -50,7 +53,12 @@ REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "
 # Reduction ----------------------------------------------------------------------------------------
 
 
-def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum_over_batch_size"):
+def reduce_weighted_values(
+    values: jax.Array,
+    sample_weight: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
+    reduction: str | None = "sum_over_batch_size",
+) -> jax.Array:
     """Weight ``values`` and reduce them the Keras way; ``mask`` drops entries from sums and counts.
 
     ``mask`` may have the shape of ``values`` or only its leading axes (e.g. ``(batch,)``).
@@ -87,25 +95,31 @@ class Loss:
     shape ``(batch,)``: 1.0 for real samples, 0.0 for padding rows.
     """
 
-    def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size"):
+    def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size") -> None:
         if reduction not in REDUCTIONS:
             raise ValueError(f"Invalid reduction {reduction!r} for loss; expected one of {REDUCTIONS}.")
         self.name = name or snake_case(type(self).__name__)
         self.reduction = reduction
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
         """Per-sample loss values."""
         raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred).")
 
-    def element_mask(self, y_true, y_pred):
+    def element_mask(self, y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array | None:
         """Boolean mask over ``values`` of entries that count, or None when all do."""
         return None
 
-    def values(self, y_true, y_pred):
+    def values(self, y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
         """The Keras loss function's value: one entry per sample (per timestep for sequences)."""
         return self.call(y_true, y_pred)
 
-    def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
+    def __call__(
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        mask: ArrayLike | None = None,
+    ) -> jax.Array:
         """The reduced scalar loss (Keras's "sum_over_batch_size" by default)."""
         values = self.values(y_true, y_pred)
         if values.ndim == 0:
@@ -123,6 +137,7 @@ class Loss:
         return reduce_weighted_values(values, sample_weight, mask, self.reduction)
 
     def get_config(self) -> dict:
+        """``name`` and ``reduction``, the arguments every Keras loss takes."""
         return {"name": self.name, "reduction": self.reduction}
 
     def __repr__(self) -> str:
@@ -132,26 +147,34 @@ class Loss:
 class LossFunctionWrapper(Loss):
     """A loss from a function ``fn(y_true, y_pred, **kwargs) -> per-sample values``."""
 
-    def __init__(self, fn: Callable, reduction="sum_over_batch_size", name: str | None = None, **kwargs):
+    def __init__(
+        self,
+        fn: Callable,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             name=name or snake_case(getattr(fn, "__name__", type(fn).__name__)), reduction=reduction
         )
         self.fn = fn
         self.fn_kwargs = kwargs
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
+        """``fn(y_true, y_pred, **kwargs)`` on both cast to y_pred's float type, their ranks aligned."""
         dtype = float_dtype(y_pred)
         y_true, y_pred = align_ranks(jnp.asarray(y_true).astype(dtype), jnp.asarray(y_pred).astype(dtype))
         return self.fn(y_true, y_pred, **self.fn_kwargs)
 
     def get_config(self) -> dict:
+        """The base config plus the keyword arguments given to ``fn`` (``delta``, ``from_logits``...)."""
         return {**super().get_config(), **self.fn_kwargs}
 
 
 def _loss_class(class_name: str, fn: Callable, default_name: str, doc: str) -> type[LossFunctionWrapper]:
     """A Keras-style loss class over ``fn``, whose only arguments are ``reduction`` and ``name``."""
 
-    def __init__(self, reduction="sum_over_batch_size", name=default_name):
+    def __init__(self, reduction: str | None = "sum_over_batch_size", name: str = default_name) -> None:
         LossFunctionWrapper.__init__(self, fn, reduction=reduction, name=name)
 
     namespace = {"__init__": __init__, "__doc__": doc, "__module__": __name__, "__qualname__": class_name}
@@ -191,14 +214,18 @@ Poisson = _loss_class("Poisson", poisson, "poisson", "Poisson negative log-likel
 class CosineSimilarity(LossFunctionWrapper):
     """Negative cosine similarity along ``axis``."""
 
-    def __init__(self, axis: int = -1, reduction="sum_over_batch_size", name="cosine_similarity"):
+    def __init__(
+        self, axis: int = -1, reduction: str | None = "sum_over_batch_size", name: str = "cosine_similarity"
+    ) -> None:
         super().__init__(cosine_similarity, reduction=reduction, name=name, axis=axis)
 
 
 class Huber(LossFunctionWrapper):
     """Huber loss: squared error near the target, absolute error beyond ``delta``."""
 
-    def __init__(self, delta: float = 1.0, reduction="sum_over_batch_size", name="huber_loss"):
+    def __init__(
+        self, delta: float = 1.0, reduction: str | None = "sum_over_batch_size", name: str = "huber_loss"
+    ) -> None:
         super().__init__(huber, reduction=reduction, name=name, delta=delta)
 
 
@@ -210,9 +237,9 @@ class BinaryCrossentropy(LossFunctionWrapper):
         from_logits: bool = False,
         label_smoothing: float = 0.0,
         axis: int = -1,
-        reduction="sum_over_batch_size",
-        name="binary_crossentropy",
-    ):
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "binary_crossentropy",
+    ) -> None:
         super().__init__(
             binary_crossentropy,
             reduction=reduction,
@@ -231,9 +258,9 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         from_logits: bool = False,
         label_smoothing: float = 0.0,
         axis: int = -1,
-        reduction="sum_over_batch_size",
-        name="categorical_crossentropy",
-    ):
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "categorical_crossentropy",
+    ) -> None:
         super().__init__(
             categorical_crossentropy,
             reduction=reduction,
@@ -255,9 +282,9 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         from_logits: bool = False,
         ignore_class: int | None = None,
         axis: int = -1,
-        reduction="sum_over_batch_size",
-        name="sparse_categorical_crossentropy",
-    ):
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "sparse_categorical_crossentropy",
+    ) -> None:
         super().__init__(
             sparse_categorical_crossentropy,
             reduction=reduction,
@@ -268,7 +295,8 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         )
         self.ignore_class = ignore_class
 
-    def element_mask(self, y_true, y_pred):
+    def element_mask(self, y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array | None:
+        """False where the label is ``ignore_class`` (left out of the denominator too); None without one."""
         if self.ignore_class is None:
             return None
         y_pred = jnp.asarray(y_pred)
@@ -344,7 +372,7 @@ def _crossentropy_for(y_true_shape, y_pred_shape) -> type[Loss]:
     return SparseCategoricalCrossentropy if is_sparse else CategoricalCrossentropy
 
 
-def get(identifier, y_true_shape: tuple | None = None, y_pred_shape: tuple | None = None) -> Loss | None:
+def get(identifier: Any, y_true_shape: tuple | None = None, y_pred_shape: tuple | None = None) -> Loss | None:
     """A ``Loss`` from a Keras name or class name, a ``Loss``, a function of (y_true, y_pred), or None.
 
     A string keeps its spelling as the loss's name, as Keras does ("mse" stays "mse").

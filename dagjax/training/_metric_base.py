@@ -8,8 +8,11 @@ carry metric state through ``jit`` and ``lax.scan``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from dagjax.training._loss_functions import align_ranks, divide_no_nan, snake_case
 
@@ -17,18 +20,24 @@ from dagjax.training._loss_functions import align_ranks, divide_no_nan, snake_ca
 class Metric:
     """A metric as pure functions over a state pytree; subclasses define all three."""
 
-    def __init__(self, name: str | None = None):
+    def __init__(self, name: str | None = None) -> None:
         self.name = name or snake_case(type(self).__name__)
 
-    def init(self):
+    def init(self) -> dict[str, jax.Array]:
         """The zero state: a pytree of float32 arrays."""
         raise NotImplementedError(f"{type(self).__name__} must implement init().")
 
-    def update(self, state, y_true, y_pred, sample_weight=None):
+    def update(
+        self,
+        state: dict[str, jax.Array],
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+    ) -> dict[str, jax.Array]:
         """The state after accumulating one batch."""
         raise NotImplementedError(f"{type(self).__name__} must implement update().")
 
-    def result(self, state):
+    def result(self, state: dict[str, jax.Array]) -> jax.Array:
         """The metric value of the accumulated state."""
         raise NotImplementedError(f"{type(self).__name__} must implement result().")
 
@@ -39,7 +48,9 @@ class Metric:
 # Weighted means ------------------------------------------------------------------------------------
 
 
-def weighted_sum_and_count(values, sample_weight=None):
+def weighted_sum_and_count(
+    values: ArrayLike, sample_weight: ArrayLike | None = None
+) -> tuple[jax.Array, jax.Array]:
     """Keras's per-sample reduction: ``(sum(w * mean_per_sample(values)), sum(w))``.
 
     Values are averaged over the axes the weights do not cover, then weighted; entries of
@@ -65,29 +76,41 @@ def _mean_over_trailing(x, keep: int):
 class Mean(Metric):
     """The weighted mean of the values given to ``update(state, values, sample_weight)``."""
 
-    def __init__(self, name: str = "mean"):
+    def __init__(self, name: str = "mean") -> None:
         super().__init__(name)
 
-    def init(self):
+    def init(self) -> dict[str, jax.Array]:
+        """A zero weighted ``total`` and ``count``."""
         return {"total": jnp.zeros((), jnp.float32), "count": jnp.zeros((), jnp.float32)}
 
-    def update(self, state, values, sample_weight=None):
+    def update(
+        self, state: dict[str, jax.Array], values: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> dict[str, jax.Array]:
+        """Add the batch's weighted sum of ``values`` to ``total`` and its summed weight to ``count``."""
         total, count = weighted_sum_and_count(values, sample_weight)
         return {"total": state["total"] + total, "count": state["count"] + count}
 
-    def result(self, state):
+    def result(self, state: dict[str, jax.Array]) -> jax.Array:
+        """``total / count``, 0 while nothing has been counted."""
         return divide_no_nan(state["total"], state["count"])
 
 
 class MeanMetricWrapper(Mean):
     """The weighted mean of ``fn(y_true, y_pred, **kwargs)``, a per-sample function."""
 
-    def __init__(self, fn: Callable, name: str | None = None, **kwargs):
+    def __init__(self, fn: Callable, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name or snake_case(getattr(fn, "__name__", type(fn).__name__)))
         self.fn = fn
         self.fn_kwargs = kwargs
 
-    def update(self, state, y_true, y_pred, sample_weight=None):
+    def update(
+        self,
+        state: dict[str, jax.Array],
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+    ) -> dict[str, jax.Array]:
+        """Accumulate ``fn``'s per-sample values as ``Mean`` does; a per-batch scalar counts once a batch."""
         values = self.fn(y_true, y_pred, **self.fn_kwargs)
         if jnp.ndim(values) == 0:
             return self._update_by_batch(state, values, sample_weight)

@@ -16,8 +16,11 @@ with weight 0, such as the padding rows that fill a last batch, do not count.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from dagjax.training import _loss_functions as lf
 from dagjax.training._confusion_metrics import CONFUSION_METRICS
@@ -29,7 +32,7 @@ from dagjax.training._metric_base import Mean, MeanMetricWrapper, Metric
 def _mean_metric_class(class_name: str, fn: Callable, default_name: str, doc: str) -> type[MeanMetricWrapper]:
     """A Keras-style mean metric class over ``fn``, whose only argument is ``name``."""
 
-    def __init__(self, name=default_name):
+    def __init__(self, name: str = default_name) -> None:
         MeanMetricWrapper.__init__(self, fn, name=name)
 
     namespace = {"__init__": __init__, "__doc__": doc, "__module__": __name__, "__qualname__": class_name}
@@ -39,20 +42,20 @@ def _mean_metric_class(class_name: str, fn: Callable, default_name: str, doc: st
 # Accuracy functions ---------------------------------------------------------------------------------
 
 
-def accuracy(y_true, y_pred):
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
     """1.0 where the prediction equals the label exactly."""
     y_pred = jnp.asarray(y_pred)
     y_true, y_pred = align_ranks(jnp.asarray(y_true).astype(y_pred.dtype), y_pred)
     return (y_true == y_pred).astype(jnp.float32)
 
 
-def binary_accuracy(y_true, y_pred, threshold: float = 0.5):
+def binary_accuracy(y_true: ArrayLike, y_pred: ArrayLike, threshold: float = 0.5) -> jax.Array:
     """1.0 where ``y_pred > threshold`` matches the 0/1 label."""
     y_true, y_pred = align_ranks(jnp.asarray(y_true), jnp.asarray(y_pred))
     return (y_true == (y_pred > threshold).astype(y_true.dtype)).astype(jnp.float32)
 
 
-def _argmax_matches(labels, y_pred):
+def _argmax_matches(labels: ArrayLike, y_pred: ArrayLike) -> jax.Array:
     """1.0 where the arg-max prediction equals the integer label; a trailing label axis of 1 is kept."""
     y_pred = jnp.asarray(y_pred)
     labels = jnp.asarray(labels).astype(y_pred.dtype)
@@ -63,25 +66,25 @@ def _argmax_matches(labels, y_pred):
     return jnp.reshape(matches, shape) if labels.shape != shape else matches
 
 
-def categorical_accuracy(y_true, y_pred):
+def categorical_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
     """1.0 where the arg-max prediction is the arg-max of the one-hot label."""
     return _argmax_matches(jnp.argmax(jnp.asarray(y_true), axis=-1), y_pred)
 
 
-def sparse_categorical_accuracy(y_true, y_pred):
+def sparse_categorical_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
     """1.0 where the arg-max prediction is the integer label."""
     matches = _argmax_matches(y_true, y_pred)
     return jnp.squeeze(matches, -1) if matches.ndim > 1 and matches.shape[-1] == 1 else matches
 
 
-def in_top_k(labels, y_pred, k: int):
+def in_top_k(labels: jax.Array, y_pred: jax.Array, k: int) -> jax.Array:
     """True where fewer than ``k`` scores beat the label's score (ties count in its favour)."""
     at_label = jnp.take_along_axis(y_pred, labels[..., None], axis=-1)
     at_label = jnp.where(jnp.isnan(at_label), -jnp.inf, at_label)
     return 1 + jnp.sum(y_pred > at_label, axis=-1) <= k
 
 
-def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
+def sparse_top_k_categorical_accuracy(y_true: ArrayLike, y_pred: ArrayLike, k: int = 5) -> jax.Array:
     """1.0 where the integer label is among the ``k`` highest predictions."""
     y_pred = jnp.asarray(y_pred)
     labels = jnp.asarray(y_true).astype(jnp.int32)
@@ -90,12 +93,12 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
     return matches.astype(jnp.float32).reshape(shape)
 
 
-def top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
+def top_k_categorical_accuracy(y_true: ArrayLike, y_pred: ArrayLike, k: int = 5) -> jax.Array:
     """1.0 where the one-hot label's class is among the ``k`` highest predictions."""
     return sparse_top_k_categorical_accuracy(jnp.argmax(jnp.asarray(y_true), axis=-1), y_pred, k)
 
 
-def cosine_similarity(y_true, y_pred, axis: int = -1):
+def cosine_similarity(y_true: ArrayLike, y_pred: ArrayLike, axis: int = -1) -> jax.Array:
     """``sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: 1 is most similar."""
     y_pred = jnp.asarray(y_pred, jnp.float32)
     y_true, y_pred = align_ranks(jnp.asarray(y_true, jnp.float32), y_pred)
@@ -152,7 +155,7 @@ Poisson = _mean_metric_class("Poisson", lf.poisson, "poisson", "Mean Poisson los
 class BinaryAccuracy(MeanMetricWrapper):
     """How often ``y_pred > threshold`` matches a 0/1 label."""
 
-    def __init__(self, name: str = "binary_accuracy", threshold: float = 0.5):
+    def __init__(self, name: str = "binary_accuracy", threshold: float = 0.5) -> None:
         super().__init__(binary_accuracy, name=name, threshold=threshold)
         self.threshold = threshold
 
@@ -160,7 +163,7 @@ class BinaryAccuracy(MeanMetricWrapper):
 class TopKCategoricalAccuracy(MeanMetricWrapper):
     """How often a one-hot label's class is among the ``k`` highest predictions."""
 
-    def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy"):
+    def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy") -> None:
         super().__init__(top_k_categorical_accuracy, name=name, k=k)
         self.k = k
 
@@ -168,7 +171,7 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """How often an integer label is among the ``k`` highest predictions."""
 
-    def __init__(self, k: int = 5, name: str = "sparse_top_k_categorical_accuracy"):
+    def __init__(self, k: int = 5, name: str = "sparse_top_k_categorical_accuracy") -> None:
         super().__init__(sparse_top_k_categorical_accuracy, name=name, k=k)
         self.k = k
 
@@ -176,7 +179,7 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
 class CosineSimilarity(MeanMetricWrapper):
     """Mean cosine similarity along ``axis`` (1 is most similar)."""
 
-    def __init__(self, name: str = "cosine_similarity", axis: int = -1):
+    def __init__(self, name: str = "cosine_similarity", axis: int = -1) -> None:
         super().__init__(cosine_similarity, name=name, axis=axis)
 
 
@@ -185,7 +188,7 @@ class BinaryCrossentropy(MeanMetricWrapper):
 
     def __init__(
         self, name: str = "binary_crossentropy", from_logits: bool = False, label_smoothing: float = 0.0
-    ):
+    ) -> None:
         super().__init__(
             lf.binary_crossentropy, name=name, from_logits=from_logits, label_smoothing=label_smoothing
         )
@@ -200,7 +203,7 @@ class CategoricalCrossentropy(MeanMetricWrapper):
         from_logits: bool = False,
         label_smoothing: float = 0.0,
         axis: int = -1,
-    ):
+    ) -> None:
         super().__init__(
             lf.categorical_crossentropy,
             name=name,
@@ -219,7 +222,7 @@ class SparseCategoricalCrossentropy(MeanMetricWrapper):
         from_logits: bool = False,
         ignore_class: int | None = None,
         axis: int = -1,
-    ):
+    ) -> None:
         super().__init__(
             lf.sparse_categorical_crossentropy,
             name=name,
@@ -229,7 +232,14 @@ class SparseCategoricalCrossentropy(MeanMetricWrapper):
         )
         self.ignore_class = ignore_class
 
-    def update(self, state, y_true, y_pred, sample_weight=None):
+    def update(
+        self,
+        state: dict[str, jax.Array],
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+    ) -> dict[str, jax.Array]:
+        """Entries labelled ``ignore_class`` get weight 0, so they neither add to the mean nor count."""
         if self.ignore_class is not None:
             labels = lf.sparse_labels(y_true, jnp.asarray(y_pred), self.fn_kwargs["axis"])
             valid = (labels != self.ignore_class).astype(jnp.float32)
@@ -243,15 +253,23 @@ class SparseCategoricalCrossentropy(MeanMetricWrapper):
 class RootMeanSquaredError(Mean):
     """Square root of the weighted mean squared error."""
 
-    def __init__(self, name: str = "root_mean_squared_error"):
+    def __init__(self, name: str = "root_mean_squared_error") -> None:
         super().__init__(name)
 
-    def update(self, state, y_true, y_pred, sample_weight=None):
+    def update(
+        self,
+        state: dict[str, jax.Array],
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+    ) -> dict[str, jax.Array]:
+        """Accumulate the weighted mean of the squared errors, in float32."""
         y_pred = jnp.asarray(y_pred, jnp.float32)
         y_true, y_pred = align_ranks(jnp.asarray(y_true, jnp.float32), y_pred)
         return super().update(state, jnp.square(y_pred - y_true), sample_weight)
 
-    def result(self, state):
+    def result(self, state: dict[str, jax.Array]) -> jax.Array:
+        """The square root of the weighted mean squared error."""
         return jnp.sqrt(super().result(state))
 
 
@@ -272,7 +290,7 @@ def _accuracy_for(y_true_shape, y_pred_shape) -> type[Metric]:
     return SparseCategoricalAccuracy if is_sparse else CategoricalAccuracy
 
 
-def get(identifier, y_true_shape: tuple | None = None, y_pred_shape: tuple | None = None) -> Metric:
+def get(identifier: Any, y_true_shape: tuple | None = None, y_pred_shape: tuple | None = None) -> Metric:
     """A ``Metric`` from a Keras name, a ``Metric``, or a function (y_true, y_pred) -> per-sample values.
 
     "accuracy"/"acc" picks binary, sparse or categorical accuracy from the shapes,

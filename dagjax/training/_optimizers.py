@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,6 +40,9 @@ from dagjax.training._optimizer_rules import (
     rmsprop,
     sgd,
 )
+
+if TYPE_CHECKING:
+    from dagjax._model import Model
 
 LearningRate = float | Callable[[jax.Array], jax.Array]
 
@@ -81,14 +84,16 @@ def keras_transform(
 ) -> optax.GradientTransformation:
     """An optax transformation that applies ``rule`` with Keras's clipping and weight decay."""
 
-    def init(params):
+    def init(params: Any) -> KerasOptimizerState:
+        """Step 0, each slot filled with its initial value in every parameter's shape, the shared state."""
         slots = {
             name: jax.tree.map(lambda p, v=value: jnp.full_like(p, v), params)
             for name, value in rule.slots.items()
         }
         return KerasOptimizerState(jnp.zeros([], jnp.int32), slots, rule.shared)
 
-    def update(grads, state, params=None):
+    def update(grads: Any, state: KerasOptimizerState, params: Any = None) -> tuple[Any, KerasOptimizerState]:
+        """The updates to add to ``params`` (clipped, weight-decayed, by the rule) and the next state."""
         if weight_decay and params is None:
             raise ValueError(
                 "This optimizer applies weight decay, so update() needs params: "
@@ -397,6 +402,7 @@ class ModelOptimizer(optax.GradientTransformationExtraArgs):
 
     @property
     def learning_rate(self) -> jax.Array:
+        """The rate in ``model.opt_state`` that the next step uses (AttributeError if none is injected)."""
         rate = get_learning_rate(self._model().opt_state)
         if rate is None:
             raise AttributeError(
@@ -412,11 +418,12 @@ class ModelOptimizer(optax.GradientTransformationExtraArgs):
 
     @property
     def iterations(self) -> jax.Array:
+        """Steps trained so far (the model's step counter; 0 before any training), as Keras's."""
         step = self._model()._train_step
         return jnp.zeros((), jnp.int32) if step is None else step
 
 
-def bind(tx: optax.GradientTransformation, model) -> ModelOptimizer:
+def bind(tx: optax.GradientTransformation, model: Model) -> ModelOptimizer:
     """``tx`` as ``model.optimizer``: the same transformation, reading and setting ``model``'s state."""
     tx = optax.with_extra_args_support(tx)
     bound = ModelOptimizer(tx.init, tx.update)

@@ -49,7 +49,7 @@ class Progbar:
         unit_name: str = "step",
         width: int = 20,
         stream: TextIO | None = None,
-    ):
+    ) -> None:
         self.target = target
         self.verbose = verbose
         self.interval = interval

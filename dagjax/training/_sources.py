@@ -21,8 +21,8 @@ import itertools
 import math
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import numpy as np
@@ -40,6 +40,9 @@ from dagjax.training._data import (
     target_shapes,
     weight_shapes,
 )
+
+if TYPE_CHECKING:
+    from dagjax._model import Model
 
 _DEVICE_FRACTION = 0.4  # at most this share of free accelerator memory holds a data set
 
@@ -67,6 +70,7 @@ def stream_pass(stream: Any, order: Any = None) -> Iterator:
 
 
 def nbytes(data: ArrayData) -> int:
+    """Bytes the data set's arrays (inputs, targets, sample weights) take."""
     return sum(
         int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in jax.tree_util.tree_leaves(leaves(data))
     )
@@ -211,10 +215,11 @@ class Replayed:
     batches stay in host memory for the length of the ``fit``.
     """
 
-    def __init__(self, iterator: Iterator):
+    def __init__(self, iterator: Iterator) -> None:
         self._source, self._seen = iterator, []
 
     def __iter__(self) -> Iterator:
+        """The batches seen so far, then new ones from the iterator (kept for the next pass)."""
         for i in itertools.count():
             if i == len(self._seen):
                 item = next(self._source, _END)
@@ -237,7 +242,7 @@ class DataSource(ABC):
     arrays, a :class:`StreamSource` for a stream of batches.
     """
 
-    def __init__(self, model, batch_size: int, steps: int | None, shuffle: bool):
+    def __init__(self, model: Model, batch_size: int, steps: int | None, shuffle: bool) -> None:
         self.model, self.batch_size, self.steps, self.shuffle = model, batch_size, steps, shuffle
         self.target_shapes: list = []  # per output: its targets' shape, or None
         self.weight_shapes: list = []  # per output: its sample weights' shape, or None
@@ -253,7 +258,7 @@ class DataSource(ABC):
         """Batches in an epoch, or None when unknown (a generator with no ``steps``)."""
 
     @abstractmethod
-    def epoch(self, capacity: int, seed: int, step: int = 0):
+    def epoch(self, capacity: int, seed: int, step: int = 0) -> Callable[[int], Chunk | None]:
         """``take(count) -> Chunk | None`` over the next epoch; ``capacity`` caps a host block.
 
         ``seed`` and ``step`` (the epoch's first train step) seed its shuffle.
@@ -280,7 +285,17 @@ class DataSource(ABC):
         """The data's own end-of-epoch work, after ``fit`` or a validation has read an epoch."""
 
 
-def data_source(model, x, y, sample_weight, class_weight, batch_size, steps, needed, shuffle) -> DataSource:
+def data_source(
+    model: Model,
+    x: Any,
+    y: Any,
+    sample_weight: Any,
+    class_weight: dict | None,
+    batch_size: int,
+    steps: int | None,
+    needed: list[bool] | None,
+    shuffle: bool,
+) -> DataSource:
     """From ``fit``/``evaluate`` arguments: arrays (lists, dicts) or a stream of batches."""
     if is_stream(x):
         if y is not None or sample_weight is not None:
@@ -301,8 +316,14 @@ class ArraySource(DataSource):
     """
 
     def __init__(
-        self, model, arrays: ArrayData, batch_size: int, steps: int | None, shuffle: bool, class_weight=None
-    ):
+        self,
+        model: Model,
+        arrays: ArrayData,
+        batch_size: int,
+        steps: int | None,
+        shuffle: bool,
+        class_weight: dict | None = None,
+    ) -> None:
         super().__init__(model, batch_size, steps, shuffle)
         self._class_weighted = class_weight is not None  # the sample weights come from class_weight
         self._use(arrays)
@@ -332,9 +353,10 @@ class ArraySource(DataSource):
 
     @property
     def steps_per_epoch(self) -> int:
+        """``steps`` if given, else the batches in one pass over the arrays."""
         return pass_rows(self.arrays.size, self.batch_size) if self.steps is None else self.steps
 
-    def epoch(self, capacity: int, seed: int, step: int = 0):
+    def epoch(self, capacity: int, seed: int, step: int = 0) -> Callable[[int], Chunk | None]:
         """``take(count) -> Chunk | None`` over the next epoch; ``capacity`` caps a host block.
 
         A pass's shuffle is drawn with ``(seed, the train step it starts at)``:
@@ -395,10 +417,11 @@ class ArraySource(DataSource):
             self._row = (self._row + self._epoch_rows(rows)) % rows
 
     def restart(self) -> None:
+        """Start the next epoch at the first batch of a new pass."""
         self._row = 0
 
     def end_epoch(self) -> None:
-        pass  # arrays have no epoch hooks
+        """Nothing: arrays have no epoch hooks."""
 
 
 class StreamSource(DataSource):
@@ -412,8 +435,15 @@ class StreamSource(DataSource):
     """
 
     def __init__(
-        self, model, stream: Any, batch_size: int, steps: int | None, shuffle: bool, needed, class_weight=None
-    ):
+        self,
+        model: Model,
+        stream: Any,
+        batch_size: int,
+        steps: int | None,
+        shuffle: bool,
+        needed: list[bool] | None,
+        class_weight: dict | None = None,
+    ) -> None:
         super().__init__(model, batch_size, steps, shuffle)
         self.stream, self.needed, self.class_weight = stream, needed, class_weight
         self._iterator = None  # the stream's current pass (None: the next epoch starts one)
@@ -430,10 +460,12 @@ class StreamSource(DataSource):
         self._shapes_from(first)
 
     def split(self, validation_split: float, batch_size: int, steps: int | None) -> DataSource:
+        """Always raises: a stream cannot be split without reading it; validation_data is the way."""
         raise ValueError("validation_split needs in-memory arrays; pass validation_data with a generator.")
 
     @property
     def steps_per_epoch(self) -> int | None:
+        """``steps`` if given, else the stream's ``len`` (None for a generator, which has none)."""
         if self.steps is not None:
             return self.steps
         try:
@@ -441,7 +473,7 @@ class StreamSource(DataSource):
         except TypeError:
             return None
 
-    def epoch(self, capacity: int, seed: int, step: int = 0):
+    def epoch(self, capacity: int, seed: int, step: int = 0) -> Callable[[int], Chunk | None]:
         """``take(count) -> Chunk | None`` over the next ``steps`` batches; ``capacity`` caps a block.
 
         ``(seed, step)`` seeds the shuffle of a pass that begins in this epoch.
@@ -450,6 +482,7 @@ class StreamSource(DataSource):
         return _host_epoch(itertools.islice(self._batches((seed, step)), self.steps), None, capacity)
 
     def restart(self) -> None:
+        """Begin a new pass next epoch (``iter(stream)`` again: a generator carries on where it is)."""
         if self._pending is None:  # a pending first batch is where the next pass starts anyway
             self._iterator = None
 
@@ -458,10 +491,10 @@ class StreamSource(DataSource):
         _dataset_hook(self.stream, "on_epoch_end")
 
     def prepare(self, seed: int, step: int) -> None:
-        pass  # a pass's shuffle is drawn as it begins
+        """Nothing: a stream's pass draws its shuffle as it begins."""
 
     def skip_epochs(self, count: int) -> None:
-        pass  # streams cannot be skipped without being read: a resumed run starts them afresh
+        """Nothing: a stream cannot be skipped without being read, so a resumed run starts it afresh."""
 
     def _new_pass(self, seed: Any) -> Iterator:
         """A pass over the stream; an indexable one (``len``, ``[i]``) in shuffled order if asked."""

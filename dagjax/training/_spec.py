@@ -10,13 +10,18 @@ The log names follow ``keras/src/trainers/compile_utils.py``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from numbers import Number
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 
 from dagjax.training import _losses, _metrics
+
+if TYPE_CHECKING:
+    from dagjax.training._losses import Loss
+    from dagjax.training._metric_base import Metric
 
 _KERAS_SHAPE_PICKED = ("crossentropy", "ce", "accuracy", "acc")
 
@@ -94,7 +99,9 @@ def _as_list(entry: Any) -> list:
     return list(entry) if isinstance(entry, (list, tuple)) else [entry]
 
 
-def build_losses(resolved, target_shapes, pred_shapes) -> list:
+def build_losses(
+    resolved: list[tuple[Any, float]], target_shapes: Sequence[tuple], pred_shapes: Sequence[tuple]
+) -> list[Loss | None]:
     """Loss objects per output (None where untrained); shape-picked names see the shapes."""
     return [
         None if identifier is None else _losses.get(identifier, y_true_shape=ts, y_pred_shape=ps)
@@ -102,7 +109,13 @@ def build_losses(resolved, target_shapes, pred_shapes) -> list:
     ]
 
 
-def build_metrics(metric_ids, weighted_ids, names, target_shapes, pred_shapes) -> list[tuple]:
+def build_metrics(
+    metric_ids: list[list],
+    weighted_ids: list[list],
+    names: list[str],
+    target_shapes: Sequence[tuple],
+    pred_shapes: Sequence[tuple],
+) -> list[tuple[str, Metric, int, bool]]:
     """``(log name, Metric, output index, weighted)`` in Keras's log order, with Keras's names."""
     prefix = len(names) > 1
     entries = []
@@ -129,7 +142,7 @@ def _unique_log_name(name: str, output: str | None, weighted: bool, taken: dict[
     return f"{full}_{index}"
 
 
-def loss_log_names(resolved, names: list[str]) -> dict[int, str]:
+def loss_log_names(resolved: list[tuple[Any, float]], names: list[str]) -> dict[int, str]:
     """``<output>_loss`` per trained output, logged only when more than one output has a loss."""
     trained = [i for i, (identifier, _) in enumerate(resolved) if identifier is not None]
     if len(trained) < 2:
@@ -138,7 +151,11 @@ def loss_log_names(resolved, names: list[str]) -> dict[int, str]:
 
 
 def check_target_shapes(
-    resolved, names: list[str], target_shapes: list, pred_shapes: list, weight_shapes: list | None = None
+    resolved: list[tuple[Any, float]],
+    names: list[str],
+    target_shapes: list,
+    pred_shapes: list,
+    weight_shapes: list | None = None,
 ) -> None:
     """Fail early, naming the output, when a target's or a sample weight's shape cannot meet its loss."""
     probe = 83  # an unusual batch size, so a batch dim never lines up with a feature dim by chance

@@ -32,6 +32,7 @@ from dagjax.training import _optimizers, _spec
 
 if TYPE_CHECKING:
     from dagjax._model import Model
+    from dagjax.layers._base import Layer
 
 
 class TrainState(NamedTuple):
@@ -88,7 +89,7 @@ def flatten_targets(y: Any, names: list[str]) -> list:
     return flatten_outputs(y, names)
 
 
-def trainable_mask(layer, params: dict, parent_trainable: bool = True) -> dict:
+def trainable_mask(layer: Layer, params: dict, parent_trainable: bool = True) -> dict:
     """A bool per leaf of ``params``: False under any layer with ``trainable=False`` (Keras's freeze)."""
     trainable = parent_trainable and layer.trainable
     subs = layer.sublayers
@@ -134,7 +135,7 @@ def _times_mask(sample_weight, mask):
     return sample_weight * jnp.reshape(mask, mask.shape + (1,) * (sample_weight.ndim - 1))
 
 
-def unpack_batch(batch, names: list[str]) -> tuple:
+def unpack_batch(batch: tuple | list, names: list[str]) -> tuple:
     """``(x, y, sample_weight, mask, padded)`` from a 2-, 3- or 4-tuple; ``mask`` is all ones when absent.
 
     ``padded`` says whether the batch carried a mask: only then do the model's
@@ -238,11 +239,11 @@ def build_trainer(
             new[name] = metric.update(new[name], targets[i], preds[i], sample_weight=weight)
         return new
 
-    def init_train_state(params, state) -> TrainState:
+    def init_train_state(params: dict, state: dict) -> TrainState:
         """A fresh train state: optimizer initialised on ``params``, step 0, zeroed metrics."""
         return TrainState(params, state, tx.init(params), jnp.zeros((), jnp.int32), init_metrics())
 
-    def train_step(ts: TrainState, batch, rng) -> tuple[TrainState, dict]:
+    def train_step(ts: TrainState, batch: tuple, rng: jax.Array | None) -> tuple[TrainState, dict]:
         """One optimizer step on ``batch`` (training mode, ``rng`` for Dropout); returns running logs."""
         x, y, sample_weight, mask, padded = unpack_batch(batch, names)
         grad_fn = jax.value_and_grad(compute_loss, has_aux=True)
@@ -259,18 +260,19 @@ def build_trainer(
         new_ts = TrainState(params, aux[2], opt_state, ts.step + 1, metric_state)
         return new_ts, metric_results(new_ts)
 
-    def eval_step(ts: TrainState, batch) -> TrainState:
+    def eval_step(ts: TrainState, batch: tuple) -> TrainState:
         """Accumulate the losses and metrics of ``batch`` in inference mode; params are unchanged."""
         x, y, sample_weight, mask, padded = unpack_batch(batch, names)
         total, aux = compute_loss(ts.params, ts.state, x, y, sample_weight, mask, padded, False, None)
         return ts._replace(metrics=update_metrics(ts.metrics, total, aux, sample_weight, mask, padded))
 
-    def predict_step(params, state, x):
+    def predict_step(params: dict, state: dict, x: Any) -> Any:
         """The model's outputs in inference mode, in its output structure."""
         outputs, _ = model.apply(params, state, x, training=False)
         return outputs
 
     def reset_metrics(ts: TrainState) -> TrainState:
+        """``ts`` with every loss tracker and metric zeroed."""
         return ts._replace(metrics=init_metrics())
 
     def metric_results(ts: TrainState) -> dict:
@@ -280,6 +282,7 @@ def build_trainer(
         return {name: results[name] for name in metric_names}
 
     def host_results(metrics: dict) -> dict | None:
+        """The loss logs as Python floats, computed with numpy; None when a compiled metric needs its own."""
         if metric_entries:
             return None
         trackers = jax.device_get(metrics["loss"])
@@ -299,7 +302,7 @@ def build_trainer(
     )
 
 
-def init_optimizer_state(tx: optax.GradientTransformation, params) -> Any:
+def init_optimizer_state(tx: optax.GradientTransformation, params: Any) -> Any:
     """``tx.init(params)`` on the device, without compiling a program when it can be avoided.
 
     Optimizer states are mostly constants (zeros, an initial accumulator
