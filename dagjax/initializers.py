@@ -45,8 +45,16 @@ class Initializer:
         raise NotImplementedError
 
     def __call__(self, key: jax.Array | None, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
-        """The ``(key, shape, dtype) -> array`` initializer contract, seeded by the key's words."""
-        return self.from_seed(None if key is None else key_words(key), shape, dtype)
+        """The ``(key, shape, dtype) -> array`` initializer contract, seeded by the key's words.
+
+        A ``None`` key stands for the key ``Model.init`` uses when given none
+        (``jax.random.key(DEFAULT_SEED)``): the same values on every call, never an error.
+        """
+        if key is None:
+            from dagjax._model import DEFAULT_SEED  # _model imports this module: import late
+
+            key = jax.random.key(DEFAULT_SEED)
+        return self.from_seed(key_words(key), shape, dtype)
 
     def from_seed(
         self, words: np.ndarray | jax.Array | None, shape: Sequence[int], dtype: Any = jnp.float32

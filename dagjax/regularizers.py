@@ -74,11 +74,32 @@ def get(identifier: str | Callable | dict | None) -> Callable | None:
         return _BY_NAME[identifier["class_name"]](**identifier.get("config", {}))
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
-    raise ValueError(f"Unknown regularizer {identifier!r}. Valid names: l1, l2, l1_l2.")
+    anonymous = ""
+    if identifier == "<lambda>":
+        anonymous = " (an anonymous lambda: give the function a name, or pass it under '<lambda>')"
+    raise ValueError(
+        f"Unknown regularizer {identifier!r}{anonymous}. Valid names: l1, l2, l1_l2. A function is saved "
+        "by its name only, never its code: to load one, pass it in custom_objects={name: function}."
+    )
 
 
-def serialize(reg: Callable | None) -> dict | None:
-    """``{"class_name", "config"}`` of a regularizer (as ``get`` reads it back), or ``None``."""
+def serialize(reg: Callable | None) -> dict | str | None:
+    """``{"class_name", "config"}`` of a regularizer object (as ``get`` reads it back), or ``None``.
+
+    A plain function is recorded by its name only, as initializers, activations
+    and Lambda functions are: files never hold code, so loading it needs the
+    function in ``custom_objects``. A callable object with no ``get_config``
+    (a ``functools.partial``, say) has no name to record and cannot be saved.
+    """
     if reg is None:
         return None
-    return {"class_name": type(reg).__name__, "config": reg.get_config()}
+    if hasattr(reg, "get_config"):
+        return {"class_name": type(reg).__name__, "config": reg.get_config()}
+    name = getattr(reg, "__name__", None)
+    if isinstance(name, str):
+        return name
+    raise TypeError(
+        f"its regularizer {reg!r} has neither a name nor a get_config(), so it cannot be recorded. "
+        "Model files hold names and numbers, never code: use a named function (loaded back through "
+        "custom_objects) or a dagjax.regularizers.Regularizer subclass."
+    )

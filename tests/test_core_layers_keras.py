@@ -155,6 +155,22 @@ def test_initializer_statistics_match_keras(name):
     np.testing.assert_allclose(np.abs(ours).max(), np.abs(theirs).max(), rtol=0.2)
 
 
+@pytest.mark.parametrize("name", ["glorot_uniform", "he_normal", "orthogonal", "random_normal"])
+def test_initializer_without_a_key_draws_from_the_default_seed(name):
+    """``init(None, shape)``: Model.init's default key, the same values every call, as one Keras instance."""
+    import jax
+
+    from dagjax._model import DEFAULT_SEED
+
+    shape = (64, 48)
+    ours, theirs = initializers.get(name), keras.initializers.get(name)
+    values = np.asarray(ours(None, shape))
+    np.testing.assert_array_equal(values, ours(jax.random.key(DEFAULT_SEED), shape))
+    np.testing.assert_array_equal(values, ours(None, shape))
+    np.testing.assert_array_equal(theirs(shape), theirs(shape))
+    np.testing.assert_allclose(values.std(), np.asarray(theirs(shape)).std(), rtol=0.06)
+
+
 def test_constant_initializers_match_keras():
     for name in ["zeros", "ones"]:
         ours = np.asarray(initializers.get(name)(None, (2, 3)))

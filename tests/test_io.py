@@ -1,5 +1,6 @@
 """Model files and weight checkpoints: round trips, checked loading, atomic writes, no code from files."""
 
+import functools
 import json
 import os
 import random
@@ -438,6 +439,37 @@ def test_a_lambda_needs_its_function_passed_in(tmp_path):
     anonymous.save(tmp_path / "a.dj")
     with pytest.raises(ValueError, match="anonymous lambda"):
         dj.load_model(tmp_path / "a.dj")
+
+
+def test_function_regularizer_is_saved_by_name_and_loads_through_custom_objects(tmp_path):
+    """As a Lambda's function or a custom activation: the file holds the name, never the code."""
+
+    def half_l2(w):
+        return 0.5 * jnp.sum(w**2)
+
+    x = dj.Input((3,))
+    dense = layers.Dense(2, kernel_regularizer=half_l2, activity_regularizer=half_l2, name="d")
+    model = dj.Model(x, dense(x))
+    randomize(model)
+    config = model.get_config()["layers"][1]["config"]
+    assert config["kernel_regularizer"] == config["activity_regularizer"] == "half_l2"
+    model.save(tmp_path / "r.dj")
+    with pytest.raises(ValueError, match=r"Cannot rebuild layer 'd' \(Dense\).*Unknown regularizer "
+                                         r"'half_l2'.*custom_objects"):
+        dj.load_model(tmp_path / "r.dj")
+    loaded = dj.load_model(tmp_path / "r.dj", custom_objects={"half_l2": half_l2})
+    assert loaded.layers[1].kernel_regularizer is half_l2 and loaded.layers[1].activity_regularizer is half_l2
+    np.testing.assert_allclose(loaded.weight_penalty(loaded.params), model.weight_penalty(model.params))
+
+    anonymous = dj.Model(x, layers.Dense(2, kernel_regularizer=lambda w: jnp.sum(w))(x))
+    anonymous.save(tmp_path / "a.dj")
+    with pytest.raises(ValueError, match="anonymous lambda"):
+        dj.load_model(tmp_path / "a.dj")
+
+    nameless = dj.Model(x, layers.Dense(2, bias_regularizer=functools.partial(double, k=3), name="p")(x))
+    with pytest.raises(TypeError, match=r"Layer 'p' \(Dense\) cannot be saved: its regularizer "
+                                        r"functools.partial.*never code"):
+        nameless.save(tmp_path / "p.dj")
 
 
 def test_custom_activation_loads_through_custom_objects(tmp_path):

@@ -115,6 +115,22 @@ def test_layer_norm_rms_scaling_matches_keras():
     _assert_close(d_model(x), k_model(x))
 
 
+def test_layer_norm_rms_scaling_warning_says_what_it_computes():
+    """It divides by the standard deviation, as Keras computes it (not the variance, not the RMS)."""
+    with pytest.warns(UserWarning, match=r"divides by the standard deviation") as record:
+        dj_layer = layers.LayerNormalization(axis=[1, 2], epsilon=0.1, rms_scaling=True)
+    assert not any("by the variance" in str(w.message) for w in record)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        keras_layer = keras.layers.LayerNormalization(axis=[1, 2], epsilon=0.1, rms_scaling=True)
+    k_model, d_model = keras_and_dagjax((2, 3), keras_layer, dj_layer)
+    x = RNG.normal(3.0, 2.0, size=(2, 2, 3)).astype("float32")
+    gamma = np.asarray(d_model.params[dj_layer.name]["gamma"])
+    std = np.sqrt(x.var(axis=(1, 2), keepdims=True) + 0.1)
+    _assert_close(d_model(x), k_model(x))
+    _assert_close(d_model(x), x / std * gamma)
+
+
 @pytest.mark.parametrize(
     "layer, shape",
     [

@@ -71,6 +71,29 @@ def test_keras_parity_and_symbolic_shape(name, kwargs, shape):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "name,kwargs,dtype",
+    [
+        ("MaxPooling2D", {}, "int32"),
+        ("MaxPooling2D", dict(pool_size=3, strides=2, padding="same"), "int32"),
+        ("MaxPooling1D", dict(pool_size=2, padding="same"), "int8"),
+        ("MaxPooling1D", dict(pool_size=2, padding="same"), "uint8"),
+    ],
+)
+def test_max_pooling_on_integers_matches_keras(name, kwargs, dtype):
+    """Windows start from the dtype's minimum (-inf has no integer form); the output keeps the dtype."""
+    info = np.iinfo(dtype)
+    shape = (2, 5, 4, 1) if name.endswith("2D") else (2, 5, 1)
+    x = RNG.integers(info.min, int(info.max) + 1, size=shape).astype(dtype)
+    x.flat[0] = info.min  # a window of minimums next to the "same" padding
+    layer = getattr(layers, name)(**kwargs)
+    out = layer(dj.Input(shape=shape[1:], dtype=dtype))
+    got, _ = jax.jit(layer.apply)({}, {}, x)
+    expected = getattr(keras.layers, name)(**kwargs)(x)
+    assert out.dtype == got.dtype == np.dtype(expected.dtype) == np.dtype(dtype)
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_average_pooling_same_ignores_padding():
     """At the border a "same" window holds fewer inputs; their mean is not diluted by zeros."""
     layer = layers.AveragePooling1D(pool_size=3, strides=1, padding="same")

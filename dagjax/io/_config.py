@@ -35,7 +35,10 @@ def _model_classes() -> tuple[type, type]:
 # ------------------------------------------------------------------ to config
 def _checked_config(layer: Layer) -> dict:
     """``layer.get_config()``, checked to be JSON (a file holds data, never objects)."""
-    config = layer.get_config()
+    try:
+        config = layer.get_config()
+    except TypeError as err:  # an argument that cannot be recorded (a nameless function, say)
+        raise TypeError(f"Layer '{layer.name}' ({type(layer).__name__}) cannot be saved: {err}") from err
     for key, value in config.items():
         try:
             json.dumps(value)

@@ -280,8 +280,8 @@ class LayerNormalization(Layer):
             raise TypeError(f"LayerNormalization axis must be an int or a list of ints, got {axis!r}.")
         if rms_scaling:
             warnings.warn(
-                "rms_scaling=True scales by the variance, not the root mean square, as in Keras "
-                "(where it is deprecated).",
+                "rms_scaling=True divides by the standard deviation, sqrt(variance + epsilon), without "
+                "subtracting the mean (not by the root mean square), as in Keras, where it is deprecated.",
                 stacklevel=2,
             )
         self.epsilon = float(epsilon)

@@ -35,6 +35,15 @@ def _window_counts(sizes: Sequence[int], pool_size: Sequence[int], strides: Sequ
     return counts
 
 
+def _lowest(dtype: Any) -> np.ndarray:
+    """Max pooling's start value: -inf for floats, the dtype's minimum for ints (False for bools)."""
+    if jnp.issubdtype(dtype, jnp.integer):
+        return np.array(jnp.iinfo(dtype).min, dtype)
+    if jnp.issubdtype(dtype, jnp.bool_):
+        return np.array(False)
+    return np.array(-np.inf, dtype)
+
+
 class Pooling(SpatialLayer):
     """Reduce each ``pool_size`` window (moved by ``strides``, default ``pool_size``) to one value."""
 
@@ -68,7 +77,7 @@ class Pooling(SpatialLayer):
         window, strides, padding = self._full(self.pool_size), self._full(self.strides), self.padding.upper()
         # Concrete numpy init values let jax see a max/add monoid, which it knows how to differentiate.
         if self.reduction == "max":
-            return lax.reduce_window(x, np.array(-np.inf, x.dtype), lax.max, window, strides, padding)
+            return lax.reduce_window(x, _lowest(x.dtype), lax.max, window, strides, padding)
         sums = lax.reduce_window(x, np.array(0, x.dtype), lax.add, window, strides, padding)
         if self.padding == "valid":
             return sums / math.prod(self.pool_size)
