@@ -147,6 +147,39 @@ def test_fit_continues_and_compile_resets_the_optimizer_only():
         np.testing.assert_array_equal(a, b)
 
 
+def test_compile_takes_keras_execution_switches_at_the_values_dagjax_runs_with():
+    """Keras's compile(run_eagerly, jit_compile, auto_scale_loss): the compiled values work in both."""
+    compiled = dict(run_eagerly=False, jit_compile=True, auto_scale_loss=False)
+    keras_model = three_output(keras)
+    keras_model.compile("sgd", LOSSES, **compiled)  # Keras takes exactly these
+    model = small()
+    model.compile("sgd", "mse", **compiled)
+    model.fit(XA[:8], AGE[:8].repeat(2, axis=1), verbose=0)
+    model.compile("sgd", "mse", jit_compile="auto", auto_scale_loss=True)
+    for switch in (dict(run_eagerly=True), dict(jit_compile=False)):
+        with pytest.raises(NotImplementedError, match="always compiles its steps.*jax.disable_jit"):
+            model.compile("sgd", "mse", **switch)
+    with pytest.raises(ValueError, match="jit_compile='yes'"):
+        model.compile("sgd", "mse", jit_compile="yes")
+
+
+def test_a_model_trains_under_jax_disable_jit_as_compiled():
+    """What the run_eagerly error recommends works: fit under jax.disable_jit gives the compiled result."""
+    weights = []
+    for eager in (False, True):
+        model = small()
+        model.compile(optax.sgd(0.05), "mse")
+        x, y = XA[:20], AGE[:20].repeat(2, axis=1)
+        if eager:
+            with jax.disable_jit():
+                model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+        else:
+            model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_steps_per_execution_and_data_placement_do_not_change_training(monkeypatch):
     """One step per call or many, data on the device or batched from the host: the same training."""
     results = []

@@ -86,8 +86,18 @@ class TrainingMixin:
         weighted_metrics: Any = None,
         steps_per_execution: int | str = "auto",
         seed: int = 0,
+        *,
+        run_eagerly: bool = False,
+        jit_compile: bool | str = "auto",
+        auto_scale_loss: bool = True,
     ) -> None:
-        """Set the optimizer (optax transformation or Keras name), losses and metrics for training."""
+        """Set the optimizer (optax transformation or Keras name), losses and metrics for training.
+
+        Keras's ``run_eagerly``, ``jit_compile`` and ``auto_scale_loss`` are accepted at the values
+        that describe what dagjax always does: steps compiled with ``jax.jit``, and no loss scaling
+        to turn on or off (dagjax has no float16 policy to scale for).
+        """
+        _check_execution(run_eagerly, jit_compile, auto_scale_loss)
         names = list(self.output_names)
         resolved = _spec.resolve_losses(loss, loss_weights, names)
         metric_ids = _spec.resolve_metric_ids(metrics, names)
@@ -440,6 +450,21 @@ class TrainingMixin:
         if self._predictor is None:
             self._predictor = _fit.Predictor(self)
         return self._predictor(self.params, self.state, iter([inputs]), inputs[0].shape[0], CallbackList())
+
+
+def _check_execution(run_eagerly: bool, jit_compile: bool | str, auto_scale_loss: bool) -> None:
+    """Refuse Keras's uncompiled modes, which dagjax does not have, in words that say what to do instead."""
+    if run_eagerly or jit_compile is False:
+        given = "run_eagerly=True" if run_eagerly else "jit_compile=False"
+        raise NotImplementedError(
+            f"compile({given}): dagjax always compiles its steps with jax.jit. To step through the "
+            "model's Python code (print, a debugger), run the call under `with jax.disable_jit():`, "
+            "or use jax.debug.print inside a layer."
+        )
+    if jit_compile not in (True, "auto"):
+        raise ValueError(f"compile(jit_compile={jit_compile!r}): expected True, False or 'auto'.")
+    if not isinstance(auto_scale_loss, bool):
+        raise TypeError(f"compile(auto_scale_loss={auto_scale_loss!r}): expected True or False.")
 
 
 def _keras_result(loop: _fit.Loop, logs: dict, return_dict: bool) -> float | list | dict:
