@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 
 _counters: defaultdict[str, int] = defaultdict(int)
 
@@ -25,3 +26,14 @@ def unique_name(prefix: str) -> str:
 def clear_session() -> None:
     """Restart automatic names from scratch, as ``keras.backend.clear_session``."""
     _counters.clear()
+
+
+def function_name(fn: Callable, what: str) -> str:
+    """The name a model file records for a user's function: files hold names, never code."""
+    name = getattr(fn, "__name__", None)
+    if isinstance(name, str):
+        return name
+    raise TypeError(
+        f"its {what} {fn!r} has no name, so it cannot be recorded. Model files hold names and numbers, "
+        "never code: use a named function (loaded back through custom_objects) or a built-in object."
+    )

@@ -12,6 +12,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from dagjax._naming import function_name
+
 
 def linear(x: jax.Array) -> jax.Array:
     """The identity: Keras's ``"linear"``, the activation ``None`` stands for."""
@@ -98,4 +100,4 @@ def serialize(fn: Callable) -> str:
     for name, known in ACTIVATIONS.items():
         if known is fn:
             return name
-    return getattr(fn, "__name__", repr(fn))
+    return function_name(fn, "activation")

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dagjax._naming import function_name
+
 
 def compute_fans(shape: tuple) -> tuple[float, float]:
     """Keras's fan-in / fan-out: kernels are ``(*receptive_field, in, out)``."""
@@ -294,6 +296,8 @@ def get(identifier: str | Callable | dict | None) -> Callable:
             f"Unknown initializer {identifier!r}. Valid names: {', '.join(INITIALIZERS)}, "
             "or pass a callable (key, shape, dtype) -> array."
         )
+    if isinstance(identifier, type):  # a class, as Keras's get: an instance with its defaults
+        return identifier()
     if callable(identifier):
         return identifier
     raise ValueError(f"Cannot interpret {identifier!r} as an initializer.")
@@ -303,4 +307,4 @@ def serialize(init: Callable) -> dict | str:
     """``{"class_name", "config"}`` of a built-in initializer (as ``get`` reads it back); else its name."""
     if isinstance(init, Initializer):
         return {"class_name": type(init).__name__, "config": init.get_config()}
-    return getattr(init, "__name__", repr(init))
+    return function_name(init, "initializer")

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from dagjax._naming import function_name
+
 
 class Regularizer:
     """Base of the built-in regularizers: a callable ``array -> scalar`` penalty with a config."""
@@ -68,10 +70,16 @@ _BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2}
 
 def get(identifier: str | Callable | dict | None) -> Callable | None:
     """A regularizer from a Keras name, a config dict, a callable, or ``None``."""
+    if isinstance(identifier, type):  # a class, as Keras's get: an instance with its defaults
+        return identifier()
     if identifier is None or callable(identifier):
         return identifier
     if isinstance(identifier, dict):
-        return _BY_NAME[identifier["class_name"]](**identifier.get("config", {}))
+        cls = _BY_NAME.get(identifier.get("class_name"))
+        if cls is None:
+            name = identifier.get("class_name")
+            raise ValueError(f"Unknown regularizer class {name!r}. Valid: L1, L2, L1L2.")
+        return cls(**identifier.get("config", {}))
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
     anonymous = ""
@@ -95,11 +103,4 @@ def serialize(reg: Callable | None) -> dict | str | None:
         return None
     if hasattr(reg, "get_config"):
         return {"class_name": type(reg).__name__, "config": reg.get_config()}
-    name = getattr(reg, "__name__", None)
-    if isinstance(name, str):
-        return name
-    raise TypeError(
-        f"its regularizer {reg!r} has neither a name nor a get_config(), so it cannot be recorded. "
-        "Model files hold names and numbers, never code: use a named function (loaded back through "
-        "custom_objects) or a dagjax.regularizers.Regularizer subclass."
-    )
+    return function_name(reg, "regularizer")

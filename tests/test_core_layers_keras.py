@@ -194,6 +194,19 @@ def test_regularizers_match_keras(name, kwargs):
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
 
 
+def test_a_class_given_as_regularizer_or_initializer_is_instantiated_with_its_defaults_as_keras():
+    w = RNG.normal(size=(3, 4)).astype("float32")
+    ours = dj.regularizers.get(dj.regularizers.L2)
+    theirs = keras.regularizers.get(keras.regularizers.L2)
+    np.testing.assert_allclose(ours(w), theirs(w), rtol=1e-6)
+    dense = layers.Dense(4, kernel_regularizer=dj.regularizers.L1, kernel_initializer=initializers.Ones)
+    model = dj.Model(x := dj.Input((3,)), dense(x))
+    np.testing.assert_array_equal(model.params[dense.name]["kernel"], np.ones((3, 4)))
+    np.testing.assert_allclose(model.weight_penalty(model.params), keras.regularizers.L1()(np.ones((3, 4))))
+    with pytest.raises(ValueError, match="Unknown regularizer class 'L3'. Valid: L1, L2, L1L2"):
+        dj.regularizers.get({"class_name": "L3", "config": {}})
+
+
 def test_keras_arguments_dagjax_lacks_are_accepted_at_their_defaults_and_refused_otherwise():
     built = [
         layers.Dense(3, kernel_constraint=None, bias_constraint=None, lora_rank=None),

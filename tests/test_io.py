@@ -472,6 +472,18 @@ def test_function_regularizer_is_saved_by_name_and_loads_through_custom_objects(
         nameless.save(tmp_path / "p.dj")
 
 
+def test_nameless_initializer_or_activation_is_refused_at_save_naming_the_layer(tmp_path):
+    """A function with no name has nothing a file could record: the save says so instead of writing a repr."""
+    x = dj.Input((3,))
+    for kwargs, what in ((dict(activation=functools.partial(double, k=3)), "activation"),
+                         (dict(kernel_initializer=functools.partial(jax.random.normal)), "initializer")):
+        model = dj.Model(x, layers.Dense(2, name="p", **kwargs)(x))
+        refused = rf"Layer 'p' \(Dense\) cannot be saved: its {what} functools.partial"
+        with pytest.raises(TypeError, match=refused):
+            model.save(tmp_path / "p.dj")
+        assert not (tmp_path / "p.dj").exists()
+
+
 def test_custom_activation_loads_through_custom_objects(tmp_path):
     def swish2(v):
         return v * jax.nn.sigmoid(2 * v)
