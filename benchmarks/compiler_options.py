@@ -15,6 +15,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from alternate import alternate, epoch_program, example_args, summary
 from bench_jax import make_step
 from jax_models import MODELS
 from workloads import WORKLOADS, epoch_order, make_data, optax_optimizer
@@ -43,13 +44,8 @@ def main() -> None:
     params, state = init(np.random.default_rng(0))
     step = make_step(workload, apply, tx)
     rng = np.random.default_rng(0)
-    order = jnp.asarray(epoch_order(steps, workload.batch_size, rng))
-    if args.variant == "scan":
-        fn = jax.jit(lambda c, x, y, o: jax.lax.scan(lambda c, i: step(c, x, y, i), c, o), donate_argnums=0)
-        example = (order,)
-    else:
-        fn = jax.jit(lambda c, x, y, o, i: step(c, x, y, o[i]), donate_argnums=0)
-        example = (order, 0)
+    fn = epoch_program(step, args.variant)
+    example = example_args(args.variant, jnp.asarray(epoch_order(steps, workload.batch_size, rng)))
     variants = {"default": {}, "option": dict(args.option)}
     compiled, carries, compile_s = {}, {}, {}
     for name, options in variants.items():
@@ -58,27 +54,9 @@ def main() -> None:
         started = time.perf_counter()
         compiled[name] = lowered.compile(compiler_options=options)
         compile_s[name] = time.perf_counter() - started
-
-    def epoch(name: str, order: jax.Array) -> float:
-        started = time.perf_counter()
-        if args.variant == "scan":
-            carries[name], _ = compiled[name](carries[name], *data, order)
-        else:
-            for i in range(steps):
-                carries[name], _ = compiled[name](carries[name], *data, order, i)
-        jax.block_until_ready(carries[name])
-        return time.perf_counter() - started
-
-    times = {name: [] for name in variants}
-    for r in range(args.rounds):
-        order = jnp.asarray(epoch_order(steps, workload.batch_size, rng))
-        for name in list(variants) if r % 2 else list(variants)[::-1]:
-            times[name].append(epoch(name, order))
-    for name, taken in times.items():
-        taken = sorted(taken[2:])  # the first rounds warm up
-        print(f"{args.workload} {args.variant} {name:8s} compile {compile_s[name]:.2f} s,"
-              f" median {np.median(taken) / steps * 1e3:.3f} ms/step, best {taken[0] / steps * 1e3:.3f}")
-
+    times = alternate(compiled, carries, data, workload, args.variant, args.rounds, rng)
+    for name, ms in times.items():
+        print(f"{args.workload} {args.variant} {name:8s} compile {compile_s[name]:.2f} s, {summary(ms)}")
 
 if __name__ == "__main__":
     main()

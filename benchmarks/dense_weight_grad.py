@@ -14,12 +14,12 @@ fusions and ms/step, median and best, for each.
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
 import jax_models
 import numpy as np
+from alternate import alternate, epoch_program, example_args, summary
 from bench_jax import make_step
 from jax import lax
 from workloads import WORKLOADS, epoch_order, make_data, optax_optimizer
@@ -60,41 +60,17 @@ def main() -> None:
     tx = optax_optimizer()
     params, state = init(np.random.default_rng(0))
     rng = np.random.default_rng(0)
-    order = jnp.asarray(epoch_order(steps, workload.batch_size, rng))
-    example = (order,) if args.variant == "scan" else (order, 0)
+    example = example_args(args.variant, jnp.asarray(epoch_order(steps, workload.batch_size, rng)))
     compiled, carries = {}, {}
     for name, dense in (("autodiff", jax_models.dense), ("transposed", dense_transposed)):
         jax_models.dense = dense  # the models look it up when traced, i.e. in lower() below
-        step = make_step(workload, apply, tx)
-        if args.variant == "scan":
-            fn = jax.jit(lambda c, x, y, o, step=step: lax.scan(lambda c, i: step(c, x, y, i), c, o),
-                         donate_argnums=0)
-        else:
-            fn = jax.jit(lambda c, x, y, o, i, step=step: step(c, x, y, o[i]), donate_argnums=0)
+        fn = epoch_program(make_step(workload, apply, tx), args.variant)
         carries[name] = jax.device_put((params, state, tx.init(params)))
         compiled[name] = fn.lower(carries[name], *data, *example).compile()
         print(f"{name:10s} YNNPACK fusions: {compiled[name].as_text().count('__ynn_fusion')}")
-
-    def epoch(name: str, order: jax.Array) -> float:
-        started = time.perf_counter()
-        if args.variant == "scan":
-            carries[name], _ = compiled[name](carries[name], *data, order)
-        else:
-            for i in range(steps):
-                carries[name], _ = compiled[name](carries[name], *data, order, i)
-        jax.block_until_ready(carries[name])
-        return time.perf_counter() - started
-
-    times = {name: [] for name in compiled}
-    for r in range(args.rounds):
-        order = jnp.asarray(epoch_order(steps, workload.batch_size, rng))
-        for name in list(compiled) if r % 2 else list(compiled)[::-1]:
-            times[name].append(epoch(name, order))
-    for name, taken in times.items():
-        taken = sorted(taken[2:])  # the first rounds warm up
-        median, best = np.median(taken) / steps * 1e3, taken[0] / steps * 1e3
-        print(f"{args.workload} {args.variant} {name:10s} median {median:.3f} ms/step, best {best:.3f}")
-
+    times = alternate(compiled, carries, data, workload, args.variant, args.rounds, rng)
+    for name, ms in times.items():
+        print(f"{args.workload} {args.variant} {name:10s} {summary(ms)}")
 
 if __name__ == "__main__":
     main()
