@@ -4,9 +4,12 @@ A callback sees the model through ``self.model`` and the run's settings
 through ``self.params`` (``verbose``, ``epochs``, ``steps``). Epoch logs are
 Python floats. Batch hooks cost speed: ``fit`` runs many steps per compiled
 call, and falls back to one call per step (with logs read back every step)
-only when some callback overrides a batch hook; setting
-``model.stop_training = True`` ends training after the current epoch (or
-batch, from a batch hook).
+only when some callback overrides a batch hook. As in Keras, every hook gets
+a ``logs`` dict (``{}`` when there is nothing to report), never ``None``.
+Setting ``model.stop_training = True`` ends training after the current epoch
+(or batch, from a batch hook; from ``on_train_begin`` or ``on_epoch_begin``,
+after the epoch's first batch), ``model.stop_evaluating`` and
+``model.stop_predicting`` end ``evaluate`` and ``predict`` after the current batch.
 """
 
 from __future__ import annotations
@@ -119,9 +122,11 @@ def log_value(value: Any) -> Any:
 
 
 def _to_python(logs: dict | None) -> dict | None:
+    """Batch logs as floats; ``predict``'s ``outputs`` stay device arrays, as Keras's JAX backend has them."""
     if not logs:
         return logs
-    return {k: v if k == "outputs" else log_value(v) for k, v in jax.device_get(logs).items()}
+    host = jax.device_get({k: v for k, v in logs.items() if k != "outputs"})
+    return {k: v if k == "outputs" else log_value(host[k]) for k, v in logs.items()}
 
 
 class History(Callback):
@@ -306,6 +311,9 @@ class CallbackList(Callback):
         return any(c.reads_model and _overrides(c, hook) for c in self.callbacks)
 
     def _call(self, hook: str, *args: Any, logs: dict | None = None) -> None:
+        # As Keras's ``pythonify_logs``: every hook call gets a dict (``{}`` for none), a fresh one shared
+        # by the callbacks of this call, so what one adds the next sees, but the caller's dict is untouched.
+        logs = {} if logs is None else dict(logs)
         for callback in self.callbacks:
             getattr(callback, hook)(*args, logs=logs)
 
@@ -317,7 +325,7 @@ class CallbackList(Callback):
             ):
                 continue
             if callback.chunk_safe:
-                getattr(callback, hook)(batch, logs=logs)
+                getattr(callback, hook)(batch, logs={} if logs is None else logs)
             else:
                 if python_logs is None:
                     python_logs = _to_python(logs) or {}
@@ -336,7 +344,7 @@ class CallbackList(Callback):
         self._call("on_epoch_begin", epoch, logs=logs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Run every callback's ``on_epoch_end`` on one shared ``logs`` dict: what one adds, the next sees."""
+        """Run every callback's ``on_epoch_end`` on one copy of ``logs``: what one adds, the next sees."""
         self._call("on_epoch_end", epoch, logs=logs)
 
     def on_test_begin(self, logs: dict | None = None) -> None:

@@ -66,6 +66,8 @@ class TrainingMixin:
     optimizer = None
     compiled = False
     stop_training = False
+    stop_evaluating = False  # set by a callback: evaluate (or validation) stops after the current batch
+    stop_predicting = False  # set by a callback: predict stops after the current batch
     history: History | None = None
     _compile_config: dict | None = None
     _opt_state = None
@@ -338,6 +340,7 @@ class TrainingMixin:
 
     def _run_evaluate(self, loop: _fit.Loop, ts: TrainState, source: DataSource, cbs: CallbackList) -> dict:
         fused = loop.fuse(cbs.needs_every_batch("test"))
+        self.stop_evaluating = False
         cbs.on_test_begin()
         source.restart()  # each validation sees the same batches (with validation_steps, the first ones)
         logs = loop.evaluate(ts, source.epoch(loop.capacity if fused else 1, 0), fused, cbs)
@@ -393,6 +396,7 @@ class TrainingMixin:
         cbs = self._callback_list(callbacks, verbose, 1, total)
         if self._predictor is None:
             self._predictor = _fit.Predictor(self)
+        self.stop_predicting = False
         cbs.on_predict_begin()
         outputs = self._predictor(self.params, self.state, batches, batch_size, cbs)
         cbs.on_predict_end()

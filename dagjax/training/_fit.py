@@ -190,13 +190,22 @@ class Loop:
         return self._fused
 
     # ------------------------------------------------------------------ loops
-    def _chunks(self, take: Callable, fused: bool, watched: bool, mode: str) -> Iterator[Chunk]:
+    def _chunks(
+        self, take: Callable, fused: bool, watched: bool, mode: str, stopping: bool = False
+    ) -> Iterator[Chunk]:
         """Chunks from ``take``: one step each, ``steps_per_execution`` each, or adaptively sized.
 
         Adaptive sizes (``"auto"``) apply only when a batch hook watches the
         run: they are timed, which waits for each call to finish. Unwatched,
-        the whole epoch goes in one call.
+        the whole epoch goes in one call. ``stopping`` (a begin hook set the
+        model's stop flag) gives one step and no more: Keras checks the flag
+        after each batch, so its first batch still runs.
         """
+        if stopping:
+            chunk = take(1)
+            if chunk is not None:
+                yield chunk
+            return
         if not fused:
             yield from iter(lambda: take(1), None)
             return
@@ -247,8 +256,9 @@ class Loop:
         watched = per_batch or has_batch_hooks(callbacks, "train")
         before = per_batch and any(map(callbacks.reads_model_in, ("on_train_batch_begin", "on_batch_begin")))
         done = 0
+        stopping = bool(getattr(self.model, "stop_training", False))
         try:
-            for chunk in self._chunks(take, fused, watched, "train"):
+            for chunk in self._chunks(take, fused, watched, "train", stopping):
                 if before:
                     link.publish(ts)
                 if watched:
@@ -284,7 +294,8 @@ class Loop:
         metrics = self.trainer.reset_metrics(ts).metrics
         watched = has_batch_hooks(callbacks, "test")
         done = 0
-        for chunk in self._chunks(take, fused, watched, "test"):
+        stopping = bool(getattr(self.model, "stop_evaluating", False))
+        for chunk in self._chunks(take, fused, watched, "test", stopping):
             if watched:
                 callbacks.on_test_batch_begin(done)
             args = (ts.params, ts.state, metrics, chunk.data, chunk.idx, chunk.mask, chunk.start)
@@ -295,6 +306,8 @@ class Loop:
                 if fused and self.steps_per_execution == "auto":
                     jax.block_until_ready(logs)
                 callbacks.on_test_batch_end(done - 1, logs)
+            if getattr(self.model, "stop_evaluating", False):
+                break
         if not done:
             raise ValueError("The evaluation data set is empty.")
         return self._floats(metrics)
@@ -361,6 +374,7 @@ class Predictor:
     """``predict`` over batches: one jitted inference step, outputs read back once at the end."""
 
     def __init__(self, model: Model) -> None:
+        self.model = model
         forward = jax.jit(lambda params, state, x: model.apply(params, state, x, training=False)[0])
         self._predict = full_collections_held_back(forward)
 
@@ -378,7 +392,10 @@ class Predictor:
             out = self._predict(params, state, jax.tree_util.tree_map(lambda v, wrap=wrap: v[wrap], x))
             outputs.append(out)
             sizes.append(n)
-            callbacks.on_predict_batch_end(step, {"outputs": out})
+            shown = out if n == size else jax.tree_util.tree_map(lambda v, n=n: v[:n], out)
+            callbacks.on_predict_batch_end(step, {"outputs": shown})  # without the padding rows, as Keras
+            if getattr(self.model, "stop_predicting", False):
+                break
         if not outputs:
             raise ValueError("The data set given to predict is empty.")
         host = jax.device_get(outputs)
