@@ -382,7 +382,7 @@ class Predictor:
         self, params: dict, state: dict, batches: Iterator, batch_size: int, callbacks: CallbackList
     ) -> Any:
         """Outputs of every batch (padding rows dropped) as numpy, in the model's output structure."""
-        outputs, sizes = [], []
+        outputs = []
         size = batch_size
         for step, x in enumerate(batches):
             callbacks.on_predict_batch_begin(step)
@@ -390,17 +390,15 @@ class Predictor:
             size = max(size, n)
             wrap = np.arange(size) % n
             out = self._predict(params, state, jax.tree_util.tree_map(lambda v, wrap=wrap: v[wrap], x))
+            if n < size:  # a padded batch: its padding rows go before anyone sees them, as in Keras
+                out = jax.tree_util.tree_map(lambda v, n=n: v[:n], out)
             outputs.append(out)
-            sizes.append(n)
-            shown = out if n == size else jax.tree_util.tree_map(lambda v, n=n: v[:n], out)
-            callbacks.on_predict_batch_end(step, {"outputs": shown})  # without the padding rows, as Keras
+            callbacks.on_predict_batch_end(step, {"outputs": out})
             if getattr(self.model, "stop_predicting", False):
                 break
         if not outputs:
             raise ValueError("The data set given to predict is empty.")
-        host = jax.device_get(outputs)
-        trimmed = [jax.tree_util.tree_map(lambda v, n=n: v[:n], out) for out, n in zip(host, sizes)]
-        return jax.tree_util.tree_map(lambda *vs: np.concatenate(vs), *trimmed)
+        return jax.tree_util.tree_map(lambda *vs: np.concatenate(vs), *jax.device_get(outputs))
 
 
 def check_steps_per_execution(value: Any) -> None:
