@@ -5,10 +5,10 @@ from dagjax import initializers as initializers
 from dagjax import layers as layers
 from dagjax import regularizers as regularizers
 from dagjax._graph import SymbolicTensor as SymbolicTensor
-from dagjax._model import Model as Model
-from dagjax._model import Sequential as Sequential
 from dagjax._naming import clear_session as clear_session
 from dagjax.layers._input import Input as Input
+from dagjax.model import Model as Model
+from dagjax.model import Sequential as Sequential
 
 __version__ = "0.1.0"
 from dagjax import callbacks as callbacks

@@ -53,7 +53,7 @@ class Initializer:
         (``jax.random.key(DEFAULT_SEED)``): the same values on every call, never an error.
         """
         if key is None:
-            from dagjax._model import DEFAULT_SEED  # _model imports this module: import late
+            from dagjax.model._functional import DEFAULT_SEED  # _model imports this module: import late
 
             key = jax.random.key(DEFAULT_SEED)
         return self.from_seed(key_words(key), shape, dtype)

@@ -11,16 +11,16 @@ settable between steps without recompiling.
 Array(0.001, dtype=float32)
 """
 
-from dagjax.training._optimizers import SGD as SGD
-from dagjax.training._optimizers import Adadelta as Adadelta
-from dagjax.training._optimizers import Adagrad as Adagrad
-from dagjax.training._optimizers import Adam as Adam
-from dagjax.training._optimizers import Adamax as Adamax
-from dagjax.training._optimizers import AdamW as AdamW
-from dagjax.training._optimizers import KerasOptimizerState as KerasOptimizerState
-from dagjax.training._optimizers import Lion as Lion
-from dagjax.training._optimizers import Nadam as Nadam
-from dagjax.training._optimizers import RMSprop as RMSprop
-from dagjax.training._optimizers import get as get
-from dagjax.training._optimizers import get_learning_rate as get_learning_rate
-from dagjax.training._optimizers import set_learning_rate as set_learning_rate
+from dagjax.training.optimizers._keras import SGD as SGD
+from dagjax.training.optimizers._keras import Adadelta as Adadelta
+from dagjax.training.optimizers._keras import Adagrad as Adagrad
+from dagjax.training.optimizers._keras import Adam as Adam
+from dagjax.training.optimizers._keras import Adamax as Adamax
+from dagjax.training.optimizers._keras import AdamW as AdamW
+from dagjax.training.optimizers._keras import KerasOptimizerState as KerasOptimizerState
+from dagjax.training.optimizers._keras import Lion as Lion
+from dagjax.training.optimizers._keras import Nadam as Nadam
+from dagjax.training.optimizers._keras import RMSprop as RMSprop
+from dagjax.training.optimizers._keras import get as get
+from dagjax.training.optimizers._keras import get_learning_rate as get_learning_rate
+from dagjax.training.optimizers._keras import set_learning_rate as set_learning_rate

@@ -8,8 +8,9 @@ import pytest
 
 import dagjax as dj
 from dagjax import callbacks, layers, optimizers
-from dagjax.training import _fit, _sources
-from dagjax.training._cache import default_cache_dir
+from dagjax.training.fit import _loop as _fit
+from dagjax.training.fit import _sources
+from dagjax.training.fit._cache import default_cache_dir
 
 RNG = np.random.default_rng(0)
 N = 90  # 72 to train (4 full batches of 16 and one of 8), 18 to validate (16 + 2)

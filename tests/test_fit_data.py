@@ -8,7 +8,7 @@ import pytest
 
 import dagjax as dj
 from dagjax import layers, optimizers
-from dagjax.training import _sources
+from dagjax.training.fit import _sources
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(64, 4)).astype("float32")

@@ -9,8 +9,9 @@ import pytest
 
 import dagjax as dj
 from dagjax import callbacks, layers, optimizers
-from dagjax.training import _fit, _gc, _sources
-from dagjax.training._step import build_trainer, init_optimizer_state
+from dagjax.training.core._trainer import build_trainer, init_optimizer_state
+from dagjax.training.fit import _gc, _sources
+from dagjax.training.fit import _loop as _fit
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(40, 5)).astype("float32")

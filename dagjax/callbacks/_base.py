@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
-from dagjax.training._progbar import Progbar
+from dagjax.callbacks._progbar import Progbar
 
 if TYPE_CHECKING:
-    from dagjax._model import Model
+    from dagjax.model._functional import Model
 
 _BATCH_HOOKS = {
     "train": ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end"),

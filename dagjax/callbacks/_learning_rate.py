@@ -17,10 +17,10 @@ import numpy as np
 
 from dagjax.callbacks._base import Callback
 from dagjax.callbacks._monitor import MonitorCallback
-from dagjax.training._optimizers import get_learning_rate, set_learning_rate
+from dagjax.training.optimizers._keras import get_learning_rate, set_learning_rate
 
 if TYPE_CHECKING:
-    from dagjax._model import Model
+    from dagjax.model._functional import Model
 
 
 def current_learning_rate(model: Model) -> float:

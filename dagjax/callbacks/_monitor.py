@@ -18,9 +18,9 @@ import numpy as np
 from dagjax.callbacks._base import Callback
 
 if TYPE_CHECKING:
-    from dagjax._model import Model
-from dagjax.training import _confusion_metrics as confusion
-from dagjax.training import _metrics as metrics
+    from dagjax.model._functional import Model
+from dagjax.training.objectives import _confusion_metrics as confusion
+from dagjax.training.objectives import _metrics as metrics
 
 _MAXIMISED = (
     metrics.Accuracy,

@@ -20,11 +20,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dagjax.training._step import TrainState, build_trainer, trainable_mask
+from dagjax.training.core._trainer import TrainState, build_trainer, trainable_mask
 
 if TYPE_CHECKING:
-    from dagjax._model import Model
-    from dagjax.training._step import Trainer
+    from dagjax.model._functional import Model
+    from dagjax.training.core._trainer import Trainer
 
 BUCKETS = 30
 
@@ -115,7 +115,9 @@ class HistogramProbe:
         self.gradients: list[tuple[str, tuple]] = []
         probe = trainer = None
         if target_shapes is not None:
-            from dagjax._model import Model  # deferred: the model module imports the callbacks package
+            from dagjax.model._functional import (
+                Model,  # deferred: the model module imports the callbacks package
+            )
 
             pairs = activation_tags(model)
             self.activations = [tag for tag, _ in pairs]

@@ -22,7 +22,7 @@ import numpy as np
 from dagjax.callbacks._tb_histograms import leaf
 
 if TYPE_CHECKING:
-    from dagjax._model import Model
+    from dagjax.model._functional import Model
 
 CONFIG_NAME = "projector_config.pbtxt"
 

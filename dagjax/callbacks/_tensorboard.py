@@ -36,7 +36,7 @@ from dagjax.callbacks._tb_histograms import HistogramProbe, leaf
 from dagjax.callbacks._tb_projector import ProjectorWriter
 
 if TYPE_CHECKING:
-    from dagjax._model import Model
+    from dagjax.model._functional import Model
 
 _MISSING_WRITER = (
     "callbacks.TensorBoard writes event files with the tensorboardX package, which is not installed. "
@@ -260,7 +260,7 @@ class TensorBoard(Callback):
 
     def _validation_batch(self) -> tuple | None:
         """The first batch of the running fit's validation arrays, as ``(x, y, sample_weight, mask)``."""
-        from dagjax.training import _data, _sources
+        from dagjax.training.fit import _data, _sources
 
         source = getattr(self.model, "_fit_validation", None)
         if not isinstance(source, _sources.ArraySource):

@@ -27,7 +27,7 @@ from dagjax.layers._input import Input, InputLayer
 
 
 def _model_classes() -> tuple[type, type]:
-    from dagjax._model import Model, Sequential  # _model imports this package: import late
+    from dagjax.model._functional import Model, Sequential  # _model imports this package: import late
 
     return Model, Sequential
 

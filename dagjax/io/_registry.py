@@ -39,7 +39,7 @@ def in_scope(custom_objects: dict | None) -> dict:
 def _builtins() -> dict[str, type]:
     """Every public layer class of ``dagjax.layers``, and the two model classes."""
     from dagjax import layers
-    from dagjax._model import Model, Sequential
+    from dagjax.model._functional import Model, Sequential
 
     found = {
         name: obj
@@ -84,7 +84,7 @@ def class_name(layer: Layer) -> str:
     for key, registered in _REGISTERED.items():
         if registered is klass:
             return key
-    from dagjax._model import Model
+    from dagjax.model._functional import Model
 
     return "Functional" if klass is Model else klass.__name__
 

@@ -33,7 +33,7 @@ from dagjax.io._config import layer_from_config, layer_to_config
 from dagjax.io._registry import custom_object_scope
 
 if TYPE_CHECKING:
-    from dagjax._model import Model
+    from dagjax.model._functional import Model
 
 _LIST_LIMIT = 8
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from dagjax._graph import flatten
 
 if TYPE_CHECKING:
-    from dagjax._model import Model
+    from dagjax.model._functional import Model
 
 
 class GraphNode(NamedTuple):
@@ -39,7 +39,7 @@ class GraphEdge(NamedTuple):
 
 def is_model(layer: Any) -> bool:
     """Whether ``layer`` is a model (functional or Sequential), checked without importing it at load time."""
-    from dagjax._model import Model  # deferred: the model module imports the callbacks package
+    from dagjax.model._functional import Model  # deferred: the model module imports the callbacks package
 
     return isinstance(layer, Model)
 

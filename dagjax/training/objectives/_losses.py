@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from dagjax.training._keras_objects import from_keras
-from dagjax.training._loss_functions import (
+from dagjax.training.objectives._keras_objects import from_keras
+from dagjax.training.objectives._loss_functions import (
     align_ranks,
     binary_crossentropy,
     categorical_crossentropy,

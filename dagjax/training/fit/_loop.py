@@ -1,6 +1,6 @@
 """The epoch loop: compiled multi-step functions, batch sources, callbacks.
 
-A :class:`Loop` wraps one :class:`~dagjax.training._step.Trainer` in
+A :class:`Loop` wraps one :class:`~dagjax.training.core._trainer.Trainer` in
 compiled functions, with the train state's buffers donated:
 
 - ``train_chunk`` runs steps ``start .. start+count`` in one ``fori_loop``
@@ -13,7 +13,7 @@ are a separate small program, run when a callback, the progress bar or the
 epoch's end reads them, so a step carries no bookkeeping nobody reads.
 
 Each step gathers its batch on the device, from data placed there once
-(see :class:`~dagjax.training._sources.Chunk`). ``steps_per_execution`` picks
+(see :class:`~dagjax.training.fit._sources.Chunk`). ``steps_per_execution`` picks
 between the two: an int ``k`` runs ``k`` steps per call (1: the plain step);
 ``"auto"`` fuses steps unless a callback needs every batch, or the backend is
 the CPU and the model holds a convolution (XLA:CPU runs a convolution's
@@ -38,13 +38,13 @@ import jax
 import numpy as np
 
 from dagjax.callbacks._base import _BATCH_HOOKS, CallbackList, _overrides, log_value
-from dagjax.training._gc import full_collections_held_back
-from dagjax.training._sources import Chunk
-from dagjax.training._step import Trainer, TrainState
+from dagjax.training.core._trainer import Trainer, TrainState
+from dagjax.training.fit._gc import full_collections_held_back
+from dagjax.training.fit._sources import Chunk
 
 if TYPE_CHECKING:
-    from dagjax._model import Model
-    from dagjax.training._facade import _Link
+    from dagjax.model._functional import Model
+    from dagjax.training.fit._session import _Link
 
 _CHUNK_SECONDS = 0.25
 _MAX_CHUNK = 100_000

@@ -1,9 +1,9 @@
 """The Keras façade: ``compile``, ``fit``, ``evaluate``, ``predict`` (and ``*_on_batch``) on ``dagjax.Model``.
 
 A thin layer over the pure core: ``compile`` resolves Keras's arguments,
-``fit`` builds a :class:`~dagjax.training._step.Trainer` for the data's
+``fit`` builds a :class:`~dagjax.training.core._trainer.Trainer` for the data's
 target shapes (cached), turns the data into device-resident arrays or a
-stream of host batches, and drives :class:`~dagjax.training._fit.Loop`.
+stream of host batches, and drives :class:`~dagjax.training.fit._loop.Loop`.
 The trained pytrees land in ``model.params``, ``model.state`` and
 ``model.opt_state``; fitting again continues from them, and compiling again
 keeps the parameters and starts a fresh optimizer, as in Keras.
@@ -23,13 +23,17 @@ import jax
 import numpy as np
 
 from dagjax.callbacks._base import CallbackList, History
-from dagjax.training import _data, _fit, _metrics, _optimizers, _sources, _spec
-from dagjax.training._cache import enable_compilation_cache
-from dagjax.training._sources import DataSource
-from dagjax.training._step import TrainState, build_trainer, init_optimizer_state
+from dagjax.training.core import _objective as _spec
+from dagjax.training.core._trainer import TrainState, build_trainer, init_optimizer_state
+from dagjax.training.fit import _data, _sources
+from dagjax.training.fit import _loop as _fit
+from dagjax.training.fit._cache import enable_compilation_cache
+from dagjax.training.fit._sources import DataSource
+from dagjax.training.objectives import _metrics
+from dagjax.training.optimizers import _keras as _optimizers
 
 if TYPE_CHECKING:
-    from dagjax._model import Model
+    from dagjax.model._functional import Model
 
 _copy = lambda tree: jax.device_put(tree, may_alias=False)
 

@@ -28,11 +28,12 @@ import numpy as np
 import optax
 from jax.extend import core as jex_core
 
-from dagjax.training import _optimizers, _spec
+from dagjax.training.core import _objective as _spec
+from dagjax.training.optimizers import _keras as _optimizers
 
 if TYPE_CHECKING:
-    from dagjax._model import Model
     from dagjax.layers._base import Layer
+    from dagjax.model._functional import Model
 
 
 class TrainState(NamedTuple):

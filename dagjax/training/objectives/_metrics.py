@@ -22,11 +22,11 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from dagjax.training import _loss_functions as lf
-from dagjax.training._confusion_metrics import CONFUSION_METRICS
-from dagjax.training._keras_objects import from_keras
-from dagjax.training._loss_functions import align_ranks, l2_normalize, snake_case
-from dagjax.training._metric_base import Mean, MeanMetricWrapper, Metric
+from dagjax.training.objectives import _loss_functions as lf
+from dagjax.training.objectives._confusion_metrics import CONFUSION_METRICS
+from dagjax.training.objectives._keras_objects import from_keras
+from dagjax.training.objectives._loss_functions import align_ranks, l2_normalize, snake_case
+from dagjax.training.objectives._metric_base import Mean, MeanMetricWrapper, Metric
 
 
 def _mean_metric_class(class_name: str, fn: Callable, default_name: str, doc: str) -> type[MeanMetricWrapper]:

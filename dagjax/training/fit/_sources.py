@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import jax
 import numpy as np
 
-from dagjax.training._data import (
+from dagjax.training.fit._data import (
     ArrayData,
     array_data,
     check_same_targets,
@@ -42,7 +42,7 @@ from dagjax.training._data import (
 )
 
 if TYPE_CHECKING:
-    from dagjax._model import Model
+    from dagjax.model._functional import Model
 
 _DEVICE_FRACTION = 0.4  # at most this share of free accelerator memory holds a data set
 

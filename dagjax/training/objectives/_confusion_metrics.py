@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from dagjax.training._loss_functions import EPSILON, align_ranks, divide_no_nan
-from dagjax.training._metric_base import Metric
+from dagjax.training.objectives._loss_functions import EPSILON, align_ranks, divide_no_nan
+from dagjax.training.objectives._metric_base import Metric
 
 NEG_INF = -1e10
 COUNTS = ("true_positives", "false_positives", "true_negatives", "false_negatives")

@@ -2,7 +2,7 @@
 
 Each rule updates one parameter from its gradient, its slots (Keras's optimizer
 variables: ``momentum``, ``velocity``, ...), the learning rate and the 1-based
-step. ``dagjax.training._optimizers`` wraps a rule with clipping, weight decay
+step. ``dagjax.training.optimizers._keras`` wraps a rule with clipping, weight decay
 and an injected learning rate.
 """
 

@@ -31,7 +31,7 @@ from dagjax._naming import unique_name
 from dagjax.io._saving import SavingMixin
 from dagjax.layers._base import Layer, TensorSpec, batch_mask_kwargs
 from dagjax.layers._input import Input, InputLayer
-from dagjax.training._facade import TrainingMixin
+from dagjax.training.fit._session import TrainingMixin
 
 DEFAULT_SEED = 0
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import jax
 import jax.numpy as jnp
 
-from dagjax.training import _losses, _metrics
+from dagjax.training.objectives import _losses, _metrics
 
 if TYPE_CHECKING:
-    from dagjax.training._losses import Loss
-    from dagjax.training._metric_base import Metric
+    from dagjax.training.objectives._losses import Loss
+    from dagjax.training.objectives._metric_base import Metric
 
 _KERAS_SHAPE_PICKED = ("crossentropy", "ce", "accuracy", "acc")
 

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from dagjax.training._loss_functions import align_ranks, divide_no_nan, snake_case
+from dagjax.training.objectives._loss_functions import align_ranks, divide_no_nan, snake_case
 
 
 class Metric:

@@ -28,8 +28,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dagjax.training._keras_objects import from_keras
-from dagjax.training._optimizer_rules import (
+from dagjax.training.objectives._keras_objects import from_keras
+from dagjax.training.optimizers._rules import (
     Rule,
     adadelta,
     adagrad,
@@ -42,7 +42,7 @@ from dagjax.training._optimizer_rules import (
 )
 
 if TYPE_CHECKING:
-    from dagjax._model import Model
+    from dagjax.model._functional import Model
 
 LearningRate = float | Callable[[jax.Array], jax.Array]
 
