@@ -22,5 +22,5 @@ from dagjax.training.optimizers._keras import Lion as Lion
 from dagjax.training.optimizers._keras import Nadam as Nadam
 from dagjax.training.optimizers._keras import RMSprop as RMSprop
 from dagjax.training.optimizers._keras import get as get
-from dagjax.training.optimizers._keras import get_learning_rate as get_learning_rate
-from dagjax.training.optimizers._keras import set_learning_rate as set_learning_rate
+from dagjax.training.optimizers._learning_rate import get_learning_rate as get_learning_rate
+from dagjax.training.optimizers._learning_rate import set_learning_rate as set_learning_rate

@@ -95,7 +95,7 @@ def test_killed_fit_resumes_to_the_params_of_an_uninterrupted_run(script, tmp_pa
     expected = training.train(uninterrupted, [])
     assert_same_params(resumed.params, uninterrupted.params)
     assert_same_params(resumed.opt_state, uninterrupted.opt_state)
-    assert int(resumed._train_step) == int(uninterrupted._train_step)
+    assert int(resumed.optimizer.iterations) == int(uninterrupted.optimizer.iterations)
     assert history.history["val_loss"] == expected.history["val_loss"][2:]
 
 

@@ -240,7 +240,7 @@ def test_reduce_lr_on_plateau_lowers_the_rate_without_recompiling(keras_model):
         [{"val_loss": v} for v in history.history["val_loss"]],
     )
     np.testing.assert_allclose(replay["rates"], np.array([0.5] * 10 + [0.05] * 3), rtol=1e-6)
-    assert next(iter(model._loops.values()))._train_chunk.__wrapped__._cache_size() == 1
+    assert next(iter(model.fit_session.loops))._train_chunk.__wrapped__._cache_size() == 1
 
 
 def test_scheduled_rate_is_the_one_training_uses():

@@ -8,9 +8,8 @@ import pytest
 
 import dagjax as dj
 from dagjax import callbacks, layers, optimizers
-from dagjax.training.fit import _loop as _fit
-from dagjax.training.fit import _sources
-from dagjax.training.fit._cache import default_cache_dir
+from dagjax.training.fit import _perf, _sources
+from dagjax.training.fit._loop import Loop
 
 RNG = np.random.default_rng(0)
 N = 90  # 72 to train (4 full batches of 16 and one of 8), 18 to validate (16 + 2)
@@ -190,7 +189,7 @@ def test_steps_per_execution_and_data_placement_do_not_change_training(monkeypat
         model.compile(optax.sgd(0.05), "mse", steps_per_execution=spe)
         model.fit(XA[:30], AGE[:30].repeat(2, axis=1), epochs=2, batch_size=8, shuffle=False, verbose=0)
         results.append(model.get_weights())
-        (loop,) = model._loops.values()
+        (loop,) = model.fit_session.loops
         step = loop._train_one if spe == 1 else loop._train_chunk
         assert step.__wrapped__._cache_size() == 1  # 2 epochs, each ending in a padded batch: 1 compile
     for other in results[1:]:
@@ -202,25 +201,29 @@ def test_auto_policy_fuses_steps_unless_a_convolution_runs_on_the_cpu():
     x = dj.Input((6, 6, 1))
     conv = dj.Model(x, layers.Dense(1)(layers.Flatten()(layers.Conv2D(2, 3)(x))))
     dense = three_output(dj, dropout=0.5)
-    assert _fit.model_has_conv(conv) and not _fit.model_has_conv(dense)
+    assert _perf.model_has_conv(conv) and not _perf.model_has_conv(dense)
     for model, fused in ((conv, jax.default_backend() != "cpu"), (dense, True)):
-        loop = _fit.Loop(model, None, "auto")
+        loop = Loop(model, None, "auto")
         assert loop.fuse(per_batch_callbacks=False) == fused
         assert not loop.fuse(per_batch_callbacks=True)
 
 
-def test_compile_turns_on_the_persistent_compilation_cache(monkeypatch, tmp_path):
+def test_the_persistent_compilation_cache_is_opt_in(monkeypatch, tmp_path, caplog):
+    """compile changes nothing process-wide, unless DAGJAX_COMPILATION_CACHE asks for the cache."""
     saved = jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs
     model = small()
+    settings = ((None, None), ("off", None), (str(tmp_path), str(tmp_path)), ("1", _perf.default_cache_dir()))
     try:
-        for setting, expected in (("off", None), (str(tmp_path), str(tmp_path)), (None, default_cache_dir())):
+        for setting, expected in settings:
             jax.config.update("jax_compilation_cache_dir", None)
             if setting is None:
                 monkeypatch.delenv("DAGJAX_COMPILATION_CACHE", raising=False)
             else:
                 monkeypatch.setenv("DAGJAX_COMPILATION_CACHE", setting)
-            model.compile("sgd", "mse")
+            with caplog.at_level("INFO", logger="dagjax"):
+                model.compile("sgd", "mse")
             assert jax.config.jax_compilation_cache_dir == expected
+        assert "persistent compilation cache is on" in caplog.text
     finally:
         jax.config.update("jax_compilation_cache_dir", saved[0])
         jax.config.update("jax_persistent_cache_min_compile_time_secs", saved[1])

@@ -9,9 +9,10 @@ import pytest
 
 import dagjax as dj
 from dagjax import callbacks, layers, optimizers
-from dagjax.training.core._trainer import build_trainer, init_optimizer_state
-from dagjax.training.fit import _gc, _sources
-from dagjax.training.fit import _loop as _fit
+from dagjax.training.core import build_trainer
+from dagjax.training.fit import _perf, _sources
+from dagjax.training.fit._loop import Loop
+from dagjax.training.fit._perf import init_optimizer_state
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(40, 5)).astype("float32")
@@ -54,7 +55,7 @@ def test_an_unwatched_epoch_is_one_call_and_a_watched_one_learns_its_call_size()
     model = small()
     model.compile(optax.sgd(0.01), "mse")
     model.fit(X, Y, batch_size=4, epochs=1, verbose=0)  # compile
-    (loop,) = model._loops.values()
+    (loop,) = model.fit_session.loops
     calls = counted(loop, "_train_chunk")
     model.fit(X, Y, batch_size=4, epochs=2, verbose=0)
     assert calls == [10, 10]  # no batch hook: each epoch's 10 steps in one call
@@ -98,13 +99,33 @@ def test_the_next_epochs_shuffle_and_metrics_are_made_while_this_one_runs(monkey
         weights.append(model.get_weights())
     # one fit of 3 epochs (epochs 2 and 3 drawn ahead), then three fits of one epoch (nothing ahead)
     assert plans == [(0, 0), (0, 3), (0, 6)] * 2
-    (loop,) = model._loops.values()
+    (loop,) = model.fit_session.loops
     assert loop._fresh_metrics is None  # the last epoch prepared nothing
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
 
 
-def test_full_collections_are_held_back_while_a_step_compiles_and_restored_after():
+@pytest.fixture
+def hold_gc(monkeypatch):
+    monkeypatch.setattr(_perf.switches, "hold_full_collections", True)
+
+
+def test_full_collections_are_left_alone_unless_asked_for():
+    seen = []
+
+    def traced(x):
+        seen.append(gc.get_threshold())
+        return x
+
+    x = dj.Input((5,), name="x")
+    model = dj.Model(x, layers.Dense(2, name="out")(layers.Lambda(traced)(x)))
+    model.compile(optax.sgd(0.01), "mse")
+    before = gc.get_threshold()
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    assert seen and {t for t in seen} == {before}
+
+
+def test_full_collections_are_held_back_while_a_step_compiles_and_restored_after(hold_gc):
     seen = []
 
     def traced(x):
@@ -118,22 +139,22 @@ def test_full_collections_are_held_back_while_a_step_compiles_and_restored_after
     model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
     model.evaluate(X, Y, batch_size=8, verbose=0)
     assert gc.get_threshold() == before
-    assert {t[2] for t in seen[-2:]} == {_gc._HELD_BACK}  # the train step's trace and the eval step's
+    assert {t[2] for t in seen[-2:]} == {_perf._HELD_BACK}  # the train step's trace and the eval step's
     assert all(t[:2] == before[:2] for t in seen)  # the young generations collect as usual
 
 
-def test_held_back_collections_are_restored_when_the_program_raises():
+def test_held_back_collections_are_restored_when_the_program_raises(hold_gc):
     def fails():
-        assert gc.get_threshold()[2] == _gc._HELD_BACK
+        assert gc.get_threshold()[2] == _perf._HELD_BACK
         raise RuntimeError("compile failed")
 
     before = gc.get_threshold()
     with pytest.raises(RuntimeError, match="compile failed"):
-        _gc.full_collections_held_back(fails)()
+        _perf.dispatching(fails)()
     assert gc.get_threshold() == before
 
 
-def test_overlapping_calls_restore_the_threshold_once_the_last_returns():
+def test_overlapping_calls_restore_the_threshold_once_the_last_returns(hold_gc):
     """A thread's call starts first and returns first, inside another call: the last one out restores."""
     import threading
 
@@ -144,7 +165,7 @@ def test_overlapping_calls_restore_the_threshold_once_the_last_returns():
         inside.set()
         release.wait(10)
 
-    worker = threading.Thread(target=_gc.full_collections_held_back(worker_call))
+    worker = threading.Thread(target=_perf.dispatching(worker_call))
 
     def main_call():
         release.set()
@@ -153,36 +174,51 @@ def test_overlapping_calls_restore_the_threshold_once_the_last_returns():
 
     worker.start()
     inside.wait(10)
-    assert _gc.full_collections_held_back(main_call)() == _gc._HELD_BACK
+    assert _perf.dispatching(main_call)() == _perf._HELD_BACK
     assert gc.get_threshold() == before
 
 
-class Owner:
-    pass
+def test_fit_updates_weights_nobody_else_holds_in_place():
+    """The model's own trees go to the donating step as they are: no copy of params or optimizer state."""
+    model = small()
+    model.compile(optimizers.Adam(0.1), "mse")
+    kernel = model.weights_view()[0]["hidden"]["kernel"]  # a view: it does not make fit copy
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    assert kernel.is_deleted()  # donated to the first step, updated in place
 
 
-def test_owned_trees_hands_over_what_only_the_owner_holds_and_copies_the_rest():
-    owner = Owner()
-    owner.params = {"dense": {"kernel": jax.numpy.ones((3, 2)), "bias": jax.numpy.zeros(2)}}
-    owner.opt = (jax.numpy.zeros(()), {"dense": [jax.numpy.ones(2)]})
+class Snapshots(callbacks.Callback):
+    """Keeps what ``self.model.params`` gives at each epoch end, as a user's callback may."""
 
-    def handed_over():
-        params, opt = _fit.owned_trees(owner, ("params", "opt"))
-        return params is owner.params, opt is owner.opt
+    def __init__(self):
+        super().__init__()
+        self.kept = []
 
-    assert handed_over() == (True, True)
-    for held in (
-        lambda: owner.params,
-        lambda: owner.params["dense"],
-        lambda: owner.params["dense"]["kernel"],
-    ):
-        reference = held()
-        assert handed_over() == (False, True)
-        del reference
-    reference = owner.opt[1]["dense"][0]
-    assert handed_over() == (True, False)
-    del reference
-    assert handed_over() == (True, True)
+    def on_epoch_end(self, epoch, logs=None):
+        self.kept.append(self.model.params)
+
+
+def test_weights_a_callback_keeps_stay_valid_and_each_is_its_epochs():
+    model = small()
+    model.compile(optimizers.Adam(0.1), "mse")
+    snapshots = Snapshots()
+    model.fit(X, Y, batch_size=8, epochs=3, verbose=0, callbacks=[snapshots])
+    kernels = [np.asarray(p["hidden"]["kernel"]) for p in snapshots.kept]  # none was donated
+    assert not np.array_equal(kernels[0], kernels[1]) and not np.array_equal(kernels[1], kernels[2])
+    np.testing.assert_array_equal(kernels[-1], model.get_weights()[0])
+
+
+def test_a_callback_that_reads_nothing_costs_no_copy(monkeypatch):
+    copies = []
+    owned = _perf.owned
+    monkeypatch.setattr(_perf, "owned", lambda tree, shared: copies.append(shared) or owned(tree, shared))
+    model = small()
+    model.compile(optimizers.Adam(0.1), "mse")
+    model.fit(X, Y, batch_size=8, epochs=3, verbose=0, callbacks=[callbacks.Callback()])
+    assert copies and not any(copies)
+    copies.clear()
+    model.fit(X, Y, batch_size=8, epochs=2, verbose=0, callbacks=[Snapshots()])
+    assert copies.count(True) == 2 * 2  # params and state, after each epoch end that read them
 
 
 def test_fit_leaves_weights_the_user_holds_intact():
@@ -268,6 +304,7 @@ def test_auto_fuses_small_models_and_runs_deep_ones_a_step_per_call_on_the_cpu()
     for _ in range(80):  # ~160 forward ops: past the measured XLA:CPU crossover
         h = layers.Dense(3, "tanh")(h)
     deep = dj.Model(x, h)
-    assert not _fit.fuses_well_on_cpu(deep) and _fit.fuses_well_on_cpu(small())
-    loop = _fit.Loop(deep, None, "auto")
+    if jax.default_backend() == "cpu":
+        assert not _perf.fuses_well(deep) and _perf.fuses_well(small())
+    loop = Loop(deep, None, "auto")
     assert loop.fuse(per_batch_callbacks=False) == (jax.default_backend() != "cpu")

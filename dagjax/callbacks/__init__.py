@@ -5,6 +5,7 @@ from dagjax.callbacks._base import Callback as Callback
 from dagjax.callbacks._base import CallbackList as CallbackList
 from dagjax.callbacks._base import History as History
 from dagjax.callbacks._base import ProgbarLogger as ProgbarLogger
+from dagjax.callbacks._base import callback_list as callback_list
 from dagjax.callbacks._checkpoint import ModelCheckpoint as ModelCheckpoint
 from dagjax.callbacks._early_stopping import EarlyStopping as EarlyStopping
 from dagjax.callbacks._learning_rate import LearningRateScheduler as LearningRateScheduler

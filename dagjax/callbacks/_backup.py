@@ -72,7 +72,7 @@ class BackupAndRestore(Callback):
             except CheckpointError as err:
                 unreadable.append(str(err))
                 continue
-            self.model._initial_epoch = finished
+            self.model.fit_session.resume_at(finished)
             if unreadable:
                 warnings.warn(
                     f"BackupAndRestore skipped newer backups it could not read and resumed from '{path}': "

@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import jax
-import numpy as np
 
 from dagjax.callbacks._progbar import Progbar
+from dagjax.training.fit import log_value
 
 if TYPE_CHECKING:
     from dagjax.model._functional import Model
@@ -38,10 +38,9 @@ class Callback:
     every layer's activations on a validation sample.
     """
 
-    # Whether batch hooks are fine being called once per compiled chunk of steps with device-side logs.
+    # Whether batch hooks are fine being called once per compiled chunk of steps with device-side logs
+    # (and without the model's weights: they are with the compiled steps meanwhile).
     chunk_safe: bool = False
-    # Whether hooks may read or change the model's weights (fit then hands them over before the hook).
-    reads_model: bool = True
 
     def __init__(self) -> None:
         self.params: dict = {}
@@ -116,11 +115,6 @@ def _overrides(callback: Callback, hook: str) -> bool:
     return hook in vars(callback) or getattr(type(callback), hook) is not getattr(Callback, hook)
 
 
-def log_value(value: Any) -> Any:
-    """A log as callbacks get it: a Python float, or a numpy array for a vector metric (Keras's way)."""
-    return float(value) if np.ndim(value) == 0 else np.asarray(value)
-
-
 def _to_python(logs: dict | None) -> dict | None:
     """Batch logs as floats; ``predict``'s ``outputs`` stay device arrays, as Keras's JAX backend has them."""
     if not logs:
@@ -131,8 +125,6 @@ def _to_python(logs: dict | None) -> dict | None:
 
 class History(Callback):
     """Records each epoch's logs: ``history.history["loss"]`` has one value per epoch."""
-
-    reads_model = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -155,7 +147,6 @@ class ProgbarLogger(Callback):
     """Prints a progress bar with the running logs (``verbose`` 1), or one line per epoch (2)."""
 
     chunk_safe = True
-    reads_model = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -306,9 +297,15 @@ class CallbackList(Callback):
             "(set `chunk_safe = True` on a callback whose batch hooks can run once per chunk of steps)."
         )
 
-    def reads_model_in(self, hook: str) -> bool:
-        """Whether some callback that may read the weights overrides ``hook``."""
-        return any(c.reads_model and _overrides(c, hook) for c in self.callbacks)
+    def has_batch_hooks(self, mode: str) -> bool:
+        """Whether any callback overrides a ``mode`` batch hook (chunk-safe ones, like the progress bar, too).
+        """
+        return any(_overrides(c, hook) for c in self.callbacks for hook in _BATCH_HOOKS[mode])
+
+    def configure(self, model: Model, **params: Any) -> None:
+        """Bind ``model`` and add the run's settings (``epochs``, ``steps``, ...) to ``params``."""
+        self.set_model(model)
+        self.set_params({**self.params, **params})
 
     def _call(self, hook: str, *args: Any, logs: dict | None = None) -> None:
         # As Keras's ``pythonify_logs``: every hook call gets a dict (``{}`` for none), a fresh one shared
@@ -386,3 +383,12 @@ class CallbackList(Callback):
     def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
         """Run the callbacks that override ``on_predict_batch_end`` (``logs["outputs"]`` left as arrays)."""
         self._call_batch("on_predict_batch_end", batch, logs)
+
+
+def callback_list(callbacks: Any, verbose: int | str, add_history: bool = False) -> CallbackList:
+    """What ``fit`` / ``evaluate`` / ``predict`` run: the user's callbacks, a History (for ``fit``) and,
+    unless ``verbose=0``, a progress bar, as Keras adds them. A ready ``CallbackList`` is used as it is.
+    """
+    if isinstance(callbacks, CallbackList):
+        return callbacks
+    return CallbackList(callbacks, add_history=add_history, add_progbar=verbose != 0, verbose=verbose)

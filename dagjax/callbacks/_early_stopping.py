@@ -40,7 +40,6 @@ class EarlyStopping(MonitorCallback):
         self.wait = 0
         self.stopped_epoch = 0
         self.restore_best_weights = restore_best_weights
-        self.reads_model = restore_best_weights  # fit only hands over the weights when they are kept
         self.best_weights = None
         self.best_epoch = 0
         self.start_from_epoch = start_from_epoch

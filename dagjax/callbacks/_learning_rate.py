@@ -1,7 +1,7 @@
 """Learning-rate callbacks: ``ReduceLROnPlateau`` and ``LearningRateScheduler``.
 
 The learning rate lives in the optimizer state (see :mod:`dagjax.optimizers`),
-so these callbacks change ``model.opt_state`` between epochs and the compiled
+so these callbacks change the rate in the optimizer state between epochs and the compiled
 step runs on with the new rate, with no recompile. Both add the rate in use
 to the epoch's logs as ``learning_rate``, as Keras does.
 """
@@ -17,15 +17,14 @@ import numpy as np
 
 from dagjax.callbacks._base import Callback
 from dagjax.callbacks._monitor import MonitorCallback
-from dagjax.training.optimizers._keras import get_learning_rate, set_learning_rate
 
 if TYPE_CHECKING:
     from dagjax.model._functional import Model
 
 
 def current_learning_rate(model: Model) -> float:
-    """The learning rate in ``model.opt_state``, as a Python float."""
-    rate = get_learning_rate(model.opt_state)
+    """The learning rate the next step uses, as a Python float."""
+    rate = model.fit_session.get_learning_rate()
     if rate is None:
         raise ValueError(
             f"Model '{model.name}' has an optimizer without an injected learning_rate, so callbacks cannot "
@@ -36,7 +35,7 @@ def current_learning_rate(model: Model) -> float:
 
 
 def _set_rate(model: Model, value: float) -> None:
-    model.opt_state = set_learning_rate(model.opt_state, value)
+    model.fit_session.set_learning_rate(value)
 
 
 class ReduceLROnPlateau(MonitorCallback):

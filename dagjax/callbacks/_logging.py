@@ -21,8 +21,6 @@ class TerminateOnNaN(Callback):
     """
 
     chunk_safe = True
-    reads_model = False
-
     def __init__(self, raise_error: bool = False) -> None:
         super().__init__()
         self.raise_error = raise_error
@@ -44,7 +42,6 @@ class TerminateOnNaN(Callback):
 class CSVLogger(Callback):
     """Write each epoch's logs as a row of a CSV file: ``epoch`` then the logs sorted by name."""
 
-    reads_model = False
 
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False) -> None:
         super().__init__()

@@ -14,17 +14,14 @@ deterministic (no Dropout draw) and need no extra state.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dagjax.training.core._trainer import TrainState, build_trainer, trainable_mask
-
-if TYPE_CHECKING:
-    from dagjax.model._functional import Model
-    from dagjax.training.core._trainer import Trainer
+from dagjax.model import Model
+from dagjax.training.core import TrainState, trainable_mask
 
 BUCKETS = 30
 
@@ -115,20 +112,19 @@ class HistogramProbe:
         self.gradients: list[tuple[str, tuple]] = []
         probe = trainer = None
         if target_shapes is not None:
-            from dagjax.model._functional import (
-                Model,  # deferred: the model module imports the callbacks package
-            )
-
             pairs = activation_tags(model)
             self.activations = [tag for tag, _ in pairs]
             probe = Model(model.inputs, [t for _, t in pairs], name=f"{model.name}_activations")
-            frozen = trainable_mask(model, model.params)
+            frozen = trainable_mask(model, model.weights_view()[0])
             self.gradients = [
                 ("/".join(path) + "/gradient", path)
                 for collection, path in model.weight_paths()
                 if collection == "params" and leaf(frozen, path)
             ]
-            trainer = _loss_trainer(model, target_shapes)
+            session = model.fit_session  # the compiled losses alone, for targets of these shapes
+            no_metrics = tuple([] for _ in model.output_names)
+            objective = session.objective._replace(metrics=no_metrics, weighted_metrics=no_metrics)
+            trainer = session.trainer_for(target_shapes, objective)
 
         def collect(params: dict, state: dict, batch: tuple | None) -> list:
             trees = {"params": params, "state": state}
@@ -166,17 +162,3 @@ class HistogramProbe:
         stats = jax.device_get(self._stats(params, state, batch, self._segments[key]))
         histograms = {tag: to_histogram(stats, i) for i, tag in enumerate(tags)}
         return {tag: h for tag, h in histograms.items() if h is not None}
-
-
-def _loss_trainer(model: Model, target_shapes: list) -> Trainer:
-    """A trainer with the model's compiled losses (no metrics), for targets of these shapes."""
-    config = model._compile_config
-    names = list(model.output_names)
-    preds = [t.shape for t in model.outputs]
-    return build_trainer(
-        model,
-        dict(zip(names, config["loss"])),
-        model.optimizer,
-        loss_weights=dict(zip(names, config["loss_weights"])),
-        target_shapes=[p if s is None else s for s, p in zip(target_shapes, preds)],
-    )

@@ -230,7 +230,7 @@ class TensorBoard(Callback):
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             self._log_histograms(epoch)
         if self._projector is not None and epoch % self.embeddings_freq == 0:
-            self._projector.write(self.model.params, epoch)
+            self._projector.write(self.model.weights_view()[0], epoch)
         for writer in self._writers.values():
             writer.flush()
 
@@ -240,12 +240,13 @@ class TensorBoard(Callback):
         key = None if batch is None else tuple(None if y is None else y.shape for y in batch[1])
         if key not in self._probes:
             self._probes[key] = HistogramProbe(self.model, None if batch is None else list(key))
-        histograms = self._probes[key](self.model.params, self.model.state, batch)
+        params, state = self.model.weights_view()
+        histograms = self._probes[key](params, state, batch)
         writer = self._writer("train")
         for tag, h in histograms.items():
             writer.add_summary(self._tbx.summary.histogram_raw(tag, *h), epoch)
         if self.write_images:
-            trees = {"params": self.model.params, "state": self.model.state}
+            trees = {"params": params, "state": state}
             for collection, path in self.model.weight_paths():
                 weight = jax.device_get(leaf(trees[collection], path))
                 self._image(writer, "/".join(path) + "/image", weight_image(weight), epoch)
@@ -260,10 +261,8 @@ class TensorBoard(Callback):
 
     def _validation_batch(self) -> tuple | None:
         """The first batch of the running fit's validation arrays, as ``(x, y, sample_weight, mask)``."""
-        from dagjax.training.fit import _data, _sources
-
-        source = getattr(self.model, "_fit_validation", None)
-        if not isinstance(source, _sources.ArraySource):
+        batch = self.model.fit_session.validation_batch()
+        if batch is None:
             if not self._warned:
                 self._warned = True
                 warnings.warn(
@@ -272,21 +271,13 @@ class TensorBoard(Callback):
                     UserWarning,
                     stacklevel=2,
                 )
-            return None
-        size = min(source.batch_size, source.arrays.size)
-        x, y, sample_weight = _data.leaves(_data.take(source.arrays, slice(0, size), size))
-        return x, y, sample_weight, np.ones((size,), np.float32)
+        return batch
 
 
 def _optimizer_step(model: Model) -> int:
-    step = getattr(model, "_train_step", None)
-    return 0 if step is None else int(step)
+    return int(model.optimizer.iterations) if model.compiled else 0
 
 
 def _learning_rate(model: Model) -> float | None:
-    if not getattr(model, "compiled", False):
-        return None
-    from dagjax.optimizers import get_learning_rate
-
-    rate = get_learning_rate(model.opt_state)
+    rate = model.fit_session.get_learning_rate() if model.compiled else None
     return None if rate is None else float(rate)

@@ -97,13 +97,14 @@ def _differences(expected: list[tuple[Path, Any]], found: dict[Path, np.ndarray]
 
 # ------------------------------------------------------------------ saving
 def _arrays_of(model, include_optimizer: bool) -> tuple[list[tuple[Path, Any]], dict]:
-    arrays = _weight_leaves(model, {"params": model.params, "state": model.state})
+    params, state = model.weights_view()
+    arrays = _weight_leaves(model, {"params": params, "state": state})
     metadata: dict = {"model_name": model.name}
+    session = model.fit_session
     # A compiled model that has not trained yet has a fresh optimizer state: nothing to keep.
-    if include_optimizer and getattr(model, "compiled", False) and model._opt_state is not None:
-        arrays += _opt_leaves(model._opt_state)
-        step = model._train_step
-        metadata["train_step"] = 0 if step is None else int(step)
+    if include_optimizer and session is not None and session.has_trained:
+        arrays += _opt_leaves(session.opt_state_view())
+        metadata["train_step"] = int(session.iterations)
     return arrays, metadata
 
 
@@ -196,7 +197,8 @@ def _optimizer_paths_renamed(model, arrays: dict[Path, np.ndarray]) -> dict[Path
     its parameter (``...mu['dense_1']['kernel']``), which by position is the
     model's parameter of another name (``['dense_4']['kernel']``).
     """
-    expected = [path for path, _ in _weight_leaves(model, {"params": model.params, "state": model.state})]
+    params, state = model.weights_view()
+    expected = [path for path, _ in _weight_leaves(model, {"params": params, "state": state})]
     found = [path for path in arrays if path[0] in ("params", "state")]
     key = lambda path: "".join(f"[{name!r}]" for name in path[1:])
     renames = sorted(
@@ -227,14 +229,14 @@ def load_weights(
     manifest, arrays = read_archive(filepath)
     params, state = _checked_weights(model, filepath, arrays, by_name)
     opt_state = None
-    if not skip_optimizer and getattr(model, "compiled", False):
+    session = model.fit_session
+    if not skip_optimizer and session is not None:
         if not by_name:
             arrays = _optimizer_paths_renamed(model, arrays)
         opt_state = _checked_optimizer(model, filepath, params, arrays)
-    model._params, model._state = params, state
+    model.restore_weights(params, state)
     if opt_state is not None:
-        model.opt_state = opt_state
-        model._train_step = jnp.asarray(manifest.get("train_step", 0), jnp.int32)
+        session.restore_optimizer(opt_state, manifest.get("train_step", 0))
 
 
 def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None) -> Model:
@@ -254,25 +256,5 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None) 
         )
     with custom_object_scope(custom_objects):
         model = layer_from_config(manifest["config"])
-    model._params, model._state = _checked_weights(model, filepath, arrays)
+    model.restore_weights(*_checked_weights(model, filepath, arrays))
     return model
-
-
-class SavingMixin:
-    """``save`` / ``save_weights`` / ``load_weights`` methods for :class:`dagjax.Model` (Keras's names)."""
-
-    def save(
-        self, filepath: str | os.PathLike, overwrite: bool = True, include_optimizer: bool = True
-    ) -> None:
-        """Save architecture, params, state and trained optimizer state to one file (atomically)."""
-        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
-
-    def save_weights(self, filepath: str | os.PathLike, overwrite: bool = True) -> None:
-        """Save params, state and trained optimizer state to one file (atomically)."""
-        save_weights(self, filepath, overwrite=overwrite)
-
-    def load_weights(
-        self, filepath: str | os.PathLike, skip_optimizer: bool = False, by_name: bool = True
-    ) -> None:
-        """Load a file from ``save`` or ``save_weights``; every key and shape is checked first."""
-        load_weights(self, filepath, skip_optimizer=skip_optimizer, by_name=by_name)

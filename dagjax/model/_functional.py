@@ -4,6 +4,12 @@
 and keeps a flat execution plan. ``apply`` runs the plan in Python, so under
 ``jax.jit`` the whole graph becomes one traced program with no per-layer
 Python at run time. Parameters are ``{layer_name: {weight_name: array}}``.
+
+The model is the graph and its weights. Training lives in the session that
+``compile`` makes (``dagjax.training.fit.FitSession``), files in
+``dagjax.io``: ``compile`` / ``fit`` / ``evaluate`` / ``predict`` / ``save``
+and friends below only hand the call over, as Keras's ``Model.save`` calls
+``saving_api.save_model``.
 """
 
 from __future__ import annotations
@@ -28,10 +34,9 @@ from dagjax._graph import (
     run_order,
 )
 from dagjax._naming import unique_name
-from dagjax.io._saving import SavingMixin
 from dagjax.layers._base import Layer, TensorSpec, batch_mask_kwargs
-from dagjax.layers._input import Input, InputLayer
-from dagjax.training.fit._session import TrainingMixin
+from dagjax.layers._input import InputLayer
+from dagjax.model._facade import KerasFacade
 
 DEFAULT_SEED = 0
 
@@ -64,7 +69,7 @@ def _dedupe(names: list[str]) -> list[str]:
     return out
 
 
-class Model(SavingMixin, TrainingMixin, Layer):
+class Model(KerasFacade, Layer):
     """A directed acyclic graph of layers, from ``inputs`` to ``outputs``.
 
     ``inputs`` and ``outputs`` may each be one symbolic tensor, a list, or a
@@ -75,13 +80,24 @@ class Model(SavingMixin, TrainingMixin, Layer):
 
     uses_rng = True
     uses_batch_mask = True
+    # Set by callbacks, as in Keras: end fit / evaluate / predict after the current batch (or epoch).
+    stop_training = False
+    stop_evaluating = False
+    stop_predicting = False
+    history = None  # the History of the last fit
 
     def __init__(self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True) -> None:
         super().__init__(name=name if name is not None else unique_name("functional"), trainable=trainable)
         self._build_graph(inputs, outputs)
-        self._params = None
-        self._state = None
+        self._reset_weights()
+
+    def _reset_weights(self) -> None:
+        """No weights yet (made on first use), no session, no compiled apply."""
+        self._params = self._state = None
+        self._weights_shared = False  # whether params/state were handed out since the model got them
+        self._lent = False  # whether a running fit holds them
         self._jitted_apply = None
+        self._session = None
 
     # ------------------------------------------------------------------ graph
     def _build_graph(self, inputs: Any, outputs: Any) -> None:
@@ -320,36 +336,69 @@ class Model(SavingMixin, TrainingMixin, Layer):
             checked.append(x)
         return checked
 
-    # ------------------------------------------------------------------ stateful convenience
+    # ------------------------------------------------------------------ weights
+    def _weights(self) -> tuple[dict, dict]:
+        """``(params, state)``, made with the default seed on first use."""
+        if self._params is None:
+            if self._lent:
+                raise RuntimeError(
+                    f"Model '{self.name}' is being trained: its weights are with the running fit. Read them "
+                    "from a callback hook (self.model.params) or once fit returns."
+                )
+            self._params, self._state = self.init()
+        return self._params, self._state
+
     @property
     def params(self) -> dict:
         """Trainable weights; created with a fixed default seed on first use."""
-        if self._params is None:
-            self._params, self._state = self.init()
-        return self._params
+        self._weights_shared = True  # the caller may keep them: a fit copies them before updating in place
+        return self._weights()[0]
 
     @params.setter
     def params(self, value: dict) -> None:
-        if self._params is None:
-            self._params, self._state = self.init()
-        self._params = value
+        self._weights()
+        self._params, self._weights_shared = value, True
 
     @property
     def state(self) -> dict:
         """Non-trainable variables (e.g. BatchNormalization moving statistics)."""
-        if self._state is None:
-            self._params, self._state = self.init()
-        return self._state
+        self._weights_shared = True
+        return self._weights()[1]
 
     @state.setter
     def state(self, value: dict) -> None:
-        if self._params is None:
-            self._params, self._state = self.init()
-        self._state = value
+        self._weights()
+        self._state, self._weights_shared = value, True
+
+    def weights_view(self) -> tuple[dict, dict]:
+        """``(params, state)`` for code that reads them now and keeps nothing (saving, evaluating).
+
+        Unlike ``model.params``, this does not make the next ``fit`` copy them:
+        a fit may update these very arrays in place.
+        """
+        return self._weights()
+
+    def lend_weights(self) -> tuple[dict, dict, bool]:
+        """``(params, state, shared)``, held by a training session until it calls :meth:`restore_weights`.
+
+        ``shared`` says whether anyone outside the model may hold them (they were
+        read or set through ``params`` / ``state``): a session whose steps
+        donate their buffers copies such trees first.
+        """
+        params, state = self._weights()
+        shared = self._weights_shared
+        self._params = self._state = None
+        self._lent = True
+        return params, state, shared
+
+    def restore_weights(self, params: dict, state: dict, shared: bool = False) -> None:
+        """Hold ``params`` and ``state`` again (from a session or a file); ``shared`` as for lend_weights."""
+        self._params, self._state, self._weights_shared, self._lent = params, state, shared, False
 
     def get_weights(self) -> list[np.ndarray]:
         """Every weight as numpy, in Keras's order and layouts."""
-        trees = {"params": self.params, "state": self.state}
+        params, state = self._weights()
+        trees = {"params": params, "state": state}
         out = []
         for collection, path in self.weight_paths():
             node = trees[collection]
@@ -363,7 +412,8 @@ class Model(SavingMixin, TrainingMixin, Layer):
         paths = list(self.weight_paths())
         if len(weights) != len(paths):
             raise ValueError(f"Model '{self.name}' has {len(paths)} weights, set_weights got {len(weights)}.")
-        trees = {"params": _copy_tree(self.params), "state": _copy_tree(self.state)}
+        params, state = self._weights()
+        trees = {"params": _copy_tree(params), "state": _copy_tree(state)}
         for (collection, path), value in zip(paths, weights):
             parent = trees[collection]
             for key in path[:-1]:
@@ -376,7 +426,7 @@ class Model(SavingMixin, TrainingMixin, Layer):
                     f"set_weights got {value.shape}."
                 )
             parent[path[-1]] = jnp.asarray(value, old.dtype)
-        self._params, self._state = trees["params"], trees["state"]
+        self.restore_weights(trees["params"], trees["state"])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """On symbolic tensors: nest this model in a graph. On arrays: run it with ``model.params``."""
@@ -389,7 +439,7 @@ class Model(SavingMixin, TrainingMixin, Layer):
                 raise TypeError(f"Unexpected keyword arguments {sorted(kwargs)}.")
             if self._jitted_apply is None:
                 self._jitted_apply = jax.jit(self.apply, static_argnames="training")
-            outputs, _ = self._jitted_apply(self.params, self.state, args[0], training=training)
+            outputs, _ = self._jitted_apply(*self._weights(), args[0], training=training)
             if isinstance(outputs, dict):  # jit sorts a dict's keys; Keras's call keeps the model's order
                 outputs = {key: outputs[key] for key in self._output_structure}
             return outputs
@@ -446,104 +496,3 @@ def _weight_specs_under(layer: Layer) -> Iterable:
 
 def _copy_tree(tree: dict) -> dict:
     return {k: _copy_tree(v) if isinstance(v, dict) else v for k, v in tree.items()}
-
-
-class Sequential(Model):
-    """A plain stack of layers; ``add`` appends one.
-
-    Start it with ``dj.Input(shape=...)`` (or call ``build(input_shape)``) so
-    every layer knows its input shape as soon as it is added.
-    """
-
-    def __init__(self, layers: list | None = None, name: str | None = None, trainable: bool = True) -> None:
-        Layer.__init__(
-            self, name=name if name is not None else unique_name("sequential"), trainable=trainable
-        )
-        self._stack: list[Layer] = []
-        self._input_tensor: SymbolicTensor | None = None
-        self._params = self._state = self._jitted_apply = None
-        self._layers = []
-        self._sublayers = {}
-        self._weight_specs = None
-        for layer in layers or []:
-            self.add(layer)
-
-    @property
-    def trainable(self) -> bool:
-        """As ``Layer.trainable``; setting it reaches every added layer, built into the graph or not yet."""
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value: bool) -> None:
-        Layer.trainable.fset(self, value)
-        for layer in self._stack:
-            layer.trainable = value
-
-    def add(self, layer: Layer | SymbolicTensor) -> None:
-        """Append a layer (or, first, an ``Input`` tensor)."""
-        if is_symbolic(layer):
-            if self._stack or self._input_tensor is not None:
-                raise ValueError(f"Sequential '{self.name}': an Input can only come first.")
-            self._input_tensor = layer
-            return
-        if isinstance(layer, InputLayer):
-            self.add(layer.output)
-            return
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential '{self.name}' takes layers, got {type(layer).__name__}.")
-        if any(existing is layer for existing in self._stack):
-            raise ValueError(f"Layer '{layer.name}' is already in Sequential '{self.name}'.")
-        self._stack.append(layer)
-        if self._input_tensor is not None:
-            self._rebuild(layer)
-        self._params = self._state = self._jitted_apply = None
-
-    def _rebuild(self, new_layer: Layer | None = None) -> None:
-        out = self.outputs[0] if self._layers else self._input_tensor
-        for layer in [new_layer] if new_layer is not None and self._layers else self._stack:
-            out = layer(out)
-            if isinstance(out, (list, tuple)):
-                raise ValueError(
-                    f"Layer '{layer.name}' returns {len(out)} tensors; a Sequential needs one per "
-                    "layer. Use the functional API (dj.Model) instead."
-                )
-        self._build_graph(self._input_tensor, out)
-
-    def build(self, input_shape: tuple | None = None) -> None:
-        """Give a Sequential started without an Input its input shape (batch dim included)."""
-        if self._input_tensor is None:
-            if input_shape is None:
-                raise ValueError(f"Sequential '{self.name}' needs an input shape to build.")
-            self._input_tensor = Input(batch_shape=tuple(input_shape))
-            if self._stack:
-                self._rebuild()
-
-    def _require_graph(self) -> None:
-        if not self._layers:
-            raise ValueError(
-                f"Sequential '{self.name}' has no input shape yet: start it with "
-                "dj.Input(shape=...) or call model.build((None, ...)) first."
-            )
-
-    @property
-    def layers(self) -> list[Layer]:
-        """The layers added, without the InputLayer (as Keras)."""
-        return list(self._stack)
-
-    def init(self, rng: jax.Array | None = None, *input_specs: Any) -> tuple[dict, dict]:
-        """As ``Model.init``; a Sequential with no input shape yet first builds from ``input_specs[0]``."""
-        if not self._layers and input_specs:
-            self.build(input_specs[0].shape)
-        self._require_graph()
-        return super().init(rng)
-
-    def _flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
-        if not self._layers and symbolic:
-            self.build(inputs.shape)
-        self._require_graph()
-        return super()._flat_inputs(inputs, symbolic)
-
-    def _build_graph(self, inputs: Any, outputs: Any) -> None:
-        if not self._stack:
-            return
-        super()._build_graph(inputs, outputs)

@@ -1,1 +1,11 @@
 """The pure training core: compile's arguments resolved once, the train state, and the step fit runs."""
+
+from dagjax.training.core._objective import Objective as Objective
+from dagjax.training.core._objective import resolve_objective as resolve_objective
+from dagjax.training.core._trainer import Trainer as Trainer
+from dagjax.training.core._trainer import TrainState as TrainState
+from dagjax.training.core._trainer import build_trainer as build_trainer
+from dagjax.training.core._trainer import gather as gather
+from dagjax.training.core._trainer import make_trainer as make_trainer
+from dagjax.training.core._trainer import step_rng as step_rng
+from dagjax.training.core._trainer import trainable_mask as trainable_mask

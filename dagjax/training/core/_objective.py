@@ -1,18 +1,19 @@
-"""Keras ``compile`` arguments, resolved to one entry per model output.
+"""``Objective``: what ``compile`` was told, resolved once to one entry per model output.
 
 ``loss``, ``loss_weights``, ``metrics`` and ``weighted_metrics`` come as Keras
 takes them: one value for every output, a list in output order, or a dict
-keyed by output name. Each resolves to a list aligned with
-``model.output_names``; a dict naming an unknown output, or a list of the
-wrong length, fails here with the valid output names in the message.
-The log names follow ``keras/src/trainers/compile_utils.py``.
+keyed by output name. :func:`resolve_objective` turns them into an
+:class:`Objective` aligned with ``model.output_names`` (as Keras's
+``CompileLoss`` + ``CompileMetrics``); a dict naming an unknown output, or a
+list of the wrong length, fails there with the valid output names in the
+message. The log names follow ``keras/src/trainers/compile_utils.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from numbers import Number
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +25,119 @@ if TYPE_CHECKING:
     from dagjax.training.objectives._metric_base import Metric
 
 _KERAS_SHAPE_PICKED = ("crossentropy", "ce", "accuracy", "acc")
+
+
+class Objective(NamedTuple):
+    """Losses, loss weights and metrics, one entry per output in ``output_names`` order.
+
+    ``losses[i]`` is output ``i``'s loss identifier (None: not trained),
+    ``metrics[i]`` / ``weighted_metrics[i]`` its metric identifiers. Shape-picked
+    names ("accuracy", "crossentropy") become objects only once the targets'
+    shapes are known (:meth:`build_losses`, :meth:`build_metrics`).
+    """
+
+    output_names: tuple[str, ...]
+    losses: tuple
+    loss_weights: tuple[float, ...]
+    metrics: tuple[list, ...]
+    weighted_metrics: tuple[list, ...]
+    listed_losses: tuple[int, ...]  # outputs whose ``<output>_loss`` is logged, in Keras's listing order
+
+    @property
+    def trains(self) -> bool:
+        """Whether some output has a loss."""
+        return any(identifier is not None for identifier in self.losses)
+
+    def needed_targets(self) -> list[bool]:
+        """Per output: whether the data must give it targets (it has a loss or a metric)."""
+        return [
+            identifier is not None or bool(m) or bool(w)
+            for identifier, m, w in zip(self.losses, self.metrics, self.weighted_metrics)
+        ]
+
+    def loss_log_names(self) -> dict[int, str]:
+        """``<output>_loss`` per trained output, in output order; logged only when several are trained."""
+        trained = [i for i, identifier in enumerate(self.losses) if identifier is not None]
+        if len(trained) < 2:
+            return {}
+        return {i: f"{self.output_names[i]}_loss" for i in trained}
+
+    def build_losses(self, target_shapes: Sequence[tuple], pred_shapes: Sequence[tuple]) -> list[Loss | None]:
+        """Loss objects per output (None where untrained); shape-picked names see the shapes."""
+        return [
+            None if identifier is None else _losses.get(identifier, y_true_shape=ts, y_pred_shape=ps)
+            for identifier, ts, ps in zip(self.losses, target_shapes, pred_shapes)
+        ]
+
+    def build_metrics(
+        self, target_shapes: Sequence[tuple], pred_shapes: Sequence[tuple]
+    ) -> list[tuple[str, Metric, int, bool]]:
+        """``(log name, Metric, output index, weighted)`` in Keras's log order, with Keras's names."""
+        names = self.output_names
+        prefix = len(names) > 1
+        entries = []
+        taken: dict[str, int] = {}
+        for weighted, ids in ((False, self.metrics), (True, self.weighted_metrics)):
+            for index, output_ids in enumerate(ids):
+                for identifier in output_ids:
+                    metric = _metrics.get(identifier, target_shapes[index], pred_shapes[index])
+                    output = names[index] if prefix else None
+                    log_name = _unique_log_name(metric.name, output, weighted, taken)
+                    entries.append((log_name, metric, index, weighted))
+        return entries
+
+    def check_targets(
+        self, target_shapes: list, pred_shapes: list, weight_shapes: list | None = None
+    ) -> None:
+        """Fail early, naming the output, when a target's or a sample weight's shape cannot meet its loss."""
+        check_target_shapes(self, target_shapes, pred_shapes, weight_shapes)
+
+    def evaluate_order(self, logs: dict, entries: list[tuple]) -> list:
+        """``evaluate``'s list result in Keras's order (``Trainer._flatten_metrics_in_order``).
+
+        Keras lists ``loss``, then logs named like a compiled metric's bare name,
+        then the per-output losses, then every other log sorted by name (so a
+        multi-output model's ``<output>_<metric>`` logs come last, sorted).
+        """
+        listed = [self.loss_log_names()[i] for i in self.listed_losses]
+        order = ["loss", *[metric.name for _, metric, _, _ in entries], *listed]
+        known = [logs[name] for name in order if name in logs]  # a name listed twice comes twice, as in Keras
+        return known + [logs[name] for name in sorted(logs) if name not in order]
+
+
+def resolve_objective(
+    output_names: Sequence[str],
+    loss: Any,
+    loss_weights: Any = None,
+    metrics: Any = None,
+    weighted_metrics: Any = None,
+    outputs_are_dict: bool = False,
+) -> Objective:
+    """``compile``'s arguments as an :class:`Objective`; unknown names and misshapen arguments fail here.
+
+    ``outputs_are_dict``: the model was built with a dict of outputs, so a dict
+    ``loss`` lists the per-output losses in its own key order, as Keras does.
+    """
+    names = list(output_names)
+    resolved = resolve_losses(loss, loss_weights, names)
+    metric_ids = resolve_metric_ids(metrics, names)
+    weighted_ids = resolve_metric_ids(weighted_metrics, names, "weighted_metrics")
+    for identifier in [m for ids in (*metric_ids, *weighted_ids) for m in ids]:
+        if not (isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc")):
+            _metrics.get(identifier)  # an unknown metric fails at compile, as in Keras
+    trained = [i for i, (identifier, _) in enumerate(resolved) if identifier is not None]
+    listed = trained if len(trained) > 1 else []
+    if listed and isinstance(loss, dict) and outputs_are_dict:
+        first = [names.index(k) for k in loss if k in names and names.index(k) in listed]
+        listed = list(dict.fromkeys([*first, *listed]))
+    return Objective(
+        tuple(names),
+        tuple(identifier for identifier, _ in resolved),
+        tuple(w for _, w in resolved),
+        tuple(metric_ids),
+        tuple(weighted_ids),
+        tuple(listed),
+    )
 
 
 def _outputs_error(what: str, names: list[str], detail: str) -> ValueError:
@@ -99,34 +213,8 @@ def _as_list(entry: Any) -> list:
     return list(entry) if isinstance(entry, (list, tuple)) else [entry]
 
 
-def build_losses(
-    resolved: list[tuple[Any, float]], target_shapes: Sequence[tuple], pred_shapes: Sequence[tuple]
-) -> list[Loss | None]:
-    """Loss objects per output (None where untrained); shape-picked names see the shapes."""
-    return [
-        None if identifier is None else _losses.get(identifier, y_true_shape=ts, y_pred_shape=ps)
-        for (identifier, _), ts, ps in zip(resolved, target_shapes, pred_shapes)
-    ]
 
 
-def build_metrics(
-    metric_ids: list[list],
-    weighted_ids: list[list],
-    names: list[str],
-    target_shapes: Sequence[tuple],
-    pred_shapes: Sequence[tuple],
-) -> list[tuple[str, Metric, int, bool]]:
-    """``(log name, Metric, output index, weighted)`` in Keras's log order, with Keras's names."""
-    prefix = len(names) > 1
-    entries = []
-    taken: dict[str, int] = {}
-    for weighted, ids in ((False, metric_ids), (True, weighted_ids)):
-        for index, output_ids in enumerate(ids):
-            for identifier in output_ids:
-                metric = _metrics.get(identifier, target_shapes[index], pred_shapes[index])
-                log_name = _unique_log_name(metric.name, names[index] if prefix else None, weighted, taken)
-                entries.append((log_name, metric, index, weighted))
-    return entries
 
 
 def _unique_log_name(name: str, output: str | None, weighted: bool, taken: dict[str, int]) -> str:
@@ -142,25 +230,16 @@ def _unique_log_name(name: str, output: str | None, weighted: bool, taken: dict[
     return f"{full}_{index}"
 
 
-def loss_log_names(resolved: list[tuple[Any, float]], names: list[str]) -> dict[int, str]:
-    """``<output>_loss`` per trained output, logged only when more than one output has a loss."""
-    trained = [i for i, (identifier, _) in enumerate(resolved) if identifier is not None]
-    if len(trained) < 2:
-        return {}
-    return {i: f"{names[i]}_loss" for i in trained}
 
 
 def check_target_shapes(
-    resolved: list[tuple[Any, float]],
-    names: list[str],
-    target_shapes: list,
-    pred_shapes: list,
-    weight_shapes: list | None = None,
+    objective: Objective, target_shapes: list, pred_shapes: list, weight_shapes: list | None = None
 ) -> None:
-    """Fail early, naming the output, when a target's or a sample weight's shape cannot meet its loss."""
+    """See :meth:`Objective.check_targets`."""
     probe = 83  # an unusual batch size, so a batch dim never lines up with a feature dim by chance
-    shapes = zip(resolved, names, target_shapes, pred_shapes, weight_shapes or [None] * len(names))
-    for (identifier, _), name, target, pred, weight in shapes:
+    names = objective.output_names
+    shapes = zip(objective.losses, names, target_shapes, pred_shapes, weight_shapes or [None] * len(names))
+    for identifier, name, target, pred, weight in shapes:
         if identifier is None or target is None:
             continue
         loss = _losses.get(identifier, y_true_shape=target, y_pred_shape=pred)
@@ -195,15 +274,3 @@ def _check_weight_shape(loss, name: str, y_true, y_pred, weight: tuple, values) 
             f"{'one value per sample' if not per_sample else f'values of shape {per_sample} per sample'}, so "
             f"pass weights of shape (samples,){'' if not per_sample else f' or (samples, {per_sample[0]})'}."
         ) from None
-
-
-def evaluate_order(logs: dict, entries: list[tuple], loss_names: list[str]) -> list:
-    """``evaluate``'s list result in Keras's order (``Trainer._flatten_metrics_in_order``).
-
-    Keras lists ``loss``, then logs named like a compiled metric's bare name,
-    then the per-output losses, then every other log sorted by name (so a
-    multi-output model's ``<output>_<metric>`` logs come last, sorted).
-    """
-    order = ["loss", *[metric.name for _, metric, _, _ in entries], *loss_names]
-    known = [logs[name] for name in order if name in logs]  # a name listed twice comes twice, as in Keras
-    return known + [logs[name] for name in sorted(logs) if name not in order]

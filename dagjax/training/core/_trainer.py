@@ -8,7 +8,11 @@ checkpoint the state itself:
 
 >>> trainer = build_trainer(model, "mse", optax.adam(1e-3))
 >>> ts = trainer.init_train_state(*model.init(jax.random.key(0)))
->>> ts, logs = jax.jit(trainer.train_step)(ts, (x, y, None), jax.random.key(1))
+>>> ts, logs = jax.jit(trainer.train_step)(ts, (x, y, None), step_rng(0, ts.step))
+
+``fit`` runs exactly this step: it draws each step's rng with :func:`step_rng`
+from ``compile``'s ``seed`` and the step count, and cuts each batch out of
+device-resident data with :func:`gather`.
 
 The total loss is ``sum_i loss_weight_i * loss_i`` plus the weight
 regularizers' penalty and the activity regularizers' penalty. A batch is
@@ -26,9 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.extend import core as jex_core
 
-from dagjax.training.core import _objective as _spec
+from dagjax.training.core._objective import Objective, resolve_objective
 from dagjax.training.optimizers import _keras as _optimizers
 
 if TYPE_CHECKING:
@@ -64,6 +67,7 @@ class Trainer(NamedTuple):
     metric_results: Callable
     metric_names: tuple
     host_results: Callable
+    metric_entries: tuple  # (log name, Metric, output index, weighted) per compiled metric
 
 
 def flatten_outputs(structure: Any, names: list[str]) -> list:
@@ -176,22 +180,23 @@ def build_trainer(
     categorical form as Keras does; by default targets are taken to be shaped
     like the outputs.
     """
+    objective = resolve_objective(model.output_names, loss, loss_weights, metrics, weighted_metrics)
+    return make_trainer(model, objective, optimizer, target_shapes)
+
+
+def make_trainer(
+    model: Model, objective: Objective, optimizer: Any, target_shapes: list | None = None
+) -> Trainer:
+    """:func:`build_trainer` for an :class:`Objective` resolved already (fit makes one per target layout)."""
     names = list(model.output_names)
     pred_shapes = [tuple(t.shape) for t in model.outputs]
     target_shapes = [tuple(s) for s in target_shapes] if target_shapes is not None else pred_shapes
     if len(target_shapes) != len(names):
         raise ValueError(f"target_shapes needs one shape per output {names}, got {len(target_shapes)}.")
-    resolved = _spec.resolve_losses(loss, loss_weights, names)
-    loss_fns = _spec.build_losses(resolved, target_shapes, pred_shapes)
-    weights = [w for _, w in resolved]
-    loss_names = _spec.loss_log_names(resolved, names)
-    metric_entries = _spec.build_metrics(
-        _spec.resolve_metric_ids(metrics, names),
-        _spec.resolve_metric_ids(weighted_metrics, names, "weighted_metrics"),
-        names,
-        target_shapes,
-        pred_shapes,
-    )
+    loss_fns = objective.build_losses(target_shapes, pred_shapes)
+    weights = objective.loss_weights
+    loss_names = objective.loss_log_names()
+    metric_entries = tuple(objective.build_metrics(target_shapes, pred_shapes))
     metric_names = ("loss", *[e[0] for e in metric_entries], *loss_names.values())
     tx = _optimizers.get(optimizer)
 
@@ -300,38 +305,25 @@ def build_trainer(
         metric_results,
         metric_names,
         host_results,
+        metric_entries,
     )
 
 
-def init_optimizer_state(tx: optax.GradientTransformation, params: Any) -> Any:
-    """``tx.init(params)`` on the device, without compiling a program when it can be avoided.
+def step_rng(seed: int, step: jax.Array) -> jax.Array:
+    """The rng ``fit`` gives train step ``step`` (for Dropout and other random layers) under ``seed``."""
+    return jax.random.fold_in(jax.random.key(seed), step)
 
-    Optimizer states are mostly constants (zeros, an initial accumulator
-    value, a step count). When the traced ``tx.init`` only fills shapes with
-    constants, the state is built with numpy and copied over (``np.zeros``
-    touches no memory), which skips the ~0.1 s XLA:CPU spends compiling even
-    a trivial program; any other ``init`` is jitted.
+
+def gather(data: tuple, idx: jax.Array, mask: jax.Array | None, row: Any) -> tuple:
+    """Batch ``row`` of an epoch as ``fit`` cuts it from device data: ``(x, y, sample_weight[, mask])``.
+
+    ``data`` holds the whole data set's ``(x, y, sample_weight)``, ``idx[row]``
+    the batch's sample indices and ``mask[row]`` its padding (None: no padding).
     """
-    closed, shape = jax.make_jaxpr(tx.init, return_shape=True)(params)
-    values: dict = {}
-    for eqn in closed.jaxpr.eqns:
-        fill = eqn.invars[0] if eqn.primitive.name == "broadcast_in_dim" else None
-        if not isinstance(fill, jex_core.Literal):
-            return jax.jit(tx.init)(params)
-        values[eqn.outvars[0]] = fill.val
-    leaves = []
-    for var in closed.jaxpr.outvars:
-        if isinstance(var, jex_core.Literal):
-            value = var.val
-        elif var in values:
-            value = values[var]
-        else:  # the state holds a copy of an input (or anything else): let XLA make it
-            return jax.jit(tx.init)(params)
-        if var.aval.weak_type:
-            return jax.jit(tx.init)(params)
-        dtype, dims = var.aval.dtype, var.aval.shape
-        leaves.append(np.zeros(dims, dtype) if value == 0 else np.full(dims, value, dtype))
-    return jax.device_put(jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(shape), leaves))
+    x, y, sample_weight = jax.tree_util.tree_map(lambda a: a[idx[row]], data)
+    return (x, y, sample_weight) if mask is None else (x, y, sample_weight, mask[row])
+
+
 
 
 def _mean_update(state: dict, values, count) -> dict:

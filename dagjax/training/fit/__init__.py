@@ -1,1 +1,9 @@
 """The Keras-style fit session: compiled loops over the data, callbacks, and the hand-off of weights."""
+
+from dagjax.training.fit._loop import log_value as log_value
+from dagjax.training.fit._perf import Switches as Switches
+from dagjax.training.fit._perf import enable_compilation_cache as enable_compilation_cache
+from dagjax.training.fit._perf import switches as switches
+from dagjax.training.fit._predict import predict as predict
+from dagjax.training.fit._predict import predict_on_batch as predict_on_batch
+from dagjax.training.fit._session import FitSession as FitSession

@@ -1,90 +1,46 @@
-"""The Keras façade: ``compile``, ``fit``, ``evaluate``, ``predict`` (and ``*_on_batch``) on ``dagjax.Model``.
+"""``FitSession``: one ``compile``'s training, and the hand-off of the weights between it and the model.
 
-A thin layer over the pure core: ``compile`` resolves Keras's arguments,
-``fit`` builds a :class:`~dagjax.training.core._trainer.Trainer` for the data's
-target shapes (cached), turns the data into device-resident arrays or a
-stream of host batches, and drives :class:`~dagjax.training.fit._loop.Loop`.
-The trained pytrees land in ``model.params``, ``model.state`` and
-``model.opt_state``; fitting again continues from them, and compiling again
-keeps the parameters and starts a fresh optimizer, as in Keras.
-``train_on_batch`` / ``test_on_batch`` / ``predict_on_batch`` run one step
-on exactly the batch given, through the same compiled programs.
+``model.compile`` makes a session. It owns what training carries from call
+to call: the optimizer and its state, the step counter, the compiled loops
+(one per target layout), the validation data of a running ``fit``, and where
+a resumed run starts. The model owns the graph and its weights.
+
+The weights change hands explicitly, as Keras's JAX trainer does it: at the
+start of ``fit`` the session takes the model's params and state (copying
+them only if someone outside the model may hold them, since the steps donate
+their buffers); before a callback hook it gives the model the current ones,
+and takes them back after (copied only if the hook read or replaced them); at
+the end it gives them back for good. So reading ``self.model.params`` in a
+callback costs no copy that outlives the step after it.
 """
 
 from __future__ import annotations
 
-import itertools
-import numbers
-from collections.abc import Iterator
-from functools import partial
+import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
 
-from dagjax.callbacks._base import CallbackList, History
-from dagjax.training.core import _objective as _spec
-from dagjax.training.core._trainer import TrainState, build_trainer, init_optimizer_state
-from dagjax.training.fit import _data, _sources
-from dagjax.training.fit import _loop as _fit
-from dagjax.training.fit._cache import enable_compilation_cache
-from dagjax.training.fit._sources import DataSource
-from dagjax.training.objectives import _metrics
-from dagjax.training.optimizers import _keras as _optimizers
+from dagjax.training.core import Objective, Trainer, TrainState, make_trainer, resolve_objective
+from dagjax.training.fit import _perf
+from dagjax.training.fit._arguments import check_batch_size, check_execution, check_fit_arguments
+from dagjax.training.fit._data import array_data, check_same_targets, is_stream, leaves, take
+from dagjax.training.fit._loop import Loop, check_steps_per_execution, warn_out_of_data
+from dagjax.training.fit._sources import ArraySource, DataSource, data_source, eval_source
+from dagjax.training.optimizers import bind, get, get_learning_rate, set_learning_rate
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
-
-_copy = lambda tree: jax.device_put(tree, may_alias=False)
+    from dagjax.model import Model
 
 
-class _Link:
-    """Hands the train state to the model for callbacks, and takes back what they change.
+class FitSession:
+    """The training state of one ``compile``: optimizer state, step, compiled loops (see the module)."""
 
-    The model gets copies, so the step's donated buffers never alias what a
-    callback may hold on to.
-    """
-
-    def __init__(self, model: Model) -> None:
-        self.model = model
-        self.shown: tuple = ()
-
-    def publish(self, ts: TrainState, copy: bool = True) -> None:
-        """Set the model's params, state, opt_state and step from ``ts`` (copies, unless ``copy=False``)."""
-        trees = (ts.params, ts.state, ts.opt_state, ts.step)
-        trees = _copy(trees) if copy else trees
-        self.model.params, self.model.state, self.model.opt_state, self.model._train_step = trees
-        self.shown = trees[:3]
-
-    def absorb(self, ts: TrainState) -> TrainState:
-        """``ts`` with copies of whichever trees a callback replaced on the model since ``publish``."""
-        now = (self.model.params, self.model.state, self.model.opt_state)
-        if all(a is b for a, b in zip(now, self.shown)):
-            return ts
-        return ts._replace(params=_copy(now[0]), state=_copy(now[1]), opt_state=_copy(now[2]))
-
-
-class TrainingMixin:
-    """``compile`` / ``fit`` / ``evaluate`` / ``predict`` and the ``*_on_batch`` methods (Keras's API)."""
-
-    optimizer = None
-    compiled = False
-    stop_training = False
-    stop_evaluating = False  # set by a callback: evaluate (or validation) stops after the current batch
-    stop_predicting = False  # set by a callback: predict stops after the current batch
-    history: History | None = None
-    _compile_config: dict | None = None
-    _opt_state = None
-    _train_step = None
-    _loops: dict | None = None
-    _checked_layouts: set | None = None  # target and weight layouts already checked against the losses
-    _predictor: _fit.Predictor | None = None
-    _fit_validation: DataSource | None = None  # the running fit's validation data, for callbacks
-    _initial_epoch: int | None = None  # set by a callback's on_train_begin (BackupAndRestore) to resume
-
-    # ------------------------------------------------------------------ compile
-    def compile(
+    def __init__(
         self,
+        model: Model,
         optimizer: Any = "rmsprop",
         loss: Any = None,
         loss_weights: Any = None,
@@ -97,81 +53,129 @@ class TrainingMixin:
         jit_compile: bool | str = "auto",
         auto_scale_loss: bool = True,
     ) -> None:
-        """Set the optimizer (optax transformation or Keras name), losses and metrics for training.
-
-        Keras's ``run_eagerly``, ``jit_compile`` and ``auto_scale_loss`` are accepted at the values
-        that describe what dagjax always does: steps compiled with ``jax.jit``, and no loss scaling
-        to turn on or off (dagjax has no float16 policy to scale for).
-        """
-        _check_execution(run_eagerly, jit_compile, auto_scale_loss)
-        names = list(self.output_names)
-        resolved = _spec.resolve_losses(loss, loss_weights, names)
-        metric_ids = _spec.resolve_metric_ids(metrics, names)
-        weighted_ids = _spec.resolve_metric_ids(weighted_metrics, names, "weighted_metrics")
-        for identifier in itertools.chain(*metric_ids, *weighted_ids):
-            if not (isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc")):
-                _metrics.get(identifier)
-        _fit.check_steps_per_execution(steps_per_execution)
-        self.optimizer = _optimizers.bind(_optimizers.get(optimizer), self)
+        check_execution(run_eagerly, jit_compile, auto_scale_loss)
+        check_steps_per_execution(steps_per_execution)
+        self.objective: Objective = resolve_objective(
+            model.output_names, loss, loss_weights, metrics, weighted_metrics, isinstance(model.output, dict)
+        )
         self.loss = loss
-        self._compile_config = {
-            "loss": [identifier for identifier, _ in resolved],
-            "loss_weights": [w for _, w in resolved],
-            "resolved": resolved,
-            "metrics": metric_ids,
-            "weighted_metrics": weighted_ids,
-            "steps_per_execution": steps_per_execution,
-            "seed": int(seed),
-        }
-        self._opt_state = None
-        self._loops = {}
+        self.optimizer = bind(get(optimizer), self)
+        self.steps_per_execution = steps_per_execution
+        self.seed = int(seed)
+        self._model = weakref.ref(model)  # the model holds its session: no reference cycle
+        self._opt_state: Any = None  # made on first use
+        self._opt_shared = False  # whether ``opt_state`` was handed out since the session made it
+        self._step: jax.Array | None = None
+        self._loops: dict[tuple, Loop] = {}
         self._checked_layouts: set = set()
-        self.compiled = True
-        enable_compilation_cache()
+        self.validation: DataSource | None = None  # a running fit's validation data
+        self._resume_epoch: int | None = None
+        _perf.compilation_cache_from_env()
+
+    # ------------------------------------------------------------------ what callbacks and files read
+    @property
+    def model(self) -> Model:
+        """The model this session trains."""
+        return self._model()
 
     @property
     def opt_state(self) -> Any:
-        """The optimizer state (after ``fit``: the trained one); created on first use after ``compile``."""
-        self._require_compiled("read opt_state")
-        if self._opt_state is None:
-            self._opt_state = init_optimizer_state(self.optimizer, self.params)
-        return self._opt_state
+        """The optimizer state (after ``fit``: the trained one); made on first use."""
+        self._opt_shared = True
+        return self._current_opt_state()
 
     @opt_state.setter
     def opt_state(self, value: Any) -> None:
-        self._opt_state = value
+        self._opt_state, self._opt_shared = value, True
 
-    def _require_compiled(self, what: str) -> None:
-        if not self.compiled:
-            raise ValueError(f"You must call compile() before you {what} model '{self.name}'.")
+    def _current_opt_state(self) -> Any:
+        if self._opt_state is None:
+            params, state, shared = self.model.lend_weights()
+            self.model.restore_weights(params, state, shared)
+            self._opt_state = _perf.init_optimizer_state(self.optimizer, params)
+        return self._opt_state
 
-    def _callback_list(
-        self, callbacks: Any, verbose: Any, epochs: int, steps: int | None, history: bool = False
-    ) -> CallbackList:
-        """The user's callbacks (a ready ``CallbackList`` as is), plus a progress bar unless ``verbose=0``."""
-        if isinstance(callbacks, CallbackList):
-            return callbacks
-        return CallbackList(
-            callbacks,
-            add_history=history,
-            add_progbar=verbose != 0,
-            model=self,
-            verbose=verbose,
-            epochs=epochs,
-            steps=steps,
-        )
+    def opt_state_view(self) -> Any:
+        """The optimizer state for code that reads it now and keeps nothing (saving): no copy follows."""
+        return self._current_opt_state()
 
-    def _require_loss(self) -> None:
-        if all(identifier is None for identifier in self._compile_config["loss"]):
-            raise ValueError("No loss to train on: pass `loss` to compile().")
+    def restore_optimizer(self, opt_state: Any, step: int) -> None:
+        """Continue from this optimizer state and step count (a checkpoint's)."""
+        self._opt_state, self._opt_shared = opt_state, False
+        self.iterations = step
 
-    def _needed_targets(self) -> list[bool]:
-        config = self._compile_config
-        return [
-            identifier is not None or bool(m) or bool(w)
-            for identifier, m, w in zip(config["loss"], config["metrics"], config["weighted_metrics"])
-        ]
+    @property
+    def has_trained(self) -> bool:
+        """Whether the optimizer state exists (training ran, or it was read or loaded)."""
+        return self._opt_state is not None
 
+    @property
+    def iterations(self) -> jax.Array:
+        """Steps trained so far (0 before any training), a fresh array: Keras's ``optimizer.iterations``."""
+        return jax.numpy.array(0 if self._step is None else self._step, jax.numpy.int32)
+
+    @iterations.setter
+    def iterations(self, value: int) -> None:
+        self._step = jax.device_put(np.asarray(value, np.int32))
+
+    def get_learning_rate(self) -> jax.Array | None:
+        """The learning rate the next step uses (a fresh scalar), or None if the optimizer injects none."""
+        rate = get_learning_rate(self._current_opt_state())
+        return None if rate is None else jax.numpy.array(rate)
+
+    def set_learning_rate(self, value: float) -> None:
+        """Set the learning rate the next step uses; nothing recompiles."""
+        self._opt_state = set_learning_rate(self._current_opt_state(), value)
+
+    @property
+    def loops(self) -> list[Loop]:
+        """The compiled loops made so far, one per target layout (shapes of targets and sample weights)."""
+        return list(self._loops.values())
+
+    def metrics(self) -> list[tuple[str, Any]]:
+        """``(log name, Metric)`` of every metric the compiled loops have built so far."""
+        return [(name, metric) for loop in self.loops for name, metric, _, _ in loop.metric_entries]
+
+    def validation_batch(self) -> tuple | None:
+        """The running fit's first validation batch ``(x, y, sample_weight, mask)``; None without arrays."""
+        source = self.validation
+        if not isinstance(source, ArraySource):
+            return None
+        size = min(source.batch_size, source.arrays.size)
+        return (*leaves(take(source.arrays, slice(0, size), size)), np.ones((size,), np.float32))
+
+    def resume_at(self, epoch: int) -> None:
+        """From ``on_train_begin``: start the running fit at ``epoch`` (``BackupAndRestore`` resuming)."""
+        self._resume_epoch = epoch
+
+    # ------------------------------------------------------------------ the hand-off
+    def _take(self) -> TrainState:
+        """The model's weights and the optimizer's state as a train state the steps may donate."""
+        opt_state = self._current_opt_state()
+        params, state, shared = self.model.lend_weights()
+        if self._step is None:
+            self._step = jax.device_put(np.zeros((), np.int32))
+        opt_state = _perf.owned(opt_state, self._opt_shared)
+        return TrainState(_perf.owned(params, shared), _perf.owned(state, shared), opt_state, self._step, {})
+
+    def _give(self, ts: TrainState) -> None:
+        """Give the model ``ts``'s weights, and keep its optimizer state and step, as the current ones."""
+        self.model.restore_weights(ts.params, ts.state)
+        self._opt_state, self._opt_shared, self._step = ts.opt_state, False, ts.step
+
+    def around_hook(self, ts: TrainState, hook: Callable[[], None]) -> TrainState:
+        """Run ``hook`` (callbacks) with the model holding ``ts``'s weights; the train state after it.
+
+        What the hook read or replaced (weights, optimizer state) is copied before the next step donates it.
+        """
+        self._give(ts)
+        try:
+            hook()
+        finally:
+            ts = self._take()._replace(metrics=ts.metrics)
+        return ts
+
+    # ------------------------------------------------------------------ compiled loops
     def _check_layout(self, source: DataSource) -> tuple:
         """The source's layout (targets' and sample weights' shapes past the samples axis), checked once.
 
@@ -180,66 +184,38 @@ class TrainingMixin:
         trailing = lambda shapes: tuple(None if s is None else tuple(s[1:]) for s in shapes)
         layout = (trailing(source.target_shapes), trailing(source.weight_shapes))
         if layout not in self._checked_layouts:
-            preds = [t.shape for t in self.outputs]
-            names, resolved = list(self.output_names), self._compile_config["resolved"]
-            targets, weights = list(source.target_shapes), source.weight_shapes
-            _spec.check_target_shapes(resolved, names, targets, preds, weights)
+            preds = [t.shape for t in self.model.outputs]
+            self.objective.check_targets(list(source.target_shapes), preds, source.weight_shapes)
             self._checked_layouts.add(layout)
         return layout
 
-    def _loop_for(self, source: DataSource) -> _fit.Loop:
+    def trainer_for(self, target_shapes: list, objective: Objective | None = None) -> Trainer:
+        """A trainer for targets of these shapes (None: like the output), for this session's objective."""
+        preds = [t.shape for t in self.model.outputs]
+        shapes = [p if s is None else s for s, p in zip(target_shapes, preds)]
+        return make_trainer(self.model, objective or self.objective, self.optimizer, shapes)
+
+    def _loop_for(self, source: DataSource) -> Loop:
         """The compiled loop for the source's target shapes (a new target layout builds a new trainer)."""
         key = self._check_layout(source)[0]
         if key not in self._loops:
-            config = self._compile_config
-            names = list(self.output_names)
-            preds = [t.shape for t in self.outputs]
-            shapes = [p if s is None else s for s, p in zip(source.target_shapes, preds)]
-            trainer = build_trainer(
-                self,
-                dict(zip(names, config["loss"])),
-                self.optimizer,
-                loss_weights=dict(zip(names, config["loss_weights"])),
-                metrics=dict(zip(names, config["metrics"])),
-                weighted_metrics=dict(zip(names, config["weighted_metrics"])),
-                target_shapes=shapes,
-            )
-            loop = _fit.Loop(self, trainer, config["steps_per_execution"])
-            loop.metric_entries = _spec.build_metrics(
-                config["metrics"], config["weighted_metrics"], names, shapes, preds
-            )
-            logged = _spec.loss_log_names(config["resolved"], names)
-            if isinstance(self.loss, dict) and isinstance(self._output_structure, dict):
-                # Keras lists a dict-output model's per-output losses in the loss dict's order
-                first = [names.index(k) for k in self.loss if k in names and names.index(k) in logged]
-                logged = {i: logged[i] for i in dict.fromkeys([*first, *logged])}
-            loop.loss_names = list(logged.values())
-            self._loops[key] = loop
+            trainer = self.trainer_for(source.target_shapes)
+            self._loops[key] = Loop(self.model, trainer, self.steps_per_execution)
         return self._loops[key]
 
-    def _train_state(self, for_training: bool) -> TrainState:
-        """The model's pytrees as a train state, metrics not yet zeroed (each epoch or batch does that).
+    def _require_loss(self) -> None:
+        if not self.objective.trains:
+            raise ValueError("No loss to train on: pass `loss` to compile().")
 
-        Training steps donate their buffers: trees only the model holds are
-        handed over as they are, others copied (see ``_fit.owned_trees``).
-        """
-        if self._train_step is None:
-            self._train_step = jax.device_put(np.zeros((), np.int32))
-        if not for_training:
-            return TrainState(self.params, self.state, None, self._train_step, {})
-        for name in ("params", "opt_state"):  # created here if they do not exist yet
-            getattr(self, name)
-        return TrainState(*_fit.owned_trees(self, ("_params", "_state", "_opt_state", "_train_step")), {})
-
-    # ------------------------------------------------------------------ fit
+    # ------------------------------------------------------------------ fit / evaluate
     def fit(
         self,
-        x: Any = None,
-        y: Any = None,
-        batch_size: int | None = None,
-        epochs: int = 1,
-        verbose: int | str = "auto",
-        callbacks: list | None = None,
+        x: Any,
+        y: Any,
+        batch_size: int | None,
+        epochs: int,
+        verbose: int | str,
+        callbacks: Any,
         validation_split: float = 0.0,
         validation_data: Any = None,
         shuffle: bool = True,
@@ -250,252 +226,153 @@ class TrainingMixin:
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: int | list = 1,
-    ) -> History:
-        """Train for ``epochs`` epochs; returns a ``History`` with one value per epoch for each log."""
-        self._require_compiled("fit")
+    ) -> Any:
+        """Keras's ``fit``; ``callbacks`` is a ready ``CallbackList`` (with a History, which it returns)."""
         self._require_loss()
-        batch_size = _check_batch_size(batch_size)
-        if not 0.0 <= validation_split < 1.0:
-            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}.")
-        if isinstance(validation_freq, bool) or (isinstance(validation_freq, int) and validation_freq < 1):
-            raise ValueError(
-                f"validation_freq must be a positive int (validate every that many epochs) or a list of "
-                f"epochs (1-based), got {validation_freq!r}."
-            )
-        needed = self._needed_targets()
-        train = _sources.data_source(
-            self, x, y, sample_weight, class_weight, batch_size, steps_per_epoch, needed, shuffle
+        batch_size = check_batch_size(batch_size)
+        check_fit_arguments(validation_split, validation_freq)
+        model, needed = self.model, self.objective.needed_targets()
+        train = data_source(
+            model, x, y, sample_weight, class_weight, batch_size, steps_per_epoch, needed, shuffle
         )
         val = None
         if validation_data is not None:
-            val = self._eval_source(
-                validation_data, validation_batch_size or batch_size, validation_steps, needed
-            )
+            val_batch = validation_batch_size or batch_size
+            val = eval_source(model, validation_data, val_batch, validation_steps, needed)
         elif validation_split:
             val = train.split(validation_split, validation_batch_size or batch_size, validation_steps)
         loop = self._loop_for(train)
         if val is not None:
-            _data.check_same_targets(self, train.target_shapes, val.target_shapes, "validation_data")
+            check_same_targets(model, train.target_shapes, val.target_shapes, "validation_data")
             self._check_layout(val)
-        cbs = self._callback_list(callbacks, verbose, epochs, train.steps_per_epoch, history=True)
-        fused = loop.fuse(cbs.needs_every_batch("train"))
+        callbacks.configure(model, verbose=verbose, epochs=epochs, steps=train.steps_per_epoch)
+        fused = loop.fuse(callbacks.needs_every_batch("train"))
         if verbose != 0 and not fused and loop.fuse(False):
-            print(cbs.per_batch_notice("train"))
-        seed = self._compile_config["seed"]
-        link = _Link(self)
-        self.stop_training = False
-        self._initial_epoch = None
-        self._fit_validation = val
+            print(callbacks.per_batch_notice("train"))
+        model.stop_training = False
+        self._resume_epoch, self.validation = None, val
         epoch_logs: dict = {}
-        cbs.on_train_begin()
-        if self._initial_epoch is not None:  # resumed: the data carries on where that epoch left it
-            train.skip_epochs(self._initial_epoch - initial_epoch)
-            initial_epoch = self._initial_epoch
-        ts = self._train_state(for_training=True)
+        callbacks.on_train_begin()
+        if self._resume_epoch is not None:  # resumed: the data carries on where that epoch left it
+            train.skip_epochs(self._resume_epoch - initial_epoch)
+            initial_epoch = self._resume_epoch
+        ts = self._take()
         try:
             for epoch in range(initial_epoch, epochs):
                 ts = loop.reset_metrics(ts)
-                ts = self._callback_hook(cbs, link, ts, "on_epoch_begin", epoch)
+                ts = self.around_hook(ts, lambda epoch=epoch: callbacks.on_epoch_begin(epoch))
                 step = int(ts.step)
-                take = train.epoch(loop.capacity if fused else 1, seed, step)
-                ahead = None if epoch + 1 == epochs else partial(_prepare_epoch, loop, train, seed, step)
+                take_batches = train.epoch(loop.capacity if fused else 1, self.seed, step)
+                ahead = None if epoch + 1 == epochs else _next_epoch(loop, train, self.seed, step)
                 try:
-                    ts, steps, epoch_logs = loop.train_epoch(ts, take, fused, seed, cbs, link, ahead)
+                    ts, steps, epoch_logs = loop.train_epoch(
+                        ts, take_batches, fused, self.seed, callbacks, self, ahead
+                    )
                 except BaseException:
                     ts, loop.latest = loop.latest, None  # the state the epoch started from was donated
                     raise
                 train.end_epoch()
                 if steps == 0:
-                    _fit.warn_out_of_data()
+                    warn_out_of_data()
                     break
                 if val is not None and _should_validate(epoch, validation_freq):
-                    val_logs = self._run_evaluate(loop, ts, val, cbs)
-                    epoch_logs = loop.ordered({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}})
-                ts = self._callback_hook(cbs, link, ts, "on_epoch_end", epoch, epoch_logs)
-                if self.stop_training:
+                    ts, epoch_logs = self._validate(loop, ts, val, callbacks, epoch_logs)
+                end = lambda epoch=epoch, logs=epoch_logs: callbacks.on_epoch_end(epoch, logs)
+                ts = self.around_hook(ts, end)
+                if model.stop_training:
                     break
         finally:
-            link.publish(ts, copy=False)
-            self._fit_validation = None
-        cbs.on_train_end(epoch_logs)
-        return cbs.history
+            self._give(ts)
+            self.validation = None
+        callbacks.on_train_end(epoch_logs)
+        return callbacks.history
 
-    @staticmethod
-    def _callback_hook(cbs: CallbackList, link: _Link, ts: TrainState, hook: str, *args) -> TrainState:
-        """Run an epoch hook; callbacks that read the weights see the current ones and may change them."""
-        if not cbs.reads_model_in(hook):
-            getattr(cbs, hook)(*args)
-            return ts
-        link.publish(ts)
-        getattr(cbs, hook)(*args)
-        return link.absorb(ts)
+    def _validate(
+        self, loop: Loop, ts: TrainState, source: DataSource, callbacks: Any, epoch_logs: dict
+    ) -> tuple[TrainState, dict]:
+        """Evaluate on the validation data (the model holding the weights, for the test hooks); the epoch's
+        logs with the ``val_`` ones added."""
+        val_logs: dict = {}
+        ts = self.around_hook(ts, lambda: val_logs.update(self._run_evaluate(loop, ts, source, callbacks)))
+        return ts, loop.ordered({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}})
 
-    # ------------------------------------------------------------------ evaluate / predict
-    def _eval_source(self, data: Any, batch_size: int, steps: int | None, needed: list[bool]) -> DataSource:
-        """``fit``'s validation data; a one-shot generator is kept as read, to validate on every epoch."""
-        if _data.is_stream(data):
-            if isinstance(data, Iterator):
-                data = _sources.Replayed(data)
-            return _sources.data_source(self, data, None, None, None, batch_size, steps, needed, False)
-        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
-            raise ValueError("validation_data must be (x, y), (x, y, sample_weight) or a data generator.")
-        x, y, sample_weight = (*data, None)[:3]
-        return _sources.data_source(self, x, y, sample_weight, None, batch_size, steps, needed, False)
-
-    def _run_evaluate(self, loop: _fit.Loop, ts: TrainState, source: DataSource, cbs: CallbackList) -> dict:
-        fused = loop.fuse(cbs.needs_every_batch("test"))
-        self.stop_evaluating = False
-        cbs.on_test_begin()
+    def _run_evaluate(self, loop: Loop, ts: TrainState, source: DataSource, callbacks: Any) -> dict:
+        fused = loop.fuse(callbacks.needs_every_batch("test"))
+        self.model.stop_evaluating = False
+        callbacks.on_test_begin()
         source.restart()  # each validation sees the same batches (with validation_steps, the first ones)
-        logs = loop.evaluate(ts, source.epoch(loop.capacity if fused else 1, 0), fused, cbs)
+        logs = loop.evaluate(ts, source.epoch(loop.capacity if fused else 1, 0), fused, callbacks)
         source.end_epoch()
-        cbs.on_test_end(logs)
+        callbacks.on_test_end(logs)
         return logs
 
-    def evaluate(
-        self,
-        x: Any = None,
-        y: Any = None,
-        batch_size: int | None = None,
-        verbose: int | str = "auto",
-        sample_weight: Any = None,
-        steps: int | None = None,
-        callbacks: list | None = None,
-        return_dict: bool = False,
-    ) -> float | list | dict:
-        """Loss and metrics on ``x``/``y``: a scalar, a list in Keras's order, or a dict."""
-        self._require_compiled("evaluate")
-        batch_size = _check_batch_size(batch_size)
-        needed = self._needed_targets()
-        source = _sources.data_source(self, x, y, sample_weight, None, batch_size, steps, needed, False)
-        loop = self._loop_for(source)
-        cbs = self._callback_list(callbacks, verbose, 1, source.steps_per_epoch)
-        logs = self._run_evaluate(loop, self._train_state(for_training=False), source, cbs)
-        return _keras_result(loop, logs, return_dict)
+    def _inference_state(self) -> TrainState:
+        """The model's weights as a train state for evaluation (nothing is donated, so nothing is copied)."""
+        params, state, shared = self.model.lend_weights()
+        self.model.restore_weights(params, state, shared)
+        step = self._step if self._step is not None else jax.device_put(np.zeros((), np.int32))
+        return TrainState(params, state, None, step, {})
 
-    def predict(
-        self,
-        x: Any,
-        batch_size: int | None = None,
-        verbose: int | str = "auto",
-        steps: int | None = None,
-        callbacks: list | None = None,
-    ) -> Any:
-        """Outputs for ``x`` as numpy arrays, in the model's output structure."""
-        batch_size = _check_batch_size(batch_size)
-        if _data.is_stream(x):
-            items = itertools.islice(_sources.stream_pass(x), steps)
-            batches = (_data.model_inputs(self, _data.unpack_stream_item(item)[0]) for item in items)
-            total = steps if steps is not None else (len(x) if hasattr(x, "__len__") else None)
-        else:
-            inputs = _data.model_inputs(self, x)
-            size = inputs[0].shape[0]
-            if size == 0:
-                raise ValueError("The data set given to predict is empty: x has 0 samples.")
-            total = _sources.pass_rows(size, batch_size)
-            if steps is not None and steps > total:
-                _sources.warn_short_epoch(steps, total)
-            total = total if steps is None else min(steps, total)
-            batches = ([v[i * batch_size : (i + 1) * batch_size] for v in inputs] for i in range(total))
-        cbs = self._callback_list(callbacks, verbose, 1, total)
-        if self._predictor is None:
-            self._predictor = _fit.Predictor(self)
-        self.stop_predicting = False
-        cbs.on_predict_begin()
-        outputs = self._predictor(self.params, self.state, batches, batch_size, cbs)
-        cbs.on_predict_end()
-        return outputs
+    def evaluate(
+        self, x: Any, y: Any, batch_size: int | None, verbose: int | str, sample_weight: Any,
+        steps: int | None, callbacks: Any, return_dict: bool,
+    ) -> float | list | dict:
+        """Keras's ``evaluate``; ``callbacks`` is a ready ``CallbackList``."""
+        batch_size = check_batch_size(batch_size)
+        needed = self.objective.needed_targets()
+        source = data_source(self.model, x, y, sample_weight, None, batch_size, steps, needed, False)
+        loop = self._loop_for(source)
+        callbacks.configure(self.model, verbose=verbose, epochs=1, steps=source.steps_per_epoch)
+        logs = self._run_evaluate(loop, self._inference_state(), source, callbacks)
+        return self._keras_result(loop, logs, return_dict)
 
     # ------------------------------------------------------------------ one batch
     def _one_batch(self, x: Any, y: Any, sample_weight: Any, class_weight: dict | None):
         """The loop for these targets, and the batch as a one-step epoch (unpadded, unshuffled)."""
-        if _data.is_stream(x):
+        if is_stream(x):
             raise ValueError("The *_on_batch methods take one batch of arrays, not a data generator.")
-        needed = self._needed_targets()
-        arrays = _data.array_data(self, x, y, sample_weight, class_weight, needed)
-        source = _sources.ArraySource(self, arrays, arrays.size, None, False)
+        arrays = array_data(self.model, x, y, sample_weight, class_weight, self.objective.needed_targets())
+        source = ArraySource(self.model, arrays, arrays.size, None, False)
         return self._loop_for(source), source.epoch(1, 0)
 
     def train_on_batch(
-        self,
-        x: Any,
-        y: Any = None,
-        sample_weight: Any = None,
-        class_weight: dict | None = None,
-        return_dict: bool = False,
+        self, x: Any, y: Any, sample_weight: Any, class_weight: dict | None, return_dict: bool
     ) -> float | list | dict:
-        """One optimizer step on this batch; its loss and metrics as ``evaluate`` gives them.
-
-        As in Keras, the metrics start afresh each call: the logs are this batch's alone.
-        """
-        self._require_compiled("use train_on_batch on")
+        """One optimizer step on this batch; its loss and metrics (the metrics start afresh, as in Keras)."""
         self._require_loss()
-        loop, take = self._one_batch(x, y, sample_weight, class_weight)
-        link = _Link(self)
-        ts = loop.reset_metrics(self._train_state(for_training=True))
-        seed = self._compile_config["seed"]
+        loop, take_batch = self._one_batch(x, y, sample_weight, class_weight)
+        ts = loop.reset_metrics(self._take())
         try:
-            ts, _, logs = loop.train_epoch(ts, take, False, seed, CallbackList(), link)
+            ts, _, logs = loop.train_epoch(ts, take_batch, False, self.seed, None, self)
         except BaseException:
             ts, loop.latest = loop.latest, None  # the state it started from was donated
             raise
         finally:
-            link.publish(ts, copy=False)
-        return _keras_result(loop, logs, return_dict)
+            self._give(ts)
+        return self._keras_result(loop, logs, return_dict)
 
-    def test_on_batch(
-        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
-    ) -> float | list | dict:
+    def test_on_batch(self, x: Any, y: Any, sample_weight: Any, return_dict: bool) -> float | list | dict:
         """Loss and metrics of this batch in inference mode: a scalar, a list in Keras's order, or a dict."""
-        self._require_compiled("use test_on_batch on")
-        loop, take = self._one_batch(x, y, sample_weight, None)
-        logs = loop.evaluate(self._train_state(for_training=False), take, False, CallbackList())
-        return _keras_result(loop, logs, return_dict)
+        loop, take_batch = self._one_batch(x, y, sample_weight, None)
+        logs = loop.evaluate(self._inference_state(), take_batch, False, None)
+        return self._keras_result(loop, logs, return_dict)
 
-    def predict_on_batch(self, x: Any) -> Any:
-        """Outputs for this batch as numpy arrays, in the model's output structure."""
-        inputs = _data.model_inputs(self, x)
-        if self._predictor is None:
-            self._predictor = _fit.Predictor(self)
-        return self._predictor(self.params, self.state, iter([inputs]), inputs[0].shape[0], CallbackList())
-
-
-def _check_execution(run_eagerly: bool, jit_compile: bool | str, auto_scale_loss: bool) -> None:
-    """Refuse Keras's uncompiled modes, which dagjax does not have, in words that say what to do instead."""
-    if run_eagerly or jit_compile is False:
-        given = "run_eagerly=True" if run_eagerly else "jit_compile=False"
-        raise NotImplementedError(
-            f"compile({given}): dagjax always compiles its steps with jax.jit. To step through the "
-            "model's Python code (print, a debugger), run the call under `with jax.disable_jit():`, "
-            "or use jax.debug.print inside a layer."
-        )
-    if jit_compile not in (True, "auto"):
-        raise ValueError(f"compile(jit_compile={jit_compile!r}): expected True, False or 'auto'.")
-    if not isinstance(auto_scale_loss, bool):
-        raise TypeError(f"compile(auto_scale_loss={auto_scale_loss!r}): expected True or False.")
+    def _keras_result(self, loop: Loop, logs: dict, return_dict: bool) -> float | list | dict:
+        """Logs as Keras returns them: the dict, or a list in ``metrics_names`` order (a scalar if one)."""
+        if return_dict:
+            return logs
+        values = self.objective.evaluate_order(logs, loop.metric_entries)
+        return values[0] if len(values) == 1 else values
 
 
-def _keras_result(loop: _fit.Loop, logs: dict, return_dict: bool) -> float | list | dict:
-    """Logs as Keras returns them: the dict, or a list in ``metrics_names`` order (a scalar if one)."""
-    if return_dict:
-        return logs
-    values = _spec.evaluate_order(logs, loop.metric_entries, loop.loss_names)
-    return values[0] if len(values) == 1 else values
+def _next_epoch(loop: Loop, train: DataSource, seed: int, step: int) -> Callable[[int], None]:
+    """The next epoch's host work (its shuffle, zeroed metrics), to run while the device runs this one."""
 
+    def prepare(steps: int) -> None:
+        train.prepare(seed, step + steps)
+        loop.prepare_reset()
 
-def _prepare_epoch(loop: _fit.Loop, train: DataSource, seed: int, step: int, steps: int) -> None:
-    """The next epoch's host work (its shuffle, zeroed metrics), done while the device runs this one."""
-    train.prepare(seed, step + steps)
-    loop.prepare_reset()
-
-
-def _check_batch_size(batch_size: int | None) -> int:
-    """32 for None; any integer type (numpy's too) above 0."""
-    if batch_size is None:
-        return 32
-    if not isinstance(batch_size, bool) and isinstance(batch_size, numbers.Integral) and batch_size > 0:
-        return int(batch_size)
-    raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    return prepare
 
 
 def _should_validate(epoch: int, validation_freq: int | list) -> bool:

@@ -307,6 +307,20 @@ def data_source(
     return ArraySource(model, arrays, batch_size, steps, shuffle, class_weight)
 
 
+def eval_source(
+    model: Model, data: Any, batch_size: int, steps: int | None, needed: list[bool]
+) -> DataSource:
+    """``fit``'s validation data; a one-shot generator is kept as read, to validate on every epoch."""
+    if is_stream(data):
+        if isinstance(data, Iterator):
+            data = Replayed(data)
+        return data_source(model, data, None, None, None, batch_size, steps, needed, False)
+    if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+        raise ValueError("validation_data must be (x, y), (x, y, sample_weight) or a data generator.")
+    x, y, sample_weight = (*data, None)[:3]
+    return data_source(model, x, y, sample_weight, None, batch_size, steps, needed, False)
+
+
 class ArraySource(DataSource):
     """In-memory arrays, read in passes of ``pass_rows`` batches with one shuffle each.
 

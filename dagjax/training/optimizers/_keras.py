@@ -13,16 +13,13 @@ so it can be read and changed between steps without recompiling:
 
 >>> opt = Adam(learning_rate=1e-3)
 >>> state = opt.init({"w": jnp.zeros(3)})
->>> state = set_learning_rate(state, 1e-4)
->>> get_learning_rate(state)
-Array(0.0001, dtype=float32)
+>>> state = set_learning_rate(state, 1e-4)   # from dagjax.optimizers
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,9 +37,6 @@ from dagjax.training.optimizers._rules import (
     rmsprop,
     sgd,
 )
-
-if TYPE_CHECKING:
-    from dagjax.model._functional import Model
 
 LearningRate = float | Callable[[jax.Array], jax.Array]
 
@@ -349,83 +343,3 @@ def _read_keras_config(config: dict) -> dict:
 
         return {**config, "learning_rate": deserialize(config["learning_rate"])}
     return config
-
-
-# Learning rate in the state ------------------------------------------------------------------------------
-
-_INJECTED = (optax.InjectStatefulHyperparamsState, optax.InjectHyperparamsState)
-
-
-def _injected_states(opt_state) -> list:
-    leaves = jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, _INJECTED))
-    return [s for s in leaves if isinstance(s, _INJECTED) and "learning_rate" in s.hyperparams]
-
-
-def get_learning_rate(opt_state: optax.OptState) -> jax.Array | None:
-    """The learning rate stored in ``opt_state`` (the one used by the last step), or None if there is none."""
-    states = _injected_states(opt_state)
-    return states[0].hyperparams["learning_rate"] if states else None
-
-
-def set_learning_rate(opt_state: optax.OptState, value: float) -> optax.OptState:
-    """``opt_state`` with its learning rate replaced; the next step uses ``value``, with no recompile."""
-    if not _injected_states(opt_state):
-        raise ValueError(
-            "This optimizer state has no injected learning_rate, so it cannot be read or set between steps. "
-            "Build the optimizer with optax.inject_hyperparams, e.g. "
-            "optax.inject_hyperparams(optax.adam)(learning_rate=1e-3), or use a dagjax optimizer such as "
-            "dagjax.optimizers.Adam()."
-        )
-
-    def replace(node):
-        if not (isinstance(node, _INJECTED) and "learning_rate" in node.hyperparams):
-            return node
-        if "learning_rate" in getattr(node, "hyperparams_states", {}):
-            raise ValueError(
-                "The learning rate follows a schedule, so it cannot be set; "
-                "build the optimizer with a float learning rate to change it between steps."
-            )
-        old = node.hyperparams["learning_rate"]
-        return node._replace(hyperparams={**node.hyperparams, "learning_rate": jnp.asarray(value, old.dtype)})
-
-    return jax.tree.map(replace, opt_state, is_leaf=lambda x: isinstance(x, _INJECTED))
-
-
-class ModelOptimizer(optax.GradientTransformationExtraArgs):
-    """``model.optimizer`` after ``compile``: the optax transformation, plus Keras's attributes.
-
-    ``learning_rate`` reads the rate in ``model.opt_state`` (the one the next
-    step uses), and assigning it sets that rate, as
-    ``model.optimizer.learning_rate = 1e-4`` does in Keras: no recompile.
-    ``iterations`` is the number of steps trained.
-    """
-
-    @property
-    def learning_rate(self) -> jax.Array:
-        """The rate in ``model.opt_state`` that the next step uses (AttributeError if none is injected)."""
-        rate = get_learning_rate(self._model().opt_state)
-        if rate is None:
-            raise AttributeError(
-                "This optimizer has no learning_rate in its state to read or set: build it with a dagjax "
-                "optimizer such as dagjax.optimizers.Adam(), or with optax.inject_hyperparams."
-            )
-        return rate
-
-    @learning_rate.setter
-    def learning_rate(self, value: float) -> None:
-        model = self._model()
-        model.opt_state = set_learning_rate(model.opt_state, value)
-
-    @property
-    def iterations(self) -> jax.Array:
-        """Steps trained so far (the model's step counter; 0 before any training), as Keras's."""
-        step = self._model()._train_step
-        return jnp.zeros((), jnp.int32) if step is None else step
-
-
-def bind(tx: optax.GradientTransformation, model: Model) -> ModelOptimizer:
-    """``tx`` as ``model.optimizer``: the same transformation, reading and setting ``model``'s state."""
-    tx = optax.with_extra_args_support(tx)
-    bound = ModelOptimizer(tx.init, tx.update)
-    bound._model = weakref.ref(model)  # the model holds its optimizer: no reference cycle
-    return bound

@@ -1,0 +1,185 @@
+"""Keras's training and file methods on ``Model``: each hands the call to the package that does it.
+
+``compile`` makes a :class:`~dagjax.training.fit.FitSession`, which owns
+everything training carries (optimizer state, step, compiled loops);
+``fit``, ``evaluate`` and the ``*_on_batch`` methods run on it, ``predict``
+needs none, and ``save`` / ``load_weights`` are :mod:`dagjax.io`'s. The
+imports sit inside the methods: the model package imports nothing above it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KerasFacade:
+    """``compile`` / ``fit`` / ``evaluate`` / ``predict`` / ``save`` and friends, delegated (Keras's API)."""
+
+    _session: Any = None
+    name: str
+
+    # ------------------------------------------------------------------ training: the session compile makes
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        weighted_metrics: Any = None,
+        steps_per_execution: int | str = "auto",
+        seed: int = 0,
+        *,
+        run_eagerly: bool = False,
+        jit_compile: bool | str = "auto",
+        auto_scale_loss: bool = True,
+    ) -> None:
+        """Set the optimizer (optax transformation or Keras name), losses and metrics for training.
+
+        Makes a new training session: the weights stay, the optimizer state starts
+        afresh, as in Keras. ``run_eagerly``, ``jit_compile`` and ``auto_scale_loss``
+        are accepted at the values that describe what dagjax always does.
+        """
+        from dagjax.training.fit import FitSession
+
+        self._session = FitSession(
+            self, optimizer, loss, loss_weights, metrics, weighted_metrics, steps_per_execution, seed,
+            run_eagerly=run_eagerly, jit_compile=jit_compile, auto_scale_loss=auto_scale_loss,
+        )
+
+    @property
+    def fit_session(self) -> Any:
+        """The training session ``compile`` made (optimizer, its state, step, compiled loops); None before."""
+        return self._session
+
+    @property
+    def compiled(self) -> bool:
+        """Whether ``compile`` has been called."""
+        return self._session is not None
+
+    @property
+    def optimizer(self) -> Any:
+        """The optimizer ``compile`` was given, as an optax transformation (None before ``compile``)."""
+        return None if self._session is None else self._session.optimizer
+
+    @property
+    def loss(self) -> Any:
+        """The ``loss`` argument ``compile`` was given (None before ``compile``)."""
+        return None if self._session is None else self._session.loss
+
+    @property
+    def opt_state(self) -> Any:
+        """The optimizer state (after ``fit``: the trained one); created on first use after ``compile``."""
+        return self._compiled_session("read opt_state").opt_state
+
+    @opt_state.setter
+    def opt_state(self, value: Any) -> None:
+        self._compiled_session("set opt_state").opt_state = value
+
+    def _compiled_session(self, what: str) -> Any:
+        if self._session is None:
+            raise ValueError(f"You must call compile() before you {what} model '{self.name}'.")
+        return self._session
+
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: list | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        class_weight: dict | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int | list = 1,
+    ) -> Any:
+        """Train for ``epochs`` epochs; returns a ``History`` with one value per epoch for each log."""
+        from dagjax.callbacks import callback_list
+
+        session = self._compiled_session("fit")
+        return session.fit(
+            x, y, batch_size, epochs, verbose, callback_list(callbacks, verbose, add_history=True),
+            validation_split, validation_data, shuffle, class_weight, sample_weight, initial_epoch,
+            steps_per_epoch, validation_steps, validation_batch_size, validation_freq,
+        )
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: list | None = None,
+        return_dict: bool = False,
+    ) -> float | list | dict:
+        """Loss and metrics on ``x``/``y``: a scalar, a list in Keras's order, or a dict."""
+        from dagjax.callbacks import callback_list
+
+        session = self._compiled_session("evaluate")
+        run = callback_list(callbacks, verbose)
+        return session.evaluate(x, y, batch_size, verbose, sample_weight, steps, run, return_dict)
+
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        steps: int | None = None,
+        callbacks: list | None = None,
+    ) -> Any:
+        """Outputs for ``x`` as numpy arrays, in the model's output structure (no ``compile`` needed)."""
+        from dagjax.callbacks import callback_list
+        from dagjax.training.fit import predict
+
+        return predict(self, x, batch_size, steps, callback_list(callbacks, verbose))
+
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: dict | None = None,
+        return_dict: bool = False,
+    ) -> float | list | dict:
+        """One optimizer step on this batch; its loss and metrics as ``evaluate`` gives them."""
+        session = self._compiled_session("use train_on_batch on")
+        return session.train_on_batch(x, y, sample_weight, class_weight, return_dict)
+
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> float | list | dict:
+        """Loss and metrics of this batch in inference mode: a scalar, a list in Keras's order, or a dict."""
+        return self._compiled_session("use test_on_batch on").test_on_batch(x, y, sample_weight, return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """Outputs for this batch as numpy arrays, in the model's output structure."""
+        from dagjax.training.fit import predict_on_batch
+
+        return predict_on_batch(self, x)
+
+    # ------------------------------------------------------------------ files: dagjax.io
+    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
+        """Save architecture, params, state and trained optimizer state to one file (atomically)."""
+        from dagjax.io import save_model
+
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        """Save params, state and trained optimizer state to one file (atomically)."""
+        from dagjax.io import save_weights
+
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: Any, skip_optimizer: bool = False, by_name: bool = True) -> None:
+        """Load a file from ``save`` or ``save_weights``; every key and shape is checked first."""
+        from dagjax.io import load_weights
+
+        load_weights(self, filepath, skip_optimizer=skip_optimizer, by_name=by_name)

@@ -1,0 +1,114 @@
+"""``Sequential``: a plain stack of layers, a ``Model`` whose graph grows as layers are added."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+from dagjax._graph import SymbolicTensor, is_symbolic
+from dagjax._naming import unique_name
+from dagjax.layers._base import Layer
+from dagjax.layers._input import Input, InputLayer
+from dagjax.model._functional import Model
+
+
+class Sequential(Model):
+    """A plain stack of layers; ``add`` appends one.
+
+    Start it with ``dj.Input(shape=...)`` (or call ``build(input_shape)``) so
+    every layer knows its input shape as soon as it is added.
+    """
+
+    def __init__(self, layers: list | None = None, name: str | None = None, trainable: bool = True) -> None:
+        Layer.__init__(
+            self, name=name if name is not None else unique_name("sequential"), trainable=trainable
+        )
+        self._stack: list[Layer] = []
+        self._input_tensor: SymbolicTensor | None = None
+        self._reset_weights()
+        self._layers = []
+        self._sublayers = {}
+        self._weight_specs = None
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def trainable(self) -> bool:
+        """As ``Layer.trainable``; setting it reaches every added layer, built into the graph or not yet."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        Layer.trainable.fset(self, value)
+        for layer in self._stack:
+            layer.trainable = value
+
+    def add(self, layer: Layer | SymbolicTensor) -> None:
+        """Append a layer (or, first, an ``Input`` tensor)."""
+        if is_symbolic(layer):
+            if self._stack or self._input_tensor is not None:
+                raise ValueError(f"Sequential '{self.name}': an Input can only come first.")
+            self._input_tensor = layer
+            return
+        if isinstance(layer, InputLayer):
+            self.add(layer.output)
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential '{self.name}' takes layers, got {type(layer).__name__}.")
+        if any(existing is layer for existing in self._stack):
+            raise ValueError(f"Layer '{layer.name}' is already in Sequential '{self.name}'.")
+        self._stack.append(layer)
+        if self._input_tensor is not None:
+            self._rebuild(layer)
+        self._params = self._state = self._jitted_apply = None  # the graph changed: new weights
+
+    def _rebuild(self, new_layer: Layer | None = None) -> None:
+        out = self.outputs[0] if self._layers else self._input_tensor
+        for layer in [new_layer] if new_layer is not None and self._layers else self._stack:
+            out = layer(out)
+            if isinstance(out, (list, tuple)):
+                raise ValueError(
+                    f"Layer '{layer.name}' returns {len(out)} tensors; a Sequential needs one per "
+                    "layer. Use the functional API (dj.Model) instead."
+                )
+        self._build_graph(self._input_tensor, out)
+
+    def build(self, input_shape: tuple | None = None) -> None:
+        """Give a Sequential started without an Input its input shape (batch dim included)."""
+        if self._input_tensor is None:
+            if input_shape is None:
+                raise ValueError(f"Sequential '{self.name}' needs an input shape to build.")
+            self._input_tensor = Input(batch_shape=tuple(input_shape))
+            if self._stack:
+                self._rebuild()
+
+    def _require_graph(self) -> None:
+        if not self._layers:
+            raise ValueError(
+                f"Sequential '{self.name}' has no input shape yet: start it with "
+                "dj.Input(shape=...) or call model.build((None, ...)) first."
+            )
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers added, without the InputLayer (as Keras)."""
+        return list(self._stack)
+
+    def init(self, rng: jax.Array | None = None, *input_specs: Any) -> tuple[dict, dict]:
+        """As ``Model.init``; a Sequential with no input shape yet first builds from ``input_specs[0]``."""
+        if not self._layers and input_specs:
+            self.build(input_specs[0].shape)
+        self._require_graph()
+        return super().init(rng)
+
+    def _flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
+        if not self._layers and symbolic:
+            self.build(inputs.shape)
+        self._require_graph()
+        return super()._flat_inputs(inputs, symbolic)
+
+    def _build_graph(self, inputs: Any, outputs: Any) -> None:
+        if not self._stack:
+            return
+        super()._build_graph(inputs, outputs)

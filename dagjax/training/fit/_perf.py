@@ -1,0 +1,263 @@
+"""Every backend heuristic of the fit session, each behind a named switch in :data:`switches`.
+
+The pure core (``build_trainer``) reads none of these; ``fit`` is correct
+with every switch off, only slower or bigger. The figures behind each one
+are in BUILD_NOTES.md ("Performance switches").
+
+- ``fuse_steps``: with ``steps_per_execution="auto"``, run many steps per
+  compiled call where that is faster: on accelerators always, on XLA:CPU
+  only for small convolution-free models (:func:`fuses_well`). Off: one step
+  per call.
+- ``donate``: train steps donate the train state's buffers, so params and
+  optimizer state are updated in place (one copy of them, not two). The
+  session copies any tree someone outside it may still hold before donating.
+- ``host_optimizer_init``: an optimizer state made only of constants is
+  built with numpy (:func:`init_optimizer_state`), skipping a compile.
+- ``hold_full_collections`` (opt-in, ``DAGJAX_HOLD_GC=1``): CPython's full
+  garbage collections are held back while a compiled program is dispatched
+  (and maybe traced and compiled), so the 0.05-0.15 s passes over 150k+
+  objects that reclaim nothing happen at most once, after the compile.
+
+The persistent compilation cache is opt-in too (:func:`enable_compilation_cache`).
+Both opt-ins change the whole process, so each says so once in the ``dagjax`` log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gc
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import jax
+import numpy as np
+from jax.extend import core as jex_core
+
+if TYPE_CHECKING:
+    from dagjax.model import Model
+
+log = logging.getLogger("dagjax")
+
+_ON = ("1", "on", "true", "yes")
+
+
+@dataclasses.dataclass
+class Switches:
+    """The fit session's speed heuristics; set an attribute to False to run the plain path."""
+
+    fuse_steps: bool = True
+    donate: bool = True
+    host_optimizer_init: bool = True
+    hold_full_collections: bool = os.environ.get("DAGJAX_HOLD_GC", "").strip().lower() in _ON
+
+
+switches = Switches()
+
+
+# ------------------------------------------------------------------ fusing steps
+_CPU_FUSE_MAX_OPS = 128  # forward-pass ops up to which XLA:CPU gains from fusing (BUILD_NOTES)
+
+
+def _sub_jaxprs(params: dict) -> Iterator:
+    for value in params.values():
+        for item in value if isinstance(value, (tuple, list)) else (value,):
+            if hasattr(item, "eqns"):
+                yield item
+            elif hasattr(getattr(item, "jaxpr", None), "eqns"):
+                yield item.jaxpr
+
+
+def _has_conv(jaxpr) -> bool:
+    return any(
+        eqn.primitive.name == "conv_general_dilated" or any(_has_conv(sub) for sub in _sub_jaxprs(eqn.params))
+        for eqn in jaxpr.eqns
+    )
+
+
+def _op_count(jaxpr) -> int:
+    """Primitive ops in ``jaxpr``, counting those inside nested calls rather than the calls."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        subs = list(_sub_jaxprs(eqn.params))
+        total += sum(map(_op_count, subs)) if subs else 1
+    return total
+
+
+def _forward_jaxpr(model: Model):
+    """The model's training forward pass, traced abstractly (no compute)."""
+    probes = [
+        jax.ShapeDtypeStruct(tuple(8 if d is None else d for d in t.shape), t.dtype) for t in model.inputs
+    ]
+    forward = lambda p, s, xs: model.apply(p, s, xs, training=True, rng=jax.random.key(0))
+    params, state = jax.eval_shape(lambda: model.init_weights(jax.random.key(0)))
+    return jax.make_jaxpr(forward)(params, state, probes).jaxpr
+
+
+def model_has_conv(model: Model) -> bool:
+    """Whether the model's forward pass holds a convolution."""
+    return _has_conv(_forward_jaxpr(model))
+
+
+def _layer_calls(model: Model) -> int:
+    """Layer calls in the model's graph, those inside nested models included."""
+    return sum(_layer_calls(node.layer) if hasattr(node.layer, "_nodes") else 1 for node in model._nodes)
+
+
+def fuses_well(model: Model) -> bool:
+    """Whether many steps of ``model`` run faster in one loop than one step per call, on this backend.
+
+    A loop saves a per-call cost (~0.1-0.3 ms on this project's CPU) but
+    XLA:CPU runs a loop body slower per op, and a convolution's weight
+    gradient 2-60x slower (PERF_NOTES), so on the CPU only small
+    convolution-free models gain (the crossover measured near
+    ``_CPU_FUSE_MAX_OPS``). Off (``switches.fuse_steps``): never.
+    """
+    if not switches.fuse_steps:
+        return False
+    if jax.default_backend() != "cpu":
+        return True
+    if _layer_calls(model) > _CPU_FUSE_MAX_OPS:  # each call is an op or more: too big, no need to trace
+        return False
+    jaxpr = _forward_jaxpr(model)
+    return not _has_conv(jaxpr) and _op_count(jaxpr) <= _CPU_FUSE_MAX_OPS
+
+
+# ------------------------------------------------------------------ donation
+def donated(fn: Callable, argnum: int) -> Callable:
+    """``jax.jit(fn)``, donating argument ``argnum``'s buffers when ``switches.donate`` is on."""
+    return jax.jit(fn, donate_argnums=argnum if switches.donate else ())
+
+
+def owned(tree: Any, shared: bool) -> Any:
+    """``tree`` safe to donate: copied when someone else may hold it (``shared``) and steps donate."""
+    return jax.device_put(tree, may_alias=False) if shared and switches.donate else tree
+
+
+# ------------------------------------------------------------------ optimizer state
+def init_optimizer_state(tx: Any, params: Any) -> Any:
+    """``tx.init(params)`` on the device, without compiling a program when it can be avoided.
+
+    Optimizer states are mostly constants (zeros, an initial accumulator
+    value, a step count). When the traced ``tx.init`` only fills shapes with
+    constants, the state is built with numpy and copied over (``np.zeros``
+    touches no memory), which skips the ~0.1 s XLA:CPU spends compiling even
+    a trivial program; any other ``init`` is jitted, as is every one with
+    ``switches.host_optimizer_init`` off.
+    """
+    if not switches.host_optimizer_init:
+        return jax.jit(tx.init)(params)
+    closed, shape = jax.make_jaxpr(tx.init, return_shape=True)(params)
+    values: dict = {}
+    for eqn in closed.jaxpr.eqns:
+        fill = eqn.invars[0] if eqn.primitive.name == "broadcast_in_dim" else None
+        if not isinstance(fill, jex_core.Literal):
+            return jax.jit(tx.init)(params)
+        values[eqn.outvars[0]] = fill.val
+    leaves = []
+    for var in closed.jaxpr.outvars:
+        if isinstance(var, jex_core.Literal):
+            value = var.val
+        elif var in values:
+            value = values[var]
+        else:  # the state holds a copy of an input (or anything else): let XLA make it
+            return jax.jit(tx.init)(params)
+        if var.aval.weak_type:
+            return jax.jit(tx.init)(params)
+        dtype, dims = var.aval.dtype, var.aval.shape
+        leaves.append(np.zeros(dims, dtype) if value == 0 else np.full(dims, value, dtype))
+    return jax.device_put(jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(shape), leaves))
+
+
+# ------------------------------------------------------------------ full collections held back
+_HELD_BACK = 1 << 30  # a third threshold no dispatch reaches
+_lock = threading.Lock()
+_holders = 0  # calls (in any thread) now holding full collections back
+_restore_to = 0  # the third threshold to restore when the last one returns
+_announced: set[str] = set()
+
+
+def _announce(what: str, message: str) -> None:
+    """Log ``message`` the first time ``what`` takes effect in this process."""
+    if what not in _announced:
+        _announced.add(what)
+        log.info(message)
+
+
+def dispatching(program: Callable) -> Callable:
+    """``program``, called with full collections held back while ``switches.hold_full_collections`` is on.
+
+    Held back, a collection is not skipped: its counter stays past the restored
+    threshold, so it runs at the next young collection after the call. Calls
+    may overlap (threads, nesting): the first to start saves the threshold,
+    the last to return restores it. The wrapper's ``__wrapped__`` is ``program``.
+    """
+
+    @functools.wraps(program)
+    def call(*args: Any) -> Any:
+        if not switches.hold_full_collections:
+            return program(*args)
+        _hold()
+        try:
+            return program(*args)
+        finally:
+            _release()
+
+    return call
+
+
+def _hold() -> None:
+    global _holders, _restore_to
+    with _lock:
+        if _holders == 0:
+            young, middle, _restore_to = gc.get_threshold()
+            gc.set_threshold(young, middle, _HELD_BACK)
+            _announce("gc", "dagjax: full garbage collections are held back while compiled steps run.")
+        _holders += 1
+
+
+def _release() -> None:
+    global _holders
+    with _lock:
+        _holders -= 1
+        if _holders == 0:
+            young, middle, _ = gc.get_threshold()
+            gc.set_threshold(young, middle, _restore_to)
+
+
+# ------------------------------------------------------------------ persistent compilation cache
+CACHE_ENV = "DAGJAX_COMPILATION_CACHE"
+MIN_COMPILE_SECONDS = 0.2  # programs that compile faster than this are not worth a disk entry
+
+
+def default_cache_dir() -> str:
+    """``$XDG_CACHE_HOME/dagjax/xla``, or ``~/.cache/dagjax/xla`` when that variable is unset or empty."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "dagjax", "xla")
+
+
+def enable_compilation_cache(path: str | None = None) -> str:
+    """Turn on JAX's persistent compilation cache for this process, in ``path`` (or ``default_cache_dir()``).
+
+    A second run of the same script then loads its compiled programs from
+    disk instead of compiling them. A directory the user already gave JAX
+    (``jax_compilation_cache_dir``) is kept when ``path`` is None. Returns the
+    directory in use.
+    """
+    current = jax.config.jax_compilation_cache_dir
+    path = path or current or default_cache_dir()
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    _announce(f"cache {path}", f"dagjax: JAX's persistent compilation cache is on, in {path}.")
+    return path
+
+
+def compilation_cache_from_env() -> str | None:
+    """Turn the cache on if ``DAGJAX_COMPILATION_CACHE`` asks for it (a directory, or 1/on); its directory."""
+    setting = os.environ.get(CACHE_ENV, "").strip()
+    if setting.lower() in ("", "0", "off", "false", "no"):
+        return None
+    return enable_compilation_cache(None if setting.lower() in _ON else setting)

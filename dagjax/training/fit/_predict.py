@@ -1,0 +1,98 @@
+"""``predict``: the model's outputs over batches of inputs, from one jitted inference function.
+
+It needs no ``compile``: the inference function is made once per model and
+kept as long as the model lives. Batches come from arrays (cut on the host)
+or from a stream; a short last batch is padded to the batch size, so one
+program serves every batch, and its padding rows are dropped before a
+callback or the result sees them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import jax
+import numpy as np
+
+from dagjax.training.fit import _perf
+from dagjax.training.fit._arguments import check_batch_size
+from dagjax.training.fit._data import is_stream, model_inputs, unpack_stream_item
+from dagjax.training.fit._sources import pass_rows, stream_pass, warn_short_epoch
+
+if TYPE_CHECKING:
+    from dagjax.model import Model
+
+_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _forward(model: Model) -> Callable:
+    """The model's jitted inference function ``(params, state, x) -> outputs``, made once per model."""
+    if model not in _FORWARD:
+        ref = weakref.ref(model)  # the cache must not keep the model alive
+        _FORWARD[model] = _perf.dispatching(jax.jit(lambda p, s, x: ref().apply(p, s, x, training=False)[0]))
+    return _FORWARD[model]
+
+
+def predict(
+    model: Model, x: Any, batch_size: int | None, steps: int | None, callbacks: Any
+) -> Any:
+    """Keras's ``predict``: outputs for ``x`` as numpy arrays, in the model's output structure.
+
+    ``callbacks`` is a ready ``CallbackList`` (it gets the run's ``steps``).
+    """
+    batch_size = check_batch_size(batch_size)
+    if is_stream(x):
+        items = itertools.islice(stream_pass(x), steps)
+        batches = (model_inputs(model, unpack_stream_item(item)[0]) for item in items)
+        total = steps if steps is not None else (len(x) if hasattr(x, "__len__") else None)
+    else:
+        inputs = model_inputs(model, x)
+        size = inputs[0].shape[0]
+        if size == 0:
+            raise ValueError("The data set given to predict is empty: x has 0 samples.")
+        total = pass_rows(size, batch_size)
+        if steps is not None and steps > total:
+            warn_short_epoch(steps, total)
+        total = total if steps is None else min(steps, total)
+        batches = ([v[i * batch_size : (i + 1) * batch_size] for v in inputs] for i in range(total))
+    callbacks.configure(model, epochs=1, steps=total)
+    model.stop_predicting = False
+    callbacks.on_predict_begin()
+    outputs = _run(model, batches, batch_size, callbacks)
+    callbacks.on_predict_end()
+    return outputs
+
+
+def predict_on_batch(model: Model, x: Any) -> Any:
+    """Outputs for this one batch as numpy arrays, in the model's output structure."""
+    inputs = model_inputs(model, x)
+    return _run(model, iter([inputs]), inputs[0].shape[0], None)
+
+
+def _run(model: Model, batches: Iterator, batch_size: int, callbacks: Any) -> Any:
+    """Outputs of every batch (padding rows dropped) as numpy; ``callbacks`` may be None."""
+    forward = _forward(model)
+    params, state, shared = model.lend_weights()
+    model.restore_weights(params, state, shared)  # inference donates nothing: the model keeps them
+    outputs = []
+    size = batch_size
+    for step, x in enumerate(batches):
+        if callbacks is not None:
+            callbacks.on_predict_batch_begin(step)
+        n = jax.tree_util.tree_leaves(x)[0].shape[0]
+        size = max(size, n)
+        wrap = np.arange(size) % n
+        out = forward(params, state, jax.tree_util.tree_map(lambda v, wrap=wrap: v[wrap], x))
+        if n < size:  # a padded batch: its padding rows go before anyone sees them, as in Keras
+            out = jax.tree_util.tree_map(lambda v, n=n: v[:n], out)
+        outputs.append(out)
+        if callbacks is not None:
+            callbacks.on_predict_batch_end(step, {"outputs": out})
+        if model.stop_predicting:
+            break
+    if not outputs:
+        raise ValueError("The data set given to predict is empty.")
+    return jax.tree_util.tree_map(lambda *vs: np.concatenate(vs), *jax.device_get(outputs))
