@@ -1,4 +1,4 @@
-"""Keras-style automatic layer names: ``dense``, ``dense_1``, ``dense_2``, ..."""
+"""Keras's names: a class's snake_case (layers, losses, metrics), numbered for layers: ``dense_1``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ _counters: defaultdict[str, int] = defaultdict(int)
 
 
 def to_snake_case(name: str) -> str:
-    """``BatchNormalization`` -> ``batch_normalization``, ``Conv2D`` -> ``conv2d``."""
+    """Keras's rule: ``BatchNormalization`` -> ``batch_normalization``, ``Conv2D`` -> ``conv2d``."""
     name = re.sub(r"\W+", "", name)
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()

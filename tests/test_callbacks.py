@@ -190,6 +190,29 @@ def test_mode_auto_reads_the_metric_direction_as_keras(keras_model):
         unknown.on_epoch_end(0, {"val_f1": 0.5})
 
 
+
+def test_mode_auto_follows_each_metric_direction_as_keras():
+    names = ["mse", "auc", "cosine_similarity", "kl_divergence", "true_positives"]
+    keras_model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="sigmoid")])
+    keras_model.compile("sgd", "binary_crossentropy", metrics=names)
+    keras_model.evaluate(X[:4], Y[:4], verbose=0)
+    x = dj.Input((2,))
+    model = dj.Model(x, layers.Dense(1, activation="sigmoid")(x))
+    model.compile("sgd", "binary_crossentropy", metrics=names)
+    model.fit(X[:8], Y[:8], epochs=1, verbose=0)
+    for monitor in names[:-1]:
+        kcb, dcb = keras.callbacks.EarlyStopping(monitor), callbacks.EarlyStopping(monitor)
+        kcb.set_model(keras_model)
+        dcb.set_model(model)
+        kcb._set_monitor_op()
+        dcb._set_monitor_op()
+        assert dcb.monitor_op.__name__ == kcb.monitor_op.__name__, monitor
+    for cb, m in ((keras.callbacks.EarlyStopping, keras_model), (callbacks.EarlyStopping, model)):
+        counts = cb("val_true_positives")  # a count: Keras gives it no direction
+        counts.set_model(m)
+        with pytest.raises(ValueError, match="monitor=val_true_positives.*mode='max'"):
+            counts._set_monitor_op()
+
 # ------------------------------------------------------------------ in fit: the chapter's listings
 def test_chapter_listing_early_stopping_on_acc_and_best_checkpoint(tmp_path, keras_model):
     x = dj.Input((2,))

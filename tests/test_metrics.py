@@ -314,3 +314,23 @@ def test_bad_metric_arguments_say_how_to_fix_them():
         metrics.AUC(curve="ROCK")
     with pytest.raises(ValueError, match=r"Threshold values must be in \[0, 1\]"):
         metrics.Precision(thresholds=[0.5, 1.5])
+
+
+def _abs_error(y_true, y_pred):
+    return abs(y_true - y_pred)
+
+
+METRIC_CLASSES = sorted(
+    name for name, obj in vars(metrics).items() if isinstance(obj, type) and issubclass(obj, metrics.Metric)
+)
+
+
+@pytest.mark.parametrize("name", METRIC_CLASSES)
+def test_direction_is_the_keras_direction(name):
+    """``direction``, which ``mode="auto"`` reads, is the ``_direction`` Keras's class of that name sets."""
+
+    def instance(cls):
+        return cls(_abs_error) if name == "MeanMetricWrapper" else cls()
+
+    expected = getattr(instance(getattr(keras.metrics, name)), "_direction", None)
+    assert instance(getattr(metrics, name)).direction == expected

@@ -4,8 +4,8 @@
 log (``monitor``) and ask whether its new value beats the best one so far
 by more than ``min_delta``. The rule is Keras 3's, comparison in float32
 included, so the same logs give the same decisions. ``mode="auto"``
-minimises losses and maximises the metrics Keras marks as higher-is-better
-(accuracies, precision, recall, AUC, cosine similarity).
+minimises losses and follows each metric's ``direction`` (Keras's
+``_direction``): "up" is maximised, "down" minimised.
 """
 
 from __future__ import annotations
@@ -19,37 +19,6 @@ from dagjax.callbacks._base import Callback
 
 if TYPE_CHECKING:
     from dagjax.model._functional import Model
-from dagjax.training.objectives import _confusion_metrics as confusion
-from dagjax.training.objectives import _metrics as metrics
-
-_MAXIMISED = (
-    metrics.Accuracy,
-    metrics.BinaryAccuracy,
-    metrics.CategoricalAccuracy,
-    metrics.SparseCategoricalAccuracy,
-    metrics.TopKCategoricalAccuracy,
-    metrics.SparseTopKCategoricalAccuracy,
-    metrics.CosineSimilarity,
-    confusion.Precision,
-    confusion.Recall,
-    confusion.AUC,
-)
-_MINIMISED = (
-    metrics.MeanSquaredError,
-    metrics.RootMeanSquaredError,
-    metrics.MeanAbsoluteError,
-    metrics.MeanAbsolutePercentageError,
-    metrics.MeanSquaredLogarithmicError,
-    metrics.LogCoshError,
-    metrics.Hinge,
-    metrics.SquaredHinge,
-    metrics.CategoricalHinge,
-    metrics.KLDivergence,
-    metrics.Poisson,
-    metrics.BinaryCrossentropy,
-    metrics.CategoricalCrossentropy,
-    metrics.SparseCategoricalCrossentropy,
-)
 
 
 def _compiled_metrics(model: Model) -> list[tuple[str, object]]:
@@ -65,10 +34,8 @@ def maximises(model: Model, monitor: str, owner: str) -> bool:
         return False
     for log_name, metric in _compiled_metrics(model):
         if name in (log_name, metric.name):
-            if isinstance(metric, _MAXIMISED):
-                return True
-            if isinstance(metric, _MINIMISED):
-                return False
+            if metric.direction is not None:
+                return metric.direction == "up"
     raise ValueError(
         f"{owner} callback received monitor={monitor}, but dagjax isn't able to automatically determine "
         "whether that metric should be maximized or minimized. Pass `mode='max'` in order to monitor "

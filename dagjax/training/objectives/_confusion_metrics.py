@@ -187,6 +187,8 @@ FalseNegatives = _count_metric("FalseNegatives", "false_negatives", "Weighted co
 class Precision(_ThresholdMetric):
     """``tp / (tp + fp)``: how many predicted positives are real."""
 
+    _direction = "up"
+
     counts = ("true_positives", "false_positives")
 
     def __init__(
@@ -204,6 +206,8 @@ class Precision(_ThresholdMetric):
 
 class Recall(_ThresholdMetric):
     """``tp / (tp + fn)``: how many real positives are predicted."""
+
+    _direction = "up"
 
     counts = ("true_positives", "false_negatives")
 
@@ -231,6 +235,8 @@ class AUC(Metric):
     averaged (weighted by ``label_weights``); dagjax then needs ``num_labels`` up front,
     because metric state is created before any data is seen.
     """
+
+    _direction = "up"
 
     def __init__(
         self,

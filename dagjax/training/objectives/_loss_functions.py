@@ -12,8 +12,6 @@ Array([0.125], dtype=float32)
 
 from __future__ import annotations
 
-import re
-
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -256,10 +254,3 @@ mape = mean_absolute_percentage_error
 msle = mean_squared_logarithmic_error
 kld = kl_divergence
 bce = binary_crossentropy
-
-
-def snake_case(name: str) -> str:
-    """Keras's class-name-to-snake-case rule ("TopKCategoricalAccuracy" -> "top_k_categorical_accuracy")."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from dagjax._naming import to_snake_case
 from dagjax.training.objectives._keras_objects import from_keras
 from dagjax.training.objectives._loss_functions import (
     align_ranks,
@@ -41,7 +42,6 @@ from dagjax.training.objectives._loss_functions import (
     mean_squared_error,
     mean_squared_logarithmic_error,
     poisson,
-    snake_case,
     sparse_categorical_crossentropy,
     sparse_labels,
     squared_hinge,
@@ -98,7 +98,7 @@ class Loss:
     def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size") -> None:
         if reduction not in REDUCTIONS:
             raise ValueError(f"Invalid reduction {reduction!r} for loss; expected one of {REDUCTIONS}.")
-        self.name = name or snake_case(type(self).__name__)
+        self.name = name or to_snake_case(type(self).__name__)
         self.reduction = reduction
 
     def call(self, y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
@@ -155,7 +155,7 @@ class LossFunctionWrapper(Loss):
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            name=name or snake_case(getattr(fn, "__name__", type(fn).__name__)), reduction=reduction
+            name=name or to_snake_case(getattr(fn, "__name__", type(fn).__name__)), reduction=reduction
         )
         self.fn = fn
         self.fn_kwargs = kwargs

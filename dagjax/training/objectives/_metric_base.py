@@ -14,14 +14,26 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from dagjax.training.objectives._loss_functions import align_ranks, divide_no_nan, snake_case
+from dagjax._naming import to_snake_case
+from dagjax.training.objectives._loss_functions import align_ranks, divide_no_nan
 
 
 class Metric:
-    """A metric as pure functions over a state pytree; subclasses define all three."""
+    """A metric as pure functions over a state pytree; subclasses define all three.
+
+    ``_direction`` is Keras's: "up" where higher is better (accuracies), "down" where
+    lower is (errors, losses), None where neither (counts, plain means).
+    """
+
+    _direction: str | None = None
 
     def __init__(self, name: str | None = None) -> None:
-        self.name = name or snake_case(type(self).__name__)
+        self.name = name or to_snake_case(type(self).__name__)
+
+    @property
+    def direction(self) -> str | None:
+        """Keras's direction: "up" if higher values are better, "down" if lower are, else None."""
+        return self._direction
 
     def init(self) -> dict[str, jax.Array]:
         """The zero state: a pytree of float32 arrays."""
@@ -99,7 +111,7 @@ class MeanMetricWrapper(Mean):
     """The weighted mean of ``fn(y_true, y_pred, **kwargs)``, a per-sample function."""
 
     def __init__(self, fn: Callable, name: str | None = None, **kwargs: Any) -> None:
-        super().__init__(name or snake_case(getattr(fn, "__name__", type(fn).__name__)))
+        super().__init__(name or to_snake_case(getattr(fn, "__name__", type(fn).__name__)))
         self.fn = fn
         self.fn_kwargs = kwargs
 

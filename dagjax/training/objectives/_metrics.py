@@ -22,20 +22,29 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from dagjax._naming import to_snake_case
 from dagjax.training.objectives import _loss_functions as lf
 from dagjax.training.objectives._confusion_metrics import CONFUSION_METRICS
 from dagjax.training.objectives._keras_objects import from_keras
-from dagjax.training.objectives._loss_functions import align_ranks, l2_normalize, snake_case
+from dagjax.training.objectives._loss_functions import align_ranks, l2_normalize
 from dagjax.training.objectives._metric_base import Mean, MeanMetricWrapper, Metric
 
 
-def _mean_metric_class(class_name: str, fn: Callable, default_name: str, doc: str) -> type[MeanMetricWrapper]:
+def _mean_metric_class(
+    class_name: str, fn: Callable, default_name: str, doc: str, direction: str
+) -> type[MeanMetricWrapper]:
     """A Keras-style mean metric class over ``fn``, whose only argument is ``name``."""
 
     def __init__(self, name: str = default_name) -> None:
         MeanMetricWrapper.__init__(self, fn, name=name)
 
-    namespace = {"__init__": __init__, "__doc__": doc, "__module__": __name__, "__qualname__": class_name}
+    namespace = {
+        "__init__": __init__,
+        "__doc__": doc,
+        "_direction": direction,
+        "__module__": __name__,
+        "__qualname__": class_name,
+    }
     return type(class_name, (MeanMetricWrapper,), namespace)
 
 
@@ -107,53 +116,59 @@ def cosine_similarity(y_true: ArrayLike, y_pred: ArrayLike, axis: int = -1) -> j
 
 # Mean metric classes ---------------------------------------------------------------------------------
 
-Accuracy = _mean_metric_class("Accuracy", accuracy, "accuracy", "How often predictions equal labels.")
+Accuracy = _mean_metric_class("Accuracy", accuracy, "accuracy", "How often predictions equal labels.", "up")
 CategoricalAccuracy = _mean_metric_class(
     "CategoricalAccuracy",
     categorical_accuracy,
     "categorical_accuracy",
     "How often the arg-max prediction matches a one-hot label.",
+    "up",
 )
 SparseCategoricalAccuracy = _mean_metric_class(
     "SparseCategoricalAccuracy",
     sparse_categorical_accuracy,
     "sparse_categorical_accuracy",
     "How often the arg-max prediction matches an integer label.",
+    "up",
 )
 MeanSquaredError = _mean_metric_class(
-    "MeanSquaredError", lf.mean_squared_error, "mean_squared_error", "Mean squared error."
+    "MeanSquaredError", lf.mean_squared_error, "mean_squared_error", "Mean squared error.", "down"
 )
 MeanAbsoluteError = _mean_metric_class(
-    "MeanAbsoluteError", lf.mean_absolute_error, "mean_absolute_error", "Mean absolute error."
+    "MeanAbsoluteError", lf.mean_absolute_error, "mean_absolute_error", "Mean absolute error.", "down"
 )
 MeanAbsolutePercentageError = _mean_metric_class(
     "MeanAbsolutePercentageError",
     lf.mean_absolute_percentage_error,
     "mean_absolute_percentage_error",
     "Mean absolute percentage error.",
+    "down",
 )
 MeanSquaredLogarithmicError = _mean_metric_class(
     "MeanSquaredLogarithmicError",
     lf.mean_squared_logarithmic_error,
     "mean_squared_logarithmic_error",
     "Mean squared logarithmic error.",
+    "down",
 )
-LogCoshError = _mean_metric_class("LogCoshError", lf.log_cosh, "logcosh", "Mean log-cosh error.")
-Hinge = _mean_metric_class("Hinge", lf.hinge, "hinge", "Mean hinge loss.")
+LogCoshError = _mean_metric_class("LogCoshError", lf.log_cosh, "logcosh", "Mean log-cosh error.", "down")
+Hinge = _mean_metric_class("Hinge", lf.hinge, "hinge", "Mean hinge loss.", "down")
 SquaredHinge = _mean_metric_class(
-    "SquaredHinge", lf.squared_hinge, "squared_hinge", "Mean squared hinge loss."
+    "SquaredHinge", lf.squared_hinge, "squared_hinge", "Mean squared hinge loss.", "down"
 )
 CategoricalHinge = _mean_metric_class(
-    "CategoricalHinge", lf.categorical_hinge, "categorical_hinge", "Mean categorical hinge loss."
+    "CategoricalHinge", lf.categorical_hinge, "categorical_hinge", "Mean categorical hinge loss.", "down"
 )
 KLDivergence = _mean_metric_class(
-    "KLDivergence", lf.kl_divergence, "kl_divergence", "Mean Kullback-Leibler divergence."
+    "KLDivergence", lf.kl_divergence, "kl_divergence", "Mean Kullback-Leibler divergence.", "down"
 )
-Poisson = _mean_metric_class("Poisson", lf.poisson, "poisson", "Mean Poisson loss.")
+Poisson = _mean_metric_class("Poisson", lf.poisson, "poisson", "Mean Poisson loss.", "down")
 
 
 class BinaryAccuracy(MeanMetricWrapper):
     """How often ``y_pred > threshold`` matches a 0/1 label."""
+
+    _direction = "up"
 
     def __init__(self, name: str = "binary_accuracy", threshold: float = 0.5) -> None:
         super().__init__(binary_accuracy, name=name, threshold=threshold)
@@ -163,6 +178,8 @@ class BinaryAccuracy(MeanMetricWrapper):
 class TopKCategoricalAccuracy(MeanMetricWrapper):
     """How often a one-hot label's class is among the ``k`` highest predictions."""
 
+    _direction = "up"
+
     def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy") -> None:
         super().__init__(top_k_categorical_accuracy, name=name, k=k)
         self.k = k
@@ -170,6 +187,8 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """How often an integer label is among the ``k`` highest predictions."""
+
+    _direction = "up"
 
     def __init__(self, k: int = 5, name: str = "sparse_top_k_categorical_accuracy") -> None:
         super().__init__(sparse_top_k_categorical_accuracy, name=name, k=k)
@@ -179,12 +198,16 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
 class CosineSimilarity(MeanMetricWrapper):
     """Mean cosine similarity along ``axis`` (1 is most similar)."""
 
+    _direction = "up"
+
     def __init__(self, name: str = "cosine_similarity", axis: int = -1) -> None:
         super().__init__(cosine_similarity, name=name, axis=axis)
 
 
 class BinaryCrossentropy(MeanMetricWrapper):
     """Mean binary crossentropy."""
+
+    _direction = "down"
 
     def __init__(
         self, name: str = "binary_crossentropy", from_logits: bool = False, label_smoothing: float = 0.0
@@ -196,6 +219,8 @@ class BinaryCrossentropy(MeanMetricWrapper):
 
 class CategoricalCrossentropy(MeanMetricWrapper):
     """Mean categorical crossentropy."""
+
+    _direction = "down"
 
     def __init__(
         self,
@@ -215,6 +240,8 @@ class CategoricalCrossentropy(MeanMetricWrapper):
 
 class SparseCategoricalCrossentropy(MeanMetricWrapper):
     """Mean sparse categorical crossentropy; entries of ``ignore_class`` neither add nor count."""
+
+    _direction = "down"
 
     def __init__(
         self,
@@ -252,6 +279,8 @@ class SparseCategoricalCrossentropy(MeanMetricWrapper):
 
 class RootMeanSquaredError(Mean):
     """Square root of the weighted mean squared error."""
+
+    _direction = "down"
 
     def __init__(self, name: str = "root_mean_squared_error") -> None:
         super().__init__(name)
@@ -359,6 +388,6 @@ _CLASSES = _MEAN_METRICS + CONFUSION_METRICS
 # Keras's lookup table: class names, their snake_case forms, and the short aliases.
 _BY_NAME: dict[str, type[Metric]] = {
     **{c.__name__: c for c in _CLASSES},
-    **{snake_case(c.__name__): c for c in _CLASSES},
+    **{to_snake_case(c.__name__): c for c in _CLASSES},
     **_ALIASES,
 }
