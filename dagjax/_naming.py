@@ -1,4 +1,4 @@
-"""Keras-style automatic layer names: ``dense``, ``dense_1``, ``dense_2``, ..."""
+"""Keras-style automatic layer names (``dense``, ``dense_1``, ...) and the default seed all packages share."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections import defaultdict
 from collections.abc import Callable
 
 _counters: defaultdict[str, int] = defaultdict(int)
+
+DEFAULT_SEED = 0  # the key Model.init uses when given none, and initializers called without a key
 
 
 def to_snake_case(name: str) -> str:

@@ -27,13 +27,11 @@ from dagjax._graph import (
     map_structure,
     run_order,
 )
-from dagjax._naming import unique_name
+from dagjax._naming import DEFAULT_SEED, unique_name
 from dagjax.io._saving import SavingMixin
 from dagjax.layers._base import Layer, TensorSpec, batch_mask_kwargs
 from dagjax.layers._input import Input, InputLayer
 from dagjax.training.fit._session import TrainingMixin
-
-DEFAULT_SEED = 0
 
 
 def _check_symbolic(structure: Any, what: str) -> list[SymbolicTensor]:
