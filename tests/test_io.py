@@ -18,7 +18,8 @@ import pytest
 
 import dagjax as dj
 from dagjax import layers
-from dagjax.io import CheckpointError, _registry, layer_to_config, read_archive, write_archive
+from dagjax.io import CheckpointError, layer_to_config, read_archive, write_archive
+from dagjax.layers import _registry
 from dagjax.layers._base import Layer
 
 

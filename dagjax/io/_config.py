@@ -20,10 +20,10 @@ import json
 from typing import Any
 
 from dagjax._graph import SymbolicTensor, is_symbolic
-from dagjax.io._registry import class_name, in_scope, resolve, substitute
 from dagjax.layers._base import Layer
 from dagjax.layers._core import Lambda
 from dagjax.layers._input import Input, InputLayer
+from dagjax.layers._registry import class_name, in_scope, resolve, substitute
 
 
 def _model_classes() -> tuple[type, type]:

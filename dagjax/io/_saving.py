@@ -30,7 +30,7 @@ import numpy as np
 
 from dagjax.io._arrays import CheckpointError, Path, read_archive, show, write_archive
 from dagjax.io._config import layer_from_config, layer_to_config
-from dagjax.io._registry import custom_object_scope
+from dagjax.layers._registry import custom_object_scope
 
 if TYPE_CHECKING:
     from dagjax.model._functional import Model
