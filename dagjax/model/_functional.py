@@ -31,6 +31,12 @@ from dagjax._naming import DEFAULT_SEED, unique_name
 from dagjax.io._saving import SavingMixin
 from dagjax.layers._base import Layer, TensorSpec, batch_mask_kwargs
 from dagjax.layers._input import Input, InputLayer
+from dagjax.model._config import (
+    functional_config,
+    functional_from_config,
+    sequential_config,
+    sequential_from_config,
+)
 from dagjax.training.fit._session import TrainingMixin
 
 
@@ -412,16 +418,12 @@ class Model(SavingMixin, TrainingMixin, Layer):
 
     def get_config(self) -> dict:
         """Keras's model config: the layers with their calls, and the input and output layers (JSON data)."""
-        from dagjax.io import layer_to_config  # dagjax.io imports this module
-
-        return layer_to_config(self)["config"]
+        return functional_config(self)
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
         """The model a ``get_config()`` describes, with fresh weights (as ``keras.Model.from_config``)."""
-        from dagjax.io._config import model_from_config
-
-        return model_from_config(cls, config, custom_objects)
+        return functional_from_config(cls, config, custom_objects)
 
     def __repr__(self) -> str:
         kind = type(self).__name__
@@ -527,6 +529,15 @@ class Sequential(Model):
     def layers(self) -> list[Layer]:
         """The layers added, without the InputLayer (as Keras)."""
         return list(self._stack)
+
+    def get_config(self) -> dict:
+        """Keras's Sequential config: the input (if any yet) and the list of layers (JSON data)."""
+        return sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Sequential:
+        """The Sequential a ``get_config()`` describes, with fresh weights (as Keras's)."""
+        return sequential_from_config(cls, config, custom_objects)
 
     def init(self, rng: jax.Array | None = None, *input_specs: Any) -> tuple[dict, dict]:
         """As ``Model.init``; a Sequential with no input shape yet first builds from ``input_specs[0]``."""
