@@ -1,4 +1,4 @@
-"""Keras's names: a class's snake_case (layers, losses, metrics), numbered for layers: ``dense_1``."""
+"""Keras's names (a class's snake_case, numbered layer names: ``dense_1``) and the shared default seed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections import defaultdict
 from collections.abc import Callable
 
 _counters: defaultdict[str, int] = defaultdict(int)
+
+DEFAULT_SEED = 0  # the key Model.init uses when given none, and initializers called without a key
 
 
 def to_snake_case(name: str) -> str:

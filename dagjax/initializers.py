@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dagjax._naming import function_name
+from dagjax._naming import DEFAULT_SEED, function_name
 
 
 def compute_fans(shape: tuple) -> tuple[float, float]:
@@ -53,8 +53,6 @@ class Initializer:
         (``jax.random.key(DEFAULT_SEED)``): the same values on every call, never an error.
         """
         if key is None:
-            from dagjax.model._functional import DEFAULT_SEED  # _model imports this module: import late
-
             key = jax.random.key(DEFAULT_SEED)
         return self.from_seed(key_words(key), shape, dtype)
 

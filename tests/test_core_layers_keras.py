@@ -160,7 +160,7 @@ def test_initializer_without_a_key_draws_from_the_default_seed(name):
     """``init(None, shape)``: Model.init's default key, the same values every call, as one Keras instance."""
     import jax
 
-    from dagjax.model._functional import DEFAULT_SEED
+    from dagjax._naming import DEFAULT_SEED
 
     shape = (64, 48)
     ours, theirs = initializers.get(name), keras.initializers.get(name)

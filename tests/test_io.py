@@ -18,7 +18,8 @@ import pytest
 
 import dagjax as dj
 from dagjax import layers
-from dagjax.io import CheckpointError, _registry, layer_to_config, read_archive, write_archive
+from dagjax.io import CheckpointError, layer_to_config, read_archive, write_archive
+from dagjax.layers import _registry
 from dagjax.layers._base import Layer
 
 
@@ -410,6 +411,18 @@ def test_unknown_layer_class_is_a_clear_error_then_loads_by_custom_objects_or_re
         dj.load_model(tmp_path / "s.dj")  # the scope ended
     dj.register_layer(Scale)
     assert_same_outputs(model, dj.load_model(tmp_path / "s.dj"), x)
+
+
+def test_an_error_inside_a_wrapper_or_nested_model_names_the_innermost_layer_once(tmp_path):
+    x = dj.Input((2, 3))
+    inner_in = dj.Input((3,))
+    inner = dj.Model(inner_in, Scale(2.0, name="scale")(inner_in), name="inner")
+    dj.Model(x, layers.TimeDistributed(inner, name="td")(x)).save(tmp_path / "t.dj")
+    with pytest.raises(ValueError, match=r"^Unknown layer class 'Scale' \(layer 'scale'\)"):
+        dj.load_model(tmp_path / "t.dj")
+    nameless = layers.Dense(2, bias_regularizer=functools.partial(double, k=3), name="p")
+    with pytest.raises(TypeError, match=r"^Layer 'p' \(Dense\) cannot be saved: its regularizer"):
+        dj.Model(x, layers.TimeDistributed(nameless)(x)).save(tmp_path / "p.dj")
 
 
 def test_registered_name_is_what_the_file_records(tmp_path, registry):

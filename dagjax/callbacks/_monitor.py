@@ -21,18 +21,12 @@ if TYPE_CHECKING:
     from dagjax.model._functional import Model
 
 
-def _compiled_metrics(model: Model) -> list[tuple[str, object]]:
-    """``(log name, Metric)`` of every metric the model's ``fit`` has built so far."""
-    loops = getattr(model, "_loops", None) or {}
-    return [(log_name, metric) for loop in loops.values() for log_name, metric, _, _ in loop.metric_entries]
-
-
 def maximises(model: Model, monitor: str, owner: str) -> bool:
     """Whether ``mode="auto"`` should maximise ``monitor``, decided as Keras decides it."""
     name = monitor.removeprefix("val_")
     if name == "loss" or name.endswith("_loss"):
         return False
-    for log_name, metric in _compiled_metrics(model):
+    for log_name, metric in model.fit_session.metrics() if model.compiled else []:
         if name in (log_name, metric.name):
             if metric.direction is not None:
                 return metric.direction == "up"

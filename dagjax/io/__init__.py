@@ -11,11 +11,11 @@ Usage::
 from dagjax.io._arrays import CheckpointError as CheckpointError
 from dagjax.io._arrays import read_archive as read_archive
 from dagjax.io._arrays import write_archive as write_archive
-from dagjax.io._config import layer_from_config as layer_from_config
-from dagjax.io._config import layer_to_config as layer_to_config
-from dagjax.io._registry import custom_object_scope as custom_object_scope
-from dagjax.io._registry import register_layer as register_layer
 from dagjax.io._saving import load_model as load_model
 from dagjax.io._saving import load_weights as load_weights
 from dagjax.io._saving import save_model as save_model
 from dagjax.io._saving import save_weights as save_weights
+from dagjax.layers._registry import custom_object_scope as custom_object_scope
+from dagjax.layers._registry import register_layer as register_layer
+from dagjax.layers._serialization import layer_from_config as layer_from_config
+from dagjax.layers._serialization import layer_to_config as layer_to_config

@@ -3,7 +3,7 @@
 Both are one zip file (see :mod:`dagjax.io._arrays`) holding arrays at paths
 ``params/<layer>/<weight>``, ``state/<layer>/<weight>`` and, for a compiled
 model that has trained, ``opt_state/<path in the optimizer state>``. A model
-file also holds the architecture (:mod:`dagjax.io._config`).
+file also holds the architecture, ``layer_to_config(model)`` (:mod:`dagjax.model._config`).
 
 The rule for optimizer state: an optimizer is an optax transformation (code),
 so no file holds one. ``load_model`` gives back an uncompiled model with its
@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dagjax.io._arrays import CheckpointError, Path, read_archive, show, write_archive
-from dagjax.io._config import layer_from_config, layer_to_config
-from dagjax.io._registry import custom_object_scope
+from dagjax.layers._registry import custom_object_scope
+from dagjax.layers._serialization import layer_from_config, layer_to_config
 
 if TYPE_CHECKING:
     from dagjax.model._functional import Model

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from dagjax.layers._base import Layer, TensorSpec, batch_mask_kwargs
+from dagjax.layers._serialization import layer_from_config, layer_to_config
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -26,20 +27,6 @@ def _copy_layer(layer: Layer, name: str, **changes: Any) -> Layer:
     for attr, value in changes.items():
         setattr(clone, attr, value)
     return clone
-
-
-def _serialize(layer: Layer) -> dict:
-    """The wrapped layer as a model file records it (a model inside included)."""
-    from dagjax.io import layer_to_config
-
-    return layer_to_config(layer)
-
-
-def _deserialize(config: dict) -> Layer:
-    """The wrapped layer, resolved like any layer in a model file (custom classes included)."""
-    from dagjax.io import layer_from_config
-
-    return layer_from_config(config)
 
 
 def _without_prefix(name: str, prefix: str) -> str:
@@ -168,18 +155,18 @@ class Bidirectional(Layer):
         """Keras's Bidirectional config: the forward and backward layers' full configs and ``merge_mode``."""
         return {
             **super().get_config(),
-            "layer": _serialize(self.forward_layer),
+            "layer": layer_to_config(self.forward_layer),
             "merge_mode": self.merge_mode,
-            "backward_layer": _serialize(self.backward_layer),
+            "backward_layer": layer_to_config(self.backward_layer),
         }
 
     @classmethod
     def from_config(cls, config: dict) -> Bidirectional:
         """The nested layer configs rebuilt into layers first, custom classes resolved as in a model file."""
         config = dict(config)
-        config["layer"] = _deserialize(config["layer"])
+        config["layer"] = layer_from_config(config["layer"])
         if config.get("backward_layer") is not None:
-            config["backward_layer"] = _deserialize(config["backward_layer"])
+            config["backward_layer"] = layer_from_config(config["backward_layer"])
         return cls(**config)
 
 
@@ -267,10 +254,10 @@ class TimeDistributed(Layer):
 
     def get_config(self) -> dict:
         """The base config plus the wrapped layer's full config under ``layer``, as Keras's."""
-        return {**super().get_config(), "layer": _serialize(self.layer)}
+        return {**super().get_config(), "layer": layer_to_config(self.layer)}
 
     @classmethod
     def from_config(cls, config: dict) -> TimeDistributed:
         """The nested layer config rebuilt into a layer first, custom classes resolved as in a model file."""
-        return cls(**{**config, "layer": _deserialize(config["layer"])})
+        return cls(**{**config, "layer": layer_from_config(config["layer"])})
 

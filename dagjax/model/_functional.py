@@ -33,12 +33,11 @@ from dagjax._graph import (
     map_structure,
     run_order,
 )
-from dagjax._naming import unique_name
+from dagjax._naming import DEFAULT_SEED, unique_name
 from dagjax.layers._base import Layer, TensorSpec, batch_mask_kwargs
 from dagjax.layers._input import InputLayer
+from dagjax.model._config import functional_config, functional_from_config
 from dagjax.model._facade import KerasFacade
-
-DEFAULT_SEED = 0
 
 
 def _check_symbolic(structure: Any, what: str) -> list[SymbolicTensor]:
@@ -464,16 +463,12 @@ class Model(KerasFacade, Layer):
 
     def get_config(self) -> dict:
         """Keras's model config: the layers with their calls, and the input and output layers (JSON data)."""
-        from dagjax.io import layer_to_config  # dagjax.io imports this module
-
-        return layer_to_config(self)["config"]
+        return functional_config(self)
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
         """The model a ``get_config()`` describes, with fresh weights (as ``keras.Model.from_config``)."""
-        from dagjax.io._config import model_from_config
-
-        return model_from_config(cls, config, custom_objects)
+        return functional_from_config(cls, config, custom_objects)
 
     def __repr__(self) -> str:
         kind = type(self).__name__

@@ -10,6 +10,7 @@ from dagjax._graph import SymbolicTensor, is_symbolic
 from dagjax._naming import unique_name
 from dagjax.layers._base import Layer
 from dagjax.layers._input import Input, InputLayer
+from dagjax.model._config import sequential_config, sequential_from_config
 from dagjax.model._functional import Model
 
 
@@ -94,6 +95,15 @@ class Sequential(Model):
     def layers(self) -> list[Layer]:
         """The layers added, without the InputLayer (as Keras)."""
         return list(self._stack)
+
+    def get_config(self) -> dict:
+        """Keras's Sequential config: the input (if any yet) and the list of layers (JSON data)."""
+        return sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Sequential:
+        """The Sequential a ``get_config()`` describes, with fresh weights (as Keras's)."""
+        return sequential_from_config(cls, config, custom_objects)
 
     def init(self, rng: jax.Array | None = None, *input_specs: Any) -> tuple[dict, dict]:
         """As ``Model.init``; a Sequential with no input shape yet first builds from ``input_specs[0]``."""

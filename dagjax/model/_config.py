@@ -1,6 +1,6 @@
-"""Models to JSON-able configs and back, as Keras's functional config does it.
+"""A model's config: its layers and the calls between them, as Keras's functional config records them.
 
-A layer is ``{"class_name": ..., "config": layer.get_config()}``. A
+Each layer is ``layers._serialization``'s ``{"class_name", "config"}``. A
 functional model adds, for each layer, the calls made to it inside the model
 (``inbound_nodes``): each call's arguments with every tensor written as a
 reference ``{"tensor": [layer_name, node_index, tensor_index]}``, meaning
@@ -16,54 +16,20 @@ recorded order, so shared layers get their nodes back in the same order.
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagjax._graph import SymbolicTensor, is_symbolic
-from dagjax.io._registry import class_name, in_scope, resolve, substitute
 from dagjax.layers._base import Layer
-from dagjax.layers._core import Lambda
 from dagjax.layers._input import Input, InputLayer
+from dagjax.layers._serialization import layer_from_config, layer_to_config
 
-
-def _model_classes() -> tuple[type, type]:
-    from dagjax.model._functional import Model, Sequential  # _model imports this package: import late
-
-    return Model, Sequential
+if TYPE_CHECKING:
+    from dagjax.model._functional import Model, Sequential
 
 
 # ------------------------------------------------------------------ to config
-def _checked_config(layer: Layer) -> dict:
-    """``layer.get_config()``, checked to be JSON (a file holds data, never objects)."""
-    try:
-        config = layer.get_config()
-    except TypeError as err:  # an argument that cannot be recorded (a nameless function, say)
-        raise TypeError(f"Layer '{layer.name}' ({type(layer).__name__}) cannot be saved: {err}") from err
-    for key, value in config.items():
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError) as err:
-            raise TypeError(
-                f"Layer '{layer.name}' ({type(layer).__name__}) cannot be saved: its get_config() "
-                f"holds {key}={value!r}, which is not JSON data ({err}). Make get_config() return "
-                "names and numbers, and rebuild objects from them in __init__ or from_config."
-            ) from err
-    return config
-
-
-def layer_to_config(layer: Layer) -> dict:
-    """``{"class_name", "config"}`` for a layer or a whole model (recursively)."""
-    Model, Sequential = _model_classes()
-    if isinstance(layer, Sequential):
-        config = _sequential_config(layer)
-    elif isinstance(layer, Model):
-        config = _functional_config(layer)
-    else:
-        config = _checked_config(layer)
-    return {"class_name": class_name(layer), "config": config}
-
-
-def _sequential_config(model) -> dict:
+def sequential_config(model: Sequential) -> dict:
+    """``model``'s name, trainable flag, input (if it has one yet) and list of layer configs."""
     first = model._input_tensor
     return {
         "name": model.name,
@@ -85,7 +51,8 @@ def _encode(structure: Any, ref) -> Any:
     raise TypeError(f"Cannot record a layer call argument of type {type(structure).__name__}.")
 
 
-def _functional_config(model) -> dict:
+def functional_config(model: Model) -> dict:
+    """``model``'s layers, each with its calls inside the model, and its inputs and outputs, as references."""
     for tensor in model.inputs:
         if not isinstance(tensor.node.layer, InputLayer):
             raise ValueError(
@@ -121,53 +88,11 @@ def _functional_config(model) -> dict:
 
 
 # ------------------------------------------------------------------ from config
-def layer_from_config(spec: dict, custom_objects: dict | None = None) -> Layer:
-    """The layer (or model) a ``{"class_name", "config"}`` dict describes, with fresh weights.
-
-    ``custom_objects`` add to those of an enclosing ``custom_object_scope``, so
-    a wrapper's ``from_config`` can call this for its inner layer.
-    """
-    custom_objects = in_scope(custom_objects)
-    if not isinstance(spec, dict) or "class_name" not in spec or not isinstance(spec.get("config"), dict):
-        raise ValueError(f"A layer config must be a dict with 'class_name' and 'config', got {spec!r:.200}.")
-    name = spec["class_name"]
-    config = spec["config"]
-    layer_name = config.get("name", "?")
-    klass = resolve(name, custom_objects, layer_name)
-    Model, Sequential = _model_classes()
-    if issubclass(klass, Sequential):
-        return _sequential_from_config(klass, config, custom_objects)
-    if issubclass(klass, Model):
-        return _functional_from_config(klass, config, custom_objects)
-    config = substitute(config, custom_objects)
-    if issubclass(klass, Lambda) and isinstance(config.get("function"), str):
-        fn = config["function"]
-        anonymous = " (an anonymous lambda: give the function a name, or pass it under '<lambda>')"
-        hint = anonymous if fn == "<lambda>" else ""
-        raise ValueError(
-            f"Layer '{layer_name}' is a Lambda around function '{fn}'{hint}. Model files never store "
-            f"code, so loading runs none: pass the function, e.g. "
-            f"dj.load_model(path, custom_objects={{'{fn}': {fn if fn.isidentifier() else 'fn'}}})."
-        )
-    try:
-        return klass.from_config(config)
-    except Exception as err:
-        raise ValueError(
-            f"Cannot rebuild layer '{layer_name}' ({name}) from its config: {err}. If the config names "
-            "custom functions or classes, pass them in custom_objects."
-        ) from err
-
-
-def model_from_config(klass: type, config: dict, custom_objects: dict | None = None) -> Layer:
-    """A model of class ``klass`` (functional or ``Sequential``) from its ``get_config()``, fresh weights."""
-    custom_objects = in_scope(custom_objects)
-    _, Sequential = _model_classes()
-    build = _sequential_from_config if issubclass(klass, Sequential) else _functional_from_config
-    return build(klass, config, custom_objects)
-
-
-def _sequential_from_config(klass: type, config: dict, custom_objects: dict | None):
-    model = klass(name=config["name"], trainable=config.get("trainable", True))
+def sequential_from_config(
+    cls: type[Sequential], config: dict, custom_objects: dict | None = None
+) -> Sequential:
+    """A ``cls`` (a Sequential) from its ``get_config()``, with fresh weights."""
+    model = cls(name=config["name"], trainable=config.get("trainable", True))
     first = config.get("input")
     if first is not None:
         model.add(Input(batch_shape=tuple(first["batch_shape"]), dtype=first["dtype"], name=first["name"]))
@@ -197,7 +122,8 @@ def _decode(encoded: Any, produced: dict) -> Any:
     return encoded
 
 
-def _functional_from_config(klass: type, config: dict, custom_objects: dict | None):
+def functional_from_config(cls: type[Model], config: dict, custom_objects: dict | None = None) -> Model:
+    """A ``cls`` (a functional model) from its ``get_config()``: its layers rebuilt, their calls replayed."""
     layers: dict[str, Layer] = {}
     pending: dict[str, list] = {}
     produced: dict[str, list] = {}  # layer name -> output tensors of each call so far
@@ -234,4 +160,4 @@ def _functional_from_config(klass: type, config: dict, custom_objects: dict | No
             raise ValueError(f"Model config '{config['name']}' has calls that can never run: layers {stuck}.")
     inputs = _decode(config["input_layers"], produced)
     outputs = _decode(config["output_layers"], produced)
-    return klass(inputs, outputs, name=config["name"], trainable=config.get("trainable", True))
+    return cls(inputs, outputs, name=config["name"], trainable=config.get("trainable", True))

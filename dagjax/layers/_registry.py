@@ -3,9 +3,11 @@
 A model file stores each layer as a class name plus its ``get_config()``.
 Loading turns the name back into a class, looking in this order:
 ``custom_objects`` passed to ``load_model``, classes registered with
-:func:`register_layer`, then every public layer class in ``dagjax.layers``
-(and ``Functional`` / ``Sequential`` for models). Nothing else is imported or
-evaluated, so a file can only ever name classes the program already has.
+:func:`register_layer`, then the built-ins: every public layer class in
+``dagjax.layers``, and the classes packages above this one add with
+:func:`register_builtin` (``dagjax.model`` adds ``Functional`` / ``Model`` /
+``Sequential``, so this package never imports the model). Nothing else is
+imported or evaluated, so a file can only ever name classes the program already has.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from dagjax.layers._base import Layer
 
 _REGISTERED: dict[str, type] = {}
+_BUILTINS_ABOVE: dict[str, type] = {}  # built-ins defined above this package, by every name they load under
 _SCOPE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("custom_objects", default=None)
 
 
@@ -36,17 +39,26 @@ def in_scope(custom_objects: dict | None) -> dict:
     return {**(_SCOPE.get() or {}), **(custom_objects or {})}
 
 
+def register_builtin(cls: type, *names: str) -> None:
+    """Make ``cls``, defined in a package above this one, a built-in loadable under each of ``names``.
+
+    Files record the first name (Keras writes a ``Model`` as ``"Functional"``).
+    ``dagjax.model`` calls this when it is imported.
+    """
+    for name in names:
+        _BUILTINS_ABOVE[name] = cls
+
+
 def _builtins() -> dict[str, type]:
-    """Every public layer class of ``dagjax.layers``, and the two model classes."""
-    from dagjax import layers
-    from dagjax.model._functional import Model, Sequential
+    """Every public layer class of ``dagjax.layers``, and those :func:`register_builtin` added."""
+    from dagjax import layers  # the package imports this module (through its wrappers): import late
 
     found = {
         name: obj
         for name, obj in vars(layers).items()
         if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer and not name.startswith("_")
     }
-    return {**found, "Functional": Model, "Model": Model, "Sequential": Sequential}
+    return {**found, **_BUILTINS_ABOVE}
 
 
 def register_layer(cls: type | None = None, *, name: str | None = None) -> Any:
@@ -81,12 +93,10 @@ def register_layer(cls: type | None = None, *, name: str | None = None) -> Any:
 def class_name(layer: Layer) -> str:
     """The name a model file records for ``layer``'s class."""
     klass = type(layer)
-    for key, registered in _REGISTERED.items():
+    for key, registered in (*_REGISTERED.items(), *_BUILTINS_ABOVE.items()):
         if registered is klass:
             return key
-    from dagjax.model._functional import Model
-
-    return "Functional" if klass is Model else klass.__name__
+    return klass.__name__
 
 
 def resolve(name: str, custom_objects: dict | None, layer_name: str) -> type:
