@@ -303,7 +303,7 @@ class CallbackList(Callback):
         return any(_overrides(c, hook) for c in self.callbacks for hook in _BATCH_HOOKS[mode])
 
     def configure(self, model: Model, **params: Any) -> None:
-        """Bind ``model`` and add the run's settings (``epochs``, ``steps``, ...) to ``params``."""
+        """Bind ``model`` and set the run's settings (``verbose``, ``epochs``, ``steps``) as ``params``."""
         self.set_model(model)
         self.set_params({**self.params, **params})
 
@@ -391,4 +391,4 @@ def callback_list(callbacks: Any, verbose: int | str, add_history: bool = False)
     """
     if isinstance(callbacks, CallbackList):
         return callbacks
-    return CallbackList(callbacks, add_history=add_history, add_progbar=verbose != 0, verbose=verbose)
+    return CallbackList(callbacks, add_history=add_history, add_progbar=verbose != 0)

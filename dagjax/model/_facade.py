@@ -139,7 +139,7 @@ class KerasFacade:
         from dagjax.callbacks import callback_list
         from dagjax.training.fit import predict
 
-        return predict(self, x, batch_size, steps, callback_list(callbacks, verbose))
+        return predict(self, x, batch_size, verbose, steps, callback_list(callbacks, verbose))
 
     def train_on_batch(
         self,

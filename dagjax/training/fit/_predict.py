@@ -37,7 +37,7 @@ def _forward(model: Model) -> Callable:
 
 
 def predict(
-    model: Model, x: Any, batch_size: int | None, steps: int | None, callbacks: Any
+    model: Model, x: Any, batch_size: int | None, verbose: int | str, steps: int | None, callbacks: Any
 ) -> Any:
     """Keras's ``predict``: outputs for ``x`` as numpy arrays, in the model's output structure.
 
@@ -58,7 +58,7 @@ def predict(
             warn_short_epoch(steps, total)
         total = total if steps is None else min(steps, total)
         batches = ([v[i * batch_size : (i + 1) * batch_size] for v in inputs] for i in range(total))
-    callbacks.configure(model, epochs=1, steps=total)
+    callbacks.configure(model, verbose=verbose, epochs=1, steps=total)
     model.stop_predicting = False
     callbacks.on_predict_begin()
     outputs = _run(model, batches, batch_size, callbacks)
