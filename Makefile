@@ -12,8 +12,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed graphviz
-	$(PY) examples/multi_output.py
-	$(PY) examples/tensorboard_imdb_like.py --logdir logs/imdb_like
+	DAGJAX_COMPILATION_CACHE=1 DAGJAX_HOLD_GC=1 $(PY) examples/multi_output.py
+	DAGJAX_COMPILATION_CACHE=1 DAGJAX_HOLD_GC=1 $(PY) examples/tensorboard_imdb_like.py --logdir logs/imdb_like
 
 # Graphviz renders plot_model's images; installed where apt-get can (plot_model says what to do otherwise).
 graphviz:
@@ -23,7 +23,7 @@ graphviz:
 
 # TensorBoard's Scalars page for the example's logs, as logs/tensorboard_scalars.png (Debian: apt-get install chromium).
 screenshot: $(VENV)/.installed
-	$(PY) examples/tensorboard_imdb_like.py --logdir logs/imdb_like
+	DAGJAX_COMPILATION_CACHE=1 DAGJAX_HOLD_GC=1 $(PY) examples/tensorboard_imdb_like.py --logdir logs/imdb_like
 	$(VENV)/bin/tensorboard --logdir logs/imdb_like --host 127.0.0.1 --port 6006 --load_fast=false & tb=$$!; \
 	for i in $$(seq 60); do $(PY) -c "import sys, urllib.request as u; \
 		sys.exit(b'train' not in u.urlopen('http://127.0.0.1:6006/data/runs').read())" 2>/dev/null && break; \

@@ -8,7 +8,7 @@ from workloads import Trainer, Workload, optax_optimizer
 
 import dagjax as dj
 
-VARIANTS = ("fit",)
+VARIANTS = ("fit", "reads")
 
 
 def build(workload: Workload, data: tuple[dict, dict], variant: str, seed: int) -> Trainer:
@@ -17,4 +17,5 @@ def build(workload: Workload, data: tuple[dict, dict], variant: str, seed: int) 
     # dagjax makes weights lazily (from its fixed default seed); Keras makes them at construction
     jax.block_until_ready(model.params)
     # Epoch logs are Python floats read from the state the epoch's last step wrote: nothing to wait for.
-    return functional_models.fit_trainer(model, workload, data, dj.callbacks.Callback, lambda: None)
+    reads = variant == "reads"  # a callback reads model.params at each epoch end
+    return functional_models.fit_trainer(model, workload, data, dj.callbacks.Callback, lambda: None, reads)

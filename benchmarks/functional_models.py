@@ -8,6 +8,8 @@ the two benchmark the same graph (and checks dagjax speaks Keras).
 from __future__ import annotations
 
 import time
+
+import jax
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -68,20 +70,27 @@ def build(api: ModuleType, name: str):
 
 
 def fit_trainer(
-    model, workload: Workload, data: tuple[dict, dict], callback_base: type, sync: Callable[[], Any]
+    model,
+    workload: Workload,
+    data: tuple[dict, dict],
+    callback_base: type,
+    sync: Callable[[], Any],
+    reads_weights: bool = False,
 ) -> Trainer:
     """Train with one ``model.fit`` call (Keras defaults: shuffled, ``verbose=0``), timing each epoch.
 
     A callback stamps the end of each epoch after ``sync()``, which waits for
     the epoch's weights where the framework's epoch logs do not already
-    imply them. One call, as a user's ``fit(x, y, epochs=n)``: what ``fit``
+    imply them; with ``reads_weights`` it also reads ``model.params``, as
+    ModelCheckpoint does (the dagjax ``reads`` variant: what that costs in
+    memory). One call, as a user's ``fit(x, y, epochs=n)``: what ``fit``
     does once per call (placing the data on the device, building the step)
     lands in the first epoch, as the pure-JAX loops place their data once.
     """
     x, y = single_or_dict(data[0]), single_or_dict(data[1])
 
     class EpochTimer(callback_base):
-        reads_model = False  # dagjax: this hook needs no copy of the weights
+        reads_model = reads_weights  # read by dagjax checkouts before the fit session (--baseline)
 
         def __init__(self):
             super().__init__()
@@ -89,6 +98,8 @@ def fit_trainer(
 
         def on_epoch_end(self, epoch, logs=None):
             sync()
+            if reads_weights:
+                jax.block_until_ready(self.model.params)
             self.stamps.append(time.perf_counter())
 
     def run_epochs(n: int) -> tuple[list[float], Any]:

@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30, help="timed epochs of each (after a warm-up)")
     parser.add_argument("--steps", type=int, default=None, help="steps per epoch (default: the workload's)")
     args = parser.parse_args()
+    dj.config.switches.hold_full_collections = True  # as run.py's cells (DAGJAX_HOLD_GC=1)
     workload = WORKLOADS[args.workload]
     steps = args.steps or workload.steps
     data = make_data(workload, steps * workload.batch_size)
@@ -84,8 +85,6 @@ def main() -> None:
 
     class TakeTurns(dj.callbacks.Callback):
         """Times each dagjax epoch, then runs and times one epoch of the other."""
-
-        reads_model = False
 
         def on_epoch_begin(self, epoch, logs=None):
             self.start = time.perf_counter()

@@ -19,11 +19,13 @@ time from building the model to the end of the first step (compile
 included) at most 1.0x, that variant's (``cell.py`` says why build and first
 step count together).
 
-dagjax runs as three variants: ``fit`` (the default: the persistent
-compilation cache on, empty, so the first step compiles and writes it),
-``nocache`` (the cache off: compiling only, like the hand-written JAX) and
-``warm`` (a second run of the same script: ``fit`` once to fill the cache,
-then the measured run reads its programs from it).
+dagjax runs with its two opt-ins on (``DAGJAX_HOLD_GC=1`` and the
+compilation cache), as four variants: ``fit`` (the persistent compilation
+cache on, empty, so the first step compiles and writes it), ``nocache`` (the
+cache off: compiling only, like the hand-written JAX), ``warm`` (a second
+run of the same script: ``fit`` once to fill the cache, then the measured
+run reads its programs from it) and ``reads`` (``fit`` with a callback that
+reads ``model.params`` at each epoch end, as ModelCheckpoint does).
 
 With ``--repeat N`` every cell runs N times, the cells of a workload taking
 turns (round-robin), so a burst of load from other processes hits all
@@ -48,7 +50,7 @@ from workloads import WORKLOADS
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = {
-    "dagjax": ("fit", "nocache", "warm"),
+    "dagjax": ("fit", "nocache", "warm", "reads"),
     "jax": ("loop", "scan"),
     "keras": ("fit",),
     "flax": ("nnx",),
@@ -82,12 +84,12 @@ def run_cell(framework: str, variant: str, workload: str, args: argparse.Namespa
     code before it.
     """
     steps = args.steps or WORKLOADS[workload].steps
-    dagjax_setup = framework == "dagjax" and variant != "fit"
+    dagjax_setup = framework == "dagjax" and variant not in ("fit", "reads")
     cmd = [sys.executable, str(HERE / "cell.py"), framework, "fit" if dagjax_setup else variant, workload,
            "--steps", str(steps), "--epochs", str(args.epochs), "--seed", str(args.seed)]
     base = {"framework": framework, "variant": variant, "workload": workload}
     with tempfile.TemporaryDirectory(prefix="dagjax-bench-xla-") as cache:
-        env = {**os.environ, "KERAS_BACKEND": "jax",
+        env = {**os.environ, "KERAS_BACKEND": "jax", "DAGJAX_HOLD_GC": "1",
                "DAGJAX_COMPILATION_CACHE": "off" if variant == "nocache" else cache}
         env.pop("JAX_COMPILATION_CACHE_DIR", None)
         if variant == "baseline":

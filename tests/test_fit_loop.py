@@ -308,3 +308,21 @@ def test_auto_fuses_small_models_and_runs_deep_ones_a_step_per_call_on_the_cpu()
         assert not _perf.fuses_well(deep) and _perf.fuses_well(small())
     loop = Loop(deep, None, "auto")
     assert loop.fuse(per_batch_callbacks=False) == (jax.default_backend() != "cpu")
+
+
+def test_fit_trains_the_same_with_every_speed_switch_off(monkeypatch):
+    """The plain path (one step per call, no donation, jitted optimizer init, gc untouched) is correct."""
+    def train():
+        model = small()
+        model.compile(optimizers.Adam(0.05), "mse", metrics=["mae"])
+        history = model.fit(X, Y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        return model.get_weights(), history.history
+
+    fast_weights, fast_logs = train()
+    for name in ("fuse_steps", "donate", "host_optimizer_init", "hold_full_collections"):
+        monkeypatch.setattr(_perf.switches, name, False)
+    plain_weights, plain_logs = train()
+    for a, b in zip(fast_weights, plain_weights, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for key in fast_logs:
+        np.testing.assert_allclose(fast_logs[key], plain_logs[key], rtol=1e-5)

@@ -187,3 +187,28 @@ def test_bad_optimizer_arguments_say_how_to_fix_them():
         opt.update(GRADS[0], opt.init(PARAMS))
     state = opt.init(PARAMS)
     assert jnp.shape(state.inner_state.slots["momentum"]["kernel"]) == (3, 2)
+
+
+def test_a_frozen_layer_gets_no_update_and_no_optimizer_state_as_in_keras():
+    """Keras's optimizer sees only trainable variables: the same weights, and slots for those alone."""
+    import dagjax as dj
+
+    def build(lib):
+        x = lib.Input((4,))
+        frozen = lib.layers.Dense(3, name="frozen")
+        out = lib.layers.Dense(2, name="out")(frozen(x))
+        frozen.trainable = False
+        return lib.Model(x, out)
+
+    kmodel, model = build(keras), build(dj)
+    model.set_weights(kmodel.get_weights())
+    x, y = RNG.normal(size=(32, 4)).astype("float32"), RNG.normal(size=(32, 2)).astype("float32")
+    kmodel.compile(keras.optimizers.AdamW(0.05, weight_decay=0.1), "mse")
+    model.compile(optimizers.AdamW(0.05, weight_decay=0.1), "mse")
+    for m in (kmodel, model):
+        m.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for k, d in zip(kmodel.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_allclose(d, k, rtol=1e-5, atol=1e-6)
+    keras_slots = [v for v in kmodel.optimizer.variables if len(v.shape) > 0]
+    slots = [leaf for leaf in jax.tree.leaves(model.opt_state) if np.ndim(leaf) > 0]
+    assert len(slots) == len(keras_slots) == 2 * 2  # momentum and velocity of out's kernel and bias

@@ -19,9 +19,13 @@ def test_the_readme_snippets_run_as_written():
         "g": rng.integers(0, 2, (n, 1)).astype("float32"),
     }
     namespace = dict(data)
-    model_snippet, research_snippet = SNIPPETS[:2]
+    model_snippet, research_snippet, same_step_snippet = SNIPPETS[:3]
     exec(model_snippet.replace("epochs=10", "epochs=1, verbose=0"), namespace)
     assert set(namespace["history"].history) >= {"loss", "val_loss", "val_income_accuracy"}
     namespace["batches"] = [({"text": data["t"], "meta": data["m"]}, [data["a"], data["i"], data["g"]])] * 2
     exec(research_snippet, namespace)
     assert int(namespace["ts"].step) == 2 and np.isfinite(float(namespace["logs"]["loss"]))
+    exec(same_step_snippet, namespace)
+    assert not np.array_equal(namespace["start"][0], namespace["fitted"][0])  # fit trained
+    for fitted, pure in zip(namespace["fitted"], namespace["model"].get_weights(), strict=True):
+        np.testing.assert_array_equal(pure, fitted)

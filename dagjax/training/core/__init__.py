@@ -9,3 +9,4 @@ from dagjax.training.core._trainer import gather as gather
 from dagjax.training.core._trainer import make_trainer as make_trainer
 from dagjax.training.core._trainer import step_rng as step_rng
 from dagjax.training.core._trainer import trainable_mask as trainable_mask
+from dagjax.training.core._trainer import trainable_only as trainable_only

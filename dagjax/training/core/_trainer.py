@@ -121,8 +121,24 @@ def _frozen_pruned(params: dict, mask: dict) -> dict:
     return out
 
 
-def _zero_frozen(tree, mask):
-    return jax.tree_util.tree_map(lambda x, keep: x if keep else jnp.zeros_like(x), tree, mask)
+def _has_frozen(layer: Layer) -> bool:
+    return not layer.trainable or any(_has_frozen(sub) for sub in layer.sublayers.values())
+
+
+def trainable_only(tx: optax.GradientTransformation, model: Model) -> optax.GradientTransformation:
+    """``tx`` for the trainable weights alone, as a Keras optimizer sees only trainable variables.
+
+    Weights under a layer with ``trainable=False`` get zero updates and no
+    optimizer state (``optax.multi_transform`` with ``optax.set_to_zero``);
+    with nothing frozen this is ``tx`` itself. The flags are read now, as
+    Keras reads them at ``compile``: freezing a layer later takes a new one.
+    """
+    if not _has_frozen(model):
+        return tx
+    abstract, _ = jax.eval_shape(lambda: model.init_weights(jax.random.key(0)))
+    label = lambda keep: "train" if keep else "frozen"
+    labels = jax.tree_util.tree_map(label, trainable_mask(model, abstract))
+    return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, labels)
 
 
 def _per_output_weight(sample_weight, index: int):
@@ -181,13 +197,16 @@ def build_trainer(
     like the outputs.
     """
     objective = resolve_objective(model.output_names, loss, loss_weights, metrics, weighted_metrics)
-    return make_trainer(model, objective, optimizer, target_shapes)
+    return make_trainer(model, objective, trainable_only(_optimizers.get(optimizer), model), target_shapes)
 
 
 def make_trainer(
     model: Model, objective: Objective, optimizer: Any, target_shapes: list | None = None
 ) -> Trainer:
-    """:func:`build_trainer` for an :class:`Objective` resolved already (fit makes one per target layout)."""
+    """:func:`build_trainer` for an :class:`Objective` resolved already (fit makes one per target layout).
+
+    ``optimizer`` is the optax transformation the steps apply as it is (see :func:`trainable_only`).
+    """
     names = list(model.output_names)
     pred_shapes = [tuple(t.shape) for t in model.outputs]
     target_shapes = [tuple(s) for s in target_shapes] if target_shapes is not None else pred_shapes
@@ -198,7 +217,7 @@ def make_trainer(
     loss_names = objective.loss_log_names()
     metric_entries = tuple(objective.build_metrics(target_shapes, pred_shapes))
     metric_names = ("loss", *[e[0] for e in metric_entries], *loss_names.values())
-    tx = _optimizers.get(optimizer)
+    tx = optimizer
 
     def compute_loss(params, state, x, y, sample_weight, mask, padded, training, rng):
         outputs, new_state, activity_penalty = model.apply_with_penalty(
@@ -254,13 +273,7 @@ def make_trainer(
         x, y, sample_weight, mask, padded = unpack_batch(batch, names)
         grad_fn = jax.value_and_grad(compute_loss, has_aux=True)
         (total, aux), grads = grad_fn(ts.params, ts.state, x, y, sample_weight, mask, padded, True, rng)
-        mask_tree = trainable_mask(model, ts.params)
-        some_frozen = not all(jax.tree_util.tree_leaves(mask_tree))
-        if some_frozen:
-            grads = _zero_frozen(grads, mask_tree)
         updates, opt_state = tx.update(grads, ts.opt_state, ts.params)
-        if some_frozen:
-            updates = _zero_frozen(updates, mask_tree)
         params = optax.apply_updates(ts.params, updates)
         metric_state = update_metrics(ts.metrics, total, aux, sample_weight, mask, padded)
         new_ts = TrainState(params, aux[2], opt_state, ts.step + 1, metric_state)

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
-from dagjax.training.core import Objective, Trainer, TrainState, make_trainer, resolve_objective
+from dagjax.training.core import (
+    Objective,
+    Trainer,
+    TrainState,
+    make_trainer,
+    resolve_objective,
+    trainable_only,
+)
 from dagjax.training.fit import _perf
 from dagjax.training.fit._arguments import check_batch_size, check_execution, check_fit_arguments
 from dagjax.training.fit._data import array_data, check_same_targets, is_stream, leaves, take
@@ -59,7 +66,7 @@ class FitSession:
             model.output_names, loss, loss_weights, metrics, weighted_metrics, isinstance(model.output, dict)
         )
         self.loss = loss
-        self.optimizer = bind(get(optimizer), self)
+        self.optimizer = bind(trainable_only(get(optimizer), model), self)
         self.steps_per_execution = steps_per_execution
         self.seed = int(seed)
         self._model = weakref.ref(model)  # the model holds its session: no reference cycle

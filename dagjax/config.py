@@ -1,0 +1,17 @@
+"""Process-wide settings, all opt-in: importing or compiling dagjax changes nothing in the process.
+
+- ``switches``: the fit session's speed heuristics (``fuse_steps``, ``donate``,
+  ``host_optimizer_init``, ``hold_full_collections``), each on by default but
+  the last; set one to False to run the plain path. ``DAGJAX_HOLD_GC=1``
+  turns ``hold_full_collections`` on.
+- ``enable_compilation_cache(path=None)``: JAX's persistent compilation cache,
+  so a second run of a script loads its compiled programs from disk.
+  ``DAGJAX_COMPILATION_CACHE=1`` (or a directory) does the same at ``compile``.
+
+>>> import dagjax as dj
+>>> dj.config.switches.fuse_steps = False     # one step per compiled call, always
+"""
+
+from dagjax.training.fit import Switches as Switches
+from dagjax.training.fit import enable_compilation_cache as enable_compilation_cache
+from dagjax.training.fit import switches as switches
