@@ -8,12 +8,11 @@ the two benchmark the same graph (and checks dagjax speaks Keras).
 from __future__ import annotations
 
 import time
-
-import jax
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import jax
 from workloads import RESMLP_BLOCKS, RESMLP_WIDTH, SEQ_LEN, VOCAB, Trainer, Workload, single_or_dict
 
 
