@@ -326,3 +326,26 @@ def test_fit_trains_the_same_with_every_speed_switch_off(monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     for key in fast_logs:
         np.testing.assert_allclose(fast_logs[key], plain_logs[key], rtol=1e-5)
+
+
+def test_importing_compiling_and_fitting_change_nothing_process_wide():
+    """No JAX config, gc threshold or cache changes unless asked for (a fresh interpreter, no opt-ins)."""
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import gc, jax, numpy as np
+watched = lambda: (gc.get_threshold(), gc.isenabled(), jax.config.jax_compilation_cache_dir,
+                   jax.config.jax_persistent_cache_min_compile_time_secs, jax.config.jax_enable_x64)
+before = watched()
+import dagjax as dj
+x = dj.Input((3,))
+model = dj.Model(x, dj.layers.Dense(1)(x))
+model.compile("adam", "mse")
+model.fit(np.ones((8, 3), "float32"), np.ones((8, 1), "float32"), verbose=0)
+assert watched() == before, (before, watched())
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAGJAX_")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
