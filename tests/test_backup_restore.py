@@ -100,8 +100,6 @@ def test_killed_fit_resumes_to_the_params_of_an_uninterrupted_run(script, tmp_pa
 
 
 class Interrupt(callbacks.Callback):
-    reads_model = False
-
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == 3:
             raise RuntimeError("Interrupting!")

@@ -41,7 +41,6 @@ class ChunkWatcher(callbacks.Callback):
     """A chunk-safe batch hook, like the progress bar: it sees one call per chunk of steps."""
 
     chunk_safe = True
-    reads_model = False
 
     def __init__(self):
         super().__init__()
