@@ -346,5 +346,5 @@ model.fit(np.ones((8, 3), "float32"), np.ones((8, 1), "float32"), verbose=0)
 assert watched() == before, (before, watched())
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGJAX_")}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=99)
     assert done.returncode == 0, done.stderr[-2000:]
