@@ -132,9 +132,21 @@ def donated(fn: Callable, argnum: int) -> Callable:
     return jax.jit(fn, donate_argnums=argnum if switches.donate else ())
 
 
-def owned(tree: Any, shared: bool) -> Any:
-    """``tree`` safe to donate: copied when someone else may hold it (``shared``) and steps donate."""
-    return jax.device_put(tree, may_alias=False) if shared and switches.donate else tree
+def owned(trees: list, shared: bool) -> list:
+    """``trees`` safe to donate: copied when someone else may hold them (``shared``) and steps donate.
+
+    The caller hands over its only reference (the list, emptied here). The copy
+    goes leaf by leaf and lets each original go as soon as it is copied, so
+    when nobody else holds them after all (a ``model.params`` read and
+    dropped) the copy costs one leaf of extra memory, not a second set of weights.
+    """
+    if not (shared and switches.donate):
+        return trees
+    leaves, treedef = jax.tree_util.tree_flatten(trees)
+    trees.clear()
+    for i, leaf in enumerate(leaves):  # waiting for each copy lets its original go before the next starts
+        leaves[i] = jax.block_until_ready(jax.device_put(leaf, may_alias=False))
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 # ------------------------------------------------------------------ optimizer state

@@ -157,13 +157,21 @@ class FitSession:
 
     # ------------------------------------------------------------------ the hand-off
     def _take(self) -> TrainState:
-        """The model's weights and the optimizer's state as a train state the steps may donate."""
-        opt_state = self._current_opt_state()
-        params, state, shared = self.model.lend_weights()
+        """The model's weights and the optimizer's state as a train state the steps may donate.
+
+        The trees are passed on without keeping a reference here, so copying a
+        shared one can free each original leaf as it goes (``_perf.owned``).
+        """
+        lent = [self._current_opt_state()]
+        self._opt_state = None
+        (self._opt_state,) = _perf.owned(lent, self._opt_shared)
+        self._opt_shared = False
+        lent = [*self.model.lend_weights()]
+        shared = lent.pop()
+        params, state = _perf.owned(lent, shared)
         if self._step is None:
             self._step = jax.device_put(np.zeros((), np.int32))
-        opt_state = _perf.owned(opt_state, self._opt_shared)
-        return TrainState(_perf.owned(params, shared), _perf.owned(state, shared), opt_state, self._step, {})
+        return TrainState(params, state, self._opt_state, self._step, {})
 
     def _give(self, ts: TrainState) -> None:
         """Give the model ``ts``'s weights, and keep its optimizer state and step, as the current ones."""
