@@ -4,6 +4,7 @@ Calling a layer on symbolic tensors records a :class:`Node`: the layer, the
 symbolic arguments it was called with, and the symbolic outputs it produced.
 A model is the set of nodes reachable backwards from its outputs. Every walk
 here is iterative (explicit stacks), so graphs of any depth are fine.
+:func:`by_name` reads every argument given per model input or output.
 """
 
 from __future__ import annotations
@@ -195,38 +196,120 @@ def run_order(nodes: list[Node]) -> list[Node]:
     return sorted((by_id[i] for i in node_depth), key=lambda n: -node_depth[id(n)])  # stable: ties as Keras
 
 
-def inputs_by_name(value: Any, names: list[str], model_name: str, arg: str = "inputs") -> list:
-    """``value`` (a dict by input name, a list in input order, or one array) as a list in ``names`` order.
+class _Required:
+    """``by_name``'s ``fill`` when a dict must name every entry."""
 
-    The one place where a model's inputs are matched to what the user passed,
-    for ``apply`` and for ``fit``/``evaluate``/``predict`` alike. A
-    single-input model also takes a list holding its one array, or any
-    array-like (nested Python lists too).
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+def by_name(
+    value: Any,
+    names: Sequence[str] | None,
+    what: str,
+    *,
+    kind: str = "output",
+    fill: Any = REQUIRED,
+    broadcast: bool = False,
+    arrays: bool = False,
+    needed: Sequence[bool] | None = None,
+    model: str | None = None,
+) -> list:
+    """``value``, given per model input or output as Keras takes it, as a list aligned with ``names``.
+
+    ``value`` is a dict keyed by name, a list in ``names`` order, or one
+    value. Every argument with an entry per input or output (a model's
+    inputs and outputs, ``x``, ``y``, ``sample_weight``, ``loss``,
+    ``loss_weights``, ``metrics``) is read here, and fails here with one set of
+    messages naming the argument, the names at fault and the valid names.
+
+    - ``names``: None takes the entries in the structure's own order, as Keras
+      flattens a model's inputs and outputs: a dict's by sorted key, a list's as is.
+    - ``what``: the argument's name (shown as `loss`), or a plural phrase
+      naming the values ("the batch's targets").
+    - ``kind``: ``"input"`` or ``"output"``, for the messages.
+    - ``fill``: the entry of a name a dict leaves out; ``REQUIRED``: a dict must name them all.
+    - ``broadcast``: one value is every name's entry; otherwise it is the entry of the only name.
+    - ``arrays``: the entries are arrays, so with one name a list is that array
+      (as nested Python lists) unless it holds just one array (or None).
+    - ``needed``: per name, whether it needs an entry: a list may then hold
+      only the needed entries, and one value goes to the only needed name;
+      the other names get ``fill``.
+    - ``model``: the model's name, for the messages.
+
+    >>> by_name({"b": 0.5}, ["a", "b"], "loss_weights", fill=1.0)
+    [1.0, 0.5]
+    >>> by_name("mse", ["a", "b"], "loss", broadcast=True)
+    ['mse', 'mse']
     """
+    if names is None:
+        if isinstance(value, dict):
+            return [value[k] for k in sorted(value)]
+        return list(value) if isinstance(value, (list, tuple)) else [value]
+    names = list(names)
+    blank = None if fill is REQUIRED else fill
+    wanted = None if needed is None else [n for n, need in zip(names, needed) if need]
+    context = (what, names, kind, model, wanted, fill)
     if isinstance(value, dict):
-        missing = [n for n in names if n not in value]
         unknown = [k for k in value if k not in names]
-        if missing or unknown:
-            raise ValueError(
-                f"{arg} does not match the inputs of model '{model_name}': "
-                + (f"missing {missing}; " if missing else "")
-                + (f"unknown {unknown}; " if unknown else "")
-                + f"expected keys {names}."
-            )
-        return [value[n] for n in names]
-    one_array_in_a_list = isinstance(value, (list, tuple)) and len(value) == 1 and hasattr(value[0], "shape")
-    if isinstance(value, (list, tuple)) and (len(names) > 1 or one_array_in_a_list):
-        if len(value) != len(names):
-            raise ValueError(
-                f"Model '{model_name}' expects {len(names)} inputs {names}; {arg} is a list of {len(value)}."
-            )
-        return list(value)
-    if len(names) > 1:
-        raise ValueError(
-            f"Model '{model_name}' expects {len(names)} inputs {names}; pass {arg} as a list or a dict "
-            "by input name, not a single array."
-        )
-    return [value]
+        missing = [n for n in names if n not in value]
+        if fill is REQUIRED and (missing or unknown):
+            parts = [f"missing {missing}"] if missing else []
+            parts += [f"unknown {unknown}"] if unknown else []
+            problem = f"a dict whose keys do not match the {kind} names: {', '.join(parts)}"
+            raise _names_error(problem, *context, advise=False)
+        if unknown:
+            raise _names_error(f"a dict naming unknown {kind}s {unknown}", *context, advise=False)
+        return [value.get(n, fill) for n in names]
+    one_value = arrays and len(names) == 1 and not _holds_one_array(value)
+    if isinstance(value, (list, tuple)) and not one_value:
+        if len(value) == len(names):
+            return list(value)
+        if wanted is not None and len(value) == len(wanted):
+            entries = iter(value)
+            return [next(entries) if need else blank for need in needed]
+        count = "" if arrays else " entry" if len(value) == 1 else " entries"
+        raise _names_error(f"a list of {len(value)}{count}", *context)
+    if broadcast or len(names) == 1:
+        return [value] * len(names)
+    if wanted is not None and len(wanted) == 1:
+        return [value if need else blank for need in needed]
+    raise _names_error(f"one {'array' if arrays else 'value'}", *context)
+
+
+def _holds_one_array(value: Any) -> bool:
+    """A list or tuple of one array (or None): a one-input or one-output model's list of entries."""
+    if not isinstance(value, (list, tuple)) or len(value) != 1:
+        return False
+    return value[0] is None or hasattr(value[0], "shape")
+
+
+def _names_error(
+    problem: str,
+    what: str,
+    names: list[str],
+    kind: str,
+    model: str | None,
+    wanted: list[str] | None,
+    fill: Any,
+    advise: bool = True,
+) -> ValueError:
+    """``by_name``'s one set of messages: what ``what`` is, the names the model has, and the fix."""
+    subject = f"`{what}` is" if what.isidentifier() else f"{what[0].upper()}{what[1:]} are"
+    owner = f"model '{model}'" if model else "the model"
+    count = f"{len(names)} {kind}" + ("s" if len(names) != 1 else "")
+    message = f"{subject} {problem}; {owner} {'expects' if kind == 'input' else 'has'} {count} {names}"
+    partial = wanted is not None and len(wanted) != len(names)
+    if partial:
+        message += f", of which {wanted} need an entry"
+    if advise:
+        fix = f"one entry per {kind}" + (f" (None where an {kind} has none)" if fill is None else "")
+        fix += f", one per {kind} that needs one" if partial else ""
+        message += f". Pass {fix}, or a dict keyed by {kind} name"
+    return ValueError(message + ".")
 
 
 def adjust_input_rank(x: Any, expected: tuple) -> Any:

@@ -25,10 +25,10 @@ from dagjax import initializers
 from dagjax._graph import (
     SymbolicTensor,
     adjust_input_rank,
+    by_name,
     check_input_shape,
     collect_nodes,
     depth_order,
-    inputs_by_name,
     is_symbolic,
     map_structure,
     run_order,
@@ -42,12 +42,7 @@ from dagjax.model._facade import KerasFacade
 
 def _check_symbolic(structure: Any, what: str) -> list[SymbolicTensor]:
     """The tensors of ``structure`` in Keras's flat order (a dict's by sorted key), each checked symbolic."""
-    if isinstance(structure, dict):
-        leaves = [structure[k] for k in sorted(structure)]
-    elif isinstance(structure, (list, tuple)):
-        leaves = list(structure)
-    else:
-        leaves = [structure]
+    leaves = by_name(structure, None, what)
     for i, x in enumerate(leaves):
         if not is_symbolic(x):
             where = f"{what}[{sorted(structure)[i]!r}]" if isinstance(structure, dict) else what
@@ -322,7 +317,7 @@ class Model(KerasFacade, Layer):
     def _flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
         """Inputs as a list in ``model.inputs`` order, checked against each Input."""
         names = self.input_names
-        flat = inputs_by_name(inputs, names, self.name)
+        flat = by_name(inputs, names, "inputs", kind="input", arrays=True, model=self.name)
         checked = []
         for name, tensor, x in zip(names, self.inputs, flat):
             if getattr(x, "shape", None) is None:

@@ -12,12 +12,12 @@ message. The log names follow ``keras/src/trainers/compile_utils.py``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Number
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from dagjax._graph import by_name
 from dagjax.training.objectives import _losses, _metrics
 
 if TYPE_CHECKING:
@@ -140,28 +140,6 @@ def resolve_objective(
     )
 
 
-def _outputs_error(what: str, names: list[str], detail: str) -> ValueError:
-    return ValueError(f"`{what}` {detail}. The model's outputs are {names}.")
-
-
-def _by_output(value: Any, names: list[str], what: str, missing: Any) -> list:
-    """A list or dict argument as one entry per output (``missing`` for outputs a dict leaves out)."""
-    if isinstance(value, dict):
-        unknown = [k for k in value if k not in names]
-        if unknown:
-            raise _outputs_error(what, names, f"names unknown outputs {unknown}")
-        return [value.get(n, missing) for n in names]
-    value = list(value)
-    if len(value) != len(names):
-        raise _outputs_error(
-            what,
-            names,
-            f"is a list of {len(value)} entries; it needs one per output ({len(names)}), or use "
-            "a dict keyed by output name",
-        )
-    return value
-
-
 def _check_loss_id(identifier: Any) -> None:
     """Fail at compile time on an unknown loss name (shape-picked names resolve later)."""
     if isinstance(identifier, str) and identifier.lower() in _KERAS_SHAPE_PICKED:
@@ -171,23 +149,14 @@ def _check_loss_id(identifier: Any) -> None:
 
 def resolve_losses(loss: Any, loss_weights: Any, names: list[str]) -> list[tuple[Any, float]]:
     """``(loss identifier or None, weight)`` per output."""
-    if isinstance(loss, (list, tuple, dict)):
-        per_output = _by_output(loss, names, "loss", None)
-    else:
-        per_output = [loss] * len(names)
+    per_output = by_name(loss, names, "loss", fill=None, broadcast=True)
     for identifier in per_output:
         if identifier is not None:
             _check_loss_id(identifier)
     if loss_weights is None:
         weights = [1.0] * len(names)
-    elif isinstance(loss_weights, Number):
-        if len(names) != 1:
-            raise _outputs_error(
-                "loss_weights", names, "is a single number; give a list or dict for several outputs"
-            )
-        weights = [loss_weights]
     else:
-        weights = _by_output(loss_weights, names, "loss_weights", 1.0)
+        weights = by_name(loss_weights, names, "loss_weights", fill=1.0)
     return [(identifier, float(w)) for identifier, w in zip(per_output, weights)]
 
 
@@ -199,12 +168,9 @@ def resolve_metric_ids(metrics: Any, names: list[str], what: str = "metrics") ->
         raise ValueError(
             f"`{what}` must be a list, a list of lists or a dict by output name, got {metrics!r}."
         )
-    if len(names) == 1:
-        flat = list(metrics.values()) if isinstance(metrics, dict) else list(metrics)
-        if isinstance(metrics, dict):
-            _by_output(metrics, names, what, None)
-        return [[m for entry in flat for m in _as_list(entry)]]
-    return [_as_list(entry) for entry in _by_output(metrics, names, what, None)]
+    if len(names) == 1 and not isinstance(metrics, dict):  # one output: the list holds its metrics
+        return [[m for entry in metrics for m in _as_list(entry)]]
+    return [_as_list(entry) for entry in by_name(metrics, names, what, fill=None)]
 
 
 def _as_list(entry: Any) -> list:

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from dagjax._graph import by_name
 from dagjax.training.core._objective import Objective, resolve_objective
 from dagjax.training.optimizers import _keras as _optimizers
 
@@ -71,27 +72,13 @@ class Trainer(NamedTuple):
 
 
 def flatten_outputs(structure: Any, names: list[str]) -> list:
-    """Model outputs (or targets) as a list in ``names`` order; ``None`` where a dict lacks one."""
-    if isinstance(structure, dict):
-        return [structure.get(n) for n in names]
-    if isinstance(structure, (list, tuple)):
-        return list(structure)
-    return [structure]
+    """The model's outputs as a list in ``names`` order."""
+    return by_name(structure, names, "the model's outputs", arrays=True)
 
 
 def flatten_targets(y: Any, names: list[str]) -> list:
-    """A batch's targets as a list in ``names`` order, or an error that says what the model expects."""
-    if isinstance(y, dict):
-        unknown = [k for k in y if k not in names]
-        if unknown:
-            raise ValueError(f"The batch's targets name unknown outputs {unknown}; the outputs are {names}.")
-    elif len(names) > 1 and (not isinstance(y, (list, tuple)) or len(y) != len(names)):
-        given = f"a list of {len(y)}" if isinstance(y, (list, tuple)) else "one array"
-        raise ValueError(
-            f"The batch's targets are {given}; the model has {len(names)} outputs {names}. Pass one "
-            "target per output (None for an output without a loss), or a dict by output name."
-        )
-    return flatten_outputs(y, names)
+    """A batch's targets as a list in ``names`` order (``None`` where absent), or an error naming them."""
+    return by_name(y, names, "the batch's targets", fill=None, arrays=True)
 
 
 def trainable_mask(layer: Layer, params: dict, parent_trainable: bool = True) -> dict:
@@ -171,7 +158,7 @@ def unpack_batch(batch: tuple | list, names: list[str]) -> tuple:
         )
     x, y, sample_weight, mask = (*batch, None, None)[:4]
     if isinstance(sample_weight, dict):
-        sample_weight = flatten_outputs(sample_weight, names)
+        sample_weight = by_name(sample_weight, names, "the batch's sample weights", fill=None)
     padded = mask is not None
     if not padded:
         mask = jnp.ones((jax.tree_util.tree_leaves(x)[0].shape[0],), jnp.float32)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import jax
 import numpy as np
 
-from dagjax._graph import adjust_input_rank, check_input_shape, inputs_by_name
+from dagjax._graph import adjust_input_rank, by_name, check_input_shape
 
 if TYPE_CHECKING:
     from dagjax.model._functional import Model
@@ -67,7 +67,7 @@ def _readable(value: Any, what: str, dtype=None):
 def model_inputs(model: Model, x: Any) -> list:
     """``x`` as a list in ``model.input_names`` order, checked against each Input's shape."""
     names = model.input_names
-    flat = inputs_by_name(x, names, model.name, arg="x")
+    flat = by_name(x, names, "x", kind="input", arrays=True, model=model.name)
     out = []
     for name, tensor, value in zip(names, model.inputs, flat):
         value = adjust_input_rank(_readable(value, f"x for input '{name}'", tensor.dtype), tensor.shape)
@@ -79,60 +79,23 @@ def model_inputs(model: Model, x: Any) -> list:
 def model_targets(model: Model, y: Any, needed: list[bool]) -> list:
     """``y`` as a list per output (``None`` for outputs given no target); needed outputs must have one."""
     names = list(model.output_names)
-    wanted = [n for n, need in zip(names, needed) if need]
-    if isinstance(y, dict):
-        unknown = [k for k in y if k not in names]
-        if unknown:
-            raise ValueError(f"y names unknown outputs {unknown}; the model's outputs are {names}.")
-        flat = [y.get(n) for n in names]
-    elif isinstance(y, (list, tuple)) and len(names) > 1:
-        if len(y) == len(names):
-            flat = list(y)
-        elif len(y) == len(wanted):
-            given = iter(y)
-            flat = [next(given) if need else None for need in needed]
-        else:
-            raise ValueError(
-                f"y is a list of {len(y)} arrays; the model has {len(names)} outputs {names}"
-                + (f" ({len(wanted)} with a loss or metric: {wanted})" if len(wanted) != len(names) else "")
-                + ". Pass one array per output, or a dict by output name."
-            )
-    elif len(names) == 1:
-        flat = [y[0] if isinstance(y, (list, tuple)) and len(y) == 1 and hasattr(y[0], "shape") else y]
-    elif len(wanted) == 1:
-        flat = [y if need else None for need in needed]
-    else:
-        raise ValueError(
-            f"The model has {len(names)} outputs {names}; pass y as a list or a dict by output name."
-        )
+    flat = by_name(y, names, "y", fill=None, arrays=True, needed=needed, model=model.name)
     missing = [n for n, value, need in zip(names, flat, needed) if need and value is None]
     if missing:
-        raise ValueError(f"y has no target for outputs {missing}, which have a loss or metric.")
+        raise ValueError(f"`y` has no target for outputs {missing}, which have a loss or metric.")
     return [None if value is None else _host_array(value) for value in flat]
 
 
 def _sample_weights(sample_weight: Any, names: list[str]) -> Any:
+    """``sample_weight`` as one array for every output, or as a list per output (``None`` where absent)."""
     if sample_weight is None:
         return None
-    if isinstance(sample_weight, dict):
-        unknown = [k for k in sample_weight if k not in names]
-        if unknown:
-            raise ValueError(
-                f"sample_weight names unknown outputs {unknown}; the model's outputs are {names}."
-            )
-        return [
-            None if sample_weight.get(n) is None else _host_array(sample_weight[n], np.float32) for n in names
-        ]
-    if isinstance(sample_weight, (list, tuple)) and len(names) == 1:
-        if len(sample_weight) == 1 and hasattr(sample_weight[0], "shape"):  # [w], as y may be [y]
-            sample_weight = sample_weight[0]
-    elif isinstance(sample_weight, (list, tuple)):
-        if len(sample_weight) != len(names):
-            raise ValueError(
-                f"sample_weight is a list of {len(sample_weight)}; the model's outputs are {names}."
-            )
-        return [None if w is None else _host_array(w, np.float32) for w in sample_weight]
-    return _host_array(sample_weight, np.float32)
+    if not isinstance(sample_weight, (dict, list, tuple)):
+        return _host_array(sample_weight, np.float32)
+    per_output = by_name(sample_weight, names, "sample_weight", fill=None, arrays=True)
+    if len(names) == 1 and not isinstance(sample_weight, dict):  # [w], as y may be [y]: the one array
+        return None if per_output[0] is None else _host_array(per_output[0], np.float32)
+    return [None if w is None else _host_array(w, np.float32) for w in per_output]
 
 
 def class_weights_to_sample_weights(y: np.ndarray | jax.Array, class_weight: dict) -> np.ndarray:
