@@ -19,8 +19,9 @@ import numpy as np
 
 from dagjax.training.fit import _perf
 from dagjax.training.fit._arguments import check_batch_size
+from dagjax.training.fit._batching import pass_rows, warn_short_epoch
 from dagjax.training.fit._data import is_stream, model_inputs, unpack_stream_item
-from dagjax.training.fit._sources import pass_rows, stream_pass, warn_short_epoch
+from dagjax.training.fit._sources import stream_pass
 
 if TYPE_CHECKING:
     from dagjax.model import Model
