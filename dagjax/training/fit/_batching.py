@@ -44,14 +44,25 @@ def pass_rows(size: int, batch_size: int) -> int:
     return math.ceil(size / batch_size)
 
 
-def warn_short_epoch(steps: int, got: int) -> None:
-    """Keras's warning when an epoch with ``steps`` batches reaches the end of its data first."""
-    warnings.warn(
-        f"The data ran out after {got} of the {steps} steps asked for (steps_per_epoch, validation_steps "
-        "or steps): the run stops there, and a next epoch starts a new pass over the data.",
-        UserWarning,
-        stacklevel=2,
-    )
+def pass_order(seed: Any, size: int, shuffle: bool) -> np.ndarray:
+    """The order a pass reads ``size`` samples (or a sequence's batches) in: shuffled by ``seed``, or not."""
+    return np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
+
+
+def epoch_rows(available: int, steps: int | None) -> int:
+    """Batches an epoch takes: ``steps``, or the ``available`` ones if fewer."""
+    return available if steps is None else min(steps, available)
+
+
+def warn_short_epoch(steps: int | None, got: int) -> None:
+    """Keras's warning when an epoch asked for ``steps`` batches and its data ran out after ``got``."""
+    if steps is not None and got < steps:
+        warnings.warn(
+            f"The data ran out after {got} of the {steps} steps asked for (steps_per_epoch, validation_steps "
+            "or steps): the run stops there, and a next epoch starts a new pass over the data.",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def epoch_plan(seed: Any, size: int, batch_size: int, shuffle: bool) -> tuple:
@@ -62,7 +73,7 @@ def epoch_plan(seed: Any, size: int, batch_size: int, shuffle: bool) -> tuple:
     is drawn on the host (``seed``: any numpy seed); the data itself stays
     on the device.
     """
-    order = np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
+    order = pass_order(seed, size, shuffle)
     rows = pass_rows(size, batch_size)
     positions = np.arange(rows * batch_size)
     idx = order[positions % size].astype(np.int32).reshape(rows, batch_size)

@@ -19,7 +19,7 @@ import numpy as np
 
 from dagjax.training.fit import _perf
 from dagjax.training.fit._arguments import check_batch_size
-from dagjax.training.fit._batching import pass_rows, warn_short_epoch
+from dagjax.training.fit._batching import epoch_rows, pass_rows, warn_short_epoch
 from dagjax.training.fit._data import is_stream, model_inputs, unpack_stream_item
 from dagjax.training.fit._sources import stream_pass
 
@@ -54,10 +54,8 @@ def predict(
         size = inputs[0].shape[0]
         if size == 0:
             raise ValueError("The data set given to predict is empty: x has 0 samples.")
-        total = pass_rows(size, batch_size)
-        if steps is not None and steps > total:
-            warn_short_epoch(steps, total)
-        total = total if steps is None else min(steps, total)
+        total = epoch_rows(pass_rows(size, batch_size), steps)
+        warn_short_epoch(steps, total)
         batches = ([v[i * batch_size : (i + 1) * batch_size] for v in inputs] for i in range(total))
     callbacks.configure(model, verbose=verbose, epochs=1, steps=total)
     model.stop_predicting = False

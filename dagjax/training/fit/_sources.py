@@ -27,7 +27,9 @@ from dagjax.training.fit._batching import (
     array_batches,
     device_epoch,
     epoch_plan,
+    epoch_rows,
     host_epoch,
+    pass_order,
     pass_rows,
     warn_short_epoch,
 )
@@ -255,8 +257,7 @@ class ArraySource(DataSource):
         if self._pass is None or self._row == 0:
             self._pass = self._pass_plan((seed, step - self._row))
         start, count = self._row, self._epoch_rows(rows)
-        if count < (self.steps or 0):
-            warn_short_epoch(self.steps, count)
+        warn_short_epoch(self.steps, count)
         self._row = (start + count) % rows
         if device is None:
             batches = array_batches(self.arrays, self.batch_size, self._pass, start, count)
@@ -272,13 +273,12 @@ class ArraySource(DataSource):
         """One pass's shuffle: ``(idx, mask)`` on the device, or the sample order for host batches."""
         size, shuffle = self.arrays.size, bool(self.shuffle)
         if self._on_device() is None:
-            return np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
+            return pass_order(seed, size, shuffle)
         return epoch_plan(seed, size, self.batch_size, shuffle)
 
     def _epoch_rows(self, rows: int) -> int:
         """Batches the next epoch takes: ``steps``, or what is left of the pass if that is less."""
-        left = rows - self._row
-        return left if self.steps is None else min(self.steps, left)
+        return epoch_rows(rows - self._row, self.steps)
 
     def prepare(self, seed: int, step: int) -> None:
         """Draw the shuffle of the epoch starting at ``step`` now, for ``epoch`` to use (device data only).
@@ -386,7 +386,7 @@ class StreamSource(DataSource):
         """A pass over the stream; an indexable one (``len``, ``[i]``) in shuffled order if asked."""
         stream = self.stream
         if self.shuffle and indexable(stream):
-            return stream_pass(stream, np.random.default_rng(seed).permutation(len(stream)))
+            return stream_pass(stream, pass_order(seed, len(stream), True))
         return stream_pass(stream)
 
     def _batches(self, seed: Any) -> Iterator[tuple]:
@@ -414,5 +414,5 @@ class StreamSource(DataSource):
             if got or fresh:
                 break
             fresh = True
-        if self.steps is not None and 0 < got < self.steps:
+        if got:
             warn_short_epoch(self.steps, got)
