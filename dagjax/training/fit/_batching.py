@@ -2,7 +2,8 @@
 
 Every batch has a fixed size: a short batch is padded by wrapping around to
 its first samples, and a ``mask`` row marks the padding with 0.0, so one
-compiled program serves the whole epoch.
+compiled program serves the whole epoch (``predict`` pads its last batch the
+same way and drops the padding rows from the outputs).
 
 ``fit`` and ``evaluate`` read an epoch as ``take(count) -> Chunk | None``
 (:data:`Take`): the loop asks for as many batches as its next call should
@@ -65,6 +66,21 @@ def warn_short_epoch(steps: int | None, got: int) -> None:
         )
 
 
+def batch_rows(batch: Any) -> int:
+    """Samples in a batch: the leading size of its first array."""
+    return jax.tree_util.tree_leaves(batch)[0].shape[0]
+
+
+def wrap_index(n: int, size: int) -> np.ndarray:
+    """``size`` positions over ``n`` samples: ``0 .. n-1``, then around again from the first (padding)."""
+    return np.arange(size) % n
+
+
+def padding_mask(n: int, size: int) -> np.ndarray:
+    """1.0 for the first ``n`` of ``size`` rows (the real samples), 0.0 for the padding after them."""
+    return (np.arange(size) < n).astype(np.float32)
+
+
 def epoch_plan(seed: Any, size: int, batch_size: int, shuffle: bool) -> tuple:
     """``(idx, mask)`` for one pass, of shape ``(rows, batch_size)``: batch ``r`` is samples ``idx[r]``.
 
@@ -75,29 +91,37 @@ def epoch_plan(seed: Any, size: int, batch_size: int, shuffle: bool) -> tuple:
     """
     order = pass_order(seed, size, shuffle)
     rows = pass_rows(size, batch_size)
-    positions = np.arange(rows * batch_size)
-    idx = order[positions % size].astype(np.int32).reshape(rows, batch_size)
-    if positions.size == size:
+    slots = rows * batch_size
+    idx = order[wrap_index(size, slots)].astype(np.int32).reshape(rows, batch_size)
+    if slots == size:
         return jax.device_put(idx), None
-    real = (positions < size).astype(np.float32)
-    return jax.device_put(idx), jax.device_put(real.reshape(rows, batch_size))
+    return jax.device_put(idx), jax.device_put(padding_mask(size, slots).reshape(rows, batch_size))
 
 
-def pad_batch(batch: tuple, batch_size: int) -> tuple:
-    """A host batch ``(x, y, sample_weight)`` padded to ``batch_size`` rows, plus its mask."""
-    n = jax.tree_util.tree_leaves(batch[0])[0].shape[0]
-    if n > batch_size:
-        raise ValueError(f"A batch of {n} samples is larger than the batch size {batch_size}.")
-    wrap = np.arange(batch_size) % n
-    padded = jax.tree_util.tree_map(lambda v: np.asarray(v)[wrap], batch)
-    mask = (np.arange(batch_size) < n).astype(np.float32)
-    return padded, mask
+def pad_batch(batch: Any, size: int) -> tuple:
+    """``batch`` (any tree of arrays) padded to ``size`` rows by wrapping around, and its mask.
+
+    Each array is padded where it lives (numpy on the host, a JAX array on
+    its device); a full batch comes back as it is.
+    """
+    n = batch_rows(batch)
+    if n > size:
+        raise ValueError(f"A batch of {n} samples is larger than the batch size {size}.")
+    if n < size:
+        wrap = wrap_index(n, size)
+        batch = jax.tree_util.tree_map(lambda v: v[wrap], batch)
+    return batch, padding_mask(n, size)
+
+
+def cut(arrays: Any, batch_size: int, start: int, count: int) -> Iterator:
+    """Batches ``start .. start+count`` of ``arrays`` (any tree of arrays), in order, as slices."""
+    for row in range(start, start + count):
+        yield jax.tree_util.tree_map(lambda v, row=row: v[row * batch_size : (row + 1) * batch_size], arrays)
 
 
 def array_batches(data: ArrayData, batch_size: int, order: np.ndarray, start: int, count: int) -> Iterator:
     """Host batches ``(x, y, sample_weight)``: batches ``start .. start+count`` of the pass ``order``."""
-    for row in range(start, start + count):
-        positions = order[row * batch_size : (row + 1) * batch_size]
+    for positions in cut(order, batch_size, start, count):
         yield leaves(take(data, positions, positions.size))
 
 
@@ -124,7 +148,8 @@ def host_epoch(batches: Iterator[tuple], batch_size: int | None, capacity: int) 
 
     A block holds batches of one layout: a batch whose shapes past the batch
     dim (a sequence length, say) or structure differ from the block's starts
-    the next block, which compiles its own program.
+    the next block, which compiles its own program. Batches are padded to the
+    largest seen so far (``batch_size`` at least, if given).
     """
     size = batch_size
     pending = None  # a batch read ahead that starts the next block
@@ -142,8 +167,8 @@ def host_epoch(batches: Iterator[tuple], batch_size: int | None, capacity: int) 
             group.append(batch)
         if not group:
             return None
-        size = max([size or 0] + [jax.tree_util.tree_leaves(b[0])[0].shape[0] for b in group])
-        padded = [pad_batch(batch, size) for batch in group]
+        size = max([size or 0] + [batch_rows(b) for b in group])
+        padded = [pad_batch(jax.device_get(batch), size) for batch in group]  # stacked on the host
         return stack_chunk([p for p, _ in padded], [m for _, m in padded], capacity)
 
     return take_chunk
