@@ -36,7 +36,7 @@ import numpy as np
 
 from dagjax.training.core import Trainer, TrainState, gather, step_rng
 from dagjax.training.fit import _perf
-from dagjax.training.fit._sources import Chunk
+from dagjax.training.fit._batching import Chunk
 
 if TYPE_CHECKING:
     from dagjax.model import Model

@@ -19,8 +19,16 @@ import numpy as np
 
 from dagjax.training.fit import _perf
 from dagjax.training.fit._arguments import check_batch_size
+from dagjax.training.fit._batching import (
+    batch_rows,
+    cut,
+    epoch_rows,
+    pad_batch,
+    pass_rows,
+    warn_short_epoch,
+)
 from dagjax.training.fit._data import is_stream, model_inputs, unpack_stream_item
-from dagjax.training.fit._sources import pass_rows, stream_pass, warn_short_epoch
+from dagjax.training.fit._sources import stream_pass
 
 if TYPE_CHECKING:
     from dagjax.model import Model
@@ -50,14 +58,12 @@ def predict(
         total = steps if steps is not None else (len(x) if hasattr(x, "__len__") else None)
     else:
         inputs = model_inputs(model, x)
-        size = inputs[0].shape[0]
+        size = batch_rows(inputs)
         if size == 0:
             raise ValueError("The data set given to predict is empty: x has 0 samples.")
-        total = pass_rows(size, batch_size)
-        if steps is not None and steps > total:
-            warn_short_epoch(steps, total)
-        total = total if steps is None else min(steps, total)
-        batches = ([v[i * batch_size : (i + 1) * batch_size] for v in inputs] for i in range(total))
+        total = epoch_rows(pass_rows(size, batch_size), steps)
+        warn_short_epoch(steps, total)
+        batches = cut(inputs, batch_size, 0, total)
     callbacks.configure(model, verbose=verbose, epochs=1, steps=total)
     model.stop_predicting = False
     callbacks.on_predict_begin()
@@ -69,7 +75,7 @@ def predict(
 def predict_on_batch(model: Model, x: Any) -> Any:
     """Outputs for this one batch as numpy arrays, in the model's output structure."""
     inputs = model_inputs(model, x)
-    return _run(model, iter([inputs]), inputs[0].shape[0], None)
+    return _run(model, iter([inputs]), batch_rows(inputs), None)
 
 
 def _run(model: Model, batches: Iterator, batch_size: int, callbacks: Any) -> Any:
@@ -82,10 +88,9 @@ def _run(model: Model, batches: Iterator, batch_size: int, callbacks: Any) -> An
     for step, x in enumerate(batches):
         if callbacks is not None:
             callbacks.on_predict_batch_begin(step)
-        n = jax.tree_util.tree_leaves(x)[0].shape[0]
+        n = batch_rows(x)
         size = max(size, n)
-        wrap = np.arange(size) % n
-        out = forward(params, state, jax.tree_util.tree_map(lambda v, wrap=wrap: v[wrap], x))
+        out = forward(params, state, pad_batch(x, size)[0])
         if n < size:  # a padded batch: its padding rows go before anyone sees them, as in Keras
             out = jax.tree_util.tree_map(lambda v, n=n: v[:n], out)
         outputs.append(out)

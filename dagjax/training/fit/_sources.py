@@ -2,11 +2,8 @@
 
 :func:`data_source` makes an :class:`ArraySource` for in-memory arrays or a
 :class:`StreamSource` for a stream of batches; ``epoch`` gives ``take(count)``
-over :class:`Chunk` blocks.
-
-Every batch has a fixed size: the last partial batch is padded (by wrapping
-around to the first samples) and a ``mask`` row marks the padding with 0.0,
-so one compiled program serves the whole epoch.
+over :class:`~dagjax.training.fit._batching.Chunk` blocks, cut and padded by
+:mod:`._batching`.
 
 With ``steps_per_epoch`` an epoch takes that many batches and the next one
 carries on where it stopped, as Keras's epoch iterator does: a pass over the
@@ -18,15 +15,24 @@ validation starts at the beginning (``validation_steps`` takes the first batches
 from __future__ import annotations
 
 import itertools
-import math
-import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
 
+from dagjax.training.fit._batching import (
+    Take,
+    array_batches,
+    device_epoch,
+    epoch_plan,
+    epoch_rows,
+    host_epoch,
+    pass_order,
+    pass_rows,
+    warn_short_epoch,
+)
 from dagjax.training.fit._data import (
     ArrayData,
     array_data,
@@ -36,7 +42,6 @@ from dagjax.training.fit._data import (
     is_stream,
     leaves,
     split,
-    take,
     target_shapes,
     weight_shapes,
 )
@@ -47,19 +52,6 @@ if TYPE_CHECKING:
 _DEVICE_FRACTION = 0.4  # at most this share of free accelerator memory holds a data set
 
 _HOST_DEVICE_LIMIT = 2 << 30  # bytes a data set may take when the "device" is the CPU
-
-
-class Chunk(NamedTuple):
-    """Rows ``start .. start+count`` of ``idx``/``mask`` index batches out of ``data`` (all on device).
-
-    ``mask`` is None when no batch of the epoch holds padding.
-    """
-
-    data: tuple
-    idx: jax.Array
-    mask: jax.Array | None
-    start: int
-    count: int
 
 
 def stream_pass(stream: Any, order: Any = None) -> Iterator:
@@ -84,124 +76,6 @@ def fits_on_device(size_bytes: int) -> bool:
         free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
         return size_bytes <= _DEVICE_FRACTION * free
     return size_bytes <= _HOST_DEVICE_LIMIT
-
-
-def pass_rows(size: int, batch_size: int) -> int:
-    """Batches in one pass over ``size`` samples (the last one maybe partial)."""
-    return math.ceil(size / batch_size)
-
-
-def epoch_plan(seed: Any, size: int, batch_size: int, shuffle: bool) -> tuple:
-    """``(idx, mask)`` for one pass, of shape ``(rows, batch_size)``: batch ``r`` is samples ``idx[r]``.
-
-    The last batch's missing rows wrap around to the first samples and are
-    padding (mask 0.0); with no padding the mask is None. The permutation
-    is drawn on the host (``seed``: any numpy seed); the data itself stays
-    on the device.
-    """
-    order = np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
-    rows = pass_rows(size, batch_size)
-    positions = np.arange(rows * batch_size)
-    idx = order[positions % size].astype(np.int32).reshape(rows, batch_size)
-    if positions.size == size:
-        return jax.device_put(idx), None
-    real = (positions < size).astype(np.float32)
-    return jax.device_put(idx), jax.device_put(real.reshape(rows, batch_size))
-
-
-def warn_short_epoch(steps: int, got: int) -> None:
-    """Keras's warning when an epoch with ``steps`` batches reaches the end of its data first."""
-    warnings.warn(
-        f"The data ran out after {got} of the {steps} steps asked for (steps_per_epoch, validation_steps "
-        "or steps): the run stops there, and a next epoch starts a new pass over the data.",
-        UserWarning,
-        stacklevel=2,
-    )
-
-
-def pad_batch(batch: tuple, batch_size: int) -> tuple:
-    """A host batch ``(x, y, sample_weight)`` padded to ``batch_size`` rows, plus its mask."""
-    n = jax.tree_util.tree_leaves(batch[0])[0].shape[0]
-    if n > batch_size:
-        raise ValueError(f"A batch of {n} samples is larger than the batch size {batch_size}.")
-    wrap = np.arange(batch_size) % n
-    padded = jax.tree_util.tree_map(lambda v: np.asarray(v)[wrap], batch)
-    mask = (np.arange(batch_size) < n).astype(np.float32)
-    return padded, mask
-
-
-def stack_chunk(batches: list[tuple], masks: list[np.ndarray], capacity: int) -> Chunk:
-    """Host batches concatenated into one device block of ``capacity`` batches (empty slots masked)."""
-    count = len(batches)
-    filler = batches[0]
-    batches = batches + [filler] * (capacity - count)
-    masks = masks + [np.zeros_like(masks[0])] * (capacity - count)
-    data = jax.device_put(jax.tree_util.tree_map(lambda *vs: np.concatenate(vs), *batches))
-    batch_size = masks[0].shape[0]
-    idx = jax.device_put(np.arange(capacity * batch_size, dtype=np.int32).reshape(capacity, batch_size))
-    return Chunk(data, idx, jax.device_put(np.stack(masks)), 0, count)
-
-
-def array_batches(data: ArrayData, batch_size: int, order: np.ndarray, start: int, count: int) -> Iterator:
-    """Host batches ``(x, y, sample_weight)``: batches ``start .. start+count`` of the pass ``order``."""
-    for row in range(start, start + count):
-        positions = order[row * batch_size : (row + 1) * batch_size]
-        yield leaves(take(data, positions, positions.size))
-
-
-def _layout(batch: tuple) -> tuple:
-    """What batches stacked into one block must share: tree structure, dtypes, shapes past the batch dim."""
-    values, structure = jax.tree_util.tree_flatten(batch)
-    return structure, tuple((np.dtype(v.dtype), tuple(v.shape[1:])) for v in values)
-
-
-def _host_epoch(batches: Iterator[tuple], batch_size: int | None, capacity: int):
-    """``take(count) -> Chunk | None`` over host batches, stacked up to ``capacity`` to a block.
-
-    A block holds batches of one layout: a batch whose shapes past the batch
-    dim (a sequence length, say) or structure differ from the block's starts
-    the next block, which compiles its own program.
-    """
-    size = batch_size
-    pending = None  # a batch read ahead that starts the next block
-
-    def take_chunk(count: int) -> Chunk | None:
-        nonlocal size, pending
-        group, pending = ([] if pending is None else [pending]), None
-        while len(group) < min(count, capacity):
-            batch = next(batches, None)
-            if batch is None:
-                break
-            if group and _layout(batch) != _layout(group[0]):
-                pending = batch
-                break
-            group.append(batch)
-        if not group:
-            return None
-        size = max([size or 0] + [jax.tree_util.tree_leaves(b[0])[0].shape[0] for b in group])
-        padded = [pad_batch(batch, size) for batch in group]
-        return stack_chunk([p for p, _ in padded], [m for _, m in padded], capacity)
-
-    return take_chunk
-
-
-def _device_epoch(data: tuple, plan: tuple, start: int, count: int):
-    """``take(count) -> Chunk | None`` over batches ``start .. start+count`` of a pass drawn on the device.
-
-    ``data`` are the arrays on the device and ``plan`` the pass's ``(idx, mask)``
-    (:func:`epoch_plan`): a chunk only names its rows, the compiled step gathers them.
-    """
-    (idx, mask), end = plan, start + count
-
-    def take_chunk(want: int) -> Chunk | None:
-        nonlocal start
-        if start >= end:
-            return None
-        chunk = Chunk(data, idx, mask, start, min(want, end - start))
-        start += chunk.count
-        return chunk
-
-    return take_chunk
 
 
 _END = object()
@@ -258,7 +132,7 @@ class DataSource(ABC):
         """Batches in an epoch, or None when unknown (a generator with no ``steps``)."""
 
     @abstractmethod
-    def epoch(self, capacity: int, seed: int, step: int = 0) -> Callable[[int], Chunk | None]:
+    def epoch(self, capacity: int, seed: int, step: int = 0) -> Take:
         """``take(count) -> Chunk | None`` over the next epoch; ``capacity`` caps a host block.
 
         ``seed`` and ``step`` (the epoch's first train step) seed its shuffle.
@@ -370,7 +244,7 @@ class ArraySource(DataSource):
         """``steps`` if given, else the batches in one pass over the arrays."""
         return pass_rows(self.arrays.size, self.batch_size) if self.steps is None else self.steps
 
-    def epoch(self, capacity: int, seed: int, step: int = 0) -> Callable[[int], Chunk | None]:
+    def epoch(self, capacity: int, seed: int, step: int = 0) -> Take:
         """``take(count) -> Chunk | None`` over the next epoch; ``capacity`` caps a host block.
 
         A pass's shuffle is drawn with ``(seed, the train step it starts at)``:
@@ -383,13 +257,12 @@ class ArraySource(DataSource):
         if self._pass is None or self._row == 0:
             self._pass = self._pass_plan((seed, step - self._row))
         start, count = self._row, self._epoch_rows(rows)
-        if count < (self.steps or 0):
-            warn_short_epoch(self.steps, count)
+        warn_short_epoch(self.steps, count)
         self._row = (start + count) % rows
         if device is None:
             batches = array_batches(self.arrays, self.batch_size, self._pass, start, count)
-            return _host_epoch(batches, self.batch_size, capacity)
-        return _device_epoch(device, self._pass, start, count)
+            return host_epoch(batches, self.batch_size, capacity)
+        return device_epoch(device, self._pass, start, count)
 
     def _pass_plan(self, seed: Any):
         """A new pass's shuffle for ``seed``: the one ``prepare`` drew for that seed, else drawn now."""
@@ -400,13 +273,12 @@ class ArraySource(DataSource):
         """One pass's shuffle: ``(idx, mask)`` on the device, or the sample order for host batches."""
         size, shuffle = self.arrays.size, bool(self.shuffle)
         if self._on_device() is None:
-            return np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
+            return pass_order(seed, size, shuffle)
         return epoch_plan(seed, size, self.batch_size, shuffle)
 
     def _epoch_rows(self, rows: int) -> int:
         """Batches the next epoch takes: ``steps``, or what is left of the pass if that is less."""
-        left = rows - self._row
-        return left if self.steps is None else min(self.steps, left)
+        return epoch_rows(rows - self._row, self.steps)
 
     def prepare(self, seed: int, step: int) -> None:
         """Draw the shuffle of the epoch starting at ``step`` now, for ``epoch`` to use (device data only).
@@ -487,13 +359,13 @@ class StreamSource(DataSource):
         except TypeError:
             return None
 
-    def epoch(self, capacity: int, seed: int, step: int = 0) -> Callable[[int], Chunk | None]:
+    def epoch(self, capacity: int, seed: int, step: int = 0) -> Take:
         """``take(count) -> Chunk | None`` over the next ``steps`` batches; ``capacity`` caps a block.
 
         ``(seed, step)`` seeds the shuffle of a pass that begins in this epoch.
         """
         _dataset_hook(self.stream, "on_epoch_begin")
-        return _host_epoch(itertools.islice(self._batches((seed, step)), self.steps), None, capacity)
+        return host_epoch(itertools.islice(self._batches((seed, step)), self.steps), None, capacity)
 
     def restart(self) -> None:
         """Begin a new pass next epoch (``iter(stream)`` again: a generator carries on where it is)."""
@@ -514,7 +386,7 @@ class StreamSource(DataSource):
         """A pass over the stream; an indexable one (``len``, ``[i]``) in shuffled order if asked."""
         stream = self.stream
         if self.shuffle and indexable(stream):
-            return stream_pass(stream, np.random.default_rng(seed).permutation(len(stream)))
+            return stream_pass(stream, pass_order(seed, len(stream), True))
         return stream_pass(stream)
 
     def _batches(self, seed: Any) -> Iterator[tuple]:
@@ -542,5 +414,5 @@ class StreamSource(DataSource):
             if got or fresh:
                 break
             fresh = True
-        if self.steps is not None and 0 < got < self.steps:
+        if got:
             warn_short_epoch(self.steps, got)

@@ -1,0 +1,193 @@
+"""Batching: a data set cut into fixed-size batches, and batches stacked into blocks for one compiled call.
+
+Every batch has a fixed size: a short batch is padded by wrapping around to
+its first samples, and a ``mask`` row marks the padding with 0.0, so one
+compiled program serves the whole epoch (``predict`` pads its last batch the
+same way and drops the padding rows from the outputs).
+
+``fit`` and ``evaluate`` read an epoch as ``take(count) -> Chunk | None``
+(:data:`Take`): the loop asks for as many batches as its next call should
+run, a number it learns by timing the calls as they go (``_loop.Loop._chunks``),
+so an epoch cannot fix its chunk sizes up front as an iterator would.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from dagjax.training.fit._data import ArrayData, leaves, take
+
+
+class Chunk(NamedTuple):
+    """Rows ``start .. start+count`` of ``idx``/``mask`` index batches out of ``data`` (all on device).
+
+    ``mask`` is None when no batch of the epoch holds padding.
+    """
+
+    data: tuple
+    idx: jax.Array
+    mask: jax.Array | None
+    start: int
+    count: int
+
+
+Take = Callable[[int], Chunk | None]  # an epoch: the next chunk of at most ``count`` batches, None at its end
+
+
+def pass_rows(size: int, batch_size: int) -> int:
+    """Batches in one pass over ``size`` samples (the last one maybe partial)."""
+    return math.ceil(size / batch_size)
+
+
+def pass_order(seed: Any, size: int, shuffle: bool) -> np.ndarray:
+    """The order a pass reads ``size`` samples (or a sequence's batches) in: shuffled by ``seed``, or not."""
+    return np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
+
+
+def epoch_rows(available: int, steps: int | None) -> int:
+    """Batches an epoch takes: ``steps``, or the ``available`` ones if fewer."""
+    return available if steps is None else min(steps, available)
+
+
+def warn_short_epoch(steps: int | None, got: int) -> None:
+    """Keras's warning when an epoch asked for ``steps`` batches and its data ran out after ``got``."""
+    if steps is not None and got < steps:
+        warnings.warn(
+            f"The data ran out after {got} of the {steps} steps asked for (steps_per_epoch, validation_steps "
+            "or steps): the run stops there, and a next epoch starts a new pass over the data.",
+            UserWarning,
+            stacklevel=2,
+        )
+
+
+def batch_rows(batch: Any) -> int:
+    """Samples in a batch: the leading size of its first array."""
+    return jax.tree_util.tree_leaves(batch)[0].shape[0]
+
+
+def wrap_index(n: int, size: int) -> np.ndarray:
+    """``size`` positions over ``n`` samples: ``0 .. n-1``, then around again from the first (padding)."""
+    return np.arange(size) % n
+
+
+def padding_mask(n: int, size: int) -> np.ndarray:
+    """1.0 for the first ``n`` of ``size`` rows (the real samples), 0.0 for the padding after them."""
+    return (np.arange(size) < n).astype(np.float32)
+
+
+def epoch_plan(seed: Any, size: int, batch_size: int, shuffle: bool) -> tuple:
+    """``(idx, mask)`` for one pass, of shape ``(rows, batch_size)``: batch ``r`` is samples ``idx[r]``.
+
+    The last batch's missing rows wrap around to the first samples and are
+    padding (mask 0.0); with no padding the mask is None. The permutation
+    is drawn on the host (``seed``: any numpy seed); the data itself stays
+    on the device.
+    """
+    order = pass_order(seed, size, shuffle)
+    rows = pass_rows(size, batch_size)
+    slots = rows * batch_size
+    idx = order[wrap_index(size, slots)].astype(np.int32).reshape(rows, batch_size)
+    if slots == size:
+        return jax.device_put(idx), None
+    return jax.device_put(idx), jax.device_put(padding_mask(size, slots).reshape(rows, batch_size))
+
+
+def pad_batch(batch: Any, size: int) -> tuple:
+    """``batch`` (any tree of arrays) padded to ``size`` rows by wrapping around, and its mask.
+
+    Each array is padded where it lives (numpy on the host, a JAX array on
+    its device); a full batch comes back as it is.
+    """
+    n = batch_rows(batch)
+    if n > size:
+        raise ValueError(f"A batch of {n} samples is larger than the batch size {size}.")
+    if n < size:
+        wrap = wrap_index(n, size)
+        batch = jax.tree_util.tree_map(lambda v: v[wrap], batch)
+    return batch, padding_mask(n, size)
+
+
+def cut(arrays: Any, batch_size: int, start: int, count: int) -> Iterator:
+    """Batches ``start .. start+count`` of ``arrays`` (any tree of arrays), in order, as slices."""
+    for row in range(start, start + count):
+        yield jax.tree_util.tree_map(lambda v, row=row: v[row * batch_size : (row + 1) * batch_size], arrays)
+
+
+def array_batches(data: ArrayData, batch_size: int, order: np.ndarray, start: int, count: int) -> Iterator:
+    """Host batches ``(x, y, sample_weight)``: batches ``start .. start+count`` of the pass ``order``."""
+    for positions in cut(order, batch_size, start, count):
+        yield leaves(take(data, positions, positions.size))
+
+
+def stack_chunk(batches: list[tuple], masks: list[np.ndarray], capacity: int) -> Chunk:
+    """Host batches concatenated into one device block of ``capacity`` batches (empty slots masked)."""
+    count = len(batches)
+    filler = batches[0]
+    batches = batches + [filler] * (capacity - count)
+    masks = masks + [np.zeros_like(masks[0])] * (capacity - count)
+    data = jax.device_put(jax.tree_util.tree_map(lambda *vs: np.concatenate(vs), *batches))
+    batch_size = masks[0].shape[0]
+    idx = jax.device_put(np.arange(capacity * batch_size, dtype=np.int32).reshape(capacity, batch_size))
+    return Chunk(data, idx, jax.device_put(np.stack(masks)), 0, count)
+
+
+def _layout(batch: tuple) -> tuple:
+    """What batches stacked into one block must share: tree structure, dtypes, shapes past the batch dim."""
+    values, structure = jax.tree_util.tree_flatten(batch)
+    return structure, tuple((np.dtype(v.dtype), tuple(v.shape[1:])) for v in values)
+
+
+def host_epoch(batches: Iterator[tuple], batch_size: int | None, capacity: int) -> Take:
+    """``take(count) -> Chunk | None`` over host batches, stacked up to ``capacity`` to a block.
+
+    A block holds batches of one layout: a batch whose shapes past the batch
+    dim (a sequence length, say) or structure differ from the block's starts
+    the next block, which compiles its own program. Batches are padded to the
+    largest seen so far (``batch_size`` at least, if given).
+    """
+    size = batch_size
+    pending = None  # a batch read ahead that starts the next block
+
+    def take_chunk(count: int) -> Chunk | None:
+        nonlocal size, pending
+        group, pending = ([] if pending is None else [pending]), None
+        while len(group) < min(count, capacity):
+            batch = next(batches, None)
+            if batch is None:
+                break
+            if group and _layout(batch) != _layout(group[0]):
+                pending = batch
+                break
+            group.append(batch)
+        if not group:
+            return None
+        size = max([size or 0] + [batch_rows(b) for b in group])
+        padded = [pad_batch(jax.device_get(batch), size) for batch in group]  # stacked on the host
+        return stack_chunk([p for p, _ in padded], [m for _, m in padded], capacity)
+
+    return take_chunk
+
+
+def device_epoch(data: tuple, plan: tuple, start: int, count: int) -> Take:
+    """``take(count) -> Chunk | None`` over batches ``start .. start+count`` of a pass drawn on the device.
+
+    ``data`` are the arrays on the device and ``plan`` the pass's ``(idx, mask)``
+    (:func:`epoch_plan`): a chunk only names its rows, the compiled step gathers them.
+    """
+    (idx, mask), end = plan, start + count
+
+    def take_chunk(want: int) -> Chunk | None:
+        nonlocal start
+        if start >= end:
+            return None
+        chunk = Chunk(data, idx, mask, start, min(want, end - start))
+        start += chunk.count
+        return chunk
+
+    return take_chunk
