@@ -13,7 +13,7 @@ are a separate small program, run when a callback, the progress bar or the
 epoch's end reads them, so a step carries no bookkeeping nobody reads.
 
 Each step gathers its batch on the device, from data placed there once
-(see :class:`~dagjax.training.fit._sources.Chunk`). ``steps_per_execution`` picks
+(see :class:`~dagjax.training.fit._batching.Chunk`). ``steps_per_execution`` picks
 between the two: an int ``k`` runs ``k`` steps per call (1: the plain step);
 ``"auto"`` fuses steps unless a callback needs every batch, or the backend is
 ``_perf.fuses_well`` says one step per call is faster for this model on this
