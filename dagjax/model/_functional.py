@@ -14,7 +14,7 @@ and friends below only hand the call over, as Keras's ``Model.save`` calls
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import jax
@@ -447,19 +447,6 @@ class Model(KerasFacade, Layer):
     def count_params(self) -> int:
         """The sum of its layers' counts (nested models too), from the weight specs: no arrays are made."""
         return sum(layer.count_params() for layer in self._sublayers.values())
-
-    def summary(
-        self,
-        line_length: int | None = None,
-        *,
-        print_fn: Callable[..., Any] | None = None,
-        expand_nested: bool = False,
-        show_trainable: bool = False,
-    ) -> None:
-        """Print layers, output shapes, parameter counts and connections, as Keras."""
-        from dagjax.utils._summary import summary
-
-        summary(self, line_length, print_fn, expand_nested=expand_nested, show_trainable=show_trainable)
 
     def get_config(self) -> dict:
         """Keras's model config: the layers with their calls, and the input and output layers (JSON data)."""
