@@ -33,7 +33,7 @@ from dagjax.layers._registry import custom_object_scope
 from dagjax.layers._serialization import layer_from_config, layer_to_config
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 _LIST_LIMIT = 8
 

@@ -19,12 +19,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dagjax._graph import SymbolicTensor, is_symbolic
-from dagjax.layers._base import Layer
-from dagjax.layers._input import Input, InputLayer
+from dagjax.layers import Input, InputLayer, Layer
 from dagjax.layers._serialization import layer_from_config, layer_to_config
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model, Sequential
+    from dagjax.model import Model, Sequential
 
 
 # ------------------------------------------------------------------ to config

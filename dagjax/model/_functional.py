@@ -34,8 +34,8 @@ from dagjax._graph import (
     run_order,
 )
 from dagjax._naming import DEFAULT_SEED, unique_name
-from dagjax.layers._base import Layer, TensorSpec, batch_mask_kwargs
-from dagjax.layers._input import InputLayer
+from dagjax.layers import InputLayer, Layer, TensorSpec
+from dagjax.layers._base import batch_mask_kwargs
 from dagjax.model._config import functional_config, functional_from_config
 from dagjax.model._facade import KerasFacade
 

@@ -8,8 +8,7 @@ import jax
 
 from dagjax._graph import SymbolicTensor, is_symbolic
 from dagjax._naming import unique_name
-from dagjax.layers._base import Layer
-from dagjax.layers._input import Input, InputLayer
+from dagjax.layers import Input, InputLayer, Layer
 from dagjax.model._config import sequential_config, sequential_from_config
 from dagjax.model._functional import Model
 

@@ -9,12 +9,10 @@ InputLayer or to the layer that makes the output, as Keras's plot does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from dagjax._graph import flatten
-
-if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+from dagjax.model import Model
 
 
 class GraphNode(NamedTuple):
@@ -38,9 +36,7 @@ class GraphEdge(NamedTuple):
 
 
 def is_model(layer: Any) -> bool:
-    """Whether ``layer`` is a model (functional or Sequential), checked without importing it at load time."""
-    from dagjax.model._functional import Model  # deferred: the model module imports the callbacks package
-
+    """Whether ``layer`` is a model (functional or Sequential)."""
     return isinstance(layer, Model)
 
 

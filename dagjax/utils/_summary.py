@@ -17,7 +17,7 @@ import numpy as np
 from dagjax.utils._layer_graph import is_model, layer_kind
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 
 def _format_count(n: int) -> str:

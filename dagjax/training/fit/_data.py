@@ -19,7 +19,7 @@ import numpy as np
 from dagjax._graph import adjust_input_rank, check_input_shape, inputs_by_name
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 
 class ArrayData(NamedTuple):
