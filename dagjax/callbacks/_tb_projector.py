@@ -33,7 +33,7 @@ def embedding_layers(model: Model, prefix: tuple = ()) -> list[tuple[tuple, obje
     from dagjax.utils._layer_graph import is_model
 
     found = []
-    for layer in model._layers:
+    for layer in model.operations:
         path = (*prefix, layer.name)
         if isinstance(layer, Embedding):
             found.append((path, layer))

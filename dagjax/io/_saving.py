@@ -134,7 +134,7 @@ def _checked_weights(
     model, filepath: str, arrays: dict[Path, np.ndarray], by_name: bool = True
 ) -> tuple[dict, dict]:
     """The file's params and state, checked against every key (or position), shape and dtype."""
-    abstract = {"params": model._abstract_weights(True), "state": model._abstract_weights(False)}
+    abstract = {"params": model.abstract_weights(True), "state": model.abstract_weights(False)}
     expected = _weight_leaves(model, abstract)
     found = {p: a for p, a in arrays.items() if p[0] in ("params", "state")}
     by_position = _position_differences(expected, found)

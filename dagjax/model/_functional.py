@@ -23,6 +23,7 @@ import numpy as np
 
 from dagjax import initializers
 from dagjax._graph import (
+    Node,
     SymbolicTensor,
     adjust_input_rank,
     check_input_shape,
@@ -181,6 +182,23 @@ class Model(KerasFacade, Layer):
         return list(self._layers)
 
     @property
+    def operations(self) -> list[Layer]:
+        """Every layer of the graph, InputLayers included, in ``layers``' order (Keras's ``operations``).
+
+        The same as ``layers`` for a functional model; a Sequential's ``layers`` leave its InputLayer out.
+        """
+        return list(self._layers)
+
+    @property
+    def nodes(self) -> list[Node]:
+        """Every layer call in the graph (the InputLayers' aside), each after the calls it reads from.
+
+        The depth-first order the graph was collected in, which random layers' draws follow. ``apply``
+        runs them in Keras's order (by decreasing depth), which may put independent calls otherwise.
+        """
+        return list(self._nodes)
+
+    @property
     def sublayers(self) -> dict[str, Layer]:
         """The model's layers by name, InputLayers left out: its params nest under these names."""
         return self._sublayers
@@ -227,7 +245,7 @@ class Model(KerasFacade, Layer):
         """One argument, matched to the model's inputs by name or order and checked against their shapes."""
         if len(input_specs) != 1:
             raise self.input_error(f"takes one argument (a tensor, list or dict), got {len(input_specs)}")
-        self._flat_inputs(input_specs[0], symbolic=True)
+        self.flat_inputs(input_specs[0], symbolic=True)
 
     def compute_output_spec(self, *input_specs: Any) -> Any:
         """The specs of the model's own output tensors: the graph already knows them, nothing is traced."""
@@ -282,7 +300,7 @@ class Model(KerasFacade, Layer):
         layers with ``uses_batch_mask`` (BatchNormalization) get it to leave
         them out of their batch statistics. ``None``: every row is real.
         """
-        values: dict[int, Any] = dict(zip(map(id, self.inputs), self._flat_inputs(inputs)))
+        values: dict[int, Any] = dict(zip(map(id, self.inputs), self.flat_inputs(inputs)))
         new_state = dict(state)
         penalty = 0.0  # a Python number until a regularizer adds to it: no ops traced for none
         for index, node in self._plan:
@@ -319,8 +337,12 @@ class Model(KerasFacade, Layer):
         outputs = map_structure(lambda t: values[id(t)], self._output_structure)
         return _unpack_singleton(outputs), new_state, penalty
 
-    def _flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
-        """Inputs as a list in ``model.inputs`` order, checked against each Input."""
+    def flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
+        """``inputs`` (one, a list in order, or a dict by input name) as a list in ``model.inputs`` order.
+
+        Each is checked against its Input's shape; arrays (``symbolic=False``) are also given the
+        Input's rank and dtype, as ``apply`` takes them. ``symbolic=True``: tensors or specs, only checked.
+        """
         names = self.input_names
         flat = inputs_by_name(inputs, names, self.name)
         checked = []

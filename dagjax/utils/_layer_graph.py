@@ -48,10 +48,10 @@ def layer_kind(layer: Any) -> str:
 
 def _tensors_of(model) -> dict[int, list]:
     """Per layer of ``model``: its output tensors (every call, in order)."""
-    out: dict[int, list] = {id(layer): [] for layer in model._layers}
+    out: dict[int, list] = {id(layer): [] for layer in model.operations}
     for t in model.inputs:
         out[id(t.node.layer)].append(t)
-    for node in model._nodes:
+    for node in model.nodes:
         out[id(node.layer)].extend(node.output_tensors)
     return out
 
@@ -75,7 +75,7 @@ class _Walk:
         """The node (and output index) that makes ``tensor``, looking inside nested models."""
         producer = tensor.node.layer
         if self.expand and is_model(producer):
-            inner = flatten(producer._output_structure)[tensor.index]
+            inner = flatten(producer.output)[tensor.index]
             return self.source(producer, (*prefix, producer.name), inner)
         return (*prefix, producer.name), self.position(model, tensor)
 
@@ -87,10 +87,10 @@ class _Walk:
 
     def walk(self, model, prefix: tuple) -> None:
         tensors = _tensors_of(model)
-        calls: dict[int, list] = {id(layer): [] for layer in model._layers}
-        for node in model._nodes:
+        calls: dict[int, list] = {id(layer): [] for layer in model.operations}
+        for node in model.nodes:
             calls[id(node.layer)].append(node)
-        for layer in model._layers:
+        for layer in model.operations:
             path = (*prefix, layer.name)
             if self.expand and is_model(layer):
                 self.walk(layer, path)
@@ -106,11 +106,11 @@ class _Walk:
                     [t.dtype for t in outputs],
                 )
             )
-        for node in model._nodes:
+        for node in model.nodes:
             layer = node.layer
             path = (*prefix, layer.name)
             inputs = (
-                layer._flat_inputs(node.args[0], symbolic=True)
+                layer.flat_inputs(node.args[0], symbolic=True)
                 if self.expand and is_model(layer)
                 else node.input_tensors
             )
