@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 if TYPE_CHECKING:
-    from dagjax.layers._base import Layer
+    from dagjax.layers import Layer
 
 
 class SymbolicTensor:

@@ -11,6 +11,9 @@ settable between steps without recompiling.
 Array(0.001, dtype=float32)
 """
 
+from dagjax.training.optimizers import get as get
+from dagjax.training.optimizers import get_learning_rate as get_learning_rate
+from dagjax.training.optimizers import set_learning_rate as set_learning_rate
 from dagjax.training.optimizers._keras import SGD as SGD
 from dagjax.training.optimizers._keras import Adadelta as Adadelta
 from dagjax.training.optimizers._keras import Adagrad as Adagrad
@@ -21,6 +24,3 @@ from dagjax.training.optimizers._keras import KerasOptimizerState as KerasOptimi
 from dagjax.training.optimizers._keras import Lion as Lion
 from dagjax.training.optimizers._keras import Nadam as Nadam
 from dagjax.training.optimizers._keras import RMSprop as RMSprop
-from dagjax.training.optimizers._keras import get as get
-from dagjax.training.optimizers._learning_rate import get_learning_rate as get_learning_rate
-from dagjax.training.optimizers._learning_rate import set_learning_rate as set_learning_rate

@@ -104,8 +104,8 @@ def randomize(model, seed=0):
     """Non-trivial weights without compiling an init (positive, so variances stay valid)."""
     rng = np.random.default_rng(seed)
     fill = lambda s: jnp.asarray(rng.uniform(0.5, 1.5, s.shape), s.dtype)
-    model._params = jax.tree.map(fill, model._abstract_weights(trainable=True))
-    model._state = jax.tree.map(fill, model._abstract_weights(trainable=False))
+    model._params = jax.tree.map(fill, model.abstract_weights(trainable=True))
+    model._state = jax.tree.map(fill, model.abstract_weights(trainable=False))
 
 
 def sample(shapes, dtype, seed=1, batch=2):

@@ -51,6 +51,33 @@ def test_introspection():
         model.get_layer("nope")
 
 
+def test_graph_read_accessors():
+    """What other packages read of a model: its calls, its layers with the Inputs, its weight shapes."""
+    x = dj.Input((3,), name="x")
+    dense = layers.Dense(3, name="shared")
+    y = layers.Dense(2, name="out")(dense(dense(x)))
+    model = dj.Model(x, y)
+    assert [(n.layer.name, dense.inbound_nodes.index(n) if n.layer is dense else 0) for n in model.nodes] == [
+        ("shared", 0), ("shared", 1), ("out", 0)
+    ]
+    assert [lay.name for lay in model.operations] == [lay.name for lay in model.layers]
+    model.nodes.clear()  # copies: the graph is read-only through them
+    dense.inbound_nodes.clear()
+    assert len(model.nodes) == 3 and len(dense.inbound_nodes) == 2
+    params, state = model.init()
+    assert jax.tree.map(lambda a: (a.shape, a.dtype), model.abstract_weights(True)) == jax.tree.map(
+        lambda a: (a.shape, a.dtype), params
+    )
+    assert model.abstract_weights(False) == state == {}
+    (flat,) = model.flat_inputs({"x": np.ones((2, 3), "float64")})
+    assert flat.dtype == np.float32
+
+    seq = dj.Sequential([dj.Input((4,)), layers.Dense(1)])
+    assert [type(lay).__name__ for lay in seq.operations] == ["InputLayer", "Dense"]
+    assert [type(lay).__name__ for lay in seq.layers] == ["Dense"]
+    assert dj.Sequential([layers.Dense(1)]).nodes == []  # no graph yet
+
+
 def test_apply_list_dict_and_jit_agree():
     model = two_branch_model()
     params, state = model.init(jax.random.key(1))

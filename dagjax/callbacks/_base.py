@@ -22,7 +22,7 @@ from dagjax.callbacks._progbar import Progbar
 from dagjax.training.fit import log_value
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 _BATCH_HOOKS = {
     "train": ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end"),

@@ -19,7 +19,7 @@ from dagjax.callbacks._base import Callback
 from dagjax.callbacks._monitor import MonitorCallback
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 
 def current_learning_rate(model: Model) -> float:

@@ -18,7 +18,7 @@ import numpy as np
 from dagjax.callbacks._base import Callback
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 
 def maximises(model: Model, monitor: str, owner: str) -> bool:

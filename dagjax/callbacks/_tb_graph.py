@@ -16,7 +16,7 @@ from dagjax.utils._layer_graph import GraphNode, layer_graph, layer_kind
 if TYPE_CHECKING:
     from tensorboardX.proto.graph_pb2 import GraphDef
 
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 
 def node_name(path: tuple) -> str:

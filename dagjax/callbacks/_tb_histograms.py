@@ -92,7 +92,7 @@ def activation_tags(model: Model) -> list[tuple[str, Any]]:
     """``(tag, tensor)`` for every output of every layer call in ``model`` (InputLayers aside)."""
     calls: dict[str, int] = {}
     tags = []
-    for node in model._nodes:
+    for node in model.nodes:
         name = node.layer.name
         call = calls[name] = calls.get(name, -1) + 1
         for index, tensor in enumerate(node.output_tensors):

@@ -20,20 +20,20 @@ import jax
 import numpy as np
 
 from dagjax.callbacks._tb_histograms import leaf
+from dagjax.layers import Embedding
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 CONFIG_NAME = "projector_config.pbtxt"
 
 
 def embedding_layers(model: Model, prefix: tuple = ()) -> list[tuple[tuple, object]]:
     """``(path, layer)`` of every Embedding layer in ``model``, nested models included."""
-    from dagjax.layers._core import Embedding  # deferred: layers import the model's callbacks
     from dagjax.utils._layer_graph import is_model
 
     found = []
-    for layer in model._layers:
+    for layer in model.operations:
         path = (*prefix, layer.name)
         if isinstance(layer, Embedding):
             found.append((path, layer))

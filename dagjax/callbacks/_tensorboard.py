@@ -36,7 +36,7 @@ from dagjax.callbacks._tb_histograms import HistogramProbe, leaf
 from dagjax.callbacks._tb_projector import ProjectorWriter
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 _MISSING_WRITER = (
     "callbacks.TensorBoard writes event files with the tensorboardX package, which is not installed. "

@@ -33,7 +33,7 @@ from dagjax.layers._registry import custom_object_scope
 from dagjax.layers._serialization import layer_from_config, layer_to_config
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 _LIST_LIMIT = 8
 
@@ -134,7 +134,7 @@ def _checked_weights(
     model, filepath: str, arrays: dict[Path, np.ndarray], by_name: bool = True
 ) -> tuple[dict, dict]:
     """The file's params and state, checked against every key (or position), shape and dtype."""
-    abstract = {"params": model._abstract_weights(True), "state": model._abstract_weights(False)}
+    abstract = {"params": model.abstract_weights(True), "state": model.abstract_weights(False)}
     expected = _weight_leaves(model, abstract)
     found = {p: a for p, a in arrays.items() if p[0] in ("params", "state")}
     by_position = _position_differences(expected, found)

@@ -216,8 +216,8 @@ class Layer:
 
     def compute_output_spec(self, *input_specs: Any) -> Any:
         """Output shapes and dtypes, by tracing ``apply`` abstractly (no compute)."""
-        params = self._abstract_weights(trainable=True)
-        state = self._abstract_weights(trainable=False)
+        params = self.abstract_weights(trainable=True)
+        state = self.abstract_weights(trainable=False)
         has_unknown = any(None in s.shape for s in flatten(input_specs))
 
         def trace(size: int):
@@ -312,15 +312,19 @@ class Layer:
                 total = total + sub.weight_penalty(params[name])
         return total
 
-    def _abstract_weights(self, trainable: bool) -> dict:
-        """Shape-only stand-ins for params (or state), for abstract tracing."""
+    def abstract_weights(self, trainable: bool) -> dict:
+        """``params`` (``trainable=True``) or ``state`` as ``jax.ShapeDtypeStruct`` leaves: no arrays made.
+
+        The tree ``init`` would return, for abstract tracing (``jax.eval_shape``) and for checking
+        weights from a file before loading them.
+        """
         tree = {
             w.name: jax.ShapeDtypeStruct(tuple(w.shape), w.dtype)
             for w in self.weight_specs
             if w.trainable == trainable
         }
         for name, sub in self.sublayers.items():
-            sub_tree = sub._abstract_weights(trainable)
+            sub_tree = sub.abstract_weights(trainable)
             if sub_tree:
                 tree[name] = sub_tree
         return tree
@@ -372,6 +376,14 @@ class Layer:
         return node.outputs
 
     # ------------------------------------------------------------------ Keras introspection
+    @property
+    def inbound_nodes(self) -> list[Node]:
+        """Every call of this layer on symbolic tensors, as a graph ``Node``, in call order (as Keras's).
+
+        A layer shared by several models lists its calls in all of them; a model's ``nodes`` are its own.
+        """
+        return list(self._inbound_nodes)
+
     def _single_node(self, what: str) -> Node:
         if not self._inbound_nodes:
             raise AttributeError(f"Layer '{self.name}' has not been called yet, so it has no {what}.")

@@ -19,12 +19,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dagjax._graph import SymbolicTensor, is_symbolic
-from dagjax.layers._base import Layer
-from dagjax.layers._input import Input, InputLayer
+from dagjax.layers import Input, InputLayer, Layer
 from dagjax.layers._serialization import layer_from_config, layer_to_config
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model, Sequential
+    from dagjax.model import Model, Sequential
 
 
 # ------------------------------------------------------------------ to config
@@ -63,7 +62,7 @@ def functional_config(model: Model) -> dict:
     calls: dict[int, list] = {}
     index: dict[int, int] = {}
     for layer in model.layers:
-        nodes = [n for n in layer._inbound_nodes if isinstance(layer, InputLayer) or id(n) in in_model]
+        nodes = [n for n in layer.inbound_nodes if isinstance(layer, InputLayer) or id(n) in in_model]
         calls[id(layer)] = nodes
         index.update((id(node), i) for i, node in enumerate(nodes))
 
@@ -132,7 +131,7 @@ def functional_from_config(cls: type[Model], config: dict, custom_objects: dict 
         layers[entry["name"]] = layer
         pending[entry["name"]] = list(entry.get("inbound_nodes", []))
         is_input = isinstance(layer, InputLayer)
-        produced[entry["name"]] = [layer._inbound_nodes[0].output_tensors] if is_input else []
+        produced[entry["name"]] = [layer.inbound_nodes[0].output_tensors] if is_input else []
 
     def ready(call: Any) -> bool:
         for layer_name, node_index, _ in _refs(call):
@@ -153,7 +152,7 @@ def functional_from_config(cls: type[Model], config: dict, custom_objects: dict 
             while calls and ready(calls[0]):
                 layer = layers[layer_name]
                 layer(*_decode(calls.pop(0), produced))
-                produced[layer_name].append(layer._inbound_nodes[-1].output_tensors)
+                produced[layer_name].append(layer.inbound_nodes[-1].output_tensors)
                 progressed = True
         if not progressed:
             stuck = [name for name, calls in pending.items() if calls]

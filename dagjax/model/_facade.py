@@ -1,19 +1,21 @@
-"""Keras's training and file methods on ``Model``: each hands the call to the package that does it.
+"""Keras's training, printing and file methods on ``Model``: each hands the call to the package that does it.
 
 ``compile`` makes a :class:`~dagjax.training.fit.FitSession`, which owns
 everything training carries (optimizer state, step, compiled loops);
 ``fit``, ``evaluate`` and the ``*_on_batch`` methods run on it, ``predict``
-needs none, and ``save`` / ``load_weights`` are :mod:`dagjax.io`'s. The
-imports sit inside the methods: the model package imports nothing above it.
+needs none, ``summary`` is :mod:`dagjax.utils`'s and ``save`` / ``load_weights``
+are :mod:`dagjax.io`'s. The imports sit inside the methods: the model package
+imports nothing above it (``tests/test_layering.py`` lists these methods).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
 class KerasFacade:
-    """``compile`` / ``fit`` / ``evaluate`` / ``predict`` / ``save`` and friends, delegated (Keras's API)."""
+    """``compile`` / ``fit`` / ``evaluate`` / ``predict`` / ``summary`` / ``save`` and friends, delegated."""
 
     _session: Any = None
     name: str
@@ -164,6 +166,20 @@ class KerasFacade:
         from dagjax.training.fit import predict_on_batch
 
         return predict_on_batch(self, x)
+
+    # ------------------------------------------------------------------ printing: dagjax.utils
+    def summary(
+        self,
+        line_length: int | None = None,
+        *,
+        print_fn: Callable[..., Any] | None = None,
+        expand_nested: bool = False,
+        show_trainable: bool = False,
+    ) -> None:
+        """Print layers, output shapes, parameter counts and connections, as Keras."""
+        from dagjax.utils import summary
+
+        summary(self, line_length, print_fn, expand_nested=expand_nested, show_trainable=show_trainable)
 
     # ------------------------------------------------------------------ files: dagjax.io
     def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:

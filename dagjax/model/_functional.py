@@ -5,16 +5,16 @@ and keeps a flat execution plan. ``apply`` runs the plan in Python, so under
 ``jax.jit`` the whole graph becomes one traced program with no per-layer
 Python at run time. Parameters are ``{layer_name: {weight_name: array}}``.
 
-The model is the graph and its weights. Training lives in the session that
-``compile`` makes (``dagjax.training.fit.FitSession``), files in
-``dagjax.io``: ``compile`` / ``fit`` / ``evaluate`` / ``predict`` / ``save``
-and friends below only hand the call over, as Keras's ``Model.save`` calls
-``saving_api.save_model``.
+The model is the graph and its weights (held as ``_weights.ModelWeights``
+says). Training lives in the session that ``compile`` makes
+(``dagjax.training.fit.FitSession``), files in ``dagjax.io``: ``compile`` /
+``fit`` / ``evaluate`` / ``predict`` / ``save`` and friends (``_facade``) only
+hand the call over, as Keras's ``Model.save`` calls ``saving_api.save_model``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import jax
@@ -23,6 +23,7 @@ import numpy as np
 
 from dagjax import initializers
 from dagjax._graph import (
+    Node,
     SymbolicTensor,
     adjust_input_rank,
     by_name,
@@ -34,10 +35,11 @@ from dagjax._graph import (
     run_order,
 )
 from dagjax._naming import DEFAULT_SEED, unique_name
-from dagjax.layers._base import Layer, TensorSpec, batch_mask_kwargs
-from dagjax.layers._input import InputLayer
+from dagjax.layers import InputLayer, Layer, TensorSpec
+from dagjax.layers._base import batch_mask_kwargs
 from dagjax.model._config import functional_config, functional_from_config
 from dagjax.model._facade import KerasFacade
+from dagjax.model._weights import ModelWeights
 
 
 def _check_symbolic(structure: Any, what: str) -> list[SymbolicTensor]:
@@ -63,7 +65,7 @@ def _dedupe(names: list[str]) -> list[str]:
     return out
 
 
-class Model(KerasFacade, Layer):
+class Model(KerasFacade, ModelWeights, Layer):
     """A directed acyclic graph of layers, from ``inputs`` to ``outputs``.
 
     ``inputs`` and ``outputs`` may each be one symbolic tensor, a list, or a
@@ -176,6 +178,23 @@ class Model(KerasFacade, Layer):
         return list(self._layers)
 
     @property
+    def operations(self) -> list[Layer]:
+        """Every layer of the graph, InputLayers included, in ``layers``' order (Keras's ``operations``).
+
+        The same as ``layers`` for a functional model; a Sequential's ``layers`` leave its InputLayer out.
+        """
+        return list(self._layers)
+
+    @property
+    def nodes(self) -> list[Node]:
+        """Every layer call in the graph (the InputLayers' aside), each after the calls it reads from.
+
+        The depth-first order the graph was collected in, which random layers' draws follow. ``apply``
+        runs them in Keras's order (by decreasing depth), which may put independent calls otherwise.
+        """
+        return list(self._nodes)
+
+    @property
     def sublayers(self) -> dict[str, Layer]:
         """The model's layers by name, InputLayers left out: its params nest under these names."""
         return self._sublayers
@@ -222,7 +241,7 @@ class Model(KerasFacade, Layer):
         """One argument, matched to the model's inputs by name or order and checked against their shapes."""
         if len(input_specs) != 1:
             raise self.input_error(f"takes one argument (a tensor, list or dict), got {len(input_specs)}")
-        self._flat_inputs(input_specs[0], symbolic=True)
+        self.flat_inputs(input_specs[0], symbolic=True)
 
     def compute_output_spec(self, *input_specs: Any) -> Any:
         """The specs of the model's own output tensors: the graph already knows them, nothing is traced."""
@@ -277,7 +296,7 @@ class Model(KerasFacade, Layer):
         layers with ``uses_batch_mask`` (BatchNormalization) get it to leave
         them out of their batch statistics. ``None``: every row is real.
         """
-        values: dict[int, Any] = dict(zip(map(id, self.inputs), self._flat_inputs(inputs)))
+        values: dict[int, Any] = dict(zip(map(id, self.inputs), self.flat_inputs(inputs)))
         new_state = dict(state)
         penalty = 0.0  # a Python number until a regularizer adds to it: no ops traced for none
         for index, node in self._plan:
@@ -314,8 +333,12 @@ class Model(KerasFacade, Layer):
         outputs = map_structure(lambda t: values[id(t)], self._output_structure)
         return _unpack_singleton(outputs), new_state, penalty
 
-    def _flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
-        """Inputs as a list in ``model.inputs`` order, checked against each Input."""
+    def flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
+        """``inputs`` (one, a list in order, or a dict by input name) as a list in ``model.inputs`` order.
+
+        Each is checked against its Input's shape; arrays (``symbolic=False``) are also given the
+        Input's rank and dtype, as ``apply`` takes them. ``symbolic=True``: tensors or specs, only checked.
+        """
         names = self.input_names
         flat = by_name(inputs, names, "inputs", kind="input", arrays=True, model=self.name)
         checked = []
@@ -329,98 +352,6 @@ class Model(KerasFacade, Layer):
                 x = jnp.asarray(x).astype(tensor.dtype)
             checked.append(x)
         return checked
-
-    # ------------------------------------------------------------------ weights
-    def _weights(self) -> tuple[dict, dict]:
-        """``(params, state)``, made with the default seed on first use."""
-        if self._params is None:
-            if self._lent:
-                raise RuntimeError(
-                    f"Model '{self.name}' is being trained: its weights are with the running fit. Read them "
-                    "from a callback hook (self.model.params) or once fit returns."
-                )
-            self._params, self._state = self.init()
-        return self._params, self._state
-
-    @property
-    def params(self) -> dict:
-        """Trainable weights; created with a fixed default seed on first use."""
-        self._weights_shared = True  # the caller may keep them: a fit copies them before updating in place
-        return self._weights()[0]
-
-    @params.setter
-    def params(self, value: dict) -> None:
-        self._weights()
-        self._params, self._weights_shared = value, True
-
-    @property
-    def state(self) -> dict:
-        """Non-trainable variables (e.g. BatchNormalization moving statistics)."""
-        self._weights_shared = True
-        return self._weights()[1]
-
-    @state.setter
-    def state(self, value: dict) -> None:
-        self._weights()
-        self._state, self._weights_shared = value, True
-
-    def weights_view(self) -> tuple[dict, dict]:
-        """``(params, state)`` for code that reads them now and keeps nothing (saving, evaluating).
-
-        Unlike ``model.params``, this does not make the next ``fit`` copy them:
-        a fit may update these very arrays in place.
-        """
-        return self._weights()
-
-    def lend_weights(self) -> tuple[dict, dict, bool]:
-        """``(params, state, shared)``, held by a training session until it calls :meth:`restore_weights`.
-
-        ``shared`` says whether anyone outside the model may hold them (they were
-        read or set through ``params`` / ``state``): a session whose steps
-        donate their buffers copies such trees first.
-        """
-        params, state = self._weights()
-        shared = self._weights_shared
-        self._params = self._state = None
-        self._lent = True
-        return params, state, shared
-
-    def restore_weights(self, params: dict, state: dict, shared: bool = False) -> None:
-        """Hold ``params`` and ``state`` again (from a session or a file); ``shared`` as for lend_weights."""
-        self._params, self._state, self._weights_shared, self._lent = params, state, shared, False
-
-    def get_weights(self) -> list[np.ndarray]:
-        """Every weight as numpy, in Keras's order and layouts."""
-        params, state = self._weights()
-        trees = {"params": params, "state": state}
-        out = []
-        for collection, path in self.weight_paths():
-            node = trees[collection]
-            for key in path:
-                node = node[key]
-            out.append(np.asarray(node))
-        return out
-
-    def set_weights(self, weights: list) -> None:
-        """Load weights given in Keras's order (``keras_model.get_weights()`` works)."""
-        paths = list(self.weight_paths())
-        if len(weights) != len(paths):
-            raise ValueError(f"Model '{self.name}' has {len(paths)} weights, set_weights got {len(weights)}.")
-        params, state = self._weights()
-        trees = {"params": _copy_tree(params), "state": _copy_tree(state)}
-        for (collection, path), value in zip(paths, weights):
-            parent = trees[collection]
-            for key in path[:-1]:
-                parent = parent[key]
-            old = parent[path[-1]]
-            value = np.asarray(value)
-            if value.shape != old.shape:
-                raise ValueError(
-                    f"Weight '{'/'.join(path)}' of model '{self.name}' has shape {old.shape}, "
-                    f"set_weights got {value.shape}."
-                )
-            parent[path[-1]] = jnp.asarray(value, old.dtype)
-        self.restore_weights(trees["params"], trees["state"])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """On symbolic tensors: nest this model in a graph. On arrays: run it with ``model.params``."""
@@ -442,19 +373,6 @@ class Model(KerasFacade, Layer):
     def count_params(self) -> int:
         """The sum of its layers' counts (nested models too), from the weight specs: no arrays are made."""
         return sum(layer.count_params() for layer in self._sublayers.values())
-
-    def summary(
-        self,
-        line_length: int | None = None,
-        *,
-        print_fn: Callable[..., Any] | None = None,
-        expand_nested: bool = False,
-        show_trainable: bool = False,
-    ) -> None:
-        """Print layers, output shapes, parameter counts and connections, as Keras."""
-        from dagjax.utils._summary import summary
-
-        summary(self, line_length, print_fn, expand_nested=expand_nested, show_trainable=show_trainable)
 
     def get_config(self) -> dict:
         """Keras's model config: the layers with their calls, and the input and output layers (JSON data)."""
@@ -483,6 +401,3 @@ def _weight_specs_under(layer: Layer) -> Iterable:
     for sub in layer.sublayers.values():
         yield from _weight_specs_under(sub)
 
-
-def _copy_tree(tree: dict) -> dict:
-    return {k: _copy_tree(v) if isinstance(v, dict) else v for k, v in tree.items()}

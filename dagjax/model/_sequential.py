@@ -8,8 +8,7 @@ import jax
 
 from dagjax._graph import SymbolicTensor, is_symbolic
 from dagjax._naming import unique_name
-from dagjax.layers._base import Layer
-from dagjax.layers._input import Input, InputLayer
+from dagjax.layers import Input, InputLayer, Layer
 from dagjax.model._config import sequential_config, sequential_from_config
 from dagjax.model._functional import Model
 
@@ -29,6 +28,7 @@ class Sequential(Model):
         self._input_tensor: SymbolicTensor | None = None
         self._reset_weights()
         self._layers = []
+        self._nodes = []
         self._sublayers = {}
         self._weight_specs = None
         for layer in layers or []:
@@ -112,11 +112,12 @@ class Sequential(Model):
         self._require_graph()
         return super().init(rng)
 
-    def _flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
+    def flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
+        """As ``Model.flat_inputs``; a Sequential with no input shape yet builds from a symbolic input."""
         if not self._layers and symbolic:
             self.build(inputs.shape)
         self._require_graph()
-        return super()._flat_inputs(inputs, symbolic)
+        return super().flat_inputs(inputs, symbolic)
 
     def _build_graph(self, inputs: Any, outputs: Any) -> None:
         if not self._stack:

@@ -9,12 +9,10 @@ InputLayer or to the layer that makes the output, as Keras's plot does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from dagjax._graph import flatten
-
-if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+from dagjax.model import Model
 
 
 class GraphNode(NamedTuple):
@@ -38,9 +36,7 @@ class GraphEdge(NamedTuple):
 
 
 def is_model(layer: Any) -> bool:
-    """Whether ``layer`` is a model (functional or Sequential), checked without importing it at load time."""
-    from dagjax.model._functional import Model  # deferred: the model module imports the callbacks package
-
+    """Whether ``layer`` is a model (functional or Sequential)."""
     return isinstance(layer, Model)
 
 
@@ -52,10 +48,10 @@ def layer_kind(layer: Any) -> str:
 
 def _tensors_of(model) -> dict[int, list]:
     """Per layer of ``model``: its output tensors (every call, in order)."""
-    out: dict[int, list] = {id(layer): [] for layer in model._layers}
+    out: dict[int, list] = {id(layer): [] for layer in model.operations}
     for t in model.inputs:
         out[id(t.node.layer)].append(t)
-    for node in model._nodes:
+    for node in model.nodes:
         out[id(node.layer)].extend(node.output_tensors)
     return out
 
@@ -79,7 +75,7 @@ class _Walk:
         """The node (and output index) that makes ``tensor``, looking inside nested models."""
         producer = tensor.node.layer
         if self.expand and is_model(producer):
-            inner = flatten(producer._output_structure)[tensor.index]
+            inner = flatten(producer.output)[tensor.index]
             return self.source(producer, (*prefix, producer.name), inner)
         return (*prefix, producer.name), self.position(model, tensor)
 
@@ -91,10 +87,10 @@ class _Walk:
 
     def walk(self, model, prefix: tuple) -> None:
         tensors = _tensors_of(model)
-        calls: dict[int, list] = {id(layer): [] for layer in model._layers}
-        for node in model._nodes:
+        calls: dict[int, list] = {id(layer): [] for layer in model.operations}
+        for node in model.nodes:
             calls[id(node.layer)].append(node)
-        for layer in model._layers:
+        for layer in model.operations:
             path = (*prefix, layer.name)
             if self.expand and is_model(layer):
                 self.walk(layer, path)
@@ -110,11 +106,11 @@ class _Walk:
                     [t.dtype for t in outputs],
                 )
             )
-        for node in model._nodes:
+        for node in model.nodes:
             layer = node.layer
             path = (*prefix, layer.name)
             inputs = (
-                layer._flat_inputs(node.args[0], symbolic=True)
+                layer.flat_inputs(node.args[0], symbolic=True)
                 if self.expand and is_model(layer)
                 else node.input_tensors
             )

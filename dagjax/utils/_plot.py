@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from dagjax.utils._layer_graph import GraphNode, layer_graph, layer_kind
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 _SOURCE_FORMATS = ("dot", "gv")
 

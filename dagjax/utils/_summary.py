@@ -17,7 +17,7 @@ import numpy as np
 from dagjax.utils._layer_graph import is_model, layer_kind
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 
 def _format_count(n: int) -> str:
@@ -52,17 +52,17 @@ def _trainable_mark(layer) -> str:
 
 
 def _rows(model, depth: int, expand_nested: bool) -> list[tuple[str, ...]]:
-    in_model = {id(n) for n in model._nodes}
+    in_model = {id(n) for n in model.nodes}
     indent = "   " * depth + ("└ " if depth else "")
     rows = []
     for layer in model.layers:
-        nodes = [n for n in layer._inbound_nodes if id(n) in in_model] or layer._inbound_nodes[:1]
+        nodes = [n for n in layer.inbound_nodes if id(n) in in_model] or layer.inbound_nodes[:1]
         shapes = []
         sources = []
         for node in nodes:
             shapes.extend(str(t.shape) for t in node.output_tensors)
             for t in node.input_tensors:
-                index = t.node.layer._inbound_nodes.index(t.node)
+                index = t.node.layer.inbound_nodes.index(t.node)
                 sources.append(f"{t.node.layer.name}[{index}][{t.index}]")
         kind = layer_kind(layer)
         if len(nodes) > 1:

@@ -36,8 +36,8 @@ from dagjax.training.core._objective import Objective, resolve_objective
 from dagjax.training.optimizers import _keras as _optimizers
 
 if TYPE_CHECKING:
-    from dagjax.layers._base import Layer
-    from dagjax.model._functional import Model
+    from dagjax.layers import Layer
+    from dagjax.model import Model
 
 
 class TrainState(NamedTuple):

@@ -19,7 +19,7 @@ import numpy as np
 from dagjax._graph import adjust_input_rank, by_name, check_input_shape
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 
 class ArrayData(NamedTuple):

@@ -31,14 +31,13 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import numpy as np
 from jax.extend import core as jex_core
 
-if TYPE_CHECKING:
-    from dagjax.model import Model
+from dagjax.model import Model
 
 log = logging.getLogger("dagjax")
 
@@ -104,7 +103,7 @@ def model_has_conv(model: Model) -> bool:
 
 def _layer_calls(model: Model) -> int:
     """Layer calls in the model's graph, those inside nested models included."""
-    return sum(_layer_calls(node.layer) if hasattr(node.layer, "_nodes") else 1 for node in model._nodes)
+    return sum(_layer_calls(node.layer) if isinstance(node.layer, Model) else 1 for node in model.nodes)
 
 
 def fuses_well(model: Model) -> bool:

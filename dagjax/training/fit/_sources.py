@@ -47,7 +47,7 @@ from dagjax.training.fit._data import (
 )
 
 if TYPE_CHECKING:
-    from dagjax.model._functional import Model
+    from dagjax.model import Model
 
 _DEVICE_FRACTION = 0.4  # at most this share of free accelerator memory holds a data set
 
