@@ -81,8 +81,7 @@ def predict_on_batch(model: Model, x: Any) -> Any:
 def _run(model: Model, batches: Iterator, batch_size: int, callbacks: Any) -> Any:
     """Outputs of every batch (padding rows dropped) as numpy; ``callbacks`` may be None."""
     forward = _forward(model)
-    params, state, shared = model.lend_weights()
-    model.restore_weights(params, state, shared)  # inference donates nothing: the model keeps them
+    params, state = model.weights_view()  # inference donates nothing: the model keeps them
     outputs = []
     size = batch_size
     for step, x in enumerate(batches):

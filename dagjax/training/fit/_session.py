@@ -97,9 +97,7 @@ class FitSession:
 
     def _current_opt_state(self) -> Any:
         if self._opt_state is None:
-            params, state, shared = self.model.lend_weights()
-            self.model.restore_weights(params, state, shared)
-            self._opt_state = _perf.init_optimizer_state(self.optimizer, params)
+            self._opt_state = _perf.init_optimizer_state(self.optimizer, self.model.weights_view()[0])
         return self._opt_state
 
     def opt_state_view(self) -> Any:
@@ -323,8 +321,7 @@ class FitSession:
 
     def _inference_state(self) -> TrainState:
         """The model's weights as a train state for evaluation (nothing is donated, so nothing is copied)."""
-        params, state, shared = self.model.lend_weights()
-        self.model.restore_weights(params, state, shared)
+        params, state = self.model.weights_view()
         step = self._step if self._step is not None else jax.device_put(np.zeros((), np.int32))
         return TrainState(params, state, None, step, {})
 
