@@ -379,7 +379,7 @@ class Scale(Layer):
         self.init_value = init_value
 
     def declare_weights(self, spec):
-        from dagjax.layers._base import WeightSpec
+        from dagjax.layers import WeightSpec
 
         return [WeightSpec("scale", (spec.shape[-1],), lambda k, s, d: jnp.full(s, self.init_value, d))]
 

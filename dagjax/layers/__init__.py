@@ -2,8 +2,6 @@
 
 from dagjax.layers._base import Layer as Layer
 from dagjax.layers._base import LayerInputError as LayerInputError
-from dagjax.layers._base import TensorSpec as TensorSpec
-from dagjax.layers._base import WeightSpec as WeightSpec
 from dagjax.layers._conv import Conv1D as Conv1D
 from dagjax.layers._conv import Conv1DTranspose as Conv1DTranspose
 from dagjax.layers._conv import Conv2D as Conv2D
@@ -66,5 +64,7 @@ from dagjax.layers._reshaping import Flatten as Flatten
 from dagjax.layers._reshaping import Permute as Permute
 from dagjax.layers._reshaping import RepeatVector as RepeatVector
 from dagjax.layers._reshaping import Reshape as Reshape
+from dagjax.layers._specs import TensorSpec as TensorSpec
+from dagjax.layers._specs import WeightSpec as WeightSpec
 from dagjax.layers._wrappers import Bidirectional as Bidirectional
 from dagjax.layers._wrappers import TimeDistributed as TimeDistributed

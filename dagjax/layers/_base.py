@@ -23,9 +23,8 @@ to ``mask`` when a sublayer does, and pass it on with ``batch_mask_kwargs``.
 
 from __future__ import annotations
 
-import dataclasses
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -35,45 +34,11 @@ import numpy as np
 from dagjax import initializers, regularizers
 from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic
 from dagjax._naming import to_snake_case, unique_name
-
-# Stand-ins for unknown (None) dims when tracing shapes. Two far-apart values:
-# a dim that comes out the same for both does not depend on the unknown one.
-_PROBE_SIZES = (83, 131)
+from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, merge_probes, probe
 
 
 class LayerInputError(ValueError):
     """A layer was called on inputs it cannot take; the message names the layer."""
-
-
-class TensorSpec:
-    """Shape (``None`` for unknown dims) and dtype of a tensor: a pytree leaf."""
-
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape: Sequence[int | None], dtype: Any) -> None:
-        self.shape = tuple(None if d is None else int(d) for d in shape)
-        self.dtype = np.dtype(dtype)
-
-    def __repr__(self) -> str:
-        return f"TensorSpec({self.shape}, {self.dtype.name})"
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, TensorSpec) and (self.shape, self.dtype) == (other.shape, other.dtype)
-
-    def __hash__(self) -> int:
-        return hash((self.shape, self.dtype))
-
-
-@dataclasses.dataclass(frozen=True)
-class WeightSpec:
-    """One weight a layer owns. Trainable weights live in ``params``, others in ``state``."""
-
-    name: str
-    shape: tuple
-    initializer: Callable
-    dtype: Any = jnp.float32
-    trainable: bool = True
-    regularizer: Callable | None = None
 
 
 def _initial_value(w: WeightSpec, rng, path: tuple):
@@ -81,24 +46,6 @@ def _initial_value(w: WeightSpec, rng, path: tuple):
     if isinstance(w.initializer, initializers.Initializer):
         return w.initializer.from_seed(initializers.key_words(rng, tag), w.shape, w.dtype)
     return w.initializer(jax.random.fold_in(rng, tag), w.shape, w.dtype)
-
-
-def as_spec(x: Any) -> TensorSpec:
-    """The shape and dtype of an array, a ``ShapeDtypeStruct`` or a symbolic tensor, as a ``TensorSpec``."""
-    return TensorSpec(x.shape, x.dtype)
-
-
-def _probe(spec: TensorSpec, size: int) -> jax.ShapeDtypeStruct:
-    return jax.ShapeDtypeStruct(tuple(size if d is None else d for d in spec.shape), spec.dtype)
-
-
-def _merge_probes(a: Any, b: Any) -> Any:
-    """Dims that differ between the two probe runs are unknown (``None``)."""
-    return jax.tree_util.tree_map(
-        lambda x, y: TensorSpec(tuple(dx if dx == dy else None for dx, dy in zip(x.shape, y.shape)), x.dtype),
-        a,
-        b,
-    )
 
 
 def batch_mask_kwargs(layer: Layer, mask: Any) -> dict:
@@ -221,14 +168,14 @@ class Layer:
         has_unknown = any(None in s.shape for s in flatten(input_specs))
 
         def trace(size: int):
-            probes = jax.tree_util.tree_map(lambda s: _probe(s, size), input_specs)
+            probes = jax.tree_util.tree_map(lambda s: probe(s, size), input_specs)
             out, _ = jax.eval_shape(
                 lambda p, s, xs: self.apply(p, s, *xs, training=False), params, state, probes
             )
             return out
 
-        first = trace(_PROBE_SIZES[0])
-        return _merge_probes(first, trace(_PROBE_SIZES[1]) if has_unknown else first)
+        first = trace(PROBE_SIZES[0])
+        return merge_probes(first, trace(PROBE_SIZES[1]) if has_unknown else first)
 
     def get_config(self) -> dict:
         """The constructor's arguments as JSON data: what a model file records to rebuild the layer."""

@@ -15,8 +15,8 @@ import jax
 from jax import lax
 
 from dagjax import activations, initializers, regularizers
-from dagjax.layers._base import TensorSpec, WeightSpec
 from dagjax.layers._spatial import SpatialLayer, as_tuple, standardize_padding
+from dagjax.layers._specs import TensorSpec, WeightSpec
 
 
 def conv_dimension_numbers(rank: int, data_format: str) -> lax.ConvDimensionNumbers:

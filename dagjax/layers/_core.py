@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dagjax import activations, initializers, regularizers
-from dagjax.layers._base import Layer, TensorSpec, WeightSpec
+from dagjax.layers._base import Layer
+from dagjax.layers._specs import TensorSpec, WeightSpec
 
 
 def last_dim(layer: Layer, spec: TensorSpec, what: str = "last") -> int:

@@ -20,8 +20,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from dagjax import initializers, regularizers
-from dagjax.layers._base import TensorSpec, WeightSpec
 from dagjax.layers._conv import BaseConv, conv_dimension_numbers
+from dagjax.layers._specs import TensorSpec, WeightSpec
 
 
 def _same_padding(size: int, window: int, stride: int) -> tuple[int, int]:

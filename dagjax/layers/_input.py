@@ -7,7 +7,8 @@ from typing import Any
 import jax
 
 from dagjax._graph import Node, SymbolicTensor
-from dagjax.layers._base import Layer, TensorSpec
+from dagjax.layers._base import Layer
+from dagjax.layers._specs import TensorSpec
 
 
 class InputLayer(Layer):

@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 
 from dagjax import initializers, regularizers
-from dagjax.layers._base import Layer, TensorSpec, WeightSpec
+from dagjax.layers._base import Layer
+from dagjax.layers._specs import TensorSpec, WeightSpec
 
 _RENORM_CLIPPING_KEYS = ("rmax", "rmin", "dmax")
 

@@ -12,8 +12,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from dagjax.layers._base import TensorSpec
 from dagjax.layers._spatial import SpatialLayer, as_pairs, as_tuple
+from dagjax.layers._specs import TensorSpec
 
 _RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5")
 

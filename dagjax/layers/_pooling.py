@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from dagjax.layers._base import TensorSpec
 from dagjax.layers._spatial import SpatialLayer, as_tuple, standardize_padding
+from dagjax.layers._specs import TensorSpec
 
 
 def _window_counts(sizes: Sequence[int], pool_size: Sequence[int], strides: Sequence[int]) -> np.ndarray:

@@ -30,8 +30,9 @@ import jax
 import jax.numpy as jnp
 
 from dagjax import activations, initializers, regularizers
-from dagjax.layers._base import Layer, TensorSpec, WeightSpec
+from dagjax.layers._base import Layer
 from dagjax.layers._core import last_dim
+from dagjax.layers._specs import TensorSpec, WeightSpec
 
 
 def _recurrent_matmul(h, kernel, masks):

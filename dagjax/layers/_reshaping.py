@@ -8,7 +8,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from dagjax.layers._base import Layer, TensorSpec
+from dagjax.layers._base import Layer
+from dagjax.layers._specs import TensorSpec
 
 
 class Flatten(Layer):

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from dagjax._graph import describe_shapes
-from dagjax.layers._base import Layer, TensorSpec
+from dagjax.layers._base import Layer
+from dagjax.layers._specs import TensorSpec
 
 _DIM_NAMES = {1: ("steps",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 

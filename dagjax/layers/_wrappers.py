@@ -13,8 +13,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from dagjax.layers._base import Layer, TensorSpec, batch_mask_kwargs
+from dagjax.layers._base import Layer, batch_mask_kwargs
 from dagjax.layers._serialization import layer_from_config, layer_to_config
+from dagjax.layers._specs import TensorSpec
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 

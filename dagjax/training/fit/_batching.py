@@ -9,19 +9,25 @@ same way and drops the padding rows from the outputs).
 (:data:`Take`): the loop asks for as many batches as its next call should
 run, a number it learns by timing the calls as they go (``_loop.Loop._chunks``),
 so an epoch cannot fix its chunk sizes up front as an iterator would.
+:class:`DataSource` is what hands epochs out (arrays in ``_sources``, streams
+in ``_streams``).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import numpy as np
 
-from dagjax.training.fit._data import ArrayData, leaves, take
+from dagjax.training.fit._data import ArrayData, leaves, take, target_shapes, weight_shapes
+
+if TYPE_CHECKING:
+    from dagjax.model import Model
 
 
 class Chunk(NamedTuple):
@@ -191,3 +197,53 @@ def device_epoch(data: tuple, plan: tuple, start: int, count: int) -> Take:
         return chunk
 
     return take_chunk
+
+
+class DataSource(ABC):
+    """One data set for ``fit``/``evaluate``, handed out an epoch at a time as chunks of batches.
+
+    :func:`data_source` makes one: an :class:`ArraySource` for in-memory
+    arrays, a :class:`StreamSource` for a stream of batches.
+    """
+
+    def __init__(self, model: Model, batch_size: int, steps: int | None, shuffle: bool) -> None:
+        self.model, self.batch_size, self.steps, self.shuffle = model, batch_size, steps, shuffle
+        self.target_shapes: list = []  # per output: its targets' shape, or None
+        self.weight_shapes: list = []  # per output: its sample weights' shape, or None
+
+    def _shapes_from(self, data: ArrayData) -> None:
+        """Set ``target_shapes`` and ``weight_shapes`` from the arrays, or from a stream's first batch."""
+        self.target_shapes = target_shapes(data)
+        self.weight_shapes = weight_shapes(data.sample_weight, len(self.model.output_names))
+
+    @property
+    @abstractmethod
+    def steps_per_epoch(self) -> int | None:
+        """Batches in an epoch, or None when unknown (a generator with no ``steps``)."""
+
+    @abstractmethod
+    def epoch(self, capacity: int, seed: int, step: int = 0) -> Take:
+        """``take(count) -> Chunk | None`` over the next epoch; ``capacity`` caps a host block.
+
+        ``seed`` and ``step`` (the epoch's first train step) seed its shuffle.
+        """
+
+    @abstractmethod
+    def split(self, validation_split: float, batch_size: int, steps: int | None) -> DataSource:
+        """Keep the first part for training; the returned source holds the last part, unshuffled."""
+
+    @abstractmethod
+    def restart(self) -> None:
+        """Start the next epoch at the beginning of the data, as Keras resets its validation iterator."""
+
+    @abstractmethod
+    def prepare(self, seed: int, step: int) -> None:
+        """Do the host work of the epoch starting at ``step`` now, while the device runs the current one."""
+
+    @abstractmethod
+    def skip_epochs(self, count: int) -> None:
+        """Move to where ``count`` epochs from the start would leave the data, without reading it."""
+
+    @abstractmethod
+    def end_epoch(self) -> None:
+        """The data's own end-of-epoch work, after ``fit`` or a validation has read an epoch."""

@@ -28,7 +28,7 @@ from dagjax.training.fit._batching import (
     warn_short_epoch,
 )
 from dagjax.training.fit._data import is_stream, model_inputs, unpack_stream_item
-from dagjax.training.fit._sources import stream_pass
+from dagjax.training.fit._streams import stream_pass
 
 if TYPE_CHECKING:
     from dagjax.model import Model

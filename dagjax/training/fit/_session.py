@@ -33,9 +33,10 @@ from dagjax.training.core import (
 )
 from dagjax.training.fit import _perf
 from dagjax.training.fit._arguments import check_batch_size, check_execution, check_fit_arguments
+from dagjax.training.fit._batching import DataSource
 from dagjax.training.fit._data import array_data, check_same_targets, is_stream, leaves, take
 from dagjax.training.fit._loop import Loop, check_steps_per_execution, warn_out_of_data
-from dagjax.training.fit._sources import ArraySource, DataSource, data_source, eval_source
+from dagjax.training.fit._sources import ArraySource, data_source, eval_source
 from dagjax.training.optimizers import bind, get, get_learning_rate, set_learning_rate
 
 if TYPE_CHECKING:

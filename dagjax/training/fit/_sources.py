@@ -1,7 +1,7 @@
-"""Data sources: a data set handed out an epoch at a time, as blocks of batches for the compiled steps.
+"""In-memory arrays as a data source, and the factories that pick the source for ``fit``'s arguments.
 
 :func:`data_source` makes an :class:`ArraySource` for in-memory arrays or a
-:class:`StreamSource` for a stream of batches; ``epoch`` gives ``take(count)``
+:class:`~dagjax.training.fit._streams.StreamSource` for a stream of batches; ``epoch`` gives ``take(count)``
 over :class:`~dagjax.training.fit._batching.Chunk` blocks, cut and padded by
 :mod:`._batching`.
 
@@ -14,8 +14,6 @@ validation starts at the beginning (``validation_steps`` takes the first batches
 
 from __future__ import annotations
 
-import itertools
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +21,7 @@ import jax
 import numpy as np
 
 from dagjax.training.fit._batching import (
+    DataSource,
     Take,
     array_batches,
     device_epoch,
@@ -36,15 +35,11 @@ from dagjax.training.fit._batching import (
 from dagjax.training.fit._data import (
     ArrayData,
     array_data,
-    check_same_targets,
-    checked_item,
-    indexable,
     is_stream,
     leaves,
     split,
-    target_shapes,
-    weight_shapes,
 )
+from dagjax.training.fit._streams import Replayed, StreamSource
 
 if TYPE_CHECKING:
     from dagjax.model import Model
@@ -52,13 +47,6 @@ if TYPE_CHECKING:
 _DEVICE_FRACTION = 0.4  # at most this share of free accelerator memory holds a data set
 
 _HOST_DEVICE_LIMIT = 2 << 30  # bytes a data set may take when the "device" is the CPU
-
-
-def stream_pass(stream: Any, order: Any = None) -> Iterator:
-    """One pass over a stream: a sequence (``len``, ``[i]``) by index, in ``order`` if given."""
-    if indexable(stream):
-        return (stream[int(i)] for i in (range(len(stream)) if order is None else order))
-    return iter(stream)
 
 
 def nbytes(data: ArrayData) -> int:
@@ -76,87 +64,6 @@ def fits_on_device(size_bytes: int) -> bool:
         free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
         return size_bytes <= _DEVICE_FRACTION * free
     return size_bytes <= _HOST_DEVICE_LIMIT
-
-
-_END = object()
-
-
-class Replayed:
-    """A one-shot iterator of batches made re-iterable: every pass replays what it yielded so far.
-
-    ``fit`` wraps a generator given as ``validation_data`` in one, so each
-    validation sees the same batches instead of an exhausted generator. The
-    batches stay in host memory for the length of the ``fit``.
-    """
-
-    def __init__(self, iterator: Iterator) -> None:
-        self._source, self._seen = iterator, []
-
-    def __iter__(self) -> Iterator:
-        """The batches seen so far, then new ones from the iterator (kept for the next pass)."""
-        for i in itertools.count():
-            if i == len(self._seen):
-                item = next(self._source, _END)
-                if item is _END:
-                    return
-                self._seen.append(item)
-            yield self._seen[i]
-
-
-def _dataset_hook(stream: Any, name: str) -> None:
-    hook = getattr(stream, name, None)
-    if callable(hook):
-        hook()
-
-
-class DataSource(ABC):
-    """One data set for ``fit``/``evaluate``, handed out an epoch at a time as chunks of batches.
-
-    :func:`data_source` makes one: an :class:`ArraySource` for in-memory
-    arrays, a :class:`StreamSource` for a stream of batches.
-    """
-
-    def __init__(self, model: Model, batch_size: int, steps: int | None, shuffle: bool) -> None:
-        self.model, self.batch_size, self.steps, self.shuffle = model, batch_size, steps, shuffle
-        self.target_shapes: list = []  # per output: its targets' shape, or None
-        self.weight_shapes: list = []  # per output: its sample weights' shape, or None
-
-    def _shapes_from(self, data: ArrayData) -> None:
-        """Set ``target_shapes`` and ``weight_shapes`` from the arrays, or from a stream's first batch."""
-        self.target_shapes = target_shapes(data)
-        self.weight_shapes = weight_shapes(data.sample_weight, len(self.model.output_names))
-
-    @property
-    @abstractmethod
-    def steps_per_epoch(self) -> int | None:
-        """Batches in an epoch, or None when unknown (a generator with no ``steps``)."""
-
-    @abstractmethod
-    def epoch(self, capacity: int, seed: int, step: int = 0) -> Take:
-        """``take(count) -> Chunk | None`` over the next epoch; ``capacity`` caps a host block.
-
-        ``seed`` and ``step`` (the epoch's first train step) seed its shuffle.
-        """
-
-    @abstractmethod
-    def split(self, validation_split: float, batch_size: int, steps: int | None) -> DataSource:
-        """Keep the first part for training; the returned source holds the last part, unshuffled."""
-
-    @abstractmethod
-    def restart(self) -> None:
-        """Start the next epoch at the beginning of the data, as Keras resets its validation iterator."""
-
-    @abstractmethod
-    def prepare(self, seed: int, step: int) -> None:
-        """Do the host work of the epoch starting at ``step`` now, while the device runs the current one."""
-
-    @abstractmethod
-    def skip_epochs(self, count: int) -> None:
-        """Move to where ``count`` epochs from the start would leave the data, without reading it."""
-
-    @abstractmethod
-    def end_epoch(self) -> None:
-        """The data's own end-of-epoch work, after ``fit`` or a validation has read an epoch."""
 
 
 def data_source(
@@ -310,109 +217,3 @@ class ArraySource(DataSource):
         """Nothing: arrays have no epoch hooks."""
 
 
-class StreamSource(DataSource):
-    """A stream of batches (a generator, a data loader, a ``keras.utils.PyDataset``), read as host batches.
-
-    A generator continues across epochs; a re-iterable stream starts over
-    when a pass ends. A sequence of batches (``len`` and ``[i]``: a
-    ``keras.utils.PyDataset``) is read in a new shuffled order each pass when
-    ``shuffle``, and its ``on_epoch_begin`` / ``on_epoch_end`` are called, as
-    Keras does.
-    """
-
-    def __init__(
-        self,
-        model: Model,
-        stream: Any,
-        batch_size: int,
-        steps: int | None,
-        shuffle: bool,
-        needed: list[bool] | None,
-        class_weight: dict | None = None,
-    ) -> None:
-        super().__init__(model, batch_size, steps, shuffle)
-        self.stream, self.needed, self.class_weight = stream, needed, class_weight
-        self._iterator = None  # the stream's current pass (None: the next epoch starts one)
-        self._pending: ArrayData | None = None  # a first batch read ahead (for the shapes), not yet yielded
-        if indexable(stream):  # read its first batch, without starting a pass (it may be shuffled)
-            first = checked_item(model, stream[0], needed, class_weight) if len(stream) else None
-        else:  # the first batch read stays the pass's first
-            self._iterator = iter(stream)
-            item = next(self._iterator, None)
-            first = None if item is None else checked_item(model, item, needed, class_weight)
-            self._pending = first
-        if first is None:
-            raise ValueError("The data set is empty: the generator yields no batches.")
-        self._shapes_from(first)
-
-    def split(self, validation_split: float, batch_size: int, steps: int | None) -> DataSource:
-        """Always raises: a stream cannot be split without reading it; validation_data is the way."""
-        raise ValueError("validation_split needs in-memory arrays; pass validation_data with a generator.")
-
-    @property
-    def steps_per_epoch(self) -> int | None:
-        """``steps`` if given, else the stream's ``len`` (None for a generator, which has none)."""
-        if self.steps is not None:
-            return self.steps
-        try:
-            return len(self.stream)
-        except TypeError:
-            return None
-
-    def epoch(self, capacity: int, seed: int, step: int = 0) -> Take:
-        """``take(count) -> Chunk | None`` over the next ``steps`` batches; ``capacity`` caps a block.
-
-        ``(seed, step)`` seeds the shuffle of a pass that begins in this epoch.
-        """
-        _dataset_hook(self.stream, "on_epoch_begin")
-        return host_epoch(itertools.islice(self._batches((seed, step)), self.steps), None, capacity)
-
-    def restart(self) -> None:
-        """Begin a new pass next epoch (``iter(stream)`` again: a generator carries on where it is)."""
-        if self._pending is None:  # a pending first batch is where the next pass starts anyway
-            self._iterator = None
-
-    def end_epoch(self) -> None:
-        """Call the stream's ``on_epoch_end`` if it has one (a ``keras.utils.PyDataset``), as Keras does."""
-        _dataset_hook(self.stream, "on_epoch_end")
-
-    def prepare(self, seed: int, step: int) -> None:
-        """Nothing: a stream's pass draws its shuffle as it begins."""
-
-    def skip_epochs(self, count: int) -> None:
-        """Nothing: a stream cannot be skipped without being read, so a resumed run starts it afresh."""
-
-    def _new_pass(self, seed: Any) -> Iterator:
-        """A pass over the stream; an indexable one (``len``, ``[i]``) in shuffled order if asked."""
-        stream = self.stream
-        if self.shuffle and indexable(stream):
-            return stream_pass(stream, pass_order(seed, len(stream), True))
-        return stream_pass(stream)
-
-    def _batches(self, seed: Any) -> Iterator[tuple]:
-        """The stream's next batches, checked: a new pass, or the rest of the current one (``steps``).
-
-        A pass that ran out just as the last epoch ended starts again here,
-        so an epoch only comes up empty when the stream has nothing more.
-        """
-        got = 0
-        if self._pending is not None:
-            first, self._pending = self._pending, None
-            got += 1
-            yield leaves(first)
-        fresh = self._iterator is None
-        while True:
-            if self._iterator is None:
-                self._iterator = self._new_pass(seed)
-            for item in self._iterator:
-                got += 1
-                batch = checked_item(self.model, item, self.needed, self.class_weight)
-                shapes = target_shapes(batch)
-                check_same_targets(self.model, self.target_shapes, shapes, "A batch of the data generator")
-                yield leaves(batch)
-            self._iterator = None
-            if got or fresh:
-                break
-            fresh = True
-        if got:
-            warn_short_epoch(self.steps, got)
