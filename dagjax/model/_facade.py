@@ -77,6 +77,24 @@ class KerasFacade:
     def opt_state(self, value: Any) -> None:
         self._compiled_session("set opt_state").opt_state = value
 
+    @property
+    def stop_training(self) -> bool:
+        """Set by a callback (as in Keras) to end ``fit`` after this batch or epoch: the session's flag."""
+        return self._session is not None and self._session.stop_training
+
+    @stop_training.setter
+    def stop_training(self, value: bool) -> None:
+        self._compiled_session("stop training").stop_training = bool(value)
+
+    @property
+    def stop_evaluating(self) -> bool:
+        """Set by a callback (as in Keras) to end ``evaluate`` after the current batch; the session's flag."""
+        return self._session is not None and self._session.stop_evaluating
+
+    @stop_evaluating.setter
+    def stop_evaluating(self, value: bool) -> None:
+        self._compiled_session("stop evaluating").stop_evaluating = bool(value)
+
     def _compiled_session(self, what: str) -> Any:
         if self._session is None:
             raise ValueError(f"You must call compile() before you {what} model '{self.name}'.")

@@ -76,10 +76,7 @@ class Model(KerasFacade, ModelWeights, Layer):
 
     uses_rng = True
     uses_batch_mask = True
-    # Set by callbacks, as in Keras: end fit / evaluate / predict after the current batch (or epoch).
-    stop_training = False
-    stop_evaluating = False
-    stop_predicting = False
+    stop_predicting = False  # set by a callback: predict (which needs no session) stops after this batch
     history = None  # the History of the last fit
 
     def __init__(self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True) -> None:

@@ -2,8 +2,9 @@
 
 ``model.compile`` makes a session. It owns what training carries from call
 to call: the optimizer and its state, the step counter, the compiled loops
-(one per target layout), the validation data of a running ``fit``, and where
-a resumed run starts. The model owns the graph and its weights.
+(one per target layout), the stop flags callbacks set (``model.stop_training``
+and ``model.stop_evaluating`` read and write them), the validation data of a
+running ``fit``, and where a resumed run starts. The model owns the graph and its weights.
 
 The weights change hands explicitly, as Keras's JAX trainer does it: at the
 start of ``fit`` the session takes the model's params and state (copying
@@ -77,6 +78,8 @@ class FitSession:
         self._loops: dict[tuple, Loop] = {}
         self._checked_layouts: set = set()
         self.validation: DataSource | None = None  # a running fit's validation data
+        self.stop_training = False  # set by a callback (``model.stop_training``): end fit after this batch
+        self.stop_evaluating = False  # likewise for evaluate (and a validation)
         self._resume_epoch: int | None = None
         _perf.compilation_cache_from_env()
 
@@ -263,7 +266,7 @@ class FitSession:
         fused = loop.fuse(callbacks.needs_every_batch("train"))
         if verbose != 0 and not fused and loop.fuse(False):
             print(callbacks.per_batch_notice("train"))
-        model.stop_training = False
+        self.stop_training = False
         self._resume_epoch, self.validation = None, val
         epoch_logs: dict = {}
         callbacks.on_train_begin()
@@ -293,7 +296,7 @@ class FitSession:
                     ts, epoch_logs = self._validate(loop, ts, val, callbacks, epoch_logs)
                 end = lambda epoch=epoch, logs=epoch_logs: callbacks.on_epoch_end(epoch, logs)
                 ts = self.around_hook(ts, end)
-                if model.stop_training:
+                if self.stop_training:
                     break
         finally:
             self._give(ts)
@@ -312,7 +315,7 @@ class FitSession:
 
     def _run_evaluate(self, loop: Loop, ts: TrainState, source: DataSource, callbacks: Any) -> dict:
         fused = loop.fuse(callbacks.needs_every_batch("test"))
-        self.model.stop_evaluating = False
+        self.stop_evaluating = False
         callbacks.on_test_begin()
         source.restart()  # each validation sees the same batches (with validation_steps, the first ones)
         logs = loop.evaluate(ts, source.epoch(loop.capacity if fused else 1, 0), fused, callbacks)
