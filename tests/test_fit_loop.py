@@ -109,7 +109,8 @@ def hold_gc(monkeypatch):
     monkeypatch.setattr(_perf.switches, "hold_full_collections", True)
 
 
-def test_full_collections_are_left_alone_unless_asked_for():
+def thresholds_while_tracing() -> tuple[list, tuple]:
+    """The collector's thresholds seen while fit and evaluate trace their steps, and those before."""
     seen = []
 
     def traced(x):
@@ -121,23 +122,18 @@ def test_full_collections_are_left_alone_unless_asked_for():
     model.compile(optax.sgd(0.01), "mse")
     before = gc.get_threshold()
     model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
-    assert seen and {t for t in seen} == {before}
+    model.evaluate(X, Y, batch_size=8, verbose=0)
+    assert gc.get_threshold() == before
+    return seen, before
+
+
+def test_full_collections_are_left_alone_unless_asked_for():
+    seen, before = thresholds_while_tracing()
+    assert seen and set(seen) == {before}
 
 
 def test_full_collections_are_held_back_while_a_step_compiles_and_restored_after(hold_gc):
-    seen = []
-
-    def traced(x):
-        seen.append(gc.get_threshold())  # runs while fit traces its step
-        return x
-
-    x = dj.Input((5,), name="x")
-    model = dj.Model(x, layers.Dense(2, name="out")(layers.Lambda(traced)(x)))
-    model.compile(optax.sgd(0.01), "mse")
-    before = gc.get_threshold()
-    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
-    model.evaluate(X, Y, batch_size=8, verbose=0)
-    assert gc.get_threshold() == before
+    seen, before = thresholds_while_tracing()
     assert {t[2] for t in seen[-2:]} == {_perf._HELD_BACK}  # the train step's trace and the eval step's
     assert all(t[:2] == before[:2] for t in seen)  # the young generations collect as usual
 

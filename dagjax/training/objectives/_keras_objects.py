@@ -50,3 +50,22 @@ def _differs(value: Any, default: Any) -> bool:
         return bool(value != default)
     except (TypeError, ValueError):  # values that do not compare to a plain default (arrays)
         return True
+
+
+def from_object(
+    identifier: Any, base: type, classes: dict[str, Callable], wrapper: Callable, example: str
+) -> Any:
+    """A loss or metric that is not a name: a ``base`` subclass (made with its defaults), a Keras object
+    of a class in ``classes``, or a function (wrapped with ``wrapper``); anything else is refused."""
+    if isinstance(identifier, type) and issubclass(identifier, base):
+        return identifier()
+    keras_object = from_keras(identifier, classes)
+    if keras_object is not None:
+        return keras_object
+    if callable(identifier):
+        return wrapper(identifier)
+    what = base.__name__.lower()
+    raise TypeError(
+        f"Could not interpret {what} {identifier!r}: expected a name such as '{example}', a dagjax "
+        f"{base.__name__}, or a function (y_true, y_pred) -> per-sample values."
+    )

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from dagjax._naming import to_snake_case
-from dagjax.training.objectives._keras_objects import from_keras
+from dagjax.training.objectives._keras_objects import from_object
 from dagjax.training.objectives._loss_functions import (
     align_ranks,
     binary_crossentropy,
@@ -389,14 +389,4 @@ def get(identifier: Any, y_true_shape: tuple | None = None, y_pred_shape: tuple 
             return _BY_CLASS_NAME[identifier]()
         valid = sorted(set(_FUNCTION_CLASSES) | set(_BY_CLASS_NAME) | {"crossentropy"})
         raise ValueError(f"Unknown loss {identifier!r}. Valid names: {', '.join(valid)}.")
-    if isinstance(identifier, type) and issubclass(identifier, Loss):
-        return identifier()
-    keras_loss = from_keras(identifier, _BY_CLASS_NAME)
-    if keras_loss is not None:
-        return keras_loss
-    if callable(identifier):
-        return LossFunctionWrapper(identifier)
-    raise TypeError(
-        f"Could not interpret loss {identifier!r}: expected a name such as 'mse', a dagjax Loss, "
-        f"or a function (y_true, y_pred) -> per-sample values."
-    )
+    return from_object(identifier, Loss, _BY_CLASS_NAME, LossFunctionWrapper, "mse")

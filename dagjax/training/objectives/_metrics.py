@@ -25,7 +25,7 @@ from jax.typing import ArrayLike
 from dagjax._naming import to_snake_case
 from dagjax.training.objectives import _loss_functions as lf
 from dagjax.training.objectives._confusion_metrics import CONFUSION_METRICS
-from dagjax.training.objectives._keras_objects import from_keras
+from dagjax.training.objectives._keras_objects import from_object
 from dagjax.training.objectives._loss_functions import align_ranks, l2_normalize
 from dagjax.training.objectives._metric_base import Mean, MeanMetricWrapper, Metric
 
@@ -333,17 +333,7 @@ def get(identifier: Any, y_true_shape: tuple | None = None, y_pred_shape: tuple 
         if identifier not in _BY_NAME:
             raise ValueError(f"Unknown metric {identifier!r}. Valid names: {', '.join(sorted(_BY_NAME))}.")
         return _BY_NAME[identifier](name=identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Metric):
-        return identifier()
-    keras_metric = from_keras(identifier, _BY_NAME)
-    if keras_metric is not None:
-        return keras_metric
-    if callable(identifier):
-        return MeanMetricWrapper(identifier)
-    raise TypeError(
-        f"Could not interpret metric {identifier!r}: expected a name such as 'accuracy', a dagjax Metric, "
-        f"or a function (y_true, y_pred) -> per-sample values."
-    )
+    return from_object(identifier, Metric, _BY_NAME, MeanMetricWrapper, "accuracy")
 
 
 _MEAN_METRICS = (
