@@ -144,10 +144,10 @@ def _times_mask(sample_weight, mask):
 
 
 def unpack_batch(batch: tuple | list, names: list[str]) -> tuple:
-    """``(x, y, sample_weight, mask, padded)`` from a 2-, 3- or 4-tuple; ``mask`` is all ones when absent.
+    """``(x, y, sample_weight, mask)`` from a 2-, 3- or 4-tuple; ``mask`` is None when the batch has none.
 
-    ``padded`` says whether the batch carried a mask: only then do the model's
-    layers see it, so an unpadded batch's program has no masked batch statistics.
+    A batch without a mask has no padding: its program leaves out the masking
+    arithmetic and the masked batch statistics altogether.
     Per-output sample weights given as a dict by output name become a list in output order.
     """
     if not isinstance(batch, (tuple, list)) or not 2 <= len(batch) <= 4:
@@ -159,10 +159,7 @@ def unpack_batch(batch: tuple | list, names: list[str]) -> tuple:
     x, y, sample_weight, mask = (*batch, None, None)[:4]
     if isinstance(sample_weight, dict):
         sample_weight = by_name(sample_weight, names, "the batch's sample weights", fill=None)
-    padded = mask is not None
-    if not padded:
-        mask = jnp.ones((jax.tree_util.tree_leaves(x)[0].shape[0],), jnp.float32)
-    return x, y, sample_weight, jnp.asarray(mask, jnp.float32), padded
+    return x, y, sample_weight, None if mask is None else jnp.asarray(mask, jnp.float32)
 
 
 def build_trainer(
@@ -206,10 +203,8 @@ def make_trainer(
     metric_names = ("loss", *[e[0] for e in metric_entries], *loss_names.values())
     tx = optimizer
 
-    def compute_loss(params, state, x, y, sample_weight, mask, padded, training, rng):
-        outputs, new_state, activity_penalty = model.apply_with_penalty(
-            params, state, x, training, rng, mask=mask if padded else None
-        )
+    def compute_loss(params, state, x, y, sample_weight, mask, training, rng):
+        outputs, new_state, activity_penalty = model.apply_with_penalty(params, state, x, training, rng, mask)
         preds = flatten_outputs(outputs, names)
         targets = flatten_targets(y, names)
         per_output = {}
@@ -223,7 +218,7 @@ def make_trainer(
                 targets[i],
                 preds[i],
                 sample_weight=_per_output_weight(sample_weight, i),
-                mask=mask if padded else None,  # an unpadded batch's program has no masking arithmetic
+                mask=mask,
             )
             per_output[i] = jnp.asarray(value, jnp.float32)
             total = total + weights[i] * per_output[i]
@@ -239,15 +234,15 @@ def make_trainer(
         zeros = jax.device_put({"total": np.zeros((len(tracked),), np.float32), "count": np.float32(0)})
         return {"loss": zeros, **{name: metric.init() for name, metric, _, _ in metric_entries}}
 
-    def update_metrics(metric_state, total, aux, sample_weight, mask, padded) -> dict:
+    def update_metrics(metric_state, total, aux, x, sample_weight, mask) -> dict:
         preds, targets, _, per_output = aux
         new = dict(metric_state)
         losses = jnp.stack([total, *(per_output[i] for i in loss_names)])
-        new["loss"] = _mean_update(new["loss"], losses, jnp.sum(mask))
-        rows = mask if padded else None
+        real = jnp.float32(jax.tree_util.tree_leaves(x)[0].shape[0]) if mask is None else jnp.sum(mask)
+        new["loss"] = _mean_update(new["loss"], losses, real)
         for name, metric, i, weighted in metric_entries:
             user = _per_output_weight(sample_weight, i) if weighted else None
-            weight = user if rows is None else _times_mask(user, rows)
+            weight = user if mask is None else _times_mask(user, mask)
             new[name] = metric.update(new[name], targets[i], preds[i], sample_weight=weight)
         return new
 
@@ -257,20 +252,20 @@ def make_trainer(
 
     def train_step(ts: TrainState, batch: tuple, rng: jax.Array | None) -> tuple[TrainState, dict]:
         """One optimizer step on ``batch`` (training mode, ``rng`` for Dropout); returns running logs."""
-        x, y, sample_weight, mask, padded = unpack_batch(batch, names)
+        x, y, sample_weight, mask = unpack_batch(batch, names)
         grad_fn = jax.value_and_grad(compute_loss, has_aux=True)
-        (total, aux), grads = grad_fn(ts.params, ts.state, x, y, sample_weight, mask, padded, True, rng)
+        (total, aux), grads = grad_fn(ts.params, ts.state, x, y, sample_weight, mask, True, rng)
         updates, opt_state = tx.update(grads, ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)
-        metric_state = update_metrics(ts.metrics, total, aux, sample_weight, mask, padded)
+        metric_state = update_metrics(ts.metrics, total, aux, x, sample_weight, mask)
         new_ts = TrainState(params, aux[2], opt_state, ts.step + 1, metric_state)
         return new_ts, metric_results(new_ts)
 
     def eval_step(ts: TrainState, batch: tuple) -> TrainState:
         """Accumulate the losses and metrics of ``batch`` in inference mode; params are unchanged."""
-        x, y, sample_weight, mask, padded = unpack_batch(batch, names)
-        total, aux = compute_loss(ts.params, ts.state, x, y, sample_weight, mask, padded, False, None)
-        return ts._replace(metrics=update_metrics(ts.metrics, total, aux, sample_weight, mask, padded))
+        x, y, sample_weight, mask = unpack_batch(batch, names)
+        total, aux = compute_loss(ts.params, ts.state, x, y, sample_weight, mask, False, None)
+        return ts._replace(metrics=update_metrics(ts.metrics, total, aux, x, sample_weight, mask))
 
     def predict_step(params: dict, state: dict, x: Any) -> Any:
         """The model's outputs in inference mode, in its output structure."""
