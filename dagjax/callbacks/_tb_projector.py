@@ -42,6 +42,18 @@ def embedding_layers(model: Model, prefix: tuple = ()) -> list[tuple[tuple, obje
     return found
 
 
+def _inside(log_dir: str, relative: str) -> str:
+    """``log_dir/relative``, refused if it would land outside ``log_dir`` (a layer named ``..``)."""
+    root = os.path.realpath(log_dir)
+    target = os.path.realpath(os.path.join(root, relative))
+    if os.path.commonpath([root, target]) != root:
+        raise ValueError(
+            f"TensorBoard would write '{relative}' outside its log_dir '{log_dir}': a layer or model name "
+            "on that path ('..') is not a file name. Rename the layer."
+        )
+    return target
+
+
 def _quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
@@ -73,8 +85,9 @@ class ProjectorWriter:
         if os.path.exists(os.path.join(self.log_dir, given)) or not os.path.exists(given):
             return given  # relative to log_dir, as Keras reads it
         local = "/".join(("embeddings", *path, "metadata.tsv"))
-        os.makedirs(os.path.dirname(os.path.join(self.log_dir, local)), exist_ok=True)
-        shutil.copyfile(given, os.path.join(self.log_dir, local))
+        target = _inside(self.log_dir, local)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(given, target)
         return local
 
     def write(self, params: dict, epoch: int) -> None:
@@ -82,7 +95,7 @@ class ProjectorWriter:
         matrices = jax.device_get([leaf(params, (*path, "embeddings")) for path, _ in self.layers])
         for (path, _), matrix in zip(self.layers, matrices):
             relative = "/".join(("embeddings", *path, f"epoch_{epoch}.tsv"))
-            target = os.path.join(self.log_dir, relative)
+            target = _inside(self.log_dir, relative)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             np.savetxt(target, np.asarray(matrix, np.float32), delimiter="\t", fmt="%.7g")
             self.entries[(path, epoch)] = {

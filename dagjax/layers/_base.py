@@ -103,6 +103,11 @@ class Layer:
         self.name = name if name is not None else unique_name(to_snake_case(type(self).__name__))
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"A layer name must be a non-empty string, got {name!r}.")
+        if "/" in self.name or "\\" in self.name:  # as Keras: a name is one key, and one path component
+            raise ValueError(
+                f"Layer name {self.name!r} contains '/' or '\\'. A name keys the parameter pytree and "
+                "becomes one part of file paths (TensorBoard's projector), so it cannot hold a separator."
+            )
         self._trainable = bool(trainable)
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.dtype = np.dtype(dtype or "float32")
