@@ -10,8 +10,6 @@ import dagjax as dj
 from dagjax import callbacks, layers
 from dagjax.io import read_archive, write_archive
 
-pytest.importorskip("tensorboardX")
-
 
 @pytest.mark.parametrize("name", ["a/b", "../../x", "a\\b", "..\\..\\x"])
 def test_a_name_with_a_path_separator_is_refused_as_keras_does(name):
