@@ -269,3 +269,40 @@ def test_a_sequence_with_only_len_and_getitem_is_a_data_set_read_by_index():
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert by_sequence.evaluate(Sequence(), verbose=0) == pytest.approx(by_arrays.evaluate(X, Y, verbose=0))
     np.testing.assert_allclose(by_sequence.predict(Sequence(), verbose=0), by_arrays.predict(X, verbose=0))
+
+
+def test_a_batch_size_far_above_the_data_costs_what_the_data_needs():
+    """32 samples with batch_size=10**8: fit, evaluate and predict pad nothing (Keras stays flat too)."""
+    import subprocess
+    import sys
+
+    script = """
+import resource, numpy as np, dagjax as dj
+x = dj.Input((8,))
+model = dj.Model(x, dj.layers.Dense(1)(dj.layers.BatchNormalization()(x)))
+model.compile("sgd", "mse")
+data, target = np.ones((32, 8), "float32"), np.ones((32, 1), "float32")
+model.fit(data, target, batch_size=10**8, epochs=2, validation_split=0.25, verbose=0)
+model.evaluate(data, target, batch_size=10**8, verbose=0)
+assert model.predict(data, batch_size=10**8, verbose=0).shape == (32, 1)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    peak_mib = int(done.stdout.split()[-1]) / 1024
+    assert peak_mib < 1024  # padded to 10**8 rows, one batch alone is 3 GiB
+
+
+def test_a_batch_size_above_the_data_trains_as_one_batch_of_the_data():
+    def trained(batch_size):
+        x = dj.Input((3,))
+        model = dj.Model(x, layers.Dense(1, name="out")(layers.BatchNormalization(name="bn")(x)))
+        model.compile("sgd", "mse")
+        data = np.random.default_rng(0).normal(size=(10, 3)).astype("float32")
+        history = model.fit(data, data[:, :1], batch_size=batch_size, epochs=2, shuffle=False, verbose=0)
+        return model.get_weights(), history.history["loss"]
+
+    (exact, exact_loss), (huge, huge_loss) = trained(10), trained(4096)
+    np.testing.assert_allclose(huge_loss, exact_loss, rtol=1e-6)
+    for a, b in zip(exact, huge, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

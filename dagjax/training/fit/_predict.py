@@ -61,13 +61,14 @@ def predict(
         size = batch_rows(inputs)
         if size == 0:
             raise ValueError("The data set given to predict is empty: x has 0 samples.")
+        batch_size = min(batch_size, size)  # padding follows the data, never the argument
         total = epoch_rows(pass_rows(size, batch_size), steps)
         warn_short_epoch(steps, total)
         batches = cut(inputs, batch_size, 0, total)
     callbacks.configure(model, verbose=verbose, epochs=1, steps=total)
     model.stop_predicting = False
     callbacks.on_predict_begin()
-    outputs = _run(model, batches, batch_size, callbacks)
+    outputs = _run(model, batches, 1 if is_stream(x) else batch_size, callbacks)
     callbacks.on_predict_end()
     return outputs
 
@@ -79,7 +80,11 @@ def predict_on_batch(model: Model, x: Any) -> Any:
 
 
 def _run(model: Model, batches: Iterator, batch_size: int, callbacks: Any) -> Any:
-    """Outputs of every batch (padding rows dropped) as numpy; ``callbacks`` may be None."""
+    """Outputs of every batch (padding rows dropped) as numpy; ``callbacks`` may be None.
+
+    Batches are padded to the largest seen so far, at least ``batch_size`` (a
+    stream's batches set their own size, as in Keras, which ignores the argument there).
+    """
     forward = _forward(model)
     params, state = model.weights_view()  # inference donates nothing: the model keeps them
     outputs = []

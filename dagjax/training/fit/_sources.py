@@ -124,8 +124,13 @@ class ArraySource(DataSource):
         self._use(arrays)
 
     def _use(self, arrays: ArrayData) -> None:
-        """Hold ``arrays``: no pass begun yet, nothing placed on the device yet."""
+        """Hold ``arrays``: no pass begun yet, nothing placed on the device yet.
+
+        A batch size above the sample count becomes the sample count, as Keras
+        trains one batch of all the data: padding follows the data, never the argument.
+        """
         self.arrays = arrays
+        self.batch_size = min(self.batch_size, arrays.size)
         self._shapes_from(arrays)
         self._device: tuple | None = None  # the arrays on the device, once placed
         self._pass = None  # the current pass's shuffle: ``_plan``'s result
