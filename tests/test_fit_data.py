@@ -306,3 +306,20 @@ def test_a_batch_size_above_the_data_trains_as_one_batch_of_the_data():
     np.testing.assert_allclose(huge_loss, exact_loss, rtol=1e-6)
     for a, b in zip(exact, huge, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (np.array([["a", "b", "c"]] * 4), "<U1 values: models take numbers"),
+        (np.array([[1, 2, 3]] * 4, dtype=object), "object values: models take numbers"),
+        (np.ones((4, 3), complex), "complex values"),
+    ],
+)
+def test_text_object_and_complex_inputs_are_refused_naming_the_input(bad, words):
+    x = dj.Input((3,), name="features")
+    model = dj.Model(x, layers.Dense(1)(x))
+    model.compile("sgd", "mse")
+    for run in (lambda: model.predict(bad, verbose=0), lambda: model.fit(bad, np.ones((4, 1)), verbose=0)):
+        with pytest.raises(TypeError, match=f"x for input 'features' got .*{words}"):
+            run()

@@ -43,6 +43,7 @@ def _host_array(value: Any, dtype=None):
     if isinstance(value, jax.Array):
         return value if dtype is None or value.dtype == dtype else value.astype(dtype)
     array = np.asarray(value)
+    _check_kind(array, dtype)
     if dtype is None:
         if array.dtype == np.float64:
             dtype = np.float32
@@ -53,11 +54,25 @@ def _host_array(value: Any, dtype=None):
     return array if dtype is None else array.astype(dtype, copy=False)
 
 
+def _check_kind(array: np.ndarray, dtype: Any) -> None:
+    """Refuse what has no number to feed a model (strings, objects), and complex values a real input would
+    silently lose the imaginary part of, as Keras refuses them."""
+    if array.dtype.kind in "USO":
+        raise TypeError(
+            f"got an array of {array.dtype} values: models take numbers. Turn text into numbers first "
+            "(token ids for an Embedding, say)."
+        )
+    if array.dtype.kind == "c" and (dtype is None or np.dtype(dtype).kind != "c"):
+        raise TypeError(f"got complex values ({array.dtype}); it takes real numbers: pass .real or abs().")
+
+
 def _readable(value: Any, what: str, dtype=None):
     """``_host_array(value, dtype)``, or an error naming ``what`` (a ragged list, say) instead of numpy's."""
     try:
         return _host_array(value, dtype)
-    except (ValueError, TypeError) as err:
+    except TypeError as err:
+        raise TypeError(f"{what} {err}") from None
+    except ValueError as err:
         raise ValueError(
             f"{what} cannot be read as one array: {err} (A list of (x, y) batches is not a data set of "
             "arrays: pass iter(batches) or a generator.)"
