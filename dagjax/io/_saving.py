@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dagjax.io._arrays import CheckpointError, Path, read_archive, show, write_archive
+from dagjax.io._arrays import CheckpointError, Path, show, write_archive
+from dagjax.io._reading import read_archive
 from dagjax.layers._registry import custom_object_scope
 from dagjax.layers._serialization import layer_from_config, layer_to_config
 
