@@ -9,7 +9,9 @@ metadata, and for each array its path, shape, dtype and member name) plus one
 - zip keeps a CRC-32 per member, so a flipped byte or a truncated file is
   caught when it is read, never turned into a silently wrong array;
 - dtypes numpy cannot name on its own (bfloat16, float8) are stored as an
-  unsigned-int view of the same bytes, with the real dtype in the manifest.
+  unsigned-int view of the same bytes, with the real dtype in the manifest;
+- members are stored uncompressed, so a reader can refuse any compressed one
+  (a few compressed bytes can inflate to gigabytes).
 
 Writes go to a temporary file in the target's directory, which is flushed,
 fsynced and then renamed over the target (``os.replace`` is atomic), and the
@@ -26,7 +28,6 @@ import zipfile
 from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO
 
-import jax.numpy as jnp
 import numpy as np
 
 FORMAT = "dagjax"
@@ -46,27 +47,33 @@ def show(path: Path) -> str:
 
 
 # ------------------------------------------------------------------ dtypes
+def numeric(dtype: np.dtype) -> bool:
+    """Whether a file may hold arrays of ``dtype``: numpy's numbers, or ml_dtypes' (bfloat16, float8_*)."""
+    extension = dtype.kind == "V" and dtype.type is not np.void and dtype.itemsize in (1, 2, 4, 8)
+    return dtype.kind in "biufc" or extension
+
+
+def storage_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype an array of ``dtype`` is stored as: its own, or for ml_dtypes unsigned ints of its width.
+
+    This is the one case a reader reinterprets bytes (``stored.view(dtype)``):
+    numpy cannot name ml_dtypes in a ``.npy`` header, the manifest does.
+    """
+    return np.dtype(f"uint{8 * dtype.itemsize}") if dtype.kind == "V" else dtype
+
+
 def _encode(path: Path, value: Any) -> tuple[np.ndarray, str]:
     """The array to store and the name of its real dtype."""
     try:
         array = np.asarray(value)
     except Exception as err:
         raise TypeError(f"Cannot save '{show(path)}': a {type(value).__name__} is not an array.") from err
-    if array.dtype.kind in "biufc":
-        return array, array.dtype.name
-    if array.dtype.kind == "V" and array.dtype.names is None and array.dtype.itemsize in (1, 2, 4, 8):
-        # ml_dtypes (bfloat16, float8_*): store the raw bytes as unsigned ints.
-        return array.view(f"uint{8 * array.dtype.itemsize}"), array.dtype.name
-    raise TypeError(
-        f"Cannot save '{show(path)}': dtype {array.dtype} is not a numeric array dtype "
-        "(model files hold numbers only, never pickled objects)."
-    )
-
-
-def decode(stored: np.ndarray, dtype_name: str) -> np.ndarray:
-    """The array a stored one holds, given the name of its real dtype."""
-    dtype = np.dtype(jnp.dtype(dtype_name))
-    return stored if stored.dtype == dtype else stored.view(dtype)
+    if not numeric(array.dtype):
+        raise TypeError(
+            f"Cannot save '{show(path)}': dtype {array.dtype} is not a numeric array dtype "
+            "(model files hold numbers only, never pickled objects)."
+        )
+    return array.view(storage_dtype(array.dtype)), array.dtype.name
 
 
 # ------------------------------------------------------------------ atomic write
