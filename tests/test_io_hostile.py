@@ -11,11 +11,13 @@ import signal
 import warnings
 import zipfile
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import dagjax as dj
+from dagjax import layers
 from dagjax.io import CheckpointError, read_archive, write_archive
 
 ARRAYS = {("params", "w"): np.arange(6, dtype=np.float32).reshape(2, 3), ("state", "n"): np.int64(7)}
@@ -246,6 +248,30 @@ def test_every_flipped_byte_is_caught_or_harmless(good):
             assert arrays[key].dtype == value.dtype and arrays[key].tobytes() == value.tobytes(), at
         outcomes.add("same")
     assert outcomes == {"refused", "same"}
+
+
+# ------------------------------------------------------------------ 5. all or nothing
+@pytest.mark.parametrize("step", [-1000, [3], "3", 2.5, True, None, 2**31])
+def test_a_bad_step_counter_leaves_the_model_unchanged(tmp_path, step):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 6)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+    inputs = dj.Input((6,))
+    model = dj.Model(inputs, layers.Dense(1)(layers.Dense(4, activation="relu")(inputs)))
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    model.save_weights(tmp_path / "w.dj")
+    edited(tmp_path / "w.dj", lambda m: m.update(train_step=step))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    weights, opt_state = model.get_weights(), jax.tree.leaves(model.opt_state)
+    iterations = int(model.fit_session.iterations)
+
+    with pytest.raises(CheckpointError, match=r"train_step .* an int from 0 to 2147483647"):
+        model.load_weights(tmp_path / "w.dj")
+    for u, v in zip(model.get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(u, v)
+    for u, v in zip(jax.tree.leaves(model.opt_state), opt_state, strict=True):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+    assert int(model.fit_session.iterations) == iterations
 
 
 # ------------------------------------------------------------------ 6. one meaning per file
