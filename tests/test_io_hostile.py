@@ -250,6 +250,14 @@ def test_every_flipped_byte_is_caught_or_harmless(good):
     assert outcomes == {"refused", "same"}
 
 
+def test_a_malformed_model_config_is_a_checkpoint_error_naming_the_file(tmp_path):
+    x = dj.Input((3,))
+    dj.Model(x, layers.Dense(2)(x)).save(tmp_path / "m.dj")
+    edited(tmp_path / "m.dj", lambda m: m.update(config={"class_name": ["Functional"], "config": {}}))
+    with pytest.raises(CheckpointError, match=rf"'{tmp_path / 'm.dj'}'"):
+        dj.load_model(tmp_path / "m.dj")
+
+
 # ------------------------------------------------------------------ 5. all or nothing
 @pytest.mark.parametrize("step", [-1000, [3], "3", 2.5, True, None, 2**31])
 def test_a_bad_step_counter_leaves_the_model_unchanged(tmp_path, step):

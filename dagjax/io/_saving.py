@@ -267,7 +267,10 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None) 
             f"'{filepath}' holds weights only, no architecture (it was written by save_weights): "
             "build the model in code and call model.load_weights(path)."
         )
-    with custom_object_scope(custom_objects):
-        model = layer_from_config(manifest["config"])
+    try:
+        with custom_object_scope(custom_objects):
+            model = layer_from_config(manifest["config"])
+    except (ValueError, TypeError) as err:  # layer_from_config reports a config it cannot rebuild as these
+        raise CheckpointError(f"{err} (in the model file '{filepath}')") from err
     model.restore_weights(*_checked_weights(model, filepath, arrays))
     return model
