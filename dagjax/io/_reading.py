@@ -37,6 +37,7 @@ from dagjax.io._arrays import FORMAT, MANIFEST, VERSION, CheckpointError, Path, 
 # objects) costs a few hundred MB and well under a second.
 MANIFEST_LIMIT = 8 * 2**20
 _NPY_HEADER_LIMIT = 10_000  # numpy's own default cap on a .npy header
+_NPY_PREFIX = 12  # the magic string, version and header length (4 bytes in version 2.0) before it
 _CHUNK = 2**24  # bytes read at a time into an array (no second copy of a large array)
 
 # What zipfile raises on a damaged archive (NotImplementedError: a version or feature it lacks).
@@ -199,7 +200,7 @@ def _read_array(zf: zipfile.ZipFile, members: dict, path: str, entry: _Entry) ->
     if info is None:
         raise _broken(path, f"array '{name}' is listed but its member {entry.member} is missing")
     nbytes = math.prod(entry.shape) * entry.dtype.itemsize
-    if not nbytes < info.file_size <= nbytes + _NPY_HEADER_LIMIT + 12:
+    if not nbytes < info.file_size <= nbytes + _NPY_PREFIX + _NPY_HEADER_LIMIT:
         raise _broken(
             path,
             f"array '{name}' of shape {entry.shape} and dtype {entry.dtype.name} needs {nbytes} bytes and "
