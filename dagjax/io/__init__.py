@@ -9,8 +9,8 @@ Usage::
 """
 
 from dagjax.io._arrays import CheckpointError as CheckpointError
-from dagjax.io._arrays import read_archive as read_archive
 from dagjax.io._arrays import write_archive as write_archive
+from dagjax.io._reading import read_archive as read_archive
 from dagjax.io._saving import load_model as load_model
 from dagjax.io._saving import load_weights as load_weights
 from dagjax.io._saving import save_model as save_model

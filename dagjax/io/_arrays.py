@@ -1,4 +1,4 @@
-"""Named arrays in one zip file, written atomically and read back with every check.
+"""Named arrays in one zip file, written atomically (read back, every part checked, by :mod:`._reading`).
 
 The file is a zip archive: ``manifest.json`` (format, version, the caller's
 metadata, and for each array its path, shape, dtype and member name) plus one
@@ -9,7 +9,9 @@ metadata, and for each array its path, shape, dtype and member name) plus one
 - zip keeps a CRC-32 per member, so a flipped byte or a truncated file is
   caught when it is read, never turned into a silently wrong array;
 - dtypes numpy cannot name on its own (bfloat16, float8) are stored as an
-  unsigned-int view of the same bytes, with the real dtype in the manifest.
+  unsigned-int view of the same bytes, with the real dtype in the manifest;
+- members are stored uncompressed, so a reader can refuse any compressed one
+  (a few compressed bytes can inflate to gigabytes).
 
 Writes go to a temporary file in the target's directory, which is flushed,
 fsynced and then renamed over the target (``os.replace`` is atomic), and the
@@ -19,7 +21,6 @@ directory is fsynced: a process killed mid-save leaves the previous file whole.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import secrets
@@ -27,7 +28,6 @@ import zipfile
 from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO
 
-import jax.numpy as jnp
 import numpy as np
 
 FORMAT = "dagjax"
@@ -47,26 +47,33 @@ def show(path: Path) -> str:
 
 
 # ------------------------------------------------------------------ dtypes
+def numeric(dtype: np.dtype) -> bool:
+    """Whether a file may hold arrays of ``dtype``: numpy's numbers, or ml_dtypes' (bfloat16, float8_*)."""
+    extension = dtype.kind == "V" and dtype.type is not np.void and dtype.itemsize in (1, 2, 4, 8)
+    return dtype.kind in "biufc" or extension
+
+
+def storage_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype an array of ``dtype`` is stored as: its own, or for ml_dtypes unsigned ints of its width.
+
+    This is the one case a reader reinterprets bytes (``stored.view(dtype)``):
+    numpy cannot name ml_dtypes in a ``.npy`` header, the manifest does.
+    """
+    return np.dtype(f"uint{8 * dtype.itemsize}") if dtype.kind == "V" else dtype
+
+
 def _encode(path: Path, value: Any) -> tuple[np.ndarray, str]:
     """The array to store and the name of its real dtype."""
     try:
         array = np.asarray(value)
     except Exception as err:
         raise TypeError(f"Cannot save '{show(path)}': a {type(value).__name__} is not an array.") from err
-    if array.dtype.kind in "biufc":
-        return array, array.dtype.name
-    if array.dtype.kind == "V" and array.dtype.names is None and array.dtype.itemsize in (1, 2, 4, 8):
-        # ml_dtypes (bfloat16, float8_*): store the raw bytes as unsigned ints.
-        return array.view(f"uint{8 * array.dtype.itemsize}"), array.dtype.name
-    raise TypeError(
-        f"Cannot save '{show(path)}': dtype {array.dtype} is not a numeric array dtype "
-        "(model files hold numbers only, never pickled objects)."
-    )
-
-
-def _decode(stored: np.ndarray, dtype_name: str) -> np.ndarray:
-    dtype = np.dtype(jnp.dtype(dtype_name))
-    return stored if stored.dtype == dtype else stored.view(dtype)
+    if not numeric(array.dtype):
+        raise TypeError(
+            f"Cannot save '{show(path)}': dtype {array.dtype} is not a numeric array dtype "
+            "(model files hold numbers only, never pickled objects)."
+        )
+    return array.view(storage_dtype(array.dtype)), array.dtype.name
 
 
 # ------------------------------------------------------------------ atomic write
@@ -124,68 +131,3 @@ def write_archive(path: str | os.PathLike, metadata: dict, arrays: Iterable[tupl
                     np.lib.format.write_array(member, stored, allow_pickle=False)
 
     atomic_write(path, write)
-
-
-# ------------------------------------------------------------------ checked read
-def _broken(path: str, what: str) -> CheckpointError:
-    return CheckpointError(
-        f"'{path}' is not a complete dagjax file: {what}. It may be truncated (a copy or save "
-        "that did not finish) or corrupted; load an earlier copy."
-    )
-
-
-def _read_manifest(zf: zipfile.ZipFile, path: str) -> dict:
-    try:
-        manifest = json.loads(zf.read(MANIFEST))
-    except KeyError:
-        raise CheckpointError(f"'{path}' is a zip archive but not a dagjax file: no {MANIFEST}.") from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        raise _broken(path, f"its {MANIFEST} cannot be read ({err})") from err
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise CheckpointError(f"'{path}' is not a dagjax file: its manifest does not say format '{FORMAT}'.")
-    if not isinstance(manifest.get("version"), int) or manifest["version"] > VERSION:
-        raise CheckpointError(
-            f"'{path}' has dagjax file format version {manifest.get('version')!r}; this dagjax reads "
-            f"versions up to {VERSION}. Upgrade dagjax to load it."
-        )
-    return manifest
-
-
-def _read_array(zf: zipfile.ZipFile, path: str, entry: dict) -> np.ndarray:
-    name = show(entry["path"])
-    try:
-        data = zf.read(entry["member"])  # checks the member's CRC-32
-    except KeyError:
-        raise _broken(path, f"array '{name}' is listed but its member {entry['member']} is missing") from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        raise _broken(path, f"array '{name}' cannot be read ({err})") from err
-    try:
-        stored = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
-        array = _decode(stored, entry["dtype"])
-    except (ValueError, TypeError) as err:
-        raise _broken(path, f"array '{name}' is not a plain numeric .npy array ({err})") from err
-    if list(array.shape) != list(entry["shape"]):
-        expected = tuple(entry["shape"])
-        raise _broken(path, f"array '{name}' has shape {array.shape}, its manifest says {expected}")
-    return array
-
-
-def read_archive(path: str | os.PathLike) -> tuple[dict, dict[Path, np.ndarray]]:
-    """``(manifest, {path: array})`` from a file written by :func:`write_archive`, fully checked."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No dagjax file at '{path}'.")
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, EOFError) as err:
-        raise _broken(path, f"it is not a readable zip archive ({err})") from err
-    with zf:
-        manifest = _read_manifest(zf, path)
-        arrays: dict[Path, np.ndarray] = {}
-        for entry in manifest.get("arrays", []):
-            try:
-                key = tuple(entry["path"])
-                arrays[key] = _read_array(zf, path, entry)
-            except (KeyError, TypeError) as err:
-                raise _broken(path, f"its manifest has a malformed array entry {entry!r:.200}") from err
-    return manifest, arrays

@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dagjax.io._arrays import CheckpointError, Path, read_archive, show, write_archive
+from dagjax.io._arrays import CheckpointError, Path, show, write_archive
+from dagjax.io._reading import read_archive
 from dagjax.layers._registry import custom_object_scope
 from dagjax.layers._serialization import layer_from_config, layer_to_config
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from dagjax.model import Model
 
 _LIST_LIMIT = 8
+_STEP_LIMIT = 2**31 - 1  # the fit session counts steps in an int32
 
 
 # ------------------------------------------------------------------ pytrees <-> named arrays
@@ -190,6 +192,16 @@ def _checked_optimizer(model, filepath: str, params: dict, arrays: dict[Path, np
     return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(found[p], leaf.dtype) for p, leaf in expected])
 
 
+def _checked_step(filepath: str, manifest: dict) -> int:
+    """The file's step counter (0 if it has none), checked to be one an int32 step count can hold."""
+    step = manifest.get("train_step", 0)
+    if type(step) is not int or not 0 <= step <= _STEP_LIMIT:
+        raise CheckpointError(
+            f"'{filepath}' has train_step {step!r:.100}; a step counter is an int from 0 to {_STEP_LIMIT}."
+        )
+    return step
+
+
 def _optimizer_paths_renamed(model, arrays: dict[Path, np.ndarray]) -> dict[Path, np.ndarray]:
     """``arrays`` with each optimizer path's parameter part renamed to the model's, position for position.
 
@@ -227,6 +239,7 @@ def load_weights(
     """
     filepath = os.fspath(filepath)
     manifest, arrays = read_archive(filepath)
+    step = _checked_step(filepath, manifest)
     params, state = _checked_weights(model, filepath, arrays, by_name)
     opt_state = None
     session = model.fit_session
@@ -236,7 +249,7 @@ def load_weights(
         opt_state = _checked_optimizer(model, filepath, params, arrays)
     model.restore_weights(params, state)
     if opt_state is not None:
-        session.restore_optimizer(opt_state, manifest.get("train_step", 0))
+        session.restore_optimizer(opt_state, step)
 
 
 def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None) -> Model:
@@ -254,7 +267,10 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None) 
             f"'{filepath}' holds weights only, no architecture (it was written by save_weights): "
             "build the model in code and call model.load_weights(path)."
         )
-    with custom_object_scope(custom_objects):
-        model = layer_from_config(manifest["config"])
+    try:
+        with custom_object_scope(custom_objects):
+            model = layer_from_config(manifest["config"])
+    except (ValueError, TypeError) as err:  # layer_from_config reports a config it cannot rebuild as these
+        raise CheckpointError(f"{err} (in the model file '{filepath}')") from err
     model.restore_weights(*_checked_weights(model, filepath, arrays))
     return model
