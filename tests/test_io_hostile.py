@@ -129,13 +129,9 @@ def test_only_regular_files_are_read(tmp_path, kind):
     if kind == "directory":
         path.mkdir()
     elif kind == "fifo":
-        if not hasattr(os, "mkfifo"):
-            pytest.skip("no FIFOs here")
-        os.mkfifo(path)
+        os.mkfifo(path)  # POSIX, as the SIGALRM deadline above
     else:
         path = "/dev/zero"
-        if not os.path.exists(path):
-            pytest.skip("no /dev/zero here")
     with deadline(10), pytest.raises(CheckpointError, match=rf"'{path}' is not a regular file"):
         dj.load_model(path)
 
