@@ -1,11 +1,14 @@
 """BackupAndRestore: a fit killed after an epoch resumes to an uninterrupted run's params, bitwise."""
 
 import importlib.util
+import json
 import os
 import pathlib
 import signal
 import subprocess
 import sys
+import warnings
+import zipfile
 
 import jax
 import numpy as np
@@ -174,3 +177,57 @@ def test_a_model_rebuilt_in_the_same_session_resumes_by_position(tmp_path):
     uninterrupted.fit(x, y, **fit)
     for a, b in zip(resumed.get_weights(), uninterrupted.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)  # Adam's moments came back too, or these would differ
+
+
+def _rezipped(path, manifest=None, compression=zipfile.ZIP_STORED, duplicate=None):
+    """Rewrite the zip at ``path`` (its manifest replaced if given, a member written twice if asked)."""
+    with zipfile.ZipFile(path) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    if manifest is not None:
+        members["manifest.json"] = manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate we write on purpose
+        with zipfile.ZipFile(path, "w", compression) as zf:
+            for name, blob in members.items():
+                zf.writestr(name, blob)
+            if duplicate is not None:
+                zf.writestr(duplicate, members[duplicate])
+
+
+def _manifest(path):
+    with zipfile.ZipFile(path) as zf:
+        return json.loads(zf.read("manifest.json"))
+
+
+def _flip_middle_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+DAMAGE = {
+    "flipped byte": _flip_middle_byte,
+    "empty": lambda p: p.write_bytes(b""),
+    "compressed": lambda p: _rezipped(p, compression=zipfile.ZIP_DEFLATED),
+    "duplicate member": lambda p: _rezipped(p, duplicate="manifest.json"),
+    "malformed manifest": lambda p: _rezipped(p, {**_manifest(p), "arrays": 3}),
+    "deep json": lambda p: _rezipped(p, b"[" * 100_000 + b"]" * 100_000),
+    "bad step counter": lambda p: _rezipped(p, {**_manifest(p), "train_step": -1000}),
+    "dtype mismatch": lambda p: _rezipped(
+        p, {**_manifest(p), "arrays": [{**a, "dtype": "int32"} for a in _manifest(p)["arrays"]]}
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_every_kind_of_damage_to_the_newest_backup_falls_back_to_the_older_one(script, tmp_path, damage):
+    """Damage is always a CheckpointError, so the fallback catches every kind (not only truncation)."""
+    _, training = script
+    backup_dir = tmp_path / "backup"
+    backup = callbacks.BackupAndRestore(backup_dir, double_checkpoint=True)
+    with pytest.raises(RuntimeError, match="Interrupting"):
+        training.train(training.build(), [backup, Interrupt()])
+    DAMAGE[damage](backup_dir / "backup-000003.dj")
+    with pytest.warns(UserWarning, match=r"skipped newer backups.*backup-000003.dj"):
+        history = training.train(training.build(), [backup])
+    assert history.epoch == [2, 3, 4]
