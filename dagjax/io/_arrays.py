@@ -13,22 +13,21 @@ metadata, and for each array its path, shape, dtype and member name) plus one
 - members are stored uncompressed, so a reader can refuse any compressed one
   (a few compressed bytes can inflate to gigabytes).
 
-Writes go to a temporary file in the target's directory, which is flushed,
-fsynced and then renamed over the target (``os.replace`` is atomic), and the
-directory is fsynced: a process killed mid-save leaves the previous file whole.
+Writes are atomic (:mod:`dagjax.io._atomic`): a process killed mid-save
+leaves the previous file whole.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from dagjax.io._atomic import atomic_write
 
 FORMAT = "dagjax"
 VERSION = 1
@@ -77,43 +76,6 @@ def _encode(path: Path, value: Any) -> tuple[np.ndarray, str]:
 
 
 # ------------------------------------------------------------------ atomic write
-def _fsync_directory(directory: str) -> None:
-    """Make the rename itself durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"Cannot save to '{path}': it is a directory; give a file path.")
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    # os.open applies the umask, so the saved file gets the usual permissions.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(directory)
-
-
 def write_archive(path: str | os.PathLike, metadata: dict, arrays: Iterable[tuple[Path, Any]]) -> None:
     """Save ``arrays`` (``(path, array)`` pairs) and JSON ``metadata`` to ``path``, atomically."""
     encoded = [(tuple(p), *_encode(tuple(p), value)) for p, value in arrays]
