@@ -274,6 +274,7 @@ class FitSession:
             train.skip_epochs(self._resume_epoch - initial_epoch)
             initial_epoch = self._resume_epoch
         ts = self._take()
+        start = _perf.start_copy(ts)
         try:
             for epoch in range(initial_epoch, epochs):
                 ts = loop.reset_metrics(ts)
@@ -299,7 +300,7 @@ class FitSession:
                 if self.stop_training:
                     break
         finally:
-            self._give(ts)
+            self._give(_perf.usable(ts, start))  # the newest readable state, else the one fit began with
             self.validation = None
         callbacks.on_train_end(epoch_logs)
         return callbacks.history
