@@ -248,3 +248,32 @@ def test_train_step_runs_data_parallel_on_a_sharded_batch():
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, "auto"])
+def test_the_pure_step_reproduces_fit_bit_for_bit(steps_per_execution):
+    """fit's step is build_trainer's train_step with step_rng(seed, step): Dropout included, fused or not."""
+    import dagjax as dj
+    from dagjax import layers
+    from dagjax.training import step_rng
+
+    def build():
+        x = dj.Input((5,), name="x")
+        h = layers.Dropout(0.2)(layers.Dense(8, "relu", name="hidden")(x))
+        return dj.Model(x, layers.Dense(2, name="out")(h))
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 5)).astype("float32"), rng.normal(size=(64, 2)).astype("float32")
+    model = build()
+    model.compile(optax.adam(1e-2), "mse", steps_per_execution=steps_per_execution, seed=3)
+    model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+
+    pure = build()
+    trainer = build_trainer(pure, "mse", optax.adam(1e-2))
+    ts, step = trainer.init_train_state(*pure.init()), jax.jit(trainer.train_step)
+    for _ in range(2):
+        for k in range(0, 64, 16):
+            ts, _ = step(ts, (x[k : k + 16], y[k : k + 16]), step_rng(3, ts.step))
+    fitted = jax.tree.leaves(model.weights_view()[0])
+    for a, b in zip(fitted, jax.tree.leaves(ts.params), strict=True):
+        np.testing.assert_array_equal(a, b)
