@@ -382,3 +382,21 @@ def test_a_step_failing_on_the_device_leaves_the_model_with_the_weights_fit_bega
     armed["on"] = False
     model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
     assert int(model.optimizer.iterations) == 10
+
+
+def test_without_a_start_copy_a_failed_step_says_why_the_weights_are_gone(monkeypatch):
+    monkeypatch.setattr(_perf.switches, "keep_start_state", False)
+
+    def fail(values):
+        raise RuntimeError("the host callback failed")
+
+    def loss(y, p):
+        jax.debug.callback(fail, p)
+        return jax.numpy.mean((y - p) ** 2, axis=-1)
+
+    model = small()
+    model.compile(optimizers.Adam(0.1), loss, steps_per_execution=1)
+    with pytest.raises(Exception, match="host callback failed"):
+        model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    with pytest.raises(RuntimeError, match="keep_start_state = True keeps a copy"):
+        model.get_weights()

@@ -34,8 +34,9 @@ class ModelWeights:
         if self._params is None:
             if self._lent:
                 raise RuntimeError(
-                    f"Model '{self.name}' is being trained: its weights are with the running fit. Read them "
-                    "from a callback hook (self.model.params) or once fit returns."
+                    f"Model '{self.name}' has no weights to give: a running fit holds them (read them from "
+                    "a callback hook, or once fit returns), or a step failed on the device after consuming "
+                    "them (dj.config.switches.keep_start_state = True keeps a copy to fall back on)."
                 )
             self._params, self._state = self.init()
         return self._params, self._state

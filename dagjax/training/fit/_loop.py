@@ -189,13 +189,13 @@ class Loop:
         """
         per_batch = callbacks is not None and callbacks.needs_every_batch("train")
         watched = callbacks is not None and callbacks.has_batch_hooks("train")
+        run_hook = session.around_hook if per_batch else _without_hand_off
         done = 0
         stopping = bool(self.model.stop_training)
         try:
             for chunk in self._chunks(take, fused, watched, "train", stopping):
                 if watched:
-                    begin = lambda done=done: callbacks.on_train_batch_begin(done)
-                    ts = session.around_hook(ts, begin) if per_batch else _run(begin, ts)
+                    ts = run_hook(ts, lambda done=done: callbacks.on_train_batch_begin(done))
                 where = (chunk.data, chunk.idx, chunk.mask, chunk.start)
                 if fused:
                     ts = self._train_chunk(ts, *where, chunk.count, seed)
@@ -207,7 +207,7 @@ class Loop:
                     if fused and self.steps_per_execution == "auto":
                         jax.block_until_ready(logs)  # the call is timed to size the next one
                     end = lambda done=done, logs=logs: callbacks.on_train_batch_end(done - 1, logs)
-                    ts = session.around_hook(ts, end) if per_batch else _run(end, ts)
+                    ts = run_hook(ts, end)
                 if self.model.stop_training:
                     break
         except BaseException:
@@ -241,7 +241,7 @@ class Loop:
         return self._floats(metrics)
 
 
-def _run(hook: Callable[[], None], ts: TrainState) -> TrainState:
+def _without_hand_off(ts: TrainState, hook: Callable[[], None]) -> TrainState:
     """Run a chunk-safe hook (the progress bar): it reads logs, not weights, so no hand-off is needed."""
     hook()
     return ts

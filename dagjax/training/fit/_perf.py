@@ -176,7 +176,7 @@ def start_copy(ts: TrainState) -> tuple | None:
 
 
 def usable(ts: TrainState | None, start: tuple | None) -> TrainState | None:
-    """``ts`` if every array in it can still be read, else the train state ``start`` copied (if any)."""
+    """``ts`` if every array in it can still be read, else the train state ``start`` copied (None if none)."""
     if ts is not None:
         try:
             jax.block_until_ready((ts.params, ts.state, ts.opt_state, ts.step))
@@ -184,7 +184,7 @@ def usable(ts: TrainState | None, start: tuple | None) -> TrainState | None:
         except Exception:  # noqa: BLE001 -- deleted (donated) or poisoned by the failed step: either way, gone
             pass
     if start is None:
-        return ts
+        return None
     params, state, opt_state, step = jax.device_put(start)
     return TrainState(params, state, opt_state, step, {})
 

@@ -171,14 +171,28 @@ class FitSession:
         lent = [*self.model.lend_weights()]
         shared = lent.pop()
         params, state = _perf.owned(lent, shared)
+        return TrainState(params, state, self._opt_state, self._current_step(), {})
+
+    def _current_step(self) -> jax.Array:
+        """The step counter, made (0) on first use."""
         if self._step is None:
             self._step = jax.device_put(np.zeros((), np.int32))
-        return TrainState(params, state, self._opt_state, self._step, {})
+        return self._step
 
     def _give(self, ts: TrainState) -> None:
         """Give the model ``ts``'s weights, and keep its optimizer state and step, as the current ones."""
         self.model.restore_weights(ts.params, ts.state)
         self._opt_state, self._opt_shared, self._step = ts.opt_state, False, ts.step
+
+    def _end_training(self, ts: TrainState | None, start: tuple | None) -> None:
+        """Give the model the newest train state that can still be read, else the copy ``fit`` began with.
+
+        With neither (a step failed on the device and no copy was kept) the
+        model stays without weights, and reading them says why.
+        """
+        ts = _perf.usable(ts, start)
+        if ts is not None:
+            self._give(ts)
 
     def around_hook(self, ts: TrainState, hook: Callable[[], None]) -> TrainState:
         """Run ``hook`` (callbacks) with the model holding ``ts``'s weights; the train state after it.
@@ -300,7 +314,7 @@ class FitSession:
                 if self.stop_training:
                     break
         finally:
-            self._give(_perf.usable(ts, start))  # the newest readable state, else the one fit began with
+            self._end_training(ts, start)
             self.validation = None
         callbacks.on_train_end(epoch_logs)
         return callbacks.history
@@ -327,8 +341,7 @@ class FitSession:
     def _inference_state(self) -> TrainState:
         """The model's weights as a train state for evaluation (nothing is donated, so nothing is copied)."""
         params, state = self.model.weights_view()
-        step = self._step if self._step is not None else jax.device_put(np.zeros((), np.int32))
-        return TrainState(params, state, None, step, {})
+        return TrainState(params, state, None, self._current_step(), {})
 
     def evaluate(
         self, x: Any, y: Any, batch_size: int | None, verbose: int | str, sample_weight: Any,
@@ -365,7 +378,7 @@ class FitSession:
             ts, loop.latest = loop.latest, None  # the state it started from was donated
             raise
         finally:
-            self._give(ts)
+            self._end_training(ts, None)  # no start copy: one per step would cost a copy of every step
         return self._keras_result(loop, logs, return_dict)
 
     def test_on_batch(self, x: Any, y: Any, sample_weight: Any, return_dict: bool) -> float | list | dict:
