@@ -15,6 +15,7 @@ from dagjax import callbacks as callbacks
 from dagjax import config as config
 from dagjax import losses as losses
 from dagjax import metrics as metrics
+from dagjax import models as models
 from dagjax import optimizers as optimizers
 from dagjax.io import load_model as load_model
 from dagjax.io import register_layer as register_layer

@@ -213,7 +213,7 @@ def test_sequential_round_trip_and_weights_files(tmp_path):
         dj.load_model(tmp_path / "seq.weights")
 
 
-def test_weights_load_by_layer_name_or_by_position(tmp_path):
+def test_weights_load_by_structure_or_by_layer_name(tmp_path):
     def build():
         return dj.Sequential([dj.Input((3,)), layers.Dense(4), layers.BatchNormalization(), layers.Dense(2)])
 
@@ -222,19 +222,31 @@ def test_weights_load_by_layer_name_or_by_position(tmp_path):
     model.save_weights(tmp_path / "w.dj")
     dj.clear_session()
     same_names = build()
-    same_names.load_weights(tmp_path / "w.dj")
+    same_names.load_weights(tmp_path / "w.dj", by_name=True)
     assert_same_outputs(model, same_names, np.ones((2, 3), "float32"))
 
-    built_again = build()  # same session: auto-names move on (dense_2, ...)
+    built_again = build()  # same session: auto-names move on (dense_2, ...); structure is what matches
     with pytest.raises(CheckpointError, match=r"missing from the file: params/dense_2/kernel.*"
-                                              r"same shapes in the same order.*by_name=False"):
-        built_again.load_weights(tmp_path / "w.dj")
-    built_again.load_weights(tmp_path / "w.dj", by_name=False)
+                                              r"fit this model's structure.*leave by_name=False"):
+        built_again.load_weights(tmp_path / "w.dj", by_name=True)
+    built_again.load_weights(tmp_path / "w.dj")
     assert_same_outputs(model, built_again, np.ones((2, 3), "float32"))
 
     smaller = dj.Sequential([dj.Input((3,)), layers.Dense(4), layers.Dense(2)])
     with pytest.raises(CheckpointError, match="the file has 8 weights, the model 4"):
-        smaller.load_weights(tmp_path / "w.dj", by_name=False)
+        smaller.load_weights(tmp_path / "w.dj")
+
+
+def test_structure_matching_checks_the_class_of_each_weights_layer(tmp_path):
+    dense = dj.Sequential([dj.Input((3,)), layers.Dense(4, use_bias=False)])
+    dense.save_weights(tmp_path / "w.dj")
+    embedding = dj.Sequential([dj.Input((3,), dtype="int32"), layers.Embedding(3, 4)])
+    before = embedding.get_weights()
+    with pytest.raises(CheckpointError, match=r"weight 0: file params/dense\w*/kernel \(3, 4\) float32 of a "
+                                              r"Dense, model params/embedding\w*/embeddings \(3, 4\) float32 "
+                                              r"of a Embedding"):
+        embedding.load_weights(tmp_path / "w.dj")
+    np.testing.assert_array_equal(embedding.get_weights()[0], before[0])
 
 
 # ------------------------------------------------------------------ training continues exactly
@@ -255,16 +267,20 @@ def test_save_load_continues_training_identically(tmp_path):
     model.save(tmp_path / "run.dj")
     model.fit(x, y, **fit)
 
-    resumed = dj.load_model(tmp_path / "run.dj")
-    assert not resumed.compiled
-    resumed.compile(optimizer="adam", loss="mse")
-    resumed.load_weights(tmp_path / "run.dj")
+    resumed = dj.load_model(tmp_path / "run.dj")  # compiled as saved, with its optimizer state and step
     resumed.fit(x, y, **fit)
-    for tree in ("params", "state", "opt_state"):
-        for u, v in zip(jax.tree.leaves(getattr(model, tree)), jax.tree.leaves(getattr(resumed, tree))):
-            np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+    recompiled = dj.load_model(tmp_path / "run.dj", compile=False)
+    assert not recompiled.compiled
+    recompiled.compile(optimizer="adam", loss="mse")
+    recompiled.load_weights(tmp_path / "run.dj")
+    recompiled.fit(x, y, **fit)
+    for again in (resumed, recompiled):
+        assert int(again.fit_session.iterations) == int(model.fit_session.iterations) == 8
+        for tree in ("params", "state", "opt_state"):
+            for u, v in zip(jax.tree.leaves(getattr(model, tree)), jax.tree.leaves(getattr(again, tree))):
+                np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
 
-    other = dj.load_model(tmp_path / "run.dj")
+    other = dj.load_model(tmp_path / "run.dj", compile=False)
     other.compile(optimizer="sgd", loss="mse")
     before = other.get_weights()
     with pytest.raises(CheckpointError, match=r"optimizer state .* does not fit .*skip_optimizer=True"):
@@ -284,6 +300,11 @@ def test_loading_into_a_different_model_names_every_difference(tmp_path):
     before = wider.get_weights()
     with pytest.raises(CheckpointError) as err:
         wider.load_weights(tmp_path / "w.dj")
+    message = str(err.value)
+    assert "file params/body/kernel (4, 3) float32 of a Dense, model params/body/kernel (4, 5)" in message
+    assert "file params/head/kernel (3, 2) float32 of a Dense, model params/head/kernel (5, 2)" in message
+    with pytest.raises(CheckpointError) as err:
+        wider.load_weights(tmp_path / "w.dj", by_name=True)
     assert "params/body/kernel: file (4, 3) float32, model (4, 5) float32" in str(err.value)
     assert "params/head/kernel: file (3, 2) float32, model (5, 2) float32" in str(err.value)
     for u, v in zip(wider.get_weights(), before):
@@ -293,7 +314,9 @@ def test_loading_into_a_different_model_names_every_difference(tmp_path):
     renamed = dj.Model(z, layers.Dense(2, name="head")(layers.Dense(3, name="trunk")(z)))
     with pytest.raises(CheckpointError, match=r"missing from the file: params/trunk/kernel \(4, 3\).*"
                                               r"in the file but not in the model: params/body/kernel"):
-        renamed.load_weights(tmp_path / "w.dj")
+        renamed.load_weights(tmp_path / "w.dj", by_name=True)
+    renamed.load_weights(tmp_path / "w.dj")  # same structure, other names
+    assert_same_outputs(model, renamed, np.ones((2, 4), "float32"))
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ class BackupAndRestore(Callback):
         unreadable = []
         for finished, path in self._backups():
             try:
-                self._load(path)
+                self.model.load_weights(path)  # by structure: a model rebuilt in one session has new names
             except CheckpointError as err:
                 unreadable.append(str(err))
                 continue
@@ -85,16 +85,6 @@ class BackupAndRestore(Callback):
                 f"BackupAndRestore found backups in '{self.backup_dir}' but could read none of them: "
                 + " ".join(unreadable)
             )
-
-    def _load(self, path: str) -> None:
-        """By weight path, else by position (as Keras): a model rebuilt in one session has new auto-names."""
-        try:
-            self.model.load_weights(path)
-        except CheckpointError as by_name:
-            try:
-                self.model.load_weights(path, by_name=False)
-            except CheckpointError:
-                raise by_name from None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Write this epoch's backup, then delete older ones (all but one more with ``double_checkpoint``)."""

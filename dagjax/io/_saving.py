@@ -2,26 +2,31 @@
 
 Both are one zip file (see :mod:`dagjax.io._arrays`) holding arrays at paths
 ``params/<layer>/<weight>``, ``state/<layer>/<weight>`` and, for a compiled
-model that has trained, ``opt_state/<path in the optimizer state>``. A model
-file also holds the architecture, ``layer_to_config(model)`` (:mod:`dagjax.model._config`).
+model that has trained, ``opt_state/<path in the optimizer state>``, with the
+step counter and the class of the layer owning each weight in the manifest.
+A model file also holds the architecture, ``layer_to_config(model)``
+(:mod:`dagjax.model._config`), and how the model was compiled
+(:mod:`dagjax.training.core._compile_config`).
 
-The rule for optimizer state: an optimizer is an optax transformation (code),
-so no file holds one. ``load_model`` gives back an uncompiled model with its
-params and state. ``load_weights`` on a compiled model also restores the
-optimizer state and the step counter, when the file has them, provided the
-model's optimizer makes a state of the same tree structure, shapes and dtypes;
-otherwise it raises and names what differs (``skip_optimizer=True`` loads the
-weights alone). So, to continue training exactly where a saved run stopped::
+As in Keras 3, ``load_model`` gives the model back compiled, with its
+optimizer state and step, so ``dj.load_model(path).fit(...)`` continues the
+saved run exactly. A model compiled with something a file cannot hold (a raw
+optax transformation, a lambda, a learning-rate schedule) loads uncompiled,
+with a warning saying how to compile it and then restore the optimizer state
+with ``load_weights``.
 
-    model = dj.load_model(path)
-    model.compile(optimizer=<the same optimizer>, loss=...)
-    model.load_weights(path)
-    model.fit(...)
+Weights are matched by the model's structure, as Keras 3 does: the n-th
+weight in Keras's weight order goes to the n-th, which must belong to a layer
+of the same class and have the same shape and dtype. Auto-generated layer
+names play no part, so weights saved from one ``build_model()`` load into
+another built in the same process. ``by_name=True`` matches by layer and
+weight names instead.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -30,8 +35,9 @@ import numpy as np
 
 from dagjax.io._arrays import CheckpointError, Path, show, write_archive
 from dagjax.io._reading import read_archive
-from dagjax.layers._registry import custom_object_scope
+from dagjax.layers._registry import class_name, custom_object_scope
 from dagjax.layers._serialization import layer_from_config, layer_to_config
+from dagjax.training.core import NotSerializableError, compile_arguments
 
 if TYPE_CHECKING:
     from dagjax.model import Model
@@ -50,6 +56,17 @@ def _weight_leaves(model, trees: dict) -> list[tuple[Path, Any]]:
             node = node[key]
         out.append(((collection, *path), node))
     return out
+
+
+def _owner_classes(model) -> list[str]:
+    """The class of the layer owning each weight, in Keras's weight order (the file's structure)."""
+    owners = []
+    for _, path in model.weight_paths():
+        layer = model
+        for key in path[:-1]:
+            layer = layer.sublayers[key]
+        owners.append(class_name(layer))
+    return owners
 
 
 def _dict_from_leaves(leaves: dict[Path, Any]) -> dict:
@@ -101,7 +118,7 @@ def _differences(expected: list[tuple[Path, Any]], found: dict[Path, np.ndarray]
 def _arrays_of(model, include_optimizer: bool) -> tuple[list[tuple[Path, Any]], dict]:
     params, state = model.weights_view()
     arrays = _weight_leaves(model, {"params": params, "state": state})
-    metadata: dict = {"model_name": model.name}
+    metadata: dict = {"model_name": model.name, "weight_layers": _owner_classes(model)}
     session = model.fit_session
     # A compiled model that has not trained yet has a fresh optimizer state: nothing to keep.
     if include_optimizer and session is not None and session.has_trained:
@@ -116,7 +133,17 @@ def save_model(
     """Write ``model``'s architecture, params, state (and trained optimizer state) to one file."""
     _check_overwrite(filepath, overwrite)
     arrays, metadata = _arrays_of(model, include_optimizer)
+    if model.fit_session is not None:
+        metadata["compile"] = _compile_entry(model.fit_session)
     write_archive(filepath, {"kind": "model", **metadata, "config": layer_to_config(model)}, arrays)
+
+
+def _compile_entry(session) -> dict:
+    """``{"config": compile's arguments}``, or ``{"not_saved": why}`` when a file cannot hold them."""
+    try:
+        return {"config": session.compile_config()}
+    except NotSerializableError as err:
+        return {"not_saved": str(err)}
 
 
 def save_weights(model: Model, filepath: str | os.PathLike, overwrite: bool = True) -> None:
@@ -133,42 +160,50 @@ def _check_overwrite(filepath: str | os.PathLike, overwrite: bool) -> None:
 
 # ------------------------------------------------------------------ loading
 def _checked_weights(
-    model, filepath: str, arrays: dict[Path, np.ndarray], by_name: bool = True
+    model, filepath: str, manifest: dict, arrays: dict[Path, np.ndarray], by_name: bool = False
 ) -> tuple[dict, dict]:
-    """The file's params and state, checked against every key (or position), shape and dtype."""
+    """The file's params and state, checked against the model's structure (or, ``by_name``, its names)."""
     abstract = {"params": model.abstract_weights(True), "state": model.abstract_weights(False)}
     expected = _weight_leaves(model, abstract)
     found = {p: a for p, a in arrays.items() if p[0] in ("params", "state")}
-    by_position = _position_differences(expected, found)
-    if by_name:
-        problems = _differences(expected, found)
-        if problems and not by_position:
-            problems.append(
-                "the file's weights have the same shapes in the same order under other layer names (a "
-                "model built twice in one session gets new auto-names): pass by_name=False to load them "
-                "by position, or name the layers"
-            )
-    else:
-        problems = by_position
+    owners = manifest.get("weight_layers")
+    structure = _structure_differences(expected, _owner_classes(model), found, owners)
+    names = _differences(expected, found)
+    problems = names if by_name else structure
+    if problems and not (names if not by_name else structure):
+        problems.append(
+            "the file's weights have the same layer and weight names: pass by_name=True to match them so"
+            if not by_name
+            else "the file's weights fit this model's structure under other layer names (a model built "
+            "twice in one session gets new auto-names): leave by_name=False to match them by structure"
+        )
     if problems:
         raise CheckpointError(
             f"The weights in '{filepath}' do not fit model '{model.name}': " + "; ".join(problems) + "."
         )
-    values = list(found.values()) if not by_name else [found[path] for path, _ in expected]
+    values = [found[path] for path, _ in expected] if by_name else list(found.values())
     trees: dict[str, dict] = {"params": {}, "state": {}}
     for (path, spec), value in zip(expected, values):
         trees[path[0]][path[1:]] = jnp.asarray(value, spec.dtype)
     return _dict_from_leaves(trees["params"]), _dict_from_leaves(trees["state"])
 
 
-def _position_differences(expected: list[tuple[Path, Any]], found: dict[Path, np.ndarray]) -> list[str]:
-    """What differs when the file's weights are matched to the model's by position in Keras's order."""
+def _structure_differences(
+    expected: list[tuple[Path, Any]], classes: list[str], found: dict[Path, np.ndarray], owners: Any
+) -> list[str]:
+    """What differs when the file's weights are matched to the model's by position in Keras's order.
+
+    Each must be of the same collection (params or state), shape and dtype and,
+    when the file lists them (``owners``), belong to a layer of the same class.
+    """
     if len(found) != len(expected):
         return [f"the file has {len(found)} weights, the model {len(expected)}"]
+    if not (isinstance(owners, list) and len(owners) == len(found)):
+        owners = classes  # a file without its layers' classes: shapes and dtypes only
     changed = [
-        f"weight {i}: file {_describe(p, a)}, model {_describe(q, spec)}"
-        for i, ((p, a), (q, spec)) in enumerate(zip(found.items(), expected))
-        if p[0] != q[0] or _spec(a) != _spec(spec)
+        f"weight {i}: file {_describe(p, a)} of a {owner}, model {_describe(q, spec)} of a {cls}"
+        for i, ((p, a), (q, spec), owner, cls) in enumerate(zip(found.items(), expected, owners, classes))
+        if p[0] != q[0] or _spec(a) != _spec(spec) or owner != cls
     ]
     return [f"different by position: {_listing(changed)}"] if changed else []
 
@@ -227,20 +262,20 @@ def _optimizer_paths_renamed(model, arrays: dict[Path, np.ndarray]) -> dict[Path
 
 
 def load_weights(
-    model: Model, filepath: str | os.PathLike, skip_optimizer: bool = False, by_name: bool = True
+    model: Model, filepath: str | os.PathLike, skip_optimizer: bool = False, by_name: bool = False
 ) -> None:
     """Load params and state (and, into a compiled model, optimizer state) saved from a model like this one.
 
-    Weights are matched by their path in the parameter pytree (layer name, weight
-    name); ``by_name=False`` matches them by position in Keras's weight order
-    instead, as Keras 3 does, and reads the optimizer state's paths with the
-    layer names translated the same way. Everything is checked before
-    anything is installed: on error the model is unchanged.
+    Weights are matched by the model's structure (see the module docstring);
+    ``by_name=True`` matches them by their path in the parameter pytree
+    (layer name, weight name) instead. Optimizer state paths follow the
+    weights they mirror. Everything is checked before anything is installed:
+    on error the model is unchanged.
     """
     filepath = os.fspath(filepath)
     manifest, arrays = read_archive(filepath)
     step = _checked_step(filepath, manifest)
-    params, state = _checked_weights(model, filepath, arrays, by_name)
+    params, state = _checked_weights(model, filepath, manifest, arrays, by_name)
     opt_state = None
     session = model.fit_session
     if not skip_optimizer and session is not None:
@@ -252,14 +287,22 @@ def load_weights(
         session.restore_optimizer(opt_state, step)
 
 
-def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None) -> Model:
-    """The model saved at ``filepath``: rebuilt from its config, with its params and state.
+def load_model(
+    filepath: str | os.PathLike,
+    custom_objects: dict | None = None,
+    compile: bool = True,
+    safe_mode: bool = True,
+) -> Model:
+    """The model saved at ``filepath``: rebuilt from its config, with its params and state, compiled as saved.
 
     Custom layer classes must be registered (``@dj.register_layer``) or given
-    in ``custom_objects``, as must the functions of Lambda layers and custom
-    activations: no code is ever read from the file. The model comes back
-    uncompiled; see this module's docstring to restore the optimizer state.
+    in ``custom_objects``, as must the functions of Lambda layers, custom
+    activations, losses and metrics: no code is ever read from the file, so
+    ``safe_mode`` (Keras's switch for files that hold code) changes nothing.
+    With ``compile=True`` (the default) a model saved compiled comes back
+    compiled, with its optimizer state and step (see the module docstring).
     """
+    del safe_mode  # dagjax files never hold code: every load is safe
     filepath = os.fspath(filepath)
     manifest, arrays = read_archive(filepath)
     if manifest.get("kind") != "model" or "config" not in manifest:
@@ -272,5 +315,33 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None) 
             model = layer_from_config(manifest["config"])
     except (ValueError, TypeError) as err:  # layer_from_config reports a config it cannot rebuild as these
         raise CheckpointError(f"{err} (in the model file '{filepath}')") from err
-    model.restore_weights(*_checked_weights(model, filepath, arrays))
+    params, state = _checked_weights(model, filepath, manifest, arrays)
+    step = _checked_step(filepath, manifest)
+    if compile and "compile" in manifest:
+        _compile_as_saved(model, filepath, manifest["compile"], custom_objects)
+    if model.fit_session is not None:
+        opt_state = _checked_optimizer(model, filepath, params, arrays)
+        if opt_state is not None:
+            model.fit_session.restore_optimizer(opt_state, step)
+    model.restore_weights(params, state)
     return model
+
+
+def _compile_as_saved(model: Model, filepath: str, entry: Any, custom_objects: dict | None) -> None:
+    """Compile ``model`` as the file records; warn and leave it uncompiled if the file could not record it."""
+    if isinstance(entry, dict) and "not_saved" in entry and "config" not in entry:
+        warnings.warn(
+            f"The model in '{filepath}' loads uncompiled: it was compiled with what a file cannot hold "
+            f"({str(entry['not_saved'])[:300]}). Call model.compile(...) as before, then "
+            "model.load_weights(path) to restore the optimizer state and step as well.",
+            stacklevel=3,
+        )
+        return
+    config = entry.get("config") if isinstance(entry, dict) else None
+    try:
+        model.compile(**compile_arguments(config, custom_objects))
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(
+            f"The model in '{filepath}' cannot be compiled as it was saved: {err} "
+            "(or pass compile=False to load it uncompiled)."
+        ) from err

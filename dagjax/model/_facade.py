@@ -212,8 +212,8 @@ class KerasFacade:
 
         save_weights(self, filepath, overwrite=overwrite)
 
-    def load_weights(self, filepath: Any, skip_optimizer: bool = False, by_name: bool = True) -> None:
-        """Load a file from ``save`` or ``save_weights``; every key and shape is checked first."""
+    def load_weights(self, filepath: Any, skip_optimizer: bool = False, by_name: bool = False) -> None:
+        """Load a file from ``save`` or ``save_weights``, matched by structure (or by name); checked first."""
         from dagjax.io import load_weights
 
         load_weights(self, filepath, skip_optimizer=skip_optimizer, by_name=by_name)

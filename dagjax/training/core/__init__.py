@@ -1,5 +1,8 @@
 """The pure training core: compile's arguments resolved once, the train state, and the step fit runs."""
 
+from dagjax.training.core._compile_config import NotSerializableError as NotSerializableError
+from dagjax.training.core._compile_config import compile_arguments as compile_arguments
+from dagjax.training.core._compile_config import compile_config as compile_config
 from dagjax.training.core._objective import Objective as Objective
 from dagjax.training.core._objective import resolve_objective as resolve_objective
 from dagjax.training.core._trainer import Trainer as Trainer

@@ -28,6 +28,7 @@ from dagjax.training.core import (
     Objective,
     Trainer,
     TrainState,
+    compile_config,
     make_trainer,
     resolve_objective,
     trainable_only,
@@ -68,7 +69,11 @@ class FitSession:
             model.output_names, loss, loss_weights, metrics, weighted_metrics, isinstance(model.output, dict)
         )
         self.loss = loss
-        self.optimizer = bind(trainable_only(get(optimizer), model), self)
+        self.compile_arguments = {
+            "optimizer": get(optimizer), "loss": loss, "loss_weights": loss_weights, "metrics": metrics,
+            "weighted_metrics": weighted_metrics, "steps_per_execution": steps_per_execution, "seed": seed,
+        }
+        self.optimizer = bind(trainable_only(self.compile_arguments["optimizer"], model), self)
         self.steps_per_execution = steps_per_execution
         self.seed = int(seed)
         self._model = weakref.ref(model)  # the model holds its session: no reference cycle
@@ -103,6 +108,10 @@ class FitSession:
         if self._opt_state is None:
             self._opt_state = _perf.init_optimizer_state(self.optimizer, self.model.weights_view()[0])
         return self._opt_state
+
+    def compile_config(self) -> dict:
+        """``compile``'s arguments as JSON data for a model file (raises what cannot be)."""
+        return compile_config(self.compile_arguments)
 
     def opt_state_view(self) -> Any:
         """The optimizer state for code that reads it now and keeps nothing (saving): no copy follows."""

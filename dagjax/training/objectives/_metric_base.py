@@ -7,6 +7,8 @@ carry metric state through ``jit`` and ``lax.scan``.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -27,8 +29,17 @@ class Metric:
 
     _direction: str | None = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording_arguments(cls.__init__)
+
     def __init__(self, name: str | None = None) -> None:
         self.name = name or to_snake_case(type(self).__name__)
+
+    def get_config(self) -> dict:
+        """The arguments the metric was made with (its name included), as Keras's ``get_config``."""
+        return {**getattr(self, "_arguments", {}), "name": self.name}
 
     @property
     def direction(self) -> str | None:
@@ -55,6 +66,29 @@ class Metric:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _recording_arguments(init: Callable) -> Callable:
+    """``init``, keeping the arguments of the outermost constructor call as ``self._arguments``.
+
+    Keras's auto-config idea: every metric can say how it was made without
+    writing a ``get_config`` per class; a subclass's ``super().__init__`` call
+    leaves the record of the call that made the object untouched.
+    """
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def record_then_init(self, *args: Any, **kwargs: Any) -> None:
+        if "_arguments" not in vars(self):
+            bound = signature.bind(self, *args, **kwargs).arguments
+            rest = [p.name for p in signature.parameters.values() if p.kind is p.VAR_KEYWORD]
+            self._arguments = {
+                **{k: v for k, v in list(bound.items())[1:] if k not in rest},
+                **{k: v for name in rest for k, v in bound.get(name, {}).items()},
+            }
+        init(self, *args, **kwargs)
+
+    return record_then_init
 
 
 # Weighted means ------------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ so it can be read and changed between steps without recompiling:
 
 from __future__ import annotations
 
+import functools
+import inspect
+import json
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -26,6 +29,7 @@ import jax.numpy as jnp
 import optax
 
 from dagjax.training.objectives._keras_objects import from_keras
+from dagjax.training.objectives._serialization import NotSerializableError
 from dagjax.training.optimizers._rules import (
     Rule,
     adadelta,
@@ -121,6 +125,40 @@ def keras_transform(
 # Keras-style constructors ---------------------------------------------------------------------------
 
 
+class KerasOptimizer(optax.GradientTransformationExtraArgs):
+    """A Keras-style optimizer's optax transformation, which remembers how it was made.
+
+    ``class_name`` and ``get_config()`` are the constructor and its arguments
+    (defaults filled in), so a model file can record the optimizer and
+    ``dj.load_model`` can make it again. Everything else is optax's.
+    """
+
+    def __new__(cls, init: Callable, update: Callable, class_name: str = "", config: dict | None = None):
+        optimizer = super().__new__(cls, init, update)
+        optimizer.class_name, optimizer._config = class_name, dict(config or {})
+        return optimizer
+
+    def get_config(self) -> dict:
+        """The constructor's arguments, as Keras's ``optimizer.get_config()`` gives them."""
+        return dict(self._config)
+
+
+def _recorded(constructor: Callable[..., optax.GradientTransformation]) -> Callable[..., KerasOptimizer]:
+    """``constructor``, returning a :class:`KerasOptimizer` that records its name and arguments."""
+    signature = inspect.signature(constructor)
+
+    @functools.wraps(constructor)
+    def make(*args: Any, **kwargs: Any) -> KerasOptimizer:
+        transformation = constructor(*args, **kwargs)
+        arguments = signature.bind(*args, **kwargs)
+        arguments.apply_defaults()
+        return KerasOptimizer(
+            transformation.init, transformation.update, constructor.__name__, arguments.arguments
+        )
+
+    return make
+
+
 def _build(rule: Rule, learning_rate: LearningRate, weight_decay, clipnorm, clipvalue, global_clipnorm):
     """``rule`` as an optax transformation whose learning rate is injected into the state."""
     clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
@@ -139,6 +177,7 @@ def _build(rule: Rule, learning_rate: LearningRate, weight_decay, clipnorm, clip
     return optax.inject_hyperparams(factory, hyperparam_dtype=jnp.float32)(learning_rate=learning_rate)
 
 
+@_recorded
 def SGD(
     learning_rate: LearningRate = 0.01,
     momentum: float = 0.0,
@@ -154,6 +193,7 @@ def SGD(
     return _build(sgd(momentum, nesterov), learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
 
 
+@_recorded
 def RMSprop(
     learning_rate: LearningRate = 0.001,
     rho: float = 0.9,
@@ -176,6 +216,7 @@ def RMSprop(
     )
 
 
+@_recorded
 def Adam(
     learning_rate: LearningRate = 0.001,
     beta_1: float = 0.9,
@@ -198,6 +239,7 @@ def Adam(
     )
 
 
+@_recorded
 def AdamW(
     learning_rate: LearningRate = 0.001,
     weight_decay: float = 0.004,
@@ -222,6 +264,7 @@ def AdamW(
     )
 
 
+@_recorded
 def Adagrad(
     learning_rate: LearningRate = 0.001,
     initial_accumulator_value: float = 0.1,
@@ -242,6 +285,7 @@ def Adagrad(
     )
 
 
+@_recorded
 def Adadelta(
     learning_rate: LearningRate = 0.001,
     rho: float = 0.95,
@@ -255,6 +299,7 @@ def Adadelta(
     return _build(adadelta(rho, epsilon), learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
 
 
+@_recorded
 def Adamax(
     learning_rate: LearningRate = 0.001,
     beta_1: float = 0.9,
@@ -271,6 +316,7 @@ def Adamax(
     )
 
 
+@_recorded
 def Nadam(
     learning_rate: LearningRate = 0.001,
     beta_1: float = 0.9,
@@ -287,6 +333,7 @@ def Nadam(
     )
 
 
+@_recorded
 def Lion(
     learning_rate: LearningRate = 0.001,
     beta_1: float = 0.9,
@@ -334,6 +381,39 @@ def get(identifier: str | optax.GradientTransformation) -> optax.GradientTransfo
         f"Could not interpret optimizer {identifier!r}: expected a name such as 'adam', an optax "
         "GradientTransformation, or a keras.optimizers object of a kind dagjax has."
     )
+
+
+def serialize(optimizer: optax.GradientTransformation) -> dict:
+    """``{"class_name", "config"}`` of a Keras-style optimizer, for a model file.
+
+    Raises ``NotSerializableError`` for any other optax transformation (code,
+    which a file cannot hold) and for a learning-rate schedule (a function).
+    """
+    if not isinstance(optimizer, KerasOptimizer):
+        raise NotSerializableError(
+            "the optimizer is an optax transformation, which is code that a file cannot hold (dagjax's "
+            "Keras-style optimizers, such as dj.optimizers.Adam(...) or the name 'adam', can be saved)"
+        )
+    config = optimizer.get_config()
+    try:
+        json.dumps(config)
+    except (TypeError, ValueError) as err:
+        raise NotSerializableError(
+            f"the {optimizer.class_name} optimizer's config is not JSON data ({err}): "
+            "a learning-rate schedule is a function, which a file cannot hold"
+        ) from err
+    return {"class_name": optimizer.class_name, "config": config}
+
+
+def deserialize(data: Any) -> KerasOptimizer:
+    """The Keras-style optimizer ``serialize`` described."""
+    spec = data if isinstance(data, dict) else {}
+    constructor = _BY_CLASS_NAME.get(spec.get("class_name"))
+    config = spec.get("config")
+    if constructor is None or not isinstance(config, dict):
+        known = ", ".join(_BY_CLASS_NAME)
+        raise ValueError(f"Unknown optimizer {json.dumps(data)[:200]}: expected one of {known}.")
+    return constructor(**config)
 
 
 def _read_keras_config(config: dict) -> dict:

@@ -1,0 +1,10 @@
+"""Models, and model files: Keras's ``keras.models`` names.
+
+>>> from dagjax import models
+>>> model = models.load_model("model.dj")
+"""
+
+from dagjax.io import load_model as load_model
+from dagjax.io import save_model as save_model
+from dagjax.model import Model as Model
+from dagjax.model import Sequential as Sequential
