@@ -21,8 +21,8 @@ class RBF(layers.Layer):
 
     min_ndim = 2  # rank checked when the layer is called on a symbolic tensor
 
-    def __init__(self, units: int, gamma: float = 1.0, name: str | None = None):
-        super().__init__(name=name)
+    def __init__(self, units: int, gamma: float = 1.0, **kwargs):
+        super().__init__(**kwargs)  # name, trainable, dtype: Keras's base arguments
         self.units, self.gamma = units, gamma
 
     def declare_weights(self, spec):

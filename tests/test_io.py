@@ -436,6 +436,60 @@ def test_unknown_layer_class_is_a_clear_error_then_loads_by_custom_objects_or_re
     assert_same_outputs(model, dj.load_model(tmp_path / "s.dj"), x)
 
 
+def test_the_custom_layer_example_saves_and_loads(tmp_path):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+    try:
+        from custom_layer import RBF
+    finally:
+        sys.path.pop(0)
+    x = dj.Input((2,))
+    model = dj.Model(x, layers.Dense(1)(RBF(4, gamma=0.5, name="rbf_features", trainable=False)(x)))
+    randomize(model)
+    model.save(tmp_path / "rbf.dj")
+    loaded = dj.load_model(tmp_path / "rbf.dj", custom_objects={"RBF": RBF})
+    assert_same_outputs(model, loaded, np.ones((3, 2), "float32"))
+    rbf = loaded.get_layer("rbf_features")
+    assert (rbf.units, rbf.gamma, rbf.trainable) == (4, 0.5, False)
+
+
+class OnlyUnits(Layer):
+    """A layer whose __init__ takes neither name nor **kwargs: the base arguments are set after it is made."""
+
+    def __init__(self, units):
+        super().__init__()
+        self.units = units
+
+    def call(self, params, x):
+        return x[..., : self.units]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def test_a_layer_without_kwargs_round_trips_its_name_and_trainable_flag():
+    layer = OnlyUnits(2)
+    layer.name, layer.trainable = "first_two", False
+    again = OnlyUnits.from_config(layer.get_config())
+    assert (again.name, again.trainable, again.units) == ("first_two", False, 2)
+    with pytest.raises(ValueError, match="contains '/'"):
+        OnlyUnits.from_config({**layer.get_config(), "name": "../escape"})
+
+
+class SaysTooMuch(OnlyUnits):
+    def get_config(self):
+        return {**super().get_config(), "colour": "red"}
+
+
+def test_a_config_its_class_cannot_take_names_the_real_cause_not_custom_objects(tmp_path):
+    x = dj.Input((3,))
+    model = dj.Model(x, SaysTooMuch(2)(x))
+    model.save(tmp_path / "m.dj")
+    cause = r"unexpected keyword argument 'colour'.*SaysTooMuch.get_config\(\) returns an argument its"
+    with pytest.raises(CheckpointError, match=cause) as err:
+        dj.load_model(tmp_path / "m.dj", custom_objects={"SaysTooMuch": SaysTooMuch})
+    assert "custom_objects" not in str(err.value)
+
+
 def test_an_error_inside_a_wrapper_or_nested_model_names_the_innermost_layer_once(tmp_path):
     x = dj.Input((2, 3))
     inner_in = dj.Input((3,))

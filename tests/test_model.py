@@ -310,3 +310,12 @@ def test_shared_layer_with_incompatible_shape():
 def test_calling_a_layer_on_arrays_explains_what_to_do():
     with pytest.raises(TypeError, match="symbolic tensors"):
         layers.Dense(2)(np.ones((1, 3)))
+
+
+def test_a_shape_inference_error_says_which_user_dimension_the_stand_in_size_replaces():
+    x = dj.Input((3,))
+    with pytest.raises(ValueError, match=r"Layer 'lambda\w*' \(Lambda\) failed on inputs of shape "
+                                         r"\(None, 3\) \(shape inference traces each unknown dimension as 83"
+                                         r".*"
+                                         r"cannot reshape array of shape \(83, 3\)"):
+        dj.layers.Lambda(lambda t: t.reshape(10, -1))(x)

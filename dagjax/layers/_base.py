@@ -23,6 +23,7 @@ to ``mask`` when a sublayer does, and pass it on with ``batch_mask_kwargs``.
 
 from __future__ import annotations
 
+import inspect
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -35,6 +36,20 @@ from dagjax import initializers, regularizers
 from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic
 from dagjax._naming import to_snake_case, unique_name
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, merge_probes, probe
+
+_BASE_ARGUMENTS = ("name", "trainable", "dtype", "activity_regularizer")
+
+
+def _checked_name(name: Any) -> str:
+    """``name`` if it can name a layer: a non-empty string without a path separator (as Keras)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"A layer name must be a non-empty string, got {name!r}.")
+    if "/" in name or "\\" in name:  # a name is one key, and one path component
+        raise ValueError(
+            f"Layer name {name!r} contains '/' or '\\'. A name keys the parameter pytree and "
+            "becomes one part of file paths (TensorBoard's projector), so it cannot hold a separator."
+        )
+    return name
 
 
 class LayerInputError(ValueError):
@@ -100,14 +115,9 @@ class Layer:
         **keras_only: Any,
     ) -> None:
         _check_keras_only(type(self).__name__, keras_only)
-        self.name = name if name is not None else unique_name(to_snake_case(type(self).__name__))
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"A layer name must be a non-empty string, got {name!r}.")
-        if "/" in self.name or "\\" in self.name:  # as Keras: a name is one key, and one path component
-            raise ValueError(
-                f"Layer name {self.name!r} contains '/' or '\\'. A name keys the parameter pytree and "
-                "becomes one part of file paths (TensorBoard's projector), so it cannot hold a separator."
-            )
+        if name is None:
+            name = unique_name(to_snake_case(type(self).__name__))
+        self.name = _checked_name(name)
         self._trainable = bool(trainable)
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.dtype = np.dtype(dtype or "float32")
@@ -174,9 +184,18 @@ class Layer:
 
         def trace(size: int):
             probes = jax.tree_util.tree_map(lambda s: probe(s, size), input_specs)
-            out, _ = jax.eval_shape(
-                lambda p, s, xs: self.apply(p, s, *xs, training=False), params, state, probes
-            )
+            try:
+                out, _ = jax.eval_shape(
+                    lambda p, s, xs: self.apply(p, s, *xs, training=False), params, state, probes
+                )
+            except Exception as err:
+                if not has_unknown or str(size) not in str(err):
+                    raise
+                # The stand-in size is in the message: say which of the user's dims it stands for.
+                raise self.input_error(
+                    f"failed on inputs of shape {describe_shapes(input_specs)} (shape inference traces each "
+                    f"unknown dimension as {size}, the size in this message): {type(err).__name__}: {err}"
+                ) from err
             return out
 
         first = trace(PROBE_SIZES[0])
@@ -193,8 +212,27 @@ class Layer:
 
     @classmethod
     def from_config(cls, config: dict) -> Layer:
-        """The layer ``get_config()`` describes, unbuilt (weights come when it is called)."""
-        return cls(**config)
+        """The layer ``get_config()`` describes, unbuilt (weights come when it is called).
+
+        A subclass whose ``__init__`` takes neither ``**kwargs`` nor some of the
+        base arguments this class's ``get_config`` records (``name``,
+        ``trainable``, ``dtype``, ``activity_regularizer``) still round-trips:
+        those are set once the layer is made.
+        """
+        parameters = inspect.signature(cls.__init__).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            return cls(**config)
+        later = {key: config[key] for key in _BASE_ARGUMENTS if key in config and key not in parameters}
+        layer = cls(**{key: value for key, value in config.items() if key not in later})
+        if "name" in later:
+            layer.name = _checked_name(later["name"])
+        if "trainable" in later:
+            layer.trainable = later["trainable"]
+        if "dtype" in later:
+            layer.dtype = np.dtype(later["dtype"])
+        if "activity_regularizer" in later:
+            layer.activity_regularizer = regularizers.get(later["activity_regularizer"])
+        return layer
 
     # ------------------------------------------------------------------ provided
     def input_error(self, message: str) -> LayerInputError:

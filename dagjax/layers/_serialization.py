@@ -92,7 +92,15 @@ def _rebuilt(spec: dict, custom_objects: dict) -> Layer:
     except Exception as err:
         if _names_its_layer(err):
             raise
-        raise ValueError(
-            f"Cannot rebuild layer '{layer_name}' ({name}) from its config: {err}. If the config names "
-            "custom functions or classes, pass them in custom_objects."
-        ) from err
+        message = f"Cannot rebuild layer '{layer_name}' ({name}) from its config: {err}."
+        raise ValueError(f"{message} {_hint(err, klass)}") from err
+
+
+def _hint(err: Exception, klass: type) -> str:
+    """What to do about a config the class could not be made from, from what went wrong."""
+    if isinstance(err, TypeError) and "unexpected keyword argument" in str(err):
+        return (
+            f"{klass.__name__}.get_config() returns an argument its __init__ does not take: make them agree "
+            "(Keras style: take **kwargs in __init__ and pass them to super().__init__)."
+        )
+    return "If the config names custom functions or classes, pass them in custom_objects."
