@@ -319,3 +319,17 @@ def test_a_shape_inference_error_says_which_user_dimension_the_stand_in_size_rep
                                          r".*"
                                          r"cannot reshape array of shape \(83, 3\)"):
         dj.layers.Lambda(lambda t: t.reshape(10, -1))(x)
+
+
+class KerasStyleStep(dj.Model):
+    def train_step(self, data):
+        raise AssertionError("never called")
+
+
+@pytest.mark.parametrize("use", ["compile", "predict"])
+def test_a_keras_train_step_override_is_refused_not_silently_ignored(use):
+    x = dj.Input((2,))
+    model = KerasStyleStep(x, layers.Dense(1)(x))
+    with pytest.raises(NotImplementedError, match=r"KerasStyleStep defines train_step, which dagjax does not "
+                                                  r"call.*build_trainer"):
+        model.compile("adam", "mse") if use == "compile" else model.predict(np.ones((2, 2), "float32"))

@@ -13,6 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+# Keras's overridable step methods. dagjax's fit runs one compiled pure step and calls none of them,
+# so a subclass that defines one is refused rather than silently trained with the standard step.
+_KERAS_STEP_METHODS = ("train_step", "test_step", "predict_step", "compute_loss", "compute_metrics")
+
 
 class KerasFacade:
     """``compile`` / ``fit`` / ``evaluate`` / ``predict`` / ``summary`` / ``save`` and friends, delegated."""
@@ -43,6 +47,7 @@ class KerasFacade:
         """
         from dagjax.training.fit import FitSession
 
+        self._refuse_step_overrides()
         self._session = FitSession(
             self, optimizer, loss, loss_weights, metrics, weighted_metrics, steps_per_execution, seed,
             run_eagerly=run_eagerly, jit_compile=jit_compile, auto_scale_loss=auto_scale_loss,
@@ -94,6 +99,17 @@ class KerasFacade:
     @stop_evaluating.setter
     def stop_evaluating(self, value: bool) -> None:
         self._compiled_session("stop evaluating").stop_evaluating = bool(value)
+
+    def _refuse_step_overrides(self) -> None:
+        """Fail, naming the method, when a subclass defines a Keras step method dagjax would not call."""
+        defined = [name for name in _KERAS_STEP_METHODS if hasattr(type(self), name)]
+        if defined:
+            raise NotImplementedError(
+                f"{type(self).__name__} defines {', '.join(defined)}, which dagjax does not call: fit, "
+                "evaluate and predict run one compiled pure step. For a custom step, write the loop "
+                "over dagjax.training.core.build_trainer's pure train_step (README: the pure core), "
+                f"or remove {defined[0]}."
+            )
 
     def _compiled_session(self, what: str) -> Any:
         if self._session is None:
@@ -159,6 +175,7 @@ class KerasFacade:
         from dagjax.callbacks import callback_list
         from dagjax.training.fit import predict
 
+        self._refuse_step_overrides()
         return predict(self, x, batch_size, verbose, steps, callback_list(callbacks, verbose))
 
     def train_on_batch(
