@@ -10,7 +10,7 @@ import pytest
 from jax.experimental import io_callback
 
 import dagjax as dj
-from dagjax import layers, optimizers
+from dagjax import callbacks, layers, optimizers
 from dagjax.training.fit import _perf
 
 RNG = np.random.default_rng(0)
@@ -223,3 +223,73 @@ def test_calls_host_sees_callbacks_nested_in_calls_control_flow_and_custom_rules
         assert _perf.calls_host(_perf.dispatching(jax.jit(fn)), (x,)), where
     no_host = lambda v: jax.lax.cond(v.sum() > 0, jax.numpy.sin, jax.numpy.cos, v)
     assert not _perf.calls_host(_perf.dispatching(jax.jit(no_host)), (x,))
+
+
+# ------------------------------------------------------------------ exceptions between the steps
+class InterruptAt(callbacks.Callback):
+    """Keeps the weights at each batch end, and interrupts (as Ctrl-C) at batch ``at``."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at, self.seen = at, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append(train_state(self.model))
+        if batch == self.at:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupt_mid_epoch_leaves_the_model_with_the_newest_train_state():
+    model = compiled(with_state(), mse)
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    interrupt = InterruptAt(at=2)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, Y, batch_size=8, epochs=2, verbose=0, callbacks=[interrupt])
+    newest = interrupt.seen[-1]
+    assert newest[3] == 8  # 5 steps, then 3 of this fit's
+    now = train_state(model)
+    assert_same(now[:3], newest[:3])
+    assert now[3] == 8
+    assert_usable(model, 8)
+
+
+# ------------------------------------------------------------------ evaluate and predict
+class RaiseAt(callbacks.Callback):
+    """Raises from ``hook`` at its second batch."""
+
+    def __init__(self, hook):
+        super().__init__()
+        setattr(self, hook, self.second_batch_fails)
+
+    def second_batch_fails(self, batch, logs=None):
+        if batch == 1:
+            raise RuntimeError("the callback failed")
+
+
+def trained_with_a_tripwire():
+    trip = Tripwire(at=2)
+    model = host_callback_in_a_layer(trip)
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    return model, trip
+
+
+@pytest.mark.parametrize("run", ["evaluate", "predict"])
+def test_evaluate_and_predict_leave_the_weights_intact_when_they_fail(run):
+    """They donate no weights: neither a host callback failing in their program nor a raising callback
+    leaves the model on consumed arrays."""
+    model, trip = trained_with_a_tripwire()
+    good = train_state(model)
+    call = getattr(model, run)
+    args = (X, Y) if run == "evaluate" else (X,)
+    trip.armed = True
+    with pytest.raises(Exception, match="host callback failed"):
+        jax.block_until_ready(call(*args, batch_size=8, verbose=0))
+    trip.armed = False
+    hook = "on_test_batch_end" if run == "evaluate" else "on_predict_batch_end"
+    with pytest.raises(RuntimeError, match="the callback failed"):
+        call(*args, batch_size=8, verbose=0, callbacks=[RaiseAt(hook)])
+    now = train_state(model)
+    assert_same(now[:3], good[:3])
+    assert now[3] == good[3] == 5
+    call(*args, batch_size=8, verbose=0)
+    assert_usable(model, 5)
