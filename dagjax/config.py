@@ -3,9 +3,10 @@
 - ``switches``: the fit session's speed heuristics (``fuse_steps``, ``donate``,
   ``host_optimizer_init``, ``hold_full_collections``), each on by default but
   the last; set one to False to run the plain path. ``DAGJAX_HOLD_GC=1``
-  turns ``hold_full_collections`` on. ``keep_start_state=True`` keeps a host
+  turns ``hold_full_collections`` on. ``keep_start_state`` keeps a host
   copy of the weights a ``fit`` starts from, given back if a step fails on the
-  device (on by default on accelerators; on the CPU it costs that much RAM).
+  device (by default on accelerators, and on the CPU when the steps call the
+  host, the one way they fail there; True or False forces it).
 - ``enable_compilation_cache(path=None)``: JAX's persistent compilation cache,
   so a second run of a script loads its compiled programs from disk.
   ``DAGJAX_COMPILATION_CACHE=1`` (or a directory) does the same at ``compile``.

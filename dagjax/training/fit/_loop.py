@@ -177,6 +177,7 @@ class Loop:
         callbacks: Any,
         session: FitSession,
         ahead: Callable | None = None,
+        first_step: Callable[[Callable, tuple], None] | None = None,
     ) -> tuple[TrainState, int, dict | None]:
         """One epoch of training (``seed`` feeds Dropout): the new state, the steps run, the epoch's logs.
 
@@ -184,6 +185,8 @@ class Loop:
         model holding the current weights (``session.around_hook``).
         ``ahead(steps)``, if given, runs once every step is dispatched and before
         the logs are read, so host work for the next epoch overlaps this one's compute.
+        ``first_step(program, args)``, if given, runs just before the epoch's
+        first call ``program(*args)`` (the session keeps its start copy there).
         The state ``ts`` is donated to the first step: if the epoch ends in an
         exception (a callback's, an interrupt), ``self.latest`` holds the newest one.
         """
@@ -198,9 +201,12 @@ class Loop:
                     ts = run_hook(ts, lambda done=done: callbacks.on_train_batch_begin(done))
                 where = (chunk.data, chunk.idx, chunk.mask, chunk.start)
                 if fused:
-                    ts = self._train_chunk(ts, *where, chunk.count, seed)
+                    program, args = self._train_chunk, (ts, *where, chunk.count, seed)
                 else:
-                    ts = self._train_one(ts, *where, seed)
+                    program, args = self._train_one, (ts, *where, seed)
+                if first_step is not None and not done:
+                    first_step(program, args)
+                ts = program(*args)
                 done += chunk.count
                 if watched:
                     logs = self.logs(ts.metrics)

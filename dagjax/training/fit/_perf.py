@@ -16,7 +16,8 @@ are in BUILD_NOTES.md ("Performance switches").
 - ``keep_start_state``: not a speed trick but the price of donation: a host
   copy of the train state a ``fit`` starts from (:func:`start_copy`), given
   back to the model if a step fails on the device after consuming its inputs
-  (default: on accelerators only, where it costs no device memory).
+  (default: on accelerators always, where it costs no device memory; on the
+  CPU when the train program calls the host, the one way a step fails there).
 - ``hold_full_collections`` (opt-in, ``DAGJAX_HOLD_GC=1``): CPython's full
   garbage collections are held back while a compiled program is dispatched
   (and maybe traced and compiled), so the 0.05-0.15 s passes over 150k+
@@ -31,9 +32,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
+import inspect
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -51,12 +54,16 @@ _ON = ("1", "on", "true", "yes")
 
 @dataclasses.dataclass
 class Switches:
-    """The fit session's speed heuristics; set an attribute to False to run the plain path."""
+    """The fit session's speed heuristics; set an attribute to False to run the plain path.
+
+    ``keep_start_state`` is three-valued: None (the default) lets :func:`start_copy`
+    decide from the backend and the train program, True or False forces it.
+    """
 
     fuse_steps: bool = True
     donate: bool = True
     host_optimizer_init: bool = True
-    keep_start_state: bool | None = None  # None: on unless the backend is the CPU (see start_copy)
+    keep_start_state: bool | None = None  # None: on accelerators, and on the CPU if steps call the host
     hold_full_collections: bool = os.environ.get("DAGJAX_HOLD_GC", "").strip().lower() in _ON
 
 
@@ -76,11 +83,21 @@ def _sub_jaxprs(params: dict) -> Iterator:
                 yield item.jaxpr
 
 
-def _has_conv(jaxpr) -> bool:
+def _uses(jaxpr, wanted: Callable[[str], bool]) -> bool:
+    """Whether ``jaxpr`` or one nested in it (calls, control flow, custom rules) has a ``wanted`` op."""
     return any(
-        eqn.primitive.name == "conv_general_dilated" or any(_has_conv(sub) for sub in _sub_jaxprs(eqn.params))
+        wanted(eqn.primitive.name) or any(_uses(sub, wanted) for sub in _sub_jaxprs(eqn.params))
         for eqn in jaxpr.eqns
     )
+
+
+def _has_conv(jaxpr) -> bool:
+    return _uses(jaxpr, "conv_general_dilated".__eq__)
+
+
+def _has_callback(jaxpr) -> bool:
+    """Whether ``jaxpr`` calls back to Python (``pure_callback``, ``io_callback``, ``debug_callback``...)."""
+    return _uses(jaxpr, lambda name: "callback" in name)
 
 
 def _op_count(jaxpr) -> int:
@@ -154,25 +171,68 @@ def owned(trees: list, shared: bool) -> list:
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-def start_copy(ts: TrainState) -> tuple | None:
+_HOST_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # program -> {argument types: bool}
+
+
+def calls_host(program: Callable, args: tuple) -> bool:
+    """Whether the jitted ``program`` (maybe wrapped, as by :func:`dispatching`) calls the host on ``args``.
+
+    ``jit``'s ``trace`` shares its cache with the call: the call that follows
+    with the same ``args`` traces nothing again. The trace is the step's, so
+    it runs as a dispatch does (full collections maybe held back). The answer
+    is remembered per program and argument types: a later ``fit`` pays for
+    typing its arguments (~0.8 ms for 600 arrays), not for a cache look-up and
+    a walk of the jaxpr (~6 ms for the 5,000 ops of 100 residual blocks).
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    known = _HOST_CALLS.setdefault(program, {})
+    types = (treedef, *map(jax.typeof, leaves))
+    if types not in known:
+        # unwrapped down to the jitted function, not on to the Python function jit's own __wrapped__ names
+        jitted = inspect.unwrap(program, stop=lambda fn: hasattr(fn, "trace"))
+        known[types] = _has_callback(dispatching(jitted.trace)(*args).jaxpr.jaxpr)
+    return known[types]
+
+
+def start_copy(ts: TrainState, steps_call_host: Callable[[], bool]) -> tuple | None:
     """A host copy of ``ts``'s params, state, optimizer state and step, kept while ``fit`` runs.
 
-    A step that fails on the device (an out-of-memory, an error raised by a
-    host callback) has had its donated inputs consumed: with this copy the
+    A step that fails while it runs (an error raised by a host callback, an
+    out-of-memory) has had its donated inputs consumed: with this copy the
     model still gets the weights ``fit`` started from. The copy costs host
-    memory the size of the params and optimizer state: on an accelerator that
-    is not the device memory a step needs, so it is made by default there; on
-    XLA:CPU it would add that much to the process's peak (+15-20% on the
-    100-block residual MLP, BUILD_NOTES), so it is made only when
-    ``switches.keep_start_state`` is True. None when not made (or with
+    memory the size of the params and optimizer state. On an accelerator that
+    is not the device memory a step needs, so it is always made there. On
+    XLA:CPU it adds that much to the process's peak (+15-20% on the 100-block
+    residual MLP, BUILD_NOTES), and a step can only fail by raising from a
+    host callback (a failed allocation ends the process), so it is made only
+    when ``steps_call_host()`` says the train program has one. The switch
+    ``keep_start_state`` True or False forces it. None when not made (or with
     ``donate`` off: then nothing is consumed).
     """
-    keep = switches.keep_start_state
-    if keep is None:
-        keep = jax.default_backend() != "cpu"
-    if not (keep and switches.donate):
+    if not switches.donate or switches.keep_start_state is False:
+        return None
+    if switches.keep_start_state is None and jax.default_backend() == "cpu" and not steps_call_host():
         return None
     return jax.tree_util.tree_map(np.array, (ts.params, ts.state, ts.opt_state, ts.step))
+
+
+class StartCopy:
+    """The start copy of one ``fit``, made (or not) just before its first step is dispatched.
+
+    The choice needs the train program, which only the first dispatch knows
+    (fused or not, the data's shapes); :meth:`before_first_step` gets it from
+    the loop, and decides once per ``fit``.
+    """
+
+    def __init__(self) -> None:
+        self.copy: tuple | None = None
+        self._decided = False
+
+    def before_first_step(self, program: Callable, args: tuple) -> None:
+        """Keep a copy of the train state ``args[0]`` if :func:`start_copy` says so for ``program(*args)``."""
+        if not self._decided:
+            self._decided = True
+            self.copy = start_copy(args[0], lambda: calls_host(program, args))
 
 
 def usable(ts: TrainState | None, start: tuple | None) -> TrainState | None:

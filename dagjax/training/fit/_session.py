@@ -297,7 +297,7 @@ class FitSession:
             train.skip_epochs(self._resume_epoch - initial_epoch)
             initial_epoch = self._resume_epoch
         ts = self._take()
-        start = _perf.start_copy(ts)
+        start = _perf.StartCopy()
         try:
             for epoch in range(initial_epoch, epochs):
                 ts = loop.reset_metrics(ts)
@@ -307,7 +307,7 @@ class FitSession:
                 ahead = None if epoch + 1 == epochs else _next_epoch(loop, train, self.seed, step)
                 try:
                     ts, steps, epoch_logs = loop.train_epoch(
-                        ts, take_batches, fused, self.seed, callbacks, self, ahead
+                        ts, take_batches, fused, self.seed, callbacks, self, ahead, start.before_first_step
                     )
                 except BaseException:
                     ts, loop.latest = loop.latest, None  # the state the epoch started from was donated
@@ -323,7 +323,7 @@ class FitSession:
                 if self.stop_training:
                     break
         finally:
-            self._end_training(ts, start)
+            self._end_training(ts, start.copy)
             self.validation = None
         callbacks.on_train_end(epoch_logs)
         return callbacks.history
