@@ -24,6 +24,7 @@ to ``mask`` when a sublayer does, and pass it on with ``batch_mask_kwargs``.
 from __future__ import annotations
 
 import inspect
+import warnings
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -80,6 +81,23 @@ _KERAS_ONLY = {
 }
 
 
+def _input_shape_argument(arguments: dict) -> tuple | None:
+    """Keras's legacy ``input_shape=`` (or ``input_dim=``), taken out of ``arguments``: a Sequential's input.
+
+    Keras 3 still reads it on a Sequential's first layer, with a warning to use ``Input`` instead.
+    """
+    shape, dim = arguments.pop("input_shape", None), arguments.pop("input_dim", None)
+    if shape is None and dim is None:
+        return None
+    warnings.warn(
+        "Do not pass an `input_shape`/`input_dim` argument to a layer. When using Sequential models, "
+        "prefer using an `Input(shape)` object as the first layer in the model instead.",
+        UserWarning,
+        stacklevel=4,
+    )
+    return tuple(shape) if shape is not None else (int(dim),)
+
+
 def _check_keras_only(layer: str, arguments: dict) -> None:
     """Accept Keras arguments dagjax lacks at their do-nothing value; any other value is a clear error."""
     for key, value in arguments.items():
@@ -114,6 +132,7 @@ class Layer:
         dtype: Any = None,
         **keras_only: Any,
     ) -> None:
+        self._input_shape_arg = _input_shape_argument(keras_only)
         _check_keras_only(type(self).__name__, keras_only)
         if name is None:
             name = unique_name(to_snake_case(type(self).__name__))

@@ -100,6 +100,9 @@ class KerasFacade:
     def stop_evaluating(self, value: bool) -> None:
         self._compiled_session("stop evaluating").stop_evaluating = bool(value)
 
+    def _build_for_data(self, x: Any) -> None:
+        """Build from the first data given (a ``Sequential`` started without an input shape); else nothing."""
+
     def _refuse_step_overrides(self) -> None:
         """Fail, naming the method, when a subclass defines a Keras step method dagjax would not call."""
         defined = [name for name in _KERAS_STEP_METHODS if hasattr(type(self), name)]
@@ -138,6 +141,7 @@ class KerasFacade:
         """Train for ``epochs`` epochs; returns a ``History`` with one value per epoch for each log."""
         from dagjax.callbacks import callback_list
 
+        self._build_for_data(x)
         session = self._compiled_session("fit")
         return session.fit(
             x, y, batch_size, epochs, verbose, callback_list(callbacks, verbose, add_history=True),
@@ -159,6 +163,7 @@ class KerasFacade:
         """Loss and metrics on ``x``/``y``: a scalar, a list in Keras's order, or a dict."""
         from dagjax.callbacks import callback_list
 
+        self._build_for_data(x)
         session = self._compiled_session("evaluate")
         run = callback_list(callbacks, verbose)
         return session.evaluate(x, y, batch_size, verbose, sample_weight, steps, run, return_dict)
@@ -176,6 +181,7 @@ class KerasFacade:
         from dagjax.training.fit import predict
 
         self._refuse_step_overrides()
+        self._build_for_data(x)
         return predict(self, x, batch_size, verbose, steps, callback_list(callbacks, verbose))
 
     def train_on_batch(
@@ -187,6 +193,7 @@ class KerasFacade:
         return_dict: bool = False,
     ) -> float | list | dict:
         """One optimizer step on this batch; its loss and metrics as ``evaluate`` gives them."""
+        self._build_for_data(x)
         session = self._compiled_session("use train_on_batch on")
         return session.train_on_batch(x, y, sample_weight, class_weight, return_dict)
 
@@ -194,12 +201,14 @@ class KerasFacade:
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
     ) -> float | list | dict:
         """Loss and metrics of this batch in inference mode: a scalar, a list in Keras's order, or a dict."""
+        self._build_for_data(x)
         return self._compiled_session("use test_on_batch on").test_on_batch(x, y, sample_weight, return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
         """Outputs for this batch as numpy arrays, in the model's output structure."""
         from dagjax.training.fit import predict_on_batch
 
+        self._build_for_data(x)
         return predict_on_batch(self, x)
 
     # ------------------------------------------------------------------ printing: dagjax.utils

@@ -16,8 +16,11 @@ from dagjax.model._functional import Model
 class Sequential(Model):
     """A plain stack of layers; ``add`` appends one.
 
-    Start it with ``dj.Input(shape=...)`` (or call ``build(input_shape)``) so
-    every layer knows its input shape as soon as it is added.
+    Start it with ``dj.Input(shape=...)`` (or a first layer's ``input_shape=``,
+    or call ``build(input_shape)``) so every layer knows its input shape as
+    soon as it is added. Without one it builds, as Keras's does, on the first
+    data it is given (``fit``, ``evaluate``, ``predict``...), and a ``compile``
+    before that takes effect then.
     """
 
     def __init__(self, layers: list | None = None, name: str | None = None, trainable: bool = True) -> None:
@@ -26,6 +29,9 @@ class Sequential(Model):
         )
         self._stack: list[Layer] = []
         self._input_tensor: SymbolicTensor | None = None
+        self._pending_compile: tuple[tuple, dict] | None = None  # compile's arguments, until built
+        self.input_names: list[str] = []
+        self.output_names: list[str] = []  # the last layer's name once one is added
         self._reset_weights()
         self._layers = []
         self._nodes = []
@@ -59,9 +65,13 @@ class Sequential(Model):
             raise TypeError(f"Sequential '{self.name}' takes layers, got {type(layer).__name__}.")
         if any(existing is layer for existing in self._stack):
             raise ValueError(f"Layer '{layer.name}' is already in Sequential '{self.name}'.")
+        if not self._stack and self._input_tensor is None and layer._input_shape_arg is not None:
+            self._input_tensor = Input(shape=layer._input_shape_arg)
         self._stack.append(layer)
         if self._input_tensor is not None:
             self._rebuild(layer)
+        else:
+            self.output_names = [layer.name]  # known before the graph is: compile can come first
         self._params = self._state = self._jitted_apply = None  # the graph changed: new weights
 
     def _rebuild(self, new_layer: Layer | None = None) -> None:
@@ -83,12 +93,40 @@ class Sequential(Model):
             self._input_tensor = Input(batch_shape=tuple(input_shape))
             if self._stack:
                 self._rebuild()
+        if self._pending_compile is not None and self._layers:
+            args, kwargs = self._pending_compile
+            self._pending_compile = None
+            super().compile(*args, **kwargs)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether ``compile`` has been called (it may wait for the model to be built)."""
+        return self._session is not None or self._pending_compile is not None
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """As ``Model.compile``; with no input shape yet, it takes effect when the model is built."""
+        if self._layers or not self._stack:
+            super().compile(*args, **kwargs)
+        else:
+            self._refuse_step_overrides()
+            self._pending_compile = (args, kwargs)
+
+    def _compiled_session(self, what: str) -> Any:
+        if self._pending_compile is not None:
+            self._require_graph()  # compiled, but not built: say how to give it an input shape
+        return super()._compiled_session(what)
+
+    def _build_for_data(self, x: Any) -> None:
+        """With no input shape yet, build for ``x``'s shape past the batch axis (Keras: on first data)."""
+        shape = getattr(x, "shape", None)
+        if not self._layers and self._stack and shape is not None and len(shape) >= 1:
+            self.build((None, *tuple(shape)[1:]))
 
     def _require_graph(self) -> None:
         if not self._layers:
             raise ValueError(
                 f"Sequential '{self.name}' has no input shape yet: start it with "
-                "dj.Input(shape=...) or call model.build((None, ...)) first."
+                "dj.Input(shape=...), call model.build((None, ...)), or give it arrays first."
             )
 
     @property
