@@ -208,6 +208,36 @@ def test_auto_policy_fuses_steps_unless_a_convolution_runs_on_the_cpu():
         assert not loop.fuse(per_batch_callbacks=True)
 
 
+def test_a_variable_length_conv_tower_trains_the_speed_heuristic_decides_from_the_real_shapes():
+    """Deep Learning with Python, listing 7.3 (three outputs, a 1D conv tower over posts of any length),
+    with a smaller vocabulary: an 8-step probe would shrink the tower to length 0."""
+    vocabulary_size = 500
+    num_income_groups = 10
+    posts_input = dj.Input(shape=(None,), dtype="int32", name="posts")
+    embedded_posts = layers.Embedding(vocabulary_size, 16)(posts_input)
+    x = layers.Conv1D(8, 5, activation="relu")(embedded_posts)
+    x = layers.MaxPooling1D(5)(x)
+    x = layers.Conv1D(8, 5, activation="relu")(x)
+    x = layers.Conv1D(8, 5, activation="relu")(x)
+    x = layers.MaxPooling1D(5)(x)
+    x = layers.Conv1D(8, 5, activation="relu")(x)
+    x = layers.Conv1D(8, 5, activation="relu")(x)
+    x = layers.GlobalMaxPooling1D()(x)
+    x = layers.Dense(16, activation="relu")(x)
+    age_prediction = layers.Dense(1, name="age")(x)
+    income_prediction = layers.Dense(num_income_groups, activation="softmax", name="income")(x)
+    gender_prediction = layers.Dense(1, activation="sigmoid", name="gender")(x)
+    model = dj.Model(posts_input, [age_prediction, income_prediction, gender_prediction])
+    model.compile(optimizer="rmsprop", loss=["mse", "categorical_crossentropy", "binary_crossentropy"])
+    rng = np.random.default_rng(0)
+    posts = rng.integers(0, vocabulary_size, size=(16, 300))
+    targets = [rng.normal(size=(16, 1)), np.eye(num_income_groups)[rng.integers(0, 10, 16)],
+               rng.integers(0, 2, size=(16, 1))]
+    history = model.fit(posts, targets, epochs=1, batch_size=8, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+    assert not _perf.fuses_well(model)  # the old probe fails: the plain path, never an error
+
+
 def test_the_persistent_compilation_cache_is_opt_in(monkeypatch, tmp_path, caplog):
     """compile changes nothing process-wide, unless DAGJAX_COMPILATION_CACHE asks for the cache."""
     saved = jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs

@@ -210,9 +210,11 @@ class DataSource(ABC):
         self.model, self.batch_size, self.steps, self.shuffle = model, batch_size, steps, shuffle
         self.target_shapes: list = []  # per output: its targets' shape, or None
         self.weight_shapes: list = []  # per output: its sample weights' shape, or None
+        self.sample_shapes: list = []  # per input: one sample's shape (past the batch axis)
 
     def _shapes_from(self, data: ArrayData) -> None:
-        """Set ``target_shapes`` and ``weight_shapes`` from the arrays, or from a stream's first batch."""
+        """Set the targets', weights' and samples' shapes from the arrays, or from a stream's first batch."""
+        self.sample_shapes = [tuple(np.shape(x))[1:] for x in data.x]
         self.target_shapes = target_shapes(data)
         self.weight_shapes = weight_shapes(data.sample_weight, len(self.model.output_names))
 

@@ -109,11 +109,15 @@ def _op_count(jaxpr) -> int:
     return total
 
 
-def _forward_jaxpr(model: Model):
-    """The model's training forward pass, traced abstractly (no compute)."""
-    probes = [
-        jax.ShapeDtypeStruct(tuple(8 if d is None else d for d in t.shape), t.dtype) for t in model.inputs
-    ]
+def _forward_jaxpr(model: Model, sample_shapes: list | None = None):
+    """The model's training forward pass on a batch of 8, traced abstractly (no compute).
+
+    ``sample_shapes`` (one per input, past the batch axis) are the data's; without them an
+    unknown dim is taken as 8.
+    """
+    if sample_shapes is None or len(sample_shapes) != len(model.inputs):
+        sample_shapes = [tuple(8 if d is None else d for d in t.shape[1:]) for t in model.inputs]
+    probes = [jax.ShapeDtypeStruct((8, *shape), t.dtype) for shape, t in zip(sample_shapes, model.inputs)]
     forward = lambda p, s, xs: model.apply(p, s, xs, training=True, rng=jax.random.key(0))
     params, state = jax.eval_shape(lambda: model.init_weights(jax.random.key(0)))
     return jax.make_jaxpr(forward)(params, state, probes).jaxpr
@@ -129,14 +133,16 @@ def _layer_calls(model: Model) -> int:
     return sum(_layer_calls(node.layer) if isinstance(node.layer, Model) else 1 for node in model.nodes)
 
 
-def fuses_well(model: Model) -> bool:
+def fuses_well(model: Model, sample_shapes: list | None = None) -> bool:
     """Whether many steps of ``model`` run faster in one loop than one step per call, on this backend.
 
     A loop saves a per-call cost (~0.1-0.3 ms on this project's CPU) but
     XLA:CPU runs a loop body slower per op, and a convolution's weight
     gradient 2-60x slower (PERF_NOTES), so on the CPU only small
     convolution-free models gain (the crossover measured near
-    ``_CPU_FUSE_MAX_OPS``). Off (``switches.fuse_steps``): never.
+    ``_CPU_FUSE_MAX_OPS``). The forward pass is traced on the data's
+    ``sample_shapes``; if that fails, the answer is the plain path (one step
+    per call): a heuristic never fails a model. Off (``switches.fuse_steps``): never.
     """
     if not switches.fuse_steps:
         return False
@@ -144,7 +150,11 @@ def fuses_well(model: Model) -> bool:
         return True
     if _layer_calls(model) > _CPU_FUSE_MAX_OPS:  # each call is an op or more: too big, no need to trace
         return False
-    jaxpr = _forward_jaxpr(model)
+    try:
+        jaxpr = _forward_jaxpr(model, sample_shapes)
+    except Exception as err:  # noqa: BLE001 -- any doubt means the plain path, never a failed fit
+        log.debug("dagjax: one step per call: tracing %s to choose failed (%s)", model.name, err)
+        return False
     return not _has_conv(jaxpr) and _op_count(jaxpr) <= _CPU_FUSE_MAX_OPS
 
 
