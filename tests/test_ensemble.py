@@ -128,6 +128,36 @@ def test_an_output_named_like_a_member_gets_its_own_name():
     assert ensemble.output_names == ["probs_average"]
 
 
+# ------------------------------------------------------------------ fit_weights
+def test_fit_weights_favours_the_good_member_and_beats_uniform_weights():
+    good, poor = linear("good", 4.0 * RULE), linear("poor", np.zeros((4, 3), "float32"))
+    weights = dj.ensemble.fit_weights([poor, good], X, Y, "sparse_categorical_crossentropy", steps=100)
+    assert len(weights) == 2 and all(w >= 0 for w in weights) and sum(weights) == pytest.approx(1.0)
+    assert weights[1] > 0.9
+    fitted = crossentropy(Y, predict(dj.ensemble.average([poor, good], weights), X))
+    uniform = crossentropy(Y, predict(dj.ensemble.average([poor, good]), X))
+    assert fitted < uniform
+    again = dj.ensemble.fit_weights([poor, good], X, Y, "sparse_categorical_crossentropy", steps=100)
+    assert again == weights  # deterministic
+
+
+def test_fit_weights_keeps_the_best_weights_seen():
+    """One huge Adam step jumps to a corner, worse than the uniform start: the start is what comes back."""
+    noise = np.random.default_rng(1).normal(size=(2, 4, 3)).astype("float32")
+    a, b = linear("a", RULE + noise[0]), linear("b", RULE + noise[1])
+    loss = "sparse_categorical_crossentropy"
+    assert dj.ensemble.fit_weights([a, b], X, Y, loss, steps=1, learning_rate=50) == [0.5, 0.5]
+
+
+def test_fit_weights_reads_a_loss_per_output():
+    """Only the output with a loss counts: the member good at 'digit' wins, however poor its 'size'."""
+    x = {"left": X, "right": X}
+    a, b = dict_model("a", 0), dict_model("b", 1)
+    y = {"digit": np.argmax(predict(b, x)["digit"], axis=1), "size": np.zeros((len(X), 1), "float32")}
+    weights = dj.ensemble.fit_weights([a, b], x, y, {"digit": "sparse_categorical_crossentropy"}, steps=100)
+    assert weights[1] > weights[0]
+
+
 # ------------------------------------------------------------------ errors, in the user's words
 def other_input_shape(name):
     x = dj.Input((5,), name="pixels")
@@ -189,6 +219,17 @@ def test_members_that_cannot_be_averaged_are_refused_naming_both(models, error, 
 def test_bad_weights_are_refused(weights, message):
     with pytest.raises((ValueError, TypeError), match=re.escape(message)):
         dj.ensemble.average([mlp("a", 0), mlp("b", 1)], weights)
+
+
+def test_fit_weights_checks_its_members_and_data():
+    a, b = mlp("a", 0), mlp("b", 1)
+    with pytest.raises(ValueError, match=re.escape("dj.ensemble.fit_weights got an empty list of models")):
+        dj.ensemble.fit_weights([], X, Y, "mse")
+    rows = "y_val for output 'probs' has 39 rows but model 'a' predicted 40 from x_val"
+    with pytest.raises(ValueError, match=re.escape(rows)):
+        dj.ensemble.fit_weights([a, b], X, Y[:-1], "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="steps must be a non-negative int"):
+        dj.ensemble.fit_weights([a, b], X, Y, "sparse_categorical_crossentropy", steps=-1)
 
 
 def test_the_averaging_layer_checks_what_it_is_given():

@@ -1,10 +1,12 @@
-"""Ensembles of models with the same inputs and outputs: ``average`` them into one Model.
+"""Ensembles of models with the same inputs and outputs: ``average`` them, ``fit_weights`` for the mix.
 
->>> ensemble = dj.ensemble.average([a, b, c], weights=[2, 1, 1])
+>>> weights = dj.ensemble.fit_weights([a, b, c], x_val, y_val, "sparse_categorical_crossentropy")
+>>> ensemble = dj.ensemble.average([a, b, c], weights)
 >>> ensemble.save("ensemble.dj"); dj.load_model("ensemble.dj")
 """
 
 from dagjax.ensemble._average import average as average
+from dagjax.ensemble._fit_weights import fit_weights as fit_weights
 from dagjax.ensemble._layer import WeightedAverage as WeightedAverage
 from dagjax.layers._registry import register_builtin
 
