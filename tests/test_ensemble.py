@@ -53,13 +53,16 @@ def test_average_is_the_weighted_mean_of_the_members_predictions():
     assert ensemble.input_names == ["x"] and ensemble.output_names == ["probs"]
 
 
-def test_weights_are_uniform_by_default_and_members_pair_inputs_by_position_when_names_differ():
-    sequential = seeded(dj.Sequential([dj.Input((4,)), layers.Dense(3, activation="softmax")], name="seq"), 2)
+def test_weights_are_uniform_by_default_and_inputs_pair_by_position_when_names_differ():
+    stack = [dj.Input((4,)), layers.BatchNormalization(), layers.Dense(3, activation="softmax")]
+    sequential = dj.Sequential(stack, name="seq")
+    sequential.state = jax.tree.map(lambda v: v + 0.5, sequential.state)  # moving statistics that matter
     members = [mlp("a", 0), mlp("b", 1), sequential]
     ensemble = dj.ensemble.average(members)
     expected = sum(predict(m, X) for m in members) / 3
     np.testing.assert_allclose(predict(ensemble, X), expected, rtol=1e-6, atol=1e-7)
     assert ensemble.get_layer("probs").coefficients == pytest.approx((1 / 3,) * 3)
+    assert list(ensemble.state) == ["seq"]
 
 
 def dict_model(name, seed, order=("left", "right")):
