@@ -39,3 +39,12 @@ def test_multi_output_example_learns(capsys):
         assert len(losses) == 3 and all(b < a for a, b in zip(losses, losses[1:])), (name, losses)
     assert curves["val_loss"][-1] < 0.97 * curves["val_loss"][0]
     assert curves["pure_loss"][-1] < 0.95 * curves["pure_loss"][0]
+
+
+def test_ensemble_example_fits_weights_that_beat_the_uniform_average(capsys):
+    """Three digit classifiers, one barely trained: the fitted weights lower the test loss below uniform's."""
+    results = load("ensemble").main(epochs=8)
+    out = capsys.readouterr().out
+    assert "fitted weights: wide" in out and "test   fitted: loss" in out
+    assert results["fitted"]["loss"] < results["uniform"]["loss"]
+    assert results["fitted"]["accuracy"] > 0.75 > results["linear"]["accuracy"]

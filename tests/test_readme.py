@@ -5,6 +5,9 @@ import re
 
 import numpy as np
 
+import dagjax as dj
+from dagjax import layers
+
 README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
 SNIPPETS = re.findall(r"```python\n(.*?)```", README, re.S)
 
@@ -29,3 +32,20 @@ def test_the_readme_snippets_run_as_written():
     assert not np.array_equal(namespace["start"][0], namespace["fitted"][0])  # fit trained
     for fitted, pure in zip(namespace["fitted"], namespace["model"].get_weights(), strict=True):
         np.testing.assert_array_equal(pure, fitted)
+
+
+def test_the_ensemble_snippet_runs_as_written(tmp_path, monkeypatch):
+    (snippet,) = [s for s in SNIPPETS if "dj.ensemble.fit_weights" in s]
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 3, 32)
+
+    def member(name):
+        inputs = dj.Input((4,), name="x")
+        return dj.Model(inputs, layers.Dense(3, activation="softmax")(inputs), name=name)
+
+    data = {"x_val": x, "y_val": y, "x_test": x, "y_test": y}
+    namespace = {"dj": dj, "members": [member("a"), member("b")], **data}
+    monkeypatch.chdir(tmp_path)
+    exec(snippet, namespace)
+    assert abs(sum(namespace["weights"]) - 1.0) < 1e-9
+    assert (tmp_path / "ensemble.dj").is_file()
