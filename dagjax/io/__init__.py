@@ -6,10 +6,15 @@ Usage::
     model = dj.load_model("model.dj")
     model.save_weights("weights.dj")
     model.load_weights("weights.dj")
+
+    model.save("model.keras", format="keras")   # a Keras 3 file (needs h5py: pip install dagjax[keras-files])
+    model = dj.load_model("model.keras")        # a Keras 3 file, told by its content
 """
 
 from dagjax.io._arrays import CheckpointError as CheckpointError
 from dagjax.io._arrays import write_archive as write_archive
+from dagjax.io._keras_files import load_keras_model as load_keras_model
+from dagjax.io._keras_files import save_keras_model as save_keras_model
 from dagjax.io._reading import read_archive as read_archive
 from dagjax.io._saving import load_model as load_model
 from dagjax.io._saving import load_weights as load_weights

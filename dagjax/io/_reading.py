@@ -6,7 +6,9 @@ naming the file and the problem:
 
 - only a regular file is opened (a FIFO would block, ``/dev/zero`` never ends);
 - every zip member must be stored uncompressed, as the writer stores it: a few
-  compressed bytes can inflate to gigabytes;
+  compressed bytes can inflate to gigabytes (readers of other formats, Keras's,
+  may allow deflate and read each member through :func:`read_member`, which
+  caps what it inflates);
 - every size is checked before memory is given to it: the manifest's against a
   cap, an array member's against the bytes its manifest shape and dtype need
   and against the file's own size, an array's ``.npy`` header against its
@@ -19,11 +21,13 @@ naming the file and the problem:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import stat
 import zipfile
+from collections.abc import Iterator
 from typing import Any, BinaryIO, NamedTuple
 
 import jax.numpy as jnp
@@ -53,9 +57,9 @@ class _Entry(NamedTuple):
     member: str
 
 
-def _broken(path: str, what: str) -> CheckpointError:
+def _broken(path: str, what: str, kind: str = "dagjax") -> CheckpointError:
     return CheckpointError(
-        f"'{path}' is not a complete dagjax file: {what}. It may be truncated (a copy or save "
+        f"'{path}' is not a complete {kind} file: {what}. It may be truncated (a copy or save "
         "that did not finish) or corrupted; load an earlier copy."
     )
 
@@ -72,26 +76,88 @@ def _open_regular(path: str) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def _members(zf: zipfile.ZipFile, path: str, size: int) -> dict[str, zipfile.ZipInfo]:
-    """The archive's members by name, each checked to be unique, stored plainly, and within the file."""
+def _members(zf: zipfile.ZipFile, path: str, size: int, kind: str = "dagjax") -> dict[str, zipfile.ZipInfo]:
+    """The archive's members by name, each checked to be unique, stored plainly, and within the file.
+
+    ``kind="Keras"`` also allows deflated members (Keras's writer may compress): their sizes are
+    then capped where they are read, by :func:`read_member`.
+    """
     members: dict[str, zipfile.ZipInfo] = {}
+    allowed = (zipfile.ZIP_STORED,) if kind == "dagjax" else (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
     for info in zf.infolist():
         name = info.filename
         if name in members:
             raise CheckpointError(
                 f"'{path}' holds two zip members named '{name}': zip tools disagree on which one counts, "
-                "so the file has no single meaning. dagjax never writes such a file."
+                f"so the file has no single meaning. {kind} never writes such a file."
             )
-        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        if info.compress_type not in allowed or info.flag_bits & 0x1:
             what = "encrypted" if info.flag_bits & 0x1 else f"compressed (method {info.compress_type})"
-            raise CheckpointError(
-                f"'{path}': its member '{name}' is {what}; dagjax files store every member uncompressed "
-                "(a compressed member could inflate to gigabytes), so this is not a dagjax file."
+            rule = (
+                "dagjax files store every member uncompressed (a compressed member could inflate to "
+                "gigabytes), so this is not a dagjax file"
+                if kind == "dagjax"
+                else f"{kind} files store their members plainly or deflated"
             )
-        if info.compress_size != info.file_size or info.header_offset + info.file_size > size:
-            raise _broken(path, f"member '{name}' declares {info.file_size} bytes, more than the file holds")
+            raise CheckpointError(f"'{path}': its member '{name}' is {what}; {rule}.")
+        plain_but_resized = info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size
+        if plain_but_resized or info.header_offset + info.compress_size > size:
+            raise _broken(
+                path, f"member '{name}' declares {info.compress_size} bytes, more than the file holds", kind
+            )
         members[name] = info
     return members
+
+
+@contextlib.contextmanager
+def checked_zip(
+    path: str, kind: str = "dagjax"
+) -> Iterator[tuple[zipfile.ZipFile, dict[str, zipfile.ZipInfo]]]:
+    """The regular file at ``path`` open as a zip archive, and its members by name, checked (``_members``)."""
+    with _open_regular(path) as file:
+        try:
+            zf = zipfile.ZipFile(file)
+        except (*_ZIP_ERRORS, ValueError) as err:
+            raise _broken(path, f"it is not a readable zip archive ({err})", kind) from err
+        with zf:
+            yield zf, _members(zf, path, os.fstat(file.fileno()).st_size, kind)
+
+
+def zip_member_names(path: str) -> set[str] | None:
+    """The member names of the zip archive at ``path``, or None if it is not a readable regular zip file.
+
+    For telling formats apart by content; the reader of the format found does every check.
+    """
+    try:
+        with _open_regular(path) as file:
+            with zipfile.ZipFile(file) as zf:
+                return set(zf.namelist())
+    except (CheckpointError, *_ZIP_ERRORS, ValueError):
+        return None
+
+
+def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, limit: int, kind: str) -> bytes:
+    """The bytes of member ``info``, refused unread if it declares more than ``limit`` bytes.
+
+    A deflated member inflates no further than its declared size (``zipfile`` stops there), and a
+    member that ends early or fails its CRC-32 is a broken file: memory stays within ``limit``.
+    """
+    name = info.filename
+    if info.file_size > limit:
+        raise CheckpointError(
+            f"'{path}': its member '{name}' declares {info.file_size} bytes, more than the {limit} "
+            f"a {kind} file's '{name}' may hold here, so it is refused unread."
+        )
+    try:
+        with zf.open(info) as f:
+            data = f.read(info.file_size + 1)  # reading to the end checks the CRC-32
+    except _ZIP_ERRORS as err:
+        raise _broken(path, f"its member '{name}' cannot be read ({err})", kind) from err
+    if len(data) != info.file_size:
+        raise _broken(
+            path, f"its member '{name}' holds {len(data)} bytes, not the {info.file_size} declared", kind
+        )
+    return data
 
 
 def _read_manifest(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], path: str) -> dict:
@@ -222,13 +288,7 @@ def _read_array(zf: zipfile.ZipFile, members: dict, path: str, entry: _Entry) ->
 def read_archive(path: str | os.PathLike) -> tuple[dict, dict[Path, np.ndarray]]:
     """``(manifest, {path: array})`` from a file written by :func:`write_archive`, fully checked."""
     path = os.fspath(path)
-    with _open_regular(path) as file:
-        try:
-            zf = zipfile.ZipFile(file)
-        except (*_ZIP_ERRORS, ValueError) as err:
-            raise _broken(path, f"it is not a readable zip archive ({err})") from err
-        with zf:
-            members = _members(zf, path, os.fstat(file.fileno()).st_size)
-            manifest = _read_manifest(zf, members, path)
-            arrays = {entry.path: _read_array(zf, members, path, entry) for entry in _entries(manifest, path)}
+    with checked_zip(path) as (zf, members):
+        manifest = _read_manifest(zf, members, path)
+        arrays = {entry.path: _read_array(zf, members, path, entry) for entry in _entries(manifest, path)}
     return manifest, arrays

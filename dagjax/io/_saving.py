@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dagjax.io._arrays import CheckpointError, Path, show, write_archive
+from dagjax.io._keras_files import is_keras_file, load_keras_model, save_keras_model
 from dagjax.io._reading import read_archive
 from dagjax.layers._registry import class_name, custom_object_scope
 from dagjax.layers._serialization import layer_from_config, layer_to_config
@@ -128,10 +129,24 @@ def _arrays_of(model, include_optimizer: bool) -> tuple[list[tuple[Path, Any]], 
 
 
 def save_model(
-    model: Model, filepath: str | os.PathLike, overwrite: bool = True, include_optimizer: bool = True
+    model: Model,
+    filepath: str | os.PathLike,
+    overwrite: bool = True,
+    include_optimizer: bool = True,
+    *,
+    format: str = "dagjax",
 ) -> None:
-    """Write ``model``'s architecture, params, state (and trained optimizer state) to one file."""
+    """Write ``model``'s architecture, params, state (and trained optimizer state) to one file.
+
+    ``format="keras"`` writes a Keras 3 ``.keras`` file instead (without the optimizer state), see
+    :func:`dagjax.io.save_keras_model`; dagjax's own format is the default whatever the extension.
+    """
+    if format not in ("dagjax", "keras"):
+        raise ValueError(f"save_model's format is 'dagjax' or 'keras', got {format!r}.")
     _check_overwrite(filepath, overwrite)
+    if format == "keras":
+        save_keras_model(model, filepath)
+        return
     arrays, metadata = _arrays_of(model, include_optimizer)
     if model.fit_session is not None:
         metadata["compile"] = _compile_entry(model.fit_session)
@@ -301,9 +316,15 @@ def load_model(
     ``safe_mode`` (Keras's switch for files that hold code) changes nothing.
     With ``compile=True`` (the default) a model saved compiled comes back
     compiled, with its optimizer state and step (see the module docstring).
+
+    A Keras 3 ``.keras`` file (told by its content, not its name) loads too, see
+    :func:`dagjax.io.load_keras_model`: its compile config is not read yet, so it
+    comes back uncompiled.
     """
     del safe_mode  # dagjax files never hold code: every load is safe
     filepath = os.fspath(filepath)
+    if is_keras_file(filepath):
+        return load_keras_model(filepath, custom_objects)
     manifest, arrays = read_archive(filepath)
     if manifest.get("kind") != "model" or "config" not in manifest:
         raise CheckpointError(

@@ -226,11 +226,16 @@ class KerasFacade:
         summary(self, line_length, print_fn, expand_nested=expand_nested, show_trainable=show_trainable)
 
     # ------------------------------------------------------------------ files: dagjax.io
-    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
-        """Save architecture, params, state and trained optimizer state to one file (atomically)."""
+    def save(
+        self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True, *, format: str = "dagjax"
+    ) -> None:
+        """Save architecture, params, state and trained optimizer state to one file (atomically).
+
+        ``format="keras"``: a Keras 3 ``.keras`` file instead, without the optimizer state.
+        """
         from dagjax.io import save_model
 
-        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, format=format)
 
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
         """Save params, state and trained optimizer state to one file (atomically)."""
