@@ -92,7 +92,7 @@ def _rebuilt(spec: dict, custom_objects: dict) -> Layer:
     except Exception as err:
         if _names_its_layer(err):
             raise
-        message = f"Cannot rebuild layer '{layer_name}' ({name}) from its config: {err}."
+        message = f"Cannot rebuild layer '{layer_name}' ({name}) from its config: {str(err).rstrip('.')}."
         raise ValueError(f"{message} {_hint(err, klass)}") from err
 
 
