@@ -6,7 +6,7 @@
   turns ``hold_full_collections`` on. ``keep_start_state`` keeps a host
   copy of the weights a ``fit`` starts from, given back if a step fails on the
   device (by default on accelerators, and on the CPU when the steps call the
-  host, the one way they fail there; True or False forces it).
+  host or may not fit in memory, the ways they fail there; True or False forces it).
 - ``enable_compilation_cache(path=None)``: JAX's persistent compilation cache,
   so a second run of a script loads its compiled programs from disk.
   ``DAGJAX_COMPILATION_CACHE=1`` (or a directory) does the same at ``compile``.

@@ -184,6 +184,30 @@ def test_on_the_cpu_the_default_copies_only_for_a_program_that_calls_the_host(
     assert made == [False, False, True]  # one decision per fit
 
 
+def giant_loss(y, p):
+    """mse plus a sorted intermediate of 2**62 bytes, which no allocation can give: the step fails."""
+    shape = (p.shape[0], p.shape[1], 2**26, 2**26)
+    huge = jax.numpy.sort(jax.numpy.broadcast_to(p[:, :, None, None], shape), axis=-1)[..., 0, :1]
+    return mse(y, p) + 0.0 * huge.sum(axis=(-2, -1))
+
+
+@pytest.mark.skipif(not ON_CPU, reason="accelerators always keep the copy")
+def test_by_default_a_step_that_runs_out_of_memory_on_the_cpu_gives_back_the_weights_fit_began_with(
+    monkeypatch,
+):
+    monkeypatch.setattr(_perf.switches, "keep_start_state", None)
+    made = recorded_start_copies(monkeypatch)
+    model = compiled(with_state(), giant_loss)
+    before = (model.get_weights(), int(model.optimizer.iterations))
+    with pytest.raises(Exception, match="RESOURCE_EXHAUSTED"):
+        model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    assert made == [True]  # decided from the program's own sizes, before the step consumed anything
+    assert_same(model.get_weights(), before[0])
+    assert int(model.optimizer.iterations) == before[1] == 0
+    compiled(model, mse)
+    assert_usable(model, 0)
+
+
 def test_the_decision_costs_no_extra_trace_of_the_train_step(monkeypatch):
     """The program is traced for the decision through jit's cache, which the step's call then reuses."""
 

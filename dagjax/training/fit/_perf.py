@@ -17,7 +17,8 @@ are in BUILD_NOTES.md ("Performance switches").
   copy of the train state a ``fit`` starts from (:func:`start_copy`), given
   back to the model if a step fails on the device after consuming its inputs
   (default: on accelerators always, where it costs no device memory; on the
-  CPU when the train program calls the host, the one way a step fails there).
+  CPU when the train program calls the host or may not fit in memory, the
+  ways a step fails there).
 - ``hold_full_collections`` (opt-in, ``DAGJAX_HOLD_GC=1``): CPython's full
   garbage collections are held back while a compiled program is dispatched
   (and maybe traced and compiled), so the 0.05-0.15 s passes over 150k+
@@ -38,7 +39,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -63,7 +64,7 @@ class Switches:
     fuse_steps: bool = True
     donate: bool = True
     host_optimizer_init: bool = True
-    keep_start_state: bool | None = None  # None: on accelerators, and on the CPU if steps call the host
+    keep_start_state: bool | None = None  # None: accelerators; CPU if steps call the host or are huge
     hold_full_collections: bool = os.environ.get("DAGJAX_HOLD_GC", "").strip().lower() in _ON
 
 
@@ -181,11 +182,18 @@ def owned(trees: list, shared: bool) -> list:
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-_HOST_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # program -> {argument types: bool}
+class StepNeeds(NamedTuple):
+    """What a train program needs that can make it fail while it runs on XLA:CPU."""
+
+    calls_host: bool  # a host callback, which may raise
+    working_bytes: int  # every intermediate value's size summed: a bound on the memory it allocates
 
 
-def calls_host(program: Callable, args: tuple) -> bool:
-    """Whether the jitted ``program`` (maybe wrapped, as by :func:`dispatching`) calls the host on ``args``.
+_STEP_NEEDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # program -> {argument types: needs}
+
+
+def step_needs(program: Callable, args: tuple) -> StepNeeds:
+    """What the jitted ``program`` (maybe wrapped, as by :func:`dispatching`) needs to run on ``args``.
 
     ``jit``'s ``trace`` shares its cache with the call: the call that follows
     with the same ``args`` traces nothing again. The trace is the step's, so
@@ -195,16 +203,62 @@ def calls_host(program: Callable, args: tuple) -> bool:
     a walk of the jaxpr (~6 ms for the 5,000 ops of 100 residual blocks).
     """
     leaves, treedef = jax.tree_util.tree_flatten(args)
-    known = _HOST_CALLS.setdefault(program, {})
+    known = _STEP_NEEDS.setdefault(program, {})
     types = (treedef, *map(jax.typeof, leaves))
     if types not in known:
         # unwrapped down to the jitted function, not on to the Python function jit's own __wrapped__ names
         jitted = inspect.unwrap(program, stop=lambda fn: hasattr(fn, "trace"))
-        known[types] = _has_callback(dispatching(jitted.trace)(*args).jaxpr.jaxpr)
+        jaxpr = dispatching(jitted.trace)(*args).jaxpr.jaxpr
+        known[types] = StepNeeds(_has_callback(jaxpr), _working_bytes(jaxpr))
     return known[types]
 
 
-def start_copy(ts: TrainState, steps_call_host: Callable[[], bool]) -> tuple | None:
+def calls_host(program: Callable, args: tuple) -> bool:
+    """Whether the jitted ``program`` calls back to the host (Python) when it runs on ``args``."""
+    return step_needs(program, args).calls_host
+
+
+def _working_bytes(jaxpr) -> int:
+    """The bytes of every value ``jaxpr`` computes, nested ones included (a loop body's once)."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        total += sum(_nbytes(var.aval) for var in eqn.outvars)
+        total += sum(_working_bytes(sub) for sub in _sub_jaxprs(eqn.params))
+    return total
+
+
+def _nbytes(aval: Any) -> int:
+    """An array value's bytes (0 for what is not an array of known shape, such as a token)."""
+    shape, itemsize = getattr(aval, "shape", None), getattr(getattr(aval, "dtype", None), "itemsize", None)
+    if shape is None or not isinstance(itemsize, int) or not all(isinstance(d, int) for d in shape):
+        return 0
+    return int(np.prod(shape, dtype=np.int64)) * itemsize
+
+
+def _available_memory() -> int | None:
+    """The bytes the system can still give this process (Linux's MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def may_fail_on_cpu(needs: StepNeeds) -> bool:
+    """Whether a step with these needs may fail while it runs on XLA:CPU, after consuming its inputs.
+
+    It may if it calls the host (a callback can raise), or if what it computes
+    could take more than half the memory available now (an allocation that
+    fails raises ``RESOURCE_EXHAUSTED``). With the memory unknown, it may.
+    """
+    available = _available_memory()
+    return needs.calls_host or available is None or needs.working_bytes > available // 2
+
+
+def start_copy(ts: TrainState, step_may_fail: Callable[[], bool]) -> tuple | None:
     """A host copy of ``ts``'s params, state, optimizer state and step, kept while ``fit`` runs.
 
     A step that fails while it runs (an error raised by a host callback, an
@@ -213,15 +267,14 @@ def start_copy(ts: TrainState, steps_call_host: Callable[[], bool]) -> tuple | N
     memory the size of the params and optimizer state. On an accelerator that
     is not the device memory a step needs, so it is always made there. On
     XLA:CPU it adds that much to the process's peak (+15-20% on the 100-block
-    residual MLP, BUILD_NOTES), and a step can only fail by raising from a
-    host callback (a failed allocation ends the process), so it is made only
-    when ``steps_call_host()`` says the train program has one. The switch
+    residual MLP, BUILD_NOTES), so it is made only when ``step_may_fail()``
+    says the train program may fail (:func:`may_fail_on_cpu`). The switch
     ``keep_start_state`` True or False forces it. None when not made (or with
     ``donate`` off: then nothing is consumed).
     """
     if not switches.donate or switches.keep_start_state is False:
         return None
-    if switches.keep_start_state is None and jax.default_backend() == "cpu" and not steps_call_host():
+    if switches.keep_start_state is None and jax.default_backend() == "cpu" and not step_may_fail():
         return None
     return jax.tree_util.tree_map(np.array, (ts.params, ts.state, ts.opt_state, ts.step))
 
@@ -242,7 +295,16 @@ class StartCopy:
         """Keep a copy of the train state ``args[0]`` if :func:`start_copy` says so for ``program(*args)``."""
         if not self._decided:
             self._decided = True
-            self.copy = start_copy(args[0], lambda: calls_host(program, args))
+            self.copy = start_copy(args[0], lambda: _may_fail(program, args))
+
+
+def _may_fail(program: Callable, args: tuple) -> bool:
+    """:func:`may_fail_on_cpu` for ``program(*args)``; True (keep a copy) if the program cannot be read."""
+    try:
+        return may_fail_on_cpu(step_needs(program, args))
+    except Exception as err:  # noqa: BLE001 -- a heuristic never fails a fit: in doubt, keep the copy
+        log.debug("dagjax: keeping the start copy: reading the train program failed (%s)", err)
+        return True
 
 
 def usable(ts: TrainState | None, start: tuple | None) -> TrainState | None:
