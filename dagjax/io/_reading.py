@@ -19,11 +19,13 @@ naming the file and the problem:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import stat
 import zipfile
+from collections.abc import Iterator
 from typing import Any, BinaryIO, NamedTuple
 
 import jax.numpy as jnp
@@ -219,16 +221,38 @@ def _read_array(zf: zipfile.ZipFile, members: dict, path: str, entry: _Entry) ->
     return values.reshape(entry.shape, order="F" if fortran_order else "C").view(entry.dtype)
 
 
-def read_archive(path: str | os.PathLike) -> tuple[dict, dict[Path, np.ndarray]]:
-    """``(manifest, {path: array})`` from a file written by :func:`write_archive`, fully checked."""
-    path = os.fspath(path)
+@contextlib.contextmanager
+def open_zip(path: str) -> Iterator[tuple[zipfile.ZipFile, dict[str, zipfile.ZipInfo]]]:
+    """``(zip file, its members by name)`` of the regular file ``path``, the members checked by ``_members``.
+
+    The one way dagjax opens a zip file it wrote: model files here, exports in :mod:`dagjax.export`.
+    """
     with _open_regular(path) as file:
         try:
             zf = zipfile.ZipFile(file)
         except (*_ZIP_ERRORS, ValueError) as err:
             raise _broken(path, f"it is not a readable zip archive ({err})") from err
         with zf:
-            members = _members(zf, path, os.fstat(file.fileno()).st_size)
-            manifest = _read_manifest(zf, members, path)
-            arrays = {entry.path: _read_array(zf, members, path, entry) for entry in _entries(manifest, path)}
+            yield zf, _members(zf, path, os.fstat(file.fileno()).st_size)
+
+
+def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, limit: int) -> bytes:
+    """The bytes of member ``info`` (its CRC-32 checked), refused unread when it declares over ``limit``."""
+    if info.file_size > limit:
+        raise CheckpointError(
+            f"'{path}': its {info.filename} is {info.file_size} bytes; dagjax reads at most {limit} bytes "
+            "there, so this is not a dagjax file."
+        )
+    try:
+        return zf.read(info)
+    except _ZIP_ERRORS as err:
+        raise _broken(path, f"its {info.filename} cannot be read ({err})") from err
+
+
+def read_archive(path: str | os.PathLike) -> tuple[dict, dict[Path, np.ndarray]]:
+    """``(manifest, {path: array})`` from a file written by :func:`write_archive`, fully checked."""
+    path = os.fspath(path)
+    with open_zip(path) as (zf, members):
+        manifest = _read_manifest(zf, members, path)
+        arrays = {entry.path: _read_array(zf, members, path, entry) for entry in _entries(manifest, path)}
     return manifest, arrays
