@@ -268,6 +268,18 @@ def test_several_platforms_lower_on_the_cpu_and_others_refuse_to_run_here(tmp_pa
         dj.export.load(tmp_path / "cuda.djx")(x)
 
 
+def test_conv_and_recurrent_layers_lower_for_cuda_on_the_cpu(tmp_path):
+    image, seq = dj.Input((6, 6, 2), name="image"), dj.Input((4, 3), name="seq")
+    y = layers.MaxPooling2D()(layers.BatchNormalization()(layers.Conv2D(3, 3, padding="same")(image)))
+    r = layers.GRU(2)(layers.LSTM(3, return_sequences=True)(seq))
+    model = dj.Model([image, seq], layers.Dense(2)(layers.concatenate([layers.Flatten()(y), r])))
+    randomize(model)
+    model.export(tmp_path / "m.djx", platforms=("cpu", "cuda"))
+    rng = np.random.default_rng(0)
+    data = [rng.normal(size=(3, 6, 6, 2)).astype("float32"), rng.normal(size=(3, 4, 3)).astype("float32")]
+    assert_close(dj.export.load(tmp_path / "m.djx")(data), model.predict(data, verbose=0))
+
+
 # ------------------------------------------------------------------ damaged and foreign files
 def rewrite(path, members):
     """The zip at ``path`` again, stored, with the members ``{name: bytes}`` replaced (CRCs valid)."""
