@@ -154,8 +154,8 @@ def read_signature(data: Any, path: str) -> Signature:
     if not isinstance(outputs, dict) or outputs.get("structure") not in STRUCTURES:
         raise broken(path, f"its outputs have no structure among {STRUCTURES}")
     arguments = data.get("arguments")
-    if not isinstance(arguments, dict) or set(arguments) != ({"params", "state"} if weights == "arguments"
-                                                              else set()):
+    trees = {"params", "state"} if weights == "arguments" else set()
+    if not isinstance(arguments, dict) or set(arguments) != trees:
         raise broken(path, "its weight arguments do not match its weights entry")
     constraints = data.get("constraints")
     if not isinstance(constraints, list) or not all(isinstance(c, str) for c in constraints):
