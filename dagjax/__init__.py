@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 from dagjax import callbacks as callbacks
 from dagjax import config as config
 from dagjax import ensemble as ensemble
+from dagjax import export as export
 from dagjax import losses as losses
 from dagjax import metrics as metrics
 from dagjax import models as models

@@ -9,7 +9,7 @@ Ranks, lowest first; a module may import its own rank or lower:
 4. ``training.core``
 5. ``training.fit``, and ``training/__init__.py`` (it re-exports the pure step and ``FitSession``)
 6. ``callbacks``, ``io``, ``utils``, ``ensemble``
-7. anything else: ``dagjax/__init__.py``, later ``tuners``, ...
+7. anything else: ``dagjax/__init__.py``, ``export``, later ``tuners``, ...
 
 Every import counts, at the top of a file or inside a function, relative ones resolved; those under
 ``if TYPE_CHECKING:`` never run and count for nothing. The one way up is ``MODEL_DELEGATIONS``: the
@@ -63,6 +63,7 @@ MODEL_DELEGATIONS = {
     ("dagjax.model._facade", "KerasFacade.save"): {"dagjax.io"},
     ("dagjax.model._facade", "KerasFacade.save_weights"): {"dagjax.io"},
     ("dagjax.model._facade", "KerasFacade.load_weights"): {"dagjax.io"},
+    ("dagjax.model._facade", "KerasFacade.export"): {"dagjax.export"},
 }
 
 

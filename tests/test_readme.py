@@ -12,7 +12,7 @@ README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_tex
 SNIPPETS = re.findall(r"```python\n(.*?)```", README, re.S)
 
 
-def test_the_readme_snippets_run_as_written():
+def test_the_readme_snippets_run_as_written(tmp_path, monkeypatch):
     n, rng = 64, np.random.default_rng(0)
     data = {
         "t": rng.integers(0, 10_000, (n, 12)).astype("int32"),
@@ -22,7 +22,7 @@ def test_the_readme_snippets_run_as_written():
         "g": rng.integers(0, 2, (n, 1)).astype("float32"),
     }
     namespace = dict(data)
-    model_snippet, research_snippet, same_step_snippet = SNIPPETS[:3]
+    model_snippet, research_snippet, same_step_snippet, export_snippet = SNIPPETS[:4]
     exec(model_snippet.replace("epochs=10", "epochs=1, verbose=0"), namespace)
     assert set(namespace["history"].history) >= {"loss", "val_loss", "val_income_accuracy"}
     namespace["batches"] = [({"text": data["t"], "meta": data["m"]}, [data["a"], data["i"], data["g"]])] * 2
@@ -32,6 +32,12 @@ def test_the_readme_snippets_run_as_written():
     assert not np.array_equal(namespace["start"][0], namespace["fitted"][0])  # fit trained
     for fitted, pure in zip(namespace["fitted"], namespace["model"].get_weights(), strict=True):
         np.testing.assert_array_equal(pure, fitted)
+    monkeypatch.chdir(tmp_path)
+    exec(export_snippet, namespace)
+    predicted = namespace["model"].predict({"text": data["t"], "meta": data["m"]}, verbose=0)
+    exported = [namespace[name] for name in ("age", "income", "gender")]
+    for got, expected in zip(exported, predicted, strict=True):
+        np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_the_ensemble_snippet_runs_as_written(tmp_path, monkeypatch):

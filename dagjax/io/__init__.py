@@ -13,9 +13,12 @@ Usage::
 
 from dagjax.io._arrays import CheckpointError as CheckpointError
 from dagjax.io._arrays import write_archive as write_archive
+from dagjax.io._atomic import atomic_write as atomic_write
 from dagjax.io._keras_files import load_keras_model as load_keras_model
 from dagjax.io._keras_files import save_keras_model as save_keras_model
+from dagjax.io._reading import checked_zip as checked_zip
 from dagjax.io._reading import read_archive as read_archive
+from dagjax.io._reading import read_member as read_member
 from dagjax.io._saving import load_model as load_model
 from dagjax.io._saving import load_weights as load_weights
 from dagjax.io._saving import save_model as save_model

@@ -3,9 +3,10 @@
 ``compile`` makes a :class:`~dagjax.training.fit.FitSession`, which owns
 everything training carries (optimizer state, step, compiled loops);
 ``fit``, ``evaluate`` and the ``*_on_batch`` methods run on it, ``predict``
-needs none, ``summary`` is :mod:`dagjax.utils`'s and ``save`` / ``load_weights``
-are :mod:`dagjax.io`'s. The imports sit inside the methods: the model package
-imports nothing above it (``tests/test_layering.py`` lists these methods).
+needs none, ``summary`` is :mod:`dagjax.utils`'s, ``save`` / ``load_weights``
+are :mod:`dagjax.io`'s and ``export`` is :mod:`dagjax.export`'s. The imports sit
+inside the methods: the model package imports nothing above it
+(``tests/test_layering.py`` lists these methods).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ _KERAS_STEP_METHODS = ("train_step", "test_step", "predict_step", "compute_loss"
 
 
 class KerasFacade:
-    """``compile`` / ``fit`` / ``evaluate`` / ``predict`` / ``summary`` / ``save`` and friends, delegated."""
+    """``compile`` / ``fit`` / ``evaluate`` / ``predict`` / ``summary`` / ``save`` / ``export``, delegated."""
 
     _session: Any = None
     name: str
@@ -248,3 +249,29 @@ class KerasFacade:
         from dagjax.io import load_weights
 
         load_weights(self, filepath, skip_optimizer=skip_optimizer, by_name=by_name)
+
+    # ------------------------------------------------------------------ export: dagjax.export
+    def export(
+        self,
+        filepath: Any,
+        format: str = "jax",
+        *,
+        platforms: str | tuple[str, ...] | None = None,
+        params_as_argument: bool = False,
+        constraints: tuple[str, ...] = (),
+    ) -> None:
+        """Write the inference function as StableHLO (``jax.export``) for ``dagjax.export.load`` (atomically).
+
+        ``format``: only ``"jax"``, dagjax's own. ``platforms``: by default this
+        process's backend, or several, such as ``("cpu", "cuda")``.
+        ``params_as_argument``: the loaded function takes ``params=`` and
+        ``state=`` at each call instead of holding these weights. ``constraints``:
+        what the program may assume of the open (None) sizes, such as
+        ``("text_axis1 >= 5",)``; see :func:`dagjax.export.export_model`.
+        """
+        from dagjax.export import export_model
+
+        export_model(
+            self, filepath, format, platforms=platforms, params_as_argument=params_as_argument,
+            constraints=constraints,
+        )
