@@ -19,5 +19,6 @@ from dagjax import losses as losses
 from dagjax import metrics as metrics
 from dagjax import models as models
 from dagjax import optimizers as optimizers
+from dagjax import utils as utils
 from dagjax.io import load_model as load_model
 from dagjax.io import register_layer as register_layer

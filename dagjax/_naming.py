@@ -8,7 +8,19 @@ from collections.abc import Callable
 
 _counters: defaultdict[str, int] = defaultdict(int)
 
-DEFAULT_SEED = 0  # the key Model.init uses when given none, and initializers called without a key
+DEFAULT_SEED = 0  # the seed used where none is given, until set_default_seed changes it
+_default_seed = DEFAULT_SEED
+
+
+def default_seed() -> int:
+    """The seed of ``Model.init`` and initializers given no key, and of ``compile`` given no ``seed``."""
+    return _default_seed
+
+
+def set_default_seed(seed: int) -> None:
+    """Make ``seed`` the one :func:`default_seed` returns (``dagjax.utils.set_random_seed`` calls this)."""
+    global _default_seed
+    _default_seed = int(seed)
 
 
 def to_snake_case(name: str) -> str:

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dagjax._naming import DEFAULT_SEED, function_name
+from dagjax._naming import default_seed, function_name
 
 
 def compute_fans(shape: tuple) -> tuple[float, float]:
@@ -50,10 +50,10 @@ class Initializer:
         """The ``(key, shape, dtype) -> array`` initializer contract, seeded by the key's words.
 
         A ``None`` key stands for the key ``Model.init`` uses when given none
-        (``jax.random.key(DEFAULT_SEED)``): the same values on every call, never an error.
+        (``jax.random.key(default_seed())``): the same values on every call, never an error.
         """
         if key is None:
-            key = jax.random.key(DEFAULT_SEED)
+            key = jax.random.key(default_seed())
         return self.from_seed(key_words(key), shape, dtype)
 
     def from_seed(

@@ -8,3 +8,4 @@ from dagjax.io import load_model as load_model
 from dagjax.io import save_model as save_model
 from dagjax.model import Model as Model
 from dagjax.model import Sequential as Sequential
+from dagjax.model import clone_model as clone_model

@@ -90,6 +90,21 @@ LAYER_CASES = {
                       [(4, 2)], F, None),
     "TimeDistributed": (lambda: layers.TimeDistributed(layers.Dense(2, activation="relu")), [(3, 4)], F,
                         None),
+    "ReLU": (lambda: layers.ReLU(max_value=2.0, negative_slope=0.1, threshold=0.2), [(4,)], F, None),
+    "LeakyReLU": (lambda: layers.LeakyReLU(negative_slope=0.05), [(4,)], F, None),
+    "ELU": (lambda: layers.ELU(alpha=0.5), [(4,)], F, None),
+    "Softmax": (lambda: layers.Softmax(axis=[1, 2]), [(2, 3)], F, None),
+    "PReLU": (lambda: layers.PReLU(alpha_initializer="ones", alpha_regularizer="l2", shared_axes=[1]),
+              [(2, 3)], F, None),
+    "GaussianNoise": (lambda: layers.GaussianNoise(0.2, seed=1), [(4,)], F, None),
+    "GaussianDropout": (lambda: layers.GaussianDropout(0.2, seed=1), [(4,)], F, None),
+    "AlphaDropout": (lambda: layers.AlphaDropout(0.2, noise_shape=(None, 1), seed=1), [(4,)], F, None),
+    "SpatialDropout1D": (lambda: layers.SpatialDropout1D(0.2, seed=1), [(3, 4)], F, None),
+    "SpatialDropout2D": (lambda: layers.SpatialDropout2D(0.2, "channels_first"), [(2, 3, 3)], F, None),
+    "SpatialDropout3D": (lambda: layers.SpatialDropout3D(0.2), [(2, 2, 2, 3)], F, None),
+    "UnitNormalization": (lambda: layers.UnitNormalization(axis=[1, 2]), [(2, 3)], F, None),
+    "GroupNormalization": (lambda: layers.GroupNormalization(groups=2, axis=1, epsilon=0.01, center=False),
+                           [(4, 3)], F, None),
 }
 
 

@@ -11,7 +11,7 @@ A model file also holds the architecture, ``layer_to_config(model)``
 As in Keras 3, ``load_model`` gives the model back compiled, with its
 optimizer state and step, so ``dj.load_model(path).fit(...)`` continues the
 saved run exactly. A model compiled with something a file cannot hold (a raw
-optax transformation, a lambda, a learning-rate schedule) loads uncompiled,
+optax transformation, a lambda, a schedule not built in) loads uncompiled,
 with a warning saying how to compile it and then restore the optimizer state
 with ``load_weights``.
 

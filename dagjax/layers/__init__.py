@@ -1,5 +1,10 @@
 """Layers with Keras 3 names, arguments, defaults, weight names and layouts."""
 
+from dagjax.layers._activation import ELU as ELU
+from dagjax.layers._activation import LeakyReLU as LeakyReLU
+from dagjax.layers._activation import PReLU as PReLU
+from dagjax.layers._activation import ReLU as ReLU
+from dagjax.layers._activation import Softmax as Softmax
 from dagjax.layers._base import Layer as Layer
 from dagjax.layers._base import LayerInputError as LayerInputError
 from dagjax.layers._conv import Conv1D as Conv1D
@@ -35,6 +40,12 @@ from dagjax.layers._merge import maximum as maximum
 from dagjax.layers._merge import minimum as minimum
 from dagjax.layers._merge import multiply as multiply
 from dagjax.layers._merge import subtract as subtract
+from dagjax.layers._noise import AlphaDropout as AlphaDropout
+from dagjax.layers._noise import GaussianDropout as GaussianDropout
+from dagjax.layers._noise import GaussianNoise as GaussianNoise
+from dagjax.layers._noise import SpatialDropout1D as SpatialDropout1D
+from dagjax.layers._noise import SpatialDropout2D as SpatialDropout2D
+from dagjax.layers._noise import SpatialDropout3D as SpatialDropout3D
 from dagjax.layers._normalization import BatchNormalization as BatchNormalization
 from dagjax.layers._normalization import LayerNormalization as LayerNormalization
 from dagjax.layers._padding import Cropping1D as Cropping1D
@@ -64,6 +75,8 @@ from dagjax.layers._reshaping import Flatten as Flatten
 from dagjax.layers._reshaping import Permute as Permute
 from dagjax.layers._reshaping import RepeatVector as RepeatVector
 from dagjax.layers._reshaping import Reshape as Reshape
+from dagjax.layers._sample_normalization import GroupNormalization as GroupNormalization
+from dagjax.layers._sample_normalization import UnitNormalization as UnitNormalization
 from dagjax.layers._specs import TensorSpec as TensorSpec
 from dagjax.layers._specs import WeightSpec as WeightSpec
 from dagjax.layers._wrappers import Bidirectional as Bidirectional

@@ -22,6 +22,23 @@ def last_dim(layer: Layer, spec: TensorSpec, what: str = "last") -> int:
     return dim
 
 
+def require_rng(layer: Layer, rng: jax.Array | None) -> jax.Array:
+    """``rng``, which a layer that draws random numbers in training needs: a clear error if it is missing."""
+    if rng is None:
+        raise ValueError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) needs an rng key when training=True: "
+            "pass rng=jax.random.key(...) to apply."
+        )
+    return rng
+
+
+def filled_noise_shape(noise_shape: tuple | None, shape: tuple) -> tuple:
+    """``noise_shape`` with its ``None`` dims taken from the input's ``shape`` (the input's shape if None)."""
+    if noise_shape is None:
+        return shape
+    return tuple(s if n is None else n for s, n in zip(shape, noise_shape))
+
+
 class Dense(Layer):
     """``activation(x @ kernel + bias)`` over the last axis."""
 
@@ -142,18 +159,15 @@ class Dropout(Layer):
         """Inverted dropout drawn from ``rng`` when training (mask of ``noise_shape``); identity otherwise."""
         if not training or self.rate == 0.0:
             return x, state
-        if rng is None:
-            raise ValueError(
-                f"Layer '{self.name}' (Dropout) needs an rng key when training=True: "
-                "pass rng=jax.random.key(...) to apply."
-            )
+        rng = require_rng(self, rng)
         if self.rate == 1.0:
             return jnp.zeros_like(x), state
-        shape = x.shape
-        if self.noise_shape is not None:
-            shape = tuple(s if n is None else n for s, n in zip(x.shape, self.noise_shape))
-        keep = jax.random.bernoulli(rng, 1.0 - self.rate, shape)
+        keep = jax.random.bernoulli(rng, 1.0 - self.rate, self.mask_shape(x.shape))
         return jnp.where(keep, x / (1.0 - self.rate), 0.0).astype(x.dtype), state
+
+    def mask_shape(self, shape: tuple) -> tuple:
+        """The keep mask's shape for an input of ``shape``."""
+        return filled_noise_shape(self.noise_shape, shape)
 
     def get_config(self) -> dict:
         """Keras's Dropout config: ``rate``, ``noise_shape``, and ``seed`` (recorded; ``rng`` draws)."""

@@ -23,7 +23,7 @@ from dagjax.layers._specs import TensorSpec, WeightSpec
 _RENORM_CLIPPING_KEYS = ("rmax", "rmin", "dmax")
 
 
-def _normalize(x, mean, variance, epsilon: float, gamma=None, beta=None):
+def normalize(x, mean, variance, epsilon: float, gamma=None, beta=None):
     """``(x - mean) / sqrt(variance + epsilon) * gamma + beta``, in Keras's operation order."""
     inv = jax.lax.rsqrt(variance + epsilon)
     if gamma is not None:
@@ -34,12 +34,12 @@ def _normalize(x, mean, variance, epsilon: float, gamma=None, beta=None):
     return x * inv + offset
 
 
-def _compute_dtype(dtype) -> jnp.dtype:
+def compute_dtype(dtype) -> jnp.dtype:
     """At least float32: statistics overflow in half precision."""
     return jnp.result_type(dtype, jnp.float32)
 
 
-def _affine_weights(layer: Layer, shape: tuple, gamma: bool, beta: bool) -> list[WeightSpec]:
+def affine_weights(layer: Layer, shape: tuple, gamma: bool, beta: bool) -> list[WeightSpec]:
     """The optional trainable ``gamma`` (scale) and ``beta`` (offset), in Keras's order."""
     weights = []
     if gamma:
@@ -51,7 +51,7 @@ def _affine_weights(layer: Layer, shape: tuple, gamma: bool, beta: bool) -> list
     return weights
 
 
-def _check_axes(layer: Layer, spec, axes: list[int]) -> list[int]:
+def check_axes(layer: Layer, spec, axes: list[int]) -> list[int]:
     """``axes`` as sorted non-negative ints, each in range and of known size."""
     ndim = len(spec.shape)
     for a in axes:
@@ -132,9 +132,9 @@ class BatchNormalization(Layer):
 
     def declare_weights(self, spec: TensorSpec) -> list[WeightSpec]:
         """gamma, beta, moving mean and variance (and renorm's stddev/mean stats), in Keras's order."""
-        (axis,) = _check_axes(self, spec, [self.axis])
+        (axis,) = check_axes(self, spec, [self.axis])
         shape = (spec.shape[axis],)
-        weights = _affine_weights(self, shape, self.scale, self.center) + [
+        weights = affine_weights(self, shape, self.scale, self.center) + [
             WeightSpec("moving_mean", shape, self.moving_mean_initializer, trainable=False),
             WeightSpec("moving_variance", shape, self.moving_variance_initializer, trainable=False),
         ]
@@ -161,7 +161,7 @@ class BatchNormalization(Layer):
         mask: jax.Array | None = None,
     ) -> tuple[jax.Array, dict]:
         """Trainable and training: batch moments (real rows only), stats updated; else the moving ones."""
-        x = x.astype(_compute_dtype(x.dtype))
+        x = x.astype(compute_dtype(x.dtype))
         axis = self.axis % x.ndim
         reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
         gamma, beta = params.get("gamma"), params.get("beta")
@@ -182,7 +182,7 @@ class BatchNormalization(Layer):
         shape = [1] * x.ndim
         shape[axis] = -1
         gamma, beta = (None if v is None else v.reshape(shape) for v in (gamma, beta))
-        out = _normalize(x, mean.reshape(shape), variance.reshape(shape), self.epsilon, gamma, beta)
+        out = normalize(x, mean.reshape(shape), variance.reshape(shape), self.epsilon, gamma, beta)
         return out.astype(self.dtype), new_state
 
     def _moments(self, x, axes: tuple, mask):
@@ -299,13 +299,13 @@ class LayerNormalization(Layer):
 
     def declare_weights(self, spec: TensorSpec) -> list[WeightSpec]:
         """gamma and beta shaped as the normalized axes (gamma only, with ``rms_scaling``)."""
-        shape = tuple(spec.shape[a] for a in _check_axes(self, spec, self._axes()))
+        shape = tuple(spec.shape[a] for a in check_axes(self, spec, self._axes()))
         with_gamma, with_beta = self.scale or self.rms_scaling, self.center and not self.rms_scaling
-        return _affine_weights(self, shape, with_gamma, with_beta)
+        return affine_weights(self, shape, with_gamma, with_beta)
 
     def call(self, params: dict, x: jax.Array) -> jax.Array:
         """Each sample normalized over ``axis`` (float32 at least), scaled and shifted, in the layer dtype."""
-        x = x.astype(_compute_dtype(x.dtype))
+        x = x.astype(compute_dtype(x.dtype))
         axes = sorted(a % x.ndim for a in self._axes())
         shape = [x.shape[a] if a in axes else 1 for a in range(x.ndim)]
         gamma, beta = (None if params.get(k) is None else params[k].reshape(shape) for k in ("gamma", "beta"))
@@ -314,7 +314,7 @@ class LayerNormalization(Layer):
             out = x * jax.lax.rsqrt(variance + self.epsilon)
             out = out if gamma is None else out * gamma
         else:
-            out = _normalize(x, jnp.mean(x, axis=axes, keepdims=True), variance, self.epsilon, gamma, beta)
+            out = normalize(x, jnp.mean(x, axis=axes, keepdims=True), variance, self.epsilon, gamma, beta)
         return out.astype(self.dtype)
 
     def get_config(self) -> dict:

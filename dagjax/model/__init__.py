@@ -1,6 +1,7 @@
 """The model: a graph of layers as pure ``init`` / ``apply`` functions, its weights, and its config."""
 
 from dagjax.layers._registry import register_builtin
+from dagjax.model._clone import clone_model as clone_model
 from dagjax.model._functional import Model as Model
 from dagjax.model._sequential import Sequential as Sequential
 

@@ -34,7 +34,7 @@ class KerasFacade:
         metrics: Any = None,
         weighted_metrics: Any = None,
         steps_per_execution: int | str = "auto",
-        seed: int = 0,
+        seed: int | None = None,
         *,
         run_eagerly: bool = False,
         jit_compile: bool | str = "auto",
@@ -44,7 +44,8 @@ class KerasFacade:
 
         Makes a new training session: the weights stay, the optimizer state starts
         afresh, as in Keras. ``run_eagerly``, ``jit_compile`` and ``auto_scale_loss``
-        are accepted at the values that describe what dagjax always does.
+        are accepted at the values that describe what dagjax always does. ``seed``
+        (Dropout's draws and the shuffles) defaults to ``dagjax.utils.set_random_seed``'s, else 0.
         """
         from dagjax.training.fit import FitSession
 

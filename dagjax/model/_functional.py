@@ -34,7 +34,7 @@ from dagjax._graph import (
     map_structure,
     run_order,
 )
-from dagjax._naming import DEFAULT_SEED, unique_name
+from dagjax._naming import default_seed, unique_name
 from dagjax.layers import InputLayer, Layer, TensorSpec
 from dagjax.layers._base import batch_mask_kwargs
 from dagjax.model._config import functional_config, functional_from_config
@@ -250,7 +250,7 @@ class Model(KerasFacade, ModelWeights, Layer):
         the weights are made on the host, compiling nothing; otherwise one compiled program makes them.
         """
         if rng is None:
-            rng = jax.random.key(DEFAULT_SEED)
+            rng = jax.random.key(default_seed())
         if all(isinstance(w.initializer, initializers.Initializer) for w in _weight_specs_under(self)):
             return self.init_weights(rng)
         return jax.jit(self.init_weights)(rng)

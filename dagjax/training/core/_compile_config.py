@@ -3,9 +3,10 @@
 A model file records how its model was compiled, so ``load_model`` gives it
 back compiled, as Keras does. Only what a file can describe is recorded:
 Keras names, dagjax's losses, metrics and Keras-style optimizers (each says
-how it was made), numbers, and functions by name. An optax transformation, a
-lambda or a learning-rate schedule is code: :func:`compile_config` raises
-``NotSerializableError`` saying which, and the file is saved without it.
+how it was made, built-in learning-rate schedules included), numbers, and
+functions by name. An optax transformation, a lambda or any other schedule is
+code: :func:`compile_config` raises ``NotSerializableError`` saying which, and
+the file is saved without it.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
+from dagjax._naming import default_seed
 from dagjax.training.core import (
     Objective,
     Trainer,
@@ -57,13 +58,14 @@ class FitSession:
         metrics: Any = None,
         weighted_metrics: Any = None,
         steps_per_execution: int | str = "auto",
-        seed: int = 0,
+        seed: int | None = None,
         *,
         run_eagerly: bool = False,
         jit_compile: bool | str = "auto",
         auto_scale_loss: bool = True,
     ) -> None:
         check_execution(run_eagerly, jit_compile, auto_scale_loss)
+        seed = default_seed() if seed is None else int(seed)
         check_steps_per_execution(steps_per_execution)
         self.objective: Objective = resolve_objective(
             model.output_names, loss, loss_weights, metrics, weighted_metrics, isinstance(model.output, dict)
@@ -75,7 +77,7 @@ class FitSession:
         }
         self.optimizer = bind(trainable_only(self.compile_arguments["optimizer"], model), self)
         self.steps_per_execution = steps_per_execution
-        self.seed = int(seed)
+        self.seed = seed
         self._model = weakref.ref(model)  # the model holds its session: no reference cycle
         self._opt_state: Any = None  # made on first use
         self._opt_shared = False  # whether ``opt_state`` was handed out since the session made it

@@ -30,6 +30,7 @@ import optax
 
 from dagjax.training.objectives._keras_objects import from_keras
 from dagjax.training.objectives._serialization import NotSerializableError
+from dagjax.training.optimizers import _schedules as schedules
 from dagjax.training.optimizers._rules import (
     Rule,
     adadelta,
@@ -386,8 +387,9 @@ def get(identifier: str | optax.GradientTransformation) -> optax.GradientTransfo
 def serialize(optimizer: optax.GradientTransformation) -> dict:
     """``{"class_name", "config"}`` of a Keras-style optimizer, for a model file.
 
+    A built-in schedule as ``learning_rate`` is recorded as Keras records it.
     Raises ``NotSerializableError`` for any other optax transformation (code,
-    which a file cannot hold) and for a learning-rate schedule (a function).
+    which a file cannot hold) and for any other schedule (a function).
     """
     if not isinstance(optimizer, KerasOptimizer):
         raise NotSerializableError(
@@ -395,12 +397,16 @@ def serialize(optimizer: optax.GradientTransformation) -> dict:
             "Keras-style optimizers, such as dj.optimizers.Adam(...) or the name 'adam', can be saved)"
         )
     config = optimizer.get_config()
+    rate = config.get("learning_rate")
+    if type(rate) in schedules.SCHEDULES.values():  # a built-in schedule: a file names it
+        config["learning_rate"] = schedules.serialize(rate)
     try:
         json.dumps(config)
     except (TypeError, ValueError) as err:
         raise NotSerializableError(
             f"the {optimizer.class_name} optimizer's config is not JSON data ({err}): "
-            "a learning-rate schedule is a function, which a file cannot hold"
+            "a learning-rate schedule other than dagjax.optimizers.schedules' is a function, "
+            "which a file cannot hold"
         ) from err
     return {"class_name": optimizer.class_name, "config": config}
 
@@ -413,13 +419,22 @@ def deserialize(data: Any) -> KerasOptimizer:
     if constructor is None or not isinstance(config, dict):
         known = ", ".join(_BY_CLASS_NAME)
         raise ValueError(f"Unknown optimizer {json.dumps(data)[:200]}: expected one of {known}.")
+    if isinstance(config.get("learning_rate"), dict):
+        config = {**config, "learning_rate": schedules.deserialize(config["learning_rate"])}
     return constructor(**config)
 
 
 def _read_keras_config(config: dict) -> dict:
-    """A Keras optimizer's config for dagjax: a serialized schedule becomes the schedule (a callable)."""
-    if isinstance(config["learning_rate"], dict):
-        from keras.optimizers.schedules import deserialize
+    """A Keras optimizer's config for dagjax: a serialized schedule becomes the schedule (a callable).
 
-        return {**config, "learning_rate": deserialize(config["learning_rate"])}
-    return config
+    dagjax's own schedule where it has the class (it runs as jnp, and a model file can record it),
+    else Keras's object.
+    """
+    rate = config["learning_rate"]
+    if not isinstance(rate, dict):
+        return config
+    if rate.get("class_name") in schedules.SCHEDULES:
+        return {**config, "learning_rate": schedules.deserialize(rate)}
+    from keras.optimizers.schedules import deserialize
+
+    return {**config, "learning_rate": deserialize(rate)}

@@ -2,7 +2,8 @@
 
 Any optax transformation works where an optimizer is expected; the Keras-style
 constructors keep the learning rate in the optimizer state, readable and
-settable between steps without recompiling.
+settable between steps without recompiling, or follow one of Keras's
+``schedules`` (``optimizers.schedules.ExponentialDecay(...)``).
 
 >>> from dagjax import optimizers
 >>> opt = optimizers.get("adam")
@@ -11,6 +12,7 @@ settable between steps without recompiling.
 Array(0.001, dtype=float32)
 """
 
+from dagjax.optimizers import schedules as schedules
 from dagjax.training.optimizers import get as get
 from dagjax.training.optimizers import get_learning_rate as get_learning_rate
 from dagjax.training.optimizers import set_learning_rate as set_learning_rate
