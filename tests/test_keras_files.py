@@ -312,12 +312,12 @@ def test_an_old_tf_keras_key_is_refused_naming_it_and_the_layer(small_file):
 
 
 def test_a_class_dagjax_lacks_is_refused_naming_it_and_the_layer(small_file):
-    def noisy(entries):
-        entries[-1]["class_name"] = "GaussianNoise"
-        entries[-1]["config"] = {"name": "income", "stddev": 0.1}
+    def attention(entries):  # a Keras layer dagjax has no class for (yet)
+        entries[-1]["class_name"] = "MultiHeadAttention"
+        entries[-1]["config"] = {"name": "income", "num_heads": 2, "key_dim": 4}
 
-    edited_config(small_file, noisy)
-    with pytest.raises(CheckpointError, match="layer 'income' is a Keras GaussianNoise"):
+    edited_config(small_file, attention)
+    with pytest.raises(CheckpointError, match="layer 'income' is a Keras MultiHeadAttention"):
         dj.load_model(small_file)
 
 
