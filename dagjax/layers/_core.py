@@ -12,6 +12,7 @@ import numpy as np
 from dagjax import activations, initializers, regularizers
 from dagjax.layers._base import Layer
 from dagjax.layers._specs import TensorSpec, WeightSpec
+from dagjax.layers._tunable import Tunable
 
 
 def last_dim(layer: Layer, spec: TensorSpec, what: str = "last") -> int:
@@ -116,6 +117,7 @@ class Dropout(Layer):
     """Zeroes a fraction ``rate`` of inputs in training and rescales the rest."""
 
     uses_rng = True
+    uses_hyperparams = True
 
     def __init__(
         self,
@@ -137,23 +139,40 @@ class Dropout(Layer):
         return TensorSpec(spec.shape, spec.dtype)
 
     def apply(
-        self, params: dict, state: dict, x: jax.Array, training: bool = False, rng: jax.Array | None = None
+        self,
+        params: dict,
+        state: dict,
+        x: jax.Array,
+        training: bool = False,
+        rng: jax.Array | None = None,
+        hyperparams: dict | None = None,
     ) -> tuple[jax.Array, dict]:
-        """Inverted dropout drawn from ``rng`` when training (mask of ``noise_shape``); identity otherwise."""
-        if not training or self.rate == 0.0:
+        """Inverted dropout drawn from ``rng`` when training (mask of ``noise_shape``); identity otherwise.
+
+        ``hyperparams={"rate": r}`` (a traced rate) replaces ``self.rate``: the
+        draw and the rescaling are then always in the program.
+        """
+        rate = self.rate if not hyperparams else hyperparams.get("rate", self.rate)
+        traced = not isinstance(rate, float)
+        if not training or (not traced and rate == 0.0):
             return x, state
         if rng is None:
             raise ValueError(
                 f"Layer '{self.name}' (Dropout) needs an rng key when training=True: "
                 "pass rng=jax.random.key(...) to apply."
             )
-        if self.rate == 1.0:
+        if not traced and rate == 1.0:
             return jnp.zeros_like(x), state
         shape = x.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(x.shape, self.noise_shape))
-        keep = jax.random.bernoulli(rng, 1.0 - self.rate, shape)
-        return jnp.where(keep, x / (1.0 - self.rate), 0.0).astype(x.dtype), state
+        keep = jax.random.bernoulli(rng, 1.0 - rate, shape)
+        kept = jnp.where(rate < 1.0, 1.0 - rate, 1.0) if traced else 1.0 - rate  # rate 1: no division by 0
+        return jnp.where(keep, x / kept, 0.0).astype(x.dtype), state
+
+    def tunable(self) -> dict:
+        """The rate, in [0, 1], as a value a step can take traced."""
+        return {**super().tunable(), "rate": Tunable(self.rate, 0.0, 1.0)}
 
     def get_config(self) -> dict:
         """Keras's Dropout config: ``rate``, ``noise_shape``, and ``seed`` (recorded; ``rng`` draws)."""

@@ -16,9 +16,10 @@ device-resident data with :func:`gather`.
 
 The total loss is ``sum_i loss_weight_i * loss_i`` plus the weight
 regularizers' penalty and the activity regularizers' penalty. The loss
-weights are ``compile``'s numbers, or traced values given to the step as
-``hyperparams={"loss_weights": array}`` (one per output), so that one
-compiled step serves many weightings (a population, ``vmap``-ped). A batch is
+weights, Dropout rates and regularizer factors are ``compile``'s and the
+layers' numbers, or traced values given to the step as ``hyperparams``
+(``core._hyperparams``), so that one compiled step serves many (a
+population ``vmap``s it). A batch is
 ``(x, y)``, ``(x, y, sample_weight)`` or ``(x, y, sample_weight, mask)``;
 ``mask`` (1.0 real row, 0.0 padding) lets a padded last batch give exactly
 the losses and metrics of the unpadded one.
@@ -35,15 +36,13 @@ import numpy as np
 import optax
 
 from dagjax._graph import by_name
+from dagjax.training.core._hyperparams import step_values
 from dagjax.training.core._objective import Objective, resolve_objective
 from dagjax.training.optimizers import _keras as _optimizers
 
 if TYPE_CHECKING:
     from dagjax.layers import Layer
     from dagjax.model import Model
-
-
-STEP_HYPERPARAMS = ("loss_weights",)  # what a step's ``hyperparams`` may hold, each a traced array
 
 
 class TrainState(NamedTuple):
@@ -210,24 +209,13 @@ def make_trainer(
     metric_names = ("loss", *[e[0] for e in metric_entries], *loss_names.values())
     tx = optimizer
 
-    def step_weights(hyperparams: dict | None):
-        """The loss weights a step uses: ``hyperparams["loss_weights"]`` if given, else compile's numbers."""
-        if hyperparams is None:
-            return weights
-        unknown = sorted(set(hyperparams) - set(STEP_HYPERPARAMS))
-        if unknown:
-            takes = ", ".join(STEP_HYPERPARAMS)
-            raise ValueError(f"Unknown step hyperparameters {unknown}; the step takes: {takes}.")
-        given = hyperparams.get("loss_weights", weights)
-        if jnp.shape(given) != (len(names),):
-            raise ValueError(
-                f"hyperparams['loss_weights'] needs one weight per output {names}, "
-                f"got shape {jnp.shape(given)}."
-            )
-        return given
+    tunable = model.tunable()
 
-    def compute_loss(params, state, x, y, sample_weight, mask, training, rng, loss_weights):
-        outputs, new_state, activity_penalty = model.apply_with_penalty(params, state, x, training, rng, mask)
+    def compute_loss(params, state, x, y, sample_weight, mask, training, rng, hyperparams):
+        loss_weights, layers = step_values(hyperparams, weights, names, tunable)
+        outputs, new_state, activity_penalty = model.apply_with_penalty(
+            params, state, x, training, rng, mask, layers
+        )
         preds = flatten_outputs(outputs, names)
         targets = flatten_targets(y, names)
         per_output = {}
@@ -246,7 +234,7 @@ def make_trainer(
             per_output[i] = jnp.asarray(value, jnp.float32)
             total = total + loss_weights[i] * per_output[i]
         frozen = trainable_mask(model, params)
-        penalty = model.weight_penalty(_frozen_pruned(params, frozen)) + activity_penalty
+        penalty = model.weight_penalty(_frozen_pruned(params, frozen), layers) + activity_penalty
         return total + penalty, (preds, targets, new_state, per_output)
 
     tracked = ("loss", *loss_names.values())
@@ -278,13 +266,11 @@ def make_trainer(
     ) -> tuple[TrainState, dict]:
         """One optimizer step on ``batch`` (training mode, ``rng`` for Dropout); returns running logs.
 
-        ``hyperparams`` (see :data:`STEP_HYPERPARAMS`) replaces compile's values with traced ones.
+        ``hyperparams`` (see ``core._hyperparams``) gives traced values in place of compiled numbers.
         """
         x, y, sample_weight, mask = unpack_batch(batch, names)
         grad_fn = jax.value_and_grad(compute_loss, has_aux=True)
-        (total, aux), grads = grad_fn(
-            ts.params, ts.state, x, y, sample_weight, mask, True, rng, step_weights(hyperparams)
-        )
+        (total, aux), grads = grad_fn(ts.params, ts.state, x, y, sample_weight, mask, True, rng, hyperparams)
         updates, opt_state = tx.update(grads, ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)
         metric_state = update_metrics(ts.metrics, total, aux, x, sample_weight, mask)
@@ -294,8 +280,7 @@ def make_trainer(
     def eval_step(ts: TrainState, batch: tuple, hyperparams: dict | None = None) -> TrainState:
         """Accumulate the losses and metrics of ``batch`` in inference mode; params are unchanged."""
         x, y, sample_weight, mask = unpack_batch(batch, names)
-        loss_weights = step_weights(hyperparams)
-        total, aux = compute_loss(ts.params, ts.state, x, y, sample_weight, mask, False, None, loss_weights)
+        total, aux = compute_loss(ts.params, ts.state, x, y, sample_weight, mask, False, None, hyperparams)
         return ts._replace(metrics=update_metrics(ts.metrics, total, aux, x, sample_weight, mask))
 
     def predict_step(params: dict, state: dict, x: Any) -> Any:
