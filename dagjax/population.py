@@ -16,4 +16,5 @@ from dagjax.training.population import group_by_architecture as group_by_archite
 from dagjax.training.population import keep_where as keep_where
 from dagjax.training.population import member as member
 from dagjax.training.population import stack as stack
+from dagjax.training.population import tunable_hyperparams as tunable_hyperparams
 from dagjax.training.population import unstack as unstack

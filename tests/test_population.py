@@ -89,6 +89,35 @@ def test_an_optax_factory_or_injected_transformation_varies_its_arguments():
         pop.Population(model, "mse", optax.adam(1e-3), hyperparams={"learning_rate": [1e-2, 1e-3]})
 
 
+def _regularized_dropout_mlp(rate=0.5, l2=0.01):
+    inputs = dj.Input((FEATURES,))
+    h = layers.Dense(8, activation="relu", kernel_regularizer=dj.regularizers.L2(l2))(inputs)
+    return dj.Model(inputs, layers.Dense(1, name="out")(layers.Dropout(rate)(h)))
+
+
+def test_dropout_rates_and_regularizer_factors_differ_per_member():
+    x, (y, _) = _data(7)
+    rates, factors = [0.0, 0.3, 0.7], [0.1, 0.0, 0.01]
+    values = {"dropout/rate": rates, "dense/kernel/l2": factors, "seed": [2, 2, 2]}
+    population = pop.Population(_regularized_dropout_mlp(), "mse", "adam", hyperparams=values)
+    ps, histories = pop.fit_population(population, x, y, batch_size=16, epochs=2)
+    for i in range(3):
+        dj.clear_session()  # the same layer names: the same weights from the same seed
+        alone = _regularized_dropout_mlp(rates[i], factors[i])
+        alone.params, alone.state = alone.init(jax.random.key(2))
+        alone.compile("adam", "mse", seed=2)
+        history = alone.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        _assert_trees_close(pop.member(ps.train, i).params, alone.params)
+        np.testing.assert_allclose(histories[i]["loss"], history.history["loss"], rtol=1e-5)
+    dj.clear_session()
+    with pytest.raises(ValueError, match=r"'dropout/rate'\]\[1\] must be in \[0.0, 1.0\], got 1.5"):
+        pop.Population(_regularized_dropout_mlp(), "mse", "adam", hyperparams={"dropout/rate": [0.1, 1.5]})
+    dj.clear_session()
+    unknown = r"'dense/bias/l2'\] is not a value.*can: dense/kernel/l2, dropout/rate"
+    with pytest.raises(ValueError, match=unknown):
+        pop.Population(_regularized_dropout_mlp(), "mse", "adam", hyperparams={"dense/bias/l2": [0.1]})
+
+
 def test_a_pruned_member_stops_changing_while_the_others_train_on():
     x, y = _data(3)
     population = pop.Population(_two_heads(), "mse", "adam", hyperparams={"seed": [0, 1, 2]})
@@ -213,5 +242,30 @@ def test_models_group_by_their_training_program_not_their_names():
         h = layers.Dropout(rate)(h) if rate else h
         return dj.Model(inputs, layers.Dense(1)(h))
 
-    models = [mlp(), mlp(16), mlp(), mlp(activation="tanh"), mlp(rate=0.5), mlp(units=16)]
-    assert pop.group_by_architecture(models) == [[0, 2], [1, 5], [3], [4]]
+    models = [mlp(), mlp(16), mlp(), mlp(activation="tanh"), mlp(rate=0.5), mlp(units=16), mlp(rate=0.2)]
+    assert pop.group_by_architecture(models) == [[0, 2], [1, 5], [3], [4, 6]]
+    assert pop.tunable_hyperparams([models[4], models[6]]) == {"dropout/rate": [0.5, 0.2]}
+    with pytest.raises(ValueError, match="not one architecture"):
+        pop.tunable_hyperparams(models[:2])
+
+
+def test_the_core_step_takes_traced_values_and_without_them_is_unchanged():
+    from dagjax.training import build_trainer, step_rng
+
+    x, (y, _) = _data(8)
+    model = _regularized_dropout_mlp(rate=0.3, l2=0.01)
+    trainer = build_trainer(model, "mse", "adam")
+    start = trainer.init_train_state(*model.init(jax.random.key(0)))
+    step = jax.jit(trainer.train_step)
+    plain, _ = step(start, (x, y), step_rng(0, 0))
+    layer_values = {"dropout": {"rate": 0.3}, "dense": {"kernel": {"l2": 0.01}}}
+    compiled_values = jax.tree.map(jnp.asarray, {**trainer.hyperparams(), "layers": layer_values})
+    traced, _ = step(start, (x, y), step_rng(0, 0), compiled_values)
+    _assert_trees_close(traced.params, plain.params)
+    strong = {"layers": {"dense": {"kernel": {"l2": jnp.float32(5.0)}}}}
+    other, _ = step(start, (x, y), step_rng(0, 0), strong)
+    assert not np.allclose(other.params["dense"]["kernel"], plain.params["dense"]["kernel"])
+    with pytest.raises(ValueError, match=r"Unknown step hyperparameters \['dropout'\]"):
+        trainer.train_step(start, (x, y), step_rng(0, 0), {"dropout": 0.1})
+    with pytest.raises(ValueError, match=r"names 'dropout/noise'.*there it can: rate"):
+        trainer.train_step(start, (x, y), step_rng(0, 0), {"layers": {"dropout": {"noise": 0.1}}})

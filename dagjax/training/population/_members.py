@@ -4,8 +4,11 @@
 member's initial weights, its Dropout rngs and its data shuffles (as
 ``model.init(jax.random.key(seed))`` and ``compile(seed=seed)`` do);
 ``"loss_weights"`` takes one entry per member in any form ``compile``'s
-``loss_weights`` takes; every other name is a numeric argument of the
-optimizer (``learning_rate``, ``beta_1``, ``momentum``...), kept in its state.
+``loss_weights`` takes; a name with a ``/`` is a layer's value that a step
+can take traced (``"dropout/rate"``, ``"dense/kernel/l2"``,
+``"encoder/dropout/rate"``: the paths ``model.tunable()`` lists); every
+other name is a numeric argument of the optimizer (``learning_rate``,
+``beta_1``, ``momentum``...), kept in its state.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from dagjax.layers import Tunable
 from dagjax.training.core import resolve_objective
 
 _SEED_RANGE = 2**31
@@ -28,6 +32,7 @@ class Members(NamedTuple):
     seeds: list[int]
     loss_weights: np.ndarray  # (size, outputs) float32
     optimizer: dict[str, np.ndarray]  # optimizer argument name -> (size,) float32
+    layers: dict[str, np.ndarray]  # tunable path ("dropout/rate") -> (size,) float32
 
 
 def _size(hyperparams: Mapping[str, Sequence], size: int | None) -> int:
@@ -86,6 +91,20 @@ def _loss_weights(
     return np.asarray(resolved, np.float32)
 
 
+def _layer_values(name: str, values: Sequence, tunable: dict[str, Tunable]) -> np.ndarray:
+    """A layer value's members' values, checked against the model's tunables and the value's range."""
+    if name not in tunable:
+        known = ", ".join(tunable) or "none (no Dropout, no L1/L2 regularizer)"
+        raise ValueError(f"hyperparams[{name!r}] is not a value the model can vary; it can: {known}.")
+    checked = _numbers(name, values)
+    low, high = tunable[name].low, tunable[name].high
+    outside = [i for i, v in enumerate(checked) if not low <= v <= high]
+    if outside:
+        i = outside[0]
+        raise ValueError(f"hyperparams[{name!r}][{i}] must be in [{low}, {high}], got {values[i]!r}.")
+    return checked
+
+
 def members(
     output_names: Sequence[str],
     loss: Any,
@@ -93,11 +112,25 @@ def members(
     hyperparams: Mapping[str, Sequence] | None,
     size: int | None,
     seed: int,
+    tunable: dict[str, Tunable],
 ) -> Members:
-    """The checked per-member values of a population (see the module)."""
+    """The checked per-member values of a population (see the module); ``tunable``: the model's, flat."""
     hyperparams = dict(hyperparams or {})
     count = _size(hyperparams, size)
     seeds = _seeds(hyperparams.pop("seed", None), count, seed)
     weights = _loss_weights(output_names, loss, loss_weights, hyperparams.pop("loss_weights", None), count)
-    optimizer = {name: _numbers(name, values) for name, values in hyperparams.items()}
-    return Members(count, seeds, weights, optimizer)
+    layers = {name: _layer_values(name, v, tunable) for name, v in hyperparams.items() if "/" in name}
+    optimizer = {name: _numbers(name, v) for name, v in hyperparams.items() if "/" not in name}
+    return Members(count, seeds, weights, optimizer, layers)
+
+
+def nested(flat: dict[str, Any]) -> dict:
+    """``{"dropout/rate": v}`` as the tree a step takes: ``{"dropout": {"rate": v}}``."""
+    tree: dict = {}
+    for name, value in flat.items():
+        *path, leaf = name.split("/")
+        node = tree
+        for key in path:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return tree

@@ -10,7 +10,8 @@ differs between members is data, never code:
   its data shuffles; as a model trained by ``fit`` after ``compile(seed=seed)``;
 - optimizer arguments (``learning_rate``, ``beta_1``, ``momentum``...): kept in
   each member's optimizer state (``inject_hyperparams``);
-- ``loss_weights``: in ``PopulationState.hyperparams``, given to the step as traced values.
+- ``loss_weights`` and layers' values (``"dropout/rate"``, ``"dense/kernel/l2"``):
+  in ``PopulationState.hyperparams``, given to the core step as traced values.
 
 A member whose ``active`` flag is False is frozen: its params, state,
 optimizer state, step and metrics keep their values (``jnp.where`` on the
@@ -32,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dagjax.layers import flat_tunables
 from dagjax.training.core import (
     Trainer,
     TrainState,
@@ -41,7 +43,7 @@ from dagjax.training.core import (
     trainable_only,
 )
 from dagjax.training.optimizers import set_hyperparams
-from dagjax.training.population._members import members
+from dagjax.training.population._members import members, nested
 from dagjax.training.population._optimizer import shared_optimizer
 from dagjax.training.population._stacking import stack
 
@@ -53,7 +55,7 @@ class PopulationState(NamedTuple):
     """Every member's training state, each leaf stacked on a leading member axis; a pytree."""
 
     train: TrainState  # params, model state, optimizer state (with its varying arguments), step, metrics
-    hyperparams: dict  # the step's traced hyperparameters: {"loss_weights": (K, outputs)}
+    hyperparams: dict  # the step's traced values: {"loss_weights": (K, outputs), "layers": {...: (K,)}}
     seed: jax.Array  # (K,) int32: each member's seed
 
 
@@ -93,7 +95,8 @@ class Population:
         self.objective = resolve_objective(
             names, loss, loss_weights, metrics, weighted_metrics, isinstance(model.output, dict)
         )
-        self.members = members(names, loss, loss_weights, hyperparams, size, seed)
+        tunable = flat_tunables(model.tunable())
+        self.members = members(names, loss, loss_weights, hyperparams, size, seed, tunable)
         abstract = model.abstract_weights(trainable=True)
         tx = shared_optimizer(optimizer, self.members.optimizer, abstract)
         self.optimizer = trainable_only(tx, model)
@@ -121,6 +124,8 @@ class Population:
         train = jax.jit(jax.vmap(self.trainer.init_train_state))(params, state)
         opt_state = set_hyperparams(train.opt_state, self.members.optimizer)
         hyperparams = {"loss_weights": jnp.asarray(self.members.loss_weights)}
+        if self.members.layers:
+            hyperparams["layers"] = jax.tree_util.tree_map(jnp.asarray, nested(self.members.layers))
         seeds = jnp.asarray(np.asarray(self.members.seeds, np.int32))
         return PopulationState(train._replace(opt_state=opt_state), hyperparams, seeds)
 
