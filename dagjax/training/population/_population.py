@@ -102,6 +102,7 @@ class Population:
         self.optimizer = trainable_only(tx, model)
         self.trainer = self.trainer_for(target_shapes)
         self.compiled: dict = {}  # fit_population's trainer and programs per target layout, kept for reuse
+        self._init_states = jax.jit(jax.vmap(self.trainer.init_train_state))  # compiled once, on first init
 
     @property
     def size(self) -> int:
@@ -121,7 +122,7 @@ class Population:
         """Every member's fresh state: weights from its seed, optimizer state holding its own values."""
         weights = [self.model.init(jax.random.key(seed)) for seed in self.members.seeds]
         params, state = stack(weights)
-        train = jax.jit(jax.vmap(self.trainer.init_train_state))(params, state)
+        train = self._init_states(params, state)
         opt_state = set_hyperparams(train.opt_state, self.members.optimizer)
         hyperparams = {"loss_weights": jnp.asarray(self.members.loss_weights)}
         if self.members.layers:
