@@ -29,3 +29,15 @@ def test_the_readme_snippets_run_as_written():
     assert not np.array_equal(namespace["start"][0], namespace["fitted"][0])  # fit trained
     for fitted, pure in zip(namespace["fitted"], namespace["model"].get_weights(), strict=True):
         np.testing.assert_array_equal(pure, fitted)
+
+
+def test_the_readme_population_snippets_run_as_written():
+    import jax
+
+    population_snippet, step_snippet = SNIPPETS[3:5]
+    namespace = {"jax": jax}
+    exec(population_snippet, namespace)
+    lengths = [len(h["loss"]) for h in namespace["histories"]]
+    assert sorted(lengths) == [2, 2, 4, 4]  # two members pruned after the second epoch
+    exec(step_snippet, namespace)
+    assert namespace["logs"]["loss"].shape == (4,) and namespace["ps"].train.step.tolist() == [1, 1, 0, 1]
