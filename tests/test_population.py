@@ -118,6 +118,20 @@ def test_dropout_rates_and_regularizer_factors_differ_per_member():
         pop.Population(_regularized_dropout_mlp(), "mse", "adam", hyperparams={"dense/bias/l2": [0.1]})
 
 
+def test_one_call_per_step_where_fit_would_not_fuse_gives_the_same_members(monkeypatch):
+    monkeypatch.setattr(dj.config.switches, "fuse_steps", False)
+    x, y = _data(9)
+    model = _two_heads()
+    values = {"learning_rate": [1e-2, 3e-2], "seed": [5, 6]}
+    population = pop.Population(model, "mse", "adam", hyperparams=values)
+    ps, _ = pop.fit_population(population, x, y, batch_size=16, epochs=1, active=[False, True])
+    (_, programs), = population.compiled.values()
+    assert not programs.fused and programs.train_row._cache_size() == 1
+    params, _ = _fit_alone(model, dj.optimizers.Adam(3e-2), 6, None, 1, x, y)
+    _assert_trees_close(pop.member(ps.train, 1).params, params)
+    assert ps.train.step.tolist() == [0, 4]
+
+
 def test_a_pruned_member_stops_changing_while_the_others_train_on():
     x, y = _data(3)
     population = pop.Population(_two_heads(), "mse", "adam", hyperparams={"seed": [0, 1, 2]})

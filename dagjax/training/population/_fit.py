@@ -22,7 +22,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from dagjax.training.core import Trainer, gather, step_rng
+from dagjax.training.core import Trainer, gather
 from dagjax.training.fit import log_value
 from dagjax.training.fit._batching import host_plan, pass_rows
 from dagjax.training.fit._data import (
@@ -37,9 +37,10 @@ from dagjax.training.fit._perf import donated, fuses_well
 from dagjax.training.population._population import (
     Population,
     PopulationState,
-    keep_where,
     member_results,
+    member_rngs,
     reset_member_metrics,
+    train_members,
 )
 
 EpochHook = Callable[[int, list], Sequence[bool] | None]
@@ -51,13 +52,9 @@ class _Programs:
     def __init__(self, trainer: Trainer, fused: bool) -> None:
         self.fused = fused
 
-        def member_step(ts, hyper, seed, idx, on, data, mask, row):
-            new, _ = trainer.train_step(ts, gather(data, idx, mask, row), step_rng(seed, ts.step), hyper)
-            return keep_where(on, new, ts)
-
         def train_row(ps, data, idx, mask, active, row):
-            step = jax.vmap(member_step, in_axes=(0, 0, 0, 0, 0, None, None, None))
-            return ps._replace(train=step(ps.train, ps.hyperparams, ps.seed, idx, active, data, mask, row))
+            batches = jax.vmap(gather, in_axes=(None, 0, None, None))(data, idx, mask, row)  # one per member
+            return train_members(trainer, ps, batches, member_rngs(ps), active, batch_axis=0)[0]
 
         def train_rows(ps, data, idx, mask, active, start, count):
             body = lambda row, ps: train_row(ps, data, idx, mask, active, row)
@@ -101,9 +98,10 @@ def _checked_data(population: Population, x: Any, y: Any, sample_weight: Any) ->
     return arrays
 
 
-def _member_plans(seeds: Sequence[int], steps: np.ndarray, size: int, batch_size: int, shuffle: bool):
+def _member_plans(ps: PopulationState, size: int, batch_size: int, shuffle: bool) -> tuple:
     """Each member's pass ``(idx, mask)`` drawn as ``fit`` draws it, from ``(seed, step)``; on the device."""
-    plans = [host_plan((seed, int(step)), size, batch_size, shuffle) for seed, step in zip(seeds, steps)]
+    seeds, steps = jax.device_get((ps.seed, ps.train.step))
+    plans = [host_plan((int(seed), int(step)), size, batch_size, shuffle) for seed, step in zip(seeds, steps)]
     mask = plans[0][1]  # where padding falls depends on the sizes alone: the same for every member
     return jax.device_put(np.stack([idx for idx, _ in plans])), None if mask is None else jax.device_put(mask)
 
@@ -127,13 +125,14 @@ def fit_population(
     A history is ``{log name: [one value per epoch the member trained]}``, as
     Keras's ``History.history``, with ``val_`` logs when ``validation_data``
     (``(x, y)`` or ``(x, y, sample_weight)``) is given. ``state`` continues a
-    population (default: ``population.init()``); ``active`` gives the starting
-    flags (default: all). See the module for ``on_epoch_end``.
+    population (default: ``population.init()``); its buffers are donated to
+    the steps, so keep the returned state, not the one passed in. ``active``
+    gives the starting flags (default: all). See the module for ``on_epoch_end``.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
     ps = population.init() if state is None else state
-    flags = np.asarray(population._active(active))
+    flags = np.asarray(population.flags(active))
     arrays = _checked_data(population, x, y, sample_weight)
     data, size = jax.device_put(leaves(arrays)), arrays.size
     batch_size = min(batch_size, size)
@@ -145,8 +144,7 @@ def fit_population(
         if not flags.any():
             break
         ps = ps._replace(train=reset_member_metrics(trainer, ps.train, population.size))
-        steps = np.asarray(jax.device_get(ps.train.step))
-        idx, mask = _member_plans(population.members.seeds, steps, size, batch_size, shuffle)
+        idx, mask = _member_plans(ps, size, batch_size, shuffle)
         ps = programs.train_epoch(ps, data, idx, mask, jax.device_put(flags), rows)
         results = jax.device_get(programs.results(ps.train.metrics))
         val_results = None if val is None else jax.device_get(_evaluate(programs, ps, *val))
@@ -164,7 +162,7 @@ def fit_population(
         if on_epoch_end is not None:
             new = on_epoch_end(epoch, logs)
             if new is not None:
-                flags = np.asarray(population._active(new))
+                flags = np.asarray(population.flags(new))
     return ps, histories
 
 

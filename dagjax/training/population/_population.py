@@ -69,8 +69,9 @@ class Population:
 
     ``loss``, ``loss_weights``, ``metrics`` and ``weighted_metrics`` take
     ``compile``'s forms and hold for every member; ``hyperparams`` maps a name
-    to one value per member (``"seed"``, ``"loss_weights"``, or an optimizer
-    argument). ``size`` is the number of members (default: the lists' length);
+    to one value per member: ``"seed"``, ``"loss_weights"``, a layer value by
+    its path in ``model.tunable()`` (``"dropout/rate"``), or an optimizer
+    argument. ``size`` is the number of members (default: the lists' length);
     members without a ``"seed"`` list get ``seed, seed + 1, ...``.
     ``target_shapes`` picks shape-dependent losses and metrics as in
     ``build_trainer``.
@@ -133,7 +134,7 @@ class Population:
     # ------------------------------------------------------------------ pure steps
     def step_rngs(self, ps: PopulationState) -> jax.Array:
         """Each member's rng for its next step: ``step_rng(seed, step)``, as ``fit`` draws it."""
-        return jax.vmap(step_rng)(ps.seed, ps.train.step)
+        return member_rngs(ps)
 
     def train_step(
         self,
@@ -149,7 +150,7 @@ class Population:
         batch per member on axis 0 (``batch_axis=0``); ``rngs`` one key per
         member (:meth:`step_rngs`); ``active`` one flag per member (None: all).
         """
-        return train_members(self.trainer, ps, batch, rngs, self._active(active), batch_axis)
+        return train_members(self.trainer, ps, batch, rngs, self.flags(active), batch_axis)
 
     def eval_step(self, ps: PopulationState, batch: tuple, batch_axis: int | None = None) -> PopulationState:
         """Every member's losses and metrics of ``batch`` accumulated, in inference mode."""
@@ -170,13 +171,18 @@ class Population:
         """Each log, as Keras names it, with one value per member (leading axis)."""
         return member_results(self.trainer, ps.train.metrics)
 
-    def _active(self, active: Sequence[bool] | jax.Array | None) -> jax.Array:
+    def flags(self, active: Sequence[bool] | jax.Array | None) -> jax.Array:
         """One bool per member (None: all), its length checked."""
         if active is None:
             return jnp.ones((self.size,), bool)
         if np.shape(active) != (self.size,):
             raise ValueError(f"active needs one flag per member ({self.size}), got shape {np.shape(active)}.")
         return jnp.asarray(active, bool)
+
+
+def member_rngs(ps: PopulationState) -> jax.Array:
+    """Each member's rng for its next step, ``step_rng(seed, step)``: the one ``fit`` would draw."""
+    return jax.vmap(step_rng)(ps.seed, ps.train.step)
 
 
 def train_members(
