@@ -26,20 +26,36 @@ class Regularizer:
         return dict(vars(self))
 
 
+def _in_program(factor: float | jax.Array) -> bool:
+    """Whether a factor's term is computed: a Python number when nonzero, a traced factor always."""
+    return not isinstance(factor, (int, float)) or factor != 0
+
+
 class L1L2(Regularizer):
     """``l1 * sum(|x|) + l2 * sum(x**2)``."""
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
         self.l1, self.l2 = float(l1), float(l2)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """``l1 * sum(|x|) + l2 * sum(x**2)`` as a float32 scalar, a zero term skipped (not traced)."""
+    def __call__(self, x: jax.Array, factors: dict | None = None) -> jax.Array:
+        """``l1 * sum(|x|) + l2 * sum(x**2)`` as a float32 scalar, a zero term skipped (not traced).
+
+        ``factors`` (``{"l1": ..., "l2": ...}``, traced values) replace the
+        constructor's: one program then serves many factors, and a traced
+        factor's term is always in it.
+        """
+        factors = factors or {}
+        l1, l2 = factors.get("l1", self.l1), factors.get("l2", self.l2)
         penalty = jnp.zeros((), jnp.float32)
-        if self.l1:
-            penalty += self.l1 * jnp.sum(jnp.abs(x))
-        if self.l2:
-            penalty += self.l2 * jnp.sum(jnp.square(x))
+        if _in_program(l1):
+            penalty += l1 * jnp.sum(jnp.abs(x))
+        if _in_program(l2):
+            penalty += l2 * jnp.sum(jnp.square(x))
         return penalty
+
+    def factors(self) -> dict[str, float]:
+        """The factors ``__call__`` can take traced, with their values (those its config names)."""
+        return self.get_config()
 
 
 class L1(L1L2):

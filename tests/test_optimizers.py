@@ -145,6 +145,31 @@ def test_set_learning_rate_changes_the_step_without_recompiling(name, kwargs):
     _assert_same_steps(ours, theirs)
 
 
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [("SGD", {}), ("SGD", {"momentum": 0.5, "nesterov": True, "weight_decay": 0.1}),
+     ("RMSprop", {"centered": True}), ("Adam", {"amsgrad": True}), ("AdamW", {}), ("Adagrad", {}),
+     ("Adadelta", {}), ("Adamax", {}), ("Nadam", {}), ("Lion", {"weight_decay": 0.0})],
+)
+def test_numeric_arguments_injected_into_the_state_can_be_set_per_run(name, kwargs):
+    """``injecting`` keeps them in the state; set there, the steps are the optimizer's made with them."""
+    base = getattr(optimizers, name)(**kwargs)
+    names = base.recipe.injectable
+    values = {k: v for k, v in base.get_config().items() if k in names}
+    new = {k: v * 0.8 if v else 0.3 for k, v in values.items()}
+    injected = base.injecting(*names)
+    params, state, ours = PARAMS, optimizers.set_hyperparams(injected.init(PARAMS), new), []
+    for g in GRADS:
+        updates, state = jax.jit(injected.update)(g, state, params)
+        params = optax.apply_updates(params, updates)
+        ours.append(params)
+    want = _our_trajectory(getattr(optimizers, name)(**{**kwargs, **new}))
+    for a, b in zip(ours, want):  # a float32 beta_2 shifts 1 - beta_2 by ~1e-5: close, not equal
+        jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6), a, b)
+    with pytest.raises(ValueError, match="cannot keep \\['nesterov'\\]"):
+        optimizers.SGD().injecting("nesterov")
+
+
 def test_learning_rate_schedule_matches_keras_and_cannot_be_set():
     schedule = optax.exponential_decay(0.1, transition_steps=2, decay_rate=0.5)
     keras_schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)

@@ -55,3 +55,16 @@ def test_the_ensemble_snippet_runs_as_written(tmp_path, monkeypatch):
     exec(snippet, namespace)
     assert abs(sum(namespace["weights"]) - 1.0) < 1e-9
     assert (tmp_path / "ensemble.dj").is_file()
+
+
+def test_the_readme_population_snippets_run_as_written():
+    import jax
+
+    (population_snippet,) = [s for s in SNIPPETS if "population.Population(" in s]
+    (step_snippet,) = [s for s in SNIPPETS if "jax.jit(pop.train_step)" in s]
+    namespace = {"jax": jax}
+    exec(population_snippet, namespace)
+    lengths = [len(h["loss"]) for h in namespace["histories"]]
+    assert sorted(lengths) == [2, 2, 4, 4]  # two members pruned after the second epoch
+    exec(step_snippet, namespace)
+    assert namespace["logs"]["loss"].shape == (4,) and namespace["ps"].train.step.tolist() == [1, 1, 0, 1]

@@ -37,6 +37,7 @@ from dagjax import initializers, regularizers
 from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic
 from dagjax._naming import to_snake_case, unique_name
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, merge_probes, probe
+from dagjax.layers._tunable import factor_tunables, regularized
 
 _BASE_ARGUMENTS = ("name", "trainable", "dtype", "activity_regularizer")
 
@@ -123,6 +124,7 @@ class Layer:
     min_ndim: int | None = None
     uses_rng: bool = False  # True for layers that draw random numbers (Dropout, ...)
     uses_batch_mask: bool = False  # True for layers that take the padding mask (BatchNormalization, ...)
+    uses_hyperparams: bool = False  # True for layers whose apply takes traced values of their own (Dropout)
 
     def __init__(
         self,
@@ -306,20 +308,32 @@ class Layer:
             for collection, path in sub.weight_paths():
                 yield collection, (name, *path)
 
-    def weight_penalty(self, params: dict) -> Any:
+    def weight_penalty(self, params: dict, hyperparams: dict | None = None) -> Any:
         """Sum of the weight regularizers' penalties over ``params`` (the Python ``0.0`` when there are none).
 
         Starting from a Python number keeps a model without regularizers from
         tracing one zero and one addition per layer into every train step.
+        ``hyperparams`` (a :meth:`tunable`-shaped tree) gives factors as traced values.
         """
+        given = hyperparams or {}
         total = 0.0
         for w in self.weight_specs:
             if w.regularizer is not None and w.trainable:
-                total = total + w.regularizer(params[w.name])
+                total = total + regularized(w.regularizer, given.get(w.name))(params[w.name])
         for name, sub in self.sublayers.items():
             if name in params:
-                total = total + sub.weight_penalty(params[name])
+                total = total + sub.weight_penalty(params[name], given.get(name))
         return total
+
+    def tunable(self) -> dict:
+        """The scalars a step can take traced, as a tree of ``Tunable`` (see ``layers._tunable``).
+
+        Here: the regularizer factors of the layer's own trainable weights and
+        of its activity regularizer. A wrapper's sublayers keep theirs fixed.
+        """
+        tree = {w.name: factor_tunables(w.regularizer) for w in self.weight_specs if w.trainable}
+        tree["activity_regularizer"] = factor_tunables(self.activity_regularizer)
+        return {name: leaves for name, leaves in tree.items() if leaves}
 
     def abstract_weights(self, trainable: bool) -> dict:
         """``params`` (``trainable=True``) or ``state`` as ``jax.ShapeDtypeStruct`` leaves: no arrays made.

@@ -12,6 +12,7 @@ import numpy as np
 from dagjax import activations, initializers, regularizers
 from dagjax.layers._base import Layer
 from dagjax.layers._specs import TensorSpec, WeightSpec
+from dagjax.layers._tunable import Tunable
 
 
 def last_dim(layer: Layer, spec: TensorSpec, what: str = "last") -> int:
@@ -133,6 +134,7 @@ class Dropout(Layer):
     """Zeroes a fraction ``rate`` of inputs in training and rescales the rest."""
 
     uses_rng = True
+    uses_hyperparams = True
 
     def __init__(
         self,
@@ -154,16 +156,33 @@ class Dropout(Layer):
         return TensorSpec(spec.shape, spec.dtype)
 
     def apply(
-        self, params: dict, state: dict, x: jax.Array, training: bool = False, rng: jax.Array | None = None
+        self,
+        params: dict,
+        state: dict,
+        x: jax.Array,
+        training: bool = False,
+        rng: jax.Array | None = None,
+        hyperparams: dict | None = None,
     ) -> tuple[jax.Array, dict]:
-        """Inverted dropout drawn from ``rng`` when training (mask of ``noise_shape``); identity otherwise."""
-        if not training or self.rate == 0.0:
+        """Inverted dropout drawn from ``rng`` when training (mask of ``noise_shape``); identity otherwise.
+
+        ``hyperparams={"rate": r}`` (a traced rate) replaces ``self.rate``: the
+        draw and the rescaling are then always in the program.
+        """
+        rate = self.rate if not hyperparams else hyperparams.get("rate", self.rate)
+        traced = not isinstance(rate, float)
+        if not training or (not traced and rate == 0.0):
             return x, state
         rng = require_rng(self, rng)
-        if self.rate == 1.0:
+        if not traced and rate == 1.0:
             return jnp.zeros_like(x), state
-        keep = jax.random.bernoulli(rng, 1.0 - self.rate, self.mask_shape(x.shape))
-        return jnp.where(keep, x / (1.0 - self.rate), 0.0).astype(x.dtype), state
+        keep = jax.random.bernoulli(rng, 1.0 - rate, self.mask_shape(x.shape))
+        kept = jnp.where(rate < 1.0, 1.0 - rate, 1.0) if traced else 1.0 - rate  # rate 1: no division by 0
+        return jnp.where(keep, x / kept, 0.0).astype(x.dtype), state
+
+    def tunable(self) -> dict:
+        """The rate, in [0, 1], as a value a step can take traced."""
+        return {**super().tunable(), "rate": Tunable(self.rate, 0.0, 1.0)}
 
     def mask_shape(self, shape: tuple) -> tuple:
         """The keep mask's shape for an input of ``shape``."""

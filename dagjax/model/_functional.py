@@ -37,6 +37,7 @@ from dagjax._graph import (
 from dagjax._naming import default_seed, unique_name
 from dagjax.layers import InputLayer, Layer, TensorSpec
 from dagjax.layers._base import batch_mask_kwargs
+from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
 from dagjax.model._config import functional_config, functional_from_config
 from dagjax.model._facade import KerasFacade
 from dagjax.model._weights import ModelWeights
@@ -285,6 +286,7 @@ class Model(KerasFacade, ModelWeights, Layer):
         training: bool = False,
         rng: jax.Array | None = None,
         mask: jax.Array | None = None,
+        hyperparams: dict | None = None,
     ) -> tuple[Any, dict, Any]:
         """``(outputs, new_state, activity_penalty)``: apply plus the activity-regularizer sum.
 
@@ -292,6 +294,8 @@ class Model(KerasFacade, ModelWeights, Layer):
         rows are left out of the activity penalty and of its batch size, and
         layers with ``uses_batch_mask`` (BatchNormalization) get it to leave
         them out of their batch statistics. ``None``: every row is real.
+        ``hyperparams``, shaped as :meth:`tunable`, gives traced values (Dropout
+        rates, regularizer factors) in place of the layers' config.
         """
         values: dict[int, Any] = dict(zip(map(id, self.inputs), self.flat_inputs(inputs)))
         new_state = dict(state)
@@ -304,27 +308,25 @@ class Model(KerasFacade, ModelWeights, Layer):
                 layer_rng = jax.random.fold_in(rng, index)
             layer_params = params.get(layer.name, {})
             layer_state = new_state.get(layer.name, {})
+            given = (hyperparams or {}).get(layer.name)
             if isinstance(layer, Model):
                 out, layer_state, inner_penalty = layer.apply_with_penalty(
-                    layer_params, layer_state, *args, training=training, rng=layer_rng, mask=mask
+                    layer_params, layer_state, *args, training=training, rng=layer_rng, mask=mask,
+                    hyperparams=given,
                 )
                 penalty = penalty + inner_penalty
             else:
                 out, layer_state = layer.apply(
                     layer_params, layer_state, *args, training=training, rng=layer_rng,
-                    **batch_mask_kwargs(layer, mask),
+                    **batch_mask_kwargs(layer, mask), **hyperparam_kwargs(layer, given),
                 )
             if layer_state:
                 new_state[layer.name] = layer_state
             leaves = jax.tree_util.tree_leaves(out)
             if layer.activity_regularizer is not None:
-                for x in leaves:
-                    if mask is not None and x.ndim and x.shape[0] == mask.shape[0]:
-                        rows = jnp.reshape(mask, mask.shape + (1,) * (x.ndim - 1)).astype(x.dtype)
-                        real = jnp.maximum(jnp.sum(mask), 1.0)
-                        penalty = penalty + layer.activity_regularizer(x * rows) / real
-                    else:
-                        penalty = penalty + layer.activity_regularizer(x) / max(1, x.shape[0])
+                factors = (given or {}).get("activity_regularizer")
+                regularizer = regularized(layer.activity_regularizer, factors)
+                penalty = penalty + activity_penalty(regularizer, leaves, mask)
             for tensor, value in zip(node.output_tensors, leaves):
                 values[id(tensor)] = value
         outputs = map_structure(lambda t: values[id(t)], self._output_structure)
@@ -366,6 +368,11 @@ class Model(KerasFacade, ModelWeights, Layer):
                 outputs = {key: outputs[key] for key in self._output_structure}
             return outputs
         return super().__call__(*args, **kwargs)
+
+    def tunable(self) -> dict:
+        """Its layers' tunable trees (``layers._tunable``) by layer name, those with none left out."""
+        trees = {name: layer.tunable() for name, layer in self._sublayers.items()}
+        return {name: tree for name, tree in trees.items() if tree}
 
     def count_params(self) -> int:
         """The sum of its layers' counts (nested models too), from the weight specs: no arrays are made."""

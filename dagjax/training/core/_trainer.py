@@ -15,7 +15,11 @@ from ``compile``'s ``seed`` and the step count, and cuts each batch out of
 device-resident data with :func:`gather`.
 
 The total loss is ``sum_i loss_weight_i * loss_i`` plus the weight
-regularizers' penalty and the activity regularizers' penalty. A batch is
+regularizers' penalty and the activity regularizers' penalty. The loss
+weights, Dropout rates and regularizer factors are ``compile``'s and the
+layers' numbers, or traced values given to the step as ``hyperparams``
+(``core._hyperparams``), so that one compiled step serves many (a
+population ``vmap``s it). A batch is
 ``(x, y)``, ``(x, y, sample_weight)`` or ``(x, y, sample_weight, mask)``;
 ``mask`` (1.0 real row, 0.0 padding) lets a padded last batch give exactly
 the losses and metrics of the unpadded one.
@@ -32,6 +36,7 @@ import numpy as np
 import optax
 
 from dagjax._graph import by_name
+from dagjax.training.core._hyperparams import step_values
 from dagjax.training.core._objective import Objective, resolve_objective
 from dagjax.training.optimizers import _keras as _optimizers
 
@@ -69,6 +74,7 @@ class Trainer(NamedTuple):
     metric_names: tuple
     host_results: Callable
     metric_entries: tuple  # (log name, Metric, output index, weighted) per compiled metric
+    hyperparams: Callable  # () -> the step's traced hyperparameters at compile's values
 
 
 def flatten_outputs(structure: Any, names: list[str]) -> list:
@@ -203,8 +209,13 @@ def make_trainer(
     metric_names = ("loss", *[e[0] for e in metric_entries], *loss_names.values())
     tx = optimizer
 
-    def compute_loss(params, state, x, y, sample_weight, mask, training, rng):
-        outputs, new_state, activity_penalty = model.apply_with_penalty(params, state, x, training, rng, mask)
+    tunable = model.tunable()
+
+    def compute_loss(params, state, x, y, sample_weight, mask, training, rng, hyperparams):
+        loss_weights, layers = step_values(hyperparams, weights, names, tunable)
+        outputs, new_state, activity_penalty = model.apply_with_penalty(
+            params, state, x, training, rng, mask, layers
+        )
         preds = flatten_outputs(outputs, names)
         targets = flatten_targets(y, names)
         per_output = {}
@@ -221,9 +232,9 @@ def make_trainer(
                 mask=mask,
             )
             per_output[i] = jnp.asarray(value, jnp.float32)
-            total = total + weights[i] * per_output[i]
+            total = total + loss_weights[i] * per_output[i]
         frozen = trainable_mask(model, params)
-        penalty = model.weight_penalty(_frozen_pruned(params, frozen)) + activity_penalty
+        penalty = model.weight_penalty(_frozen_pruned(params, frozen), layers) + activity_penalty
         return total + penalty, (preds, targets, new_state, per_output)
 
     tracked = ("loss", *loss_names.values())
@@ -250,21 +261,26 @@ def make_trainer(
         """A fresh train state: optimizer initialised on ``params``, step 0, zeroed metrics."""
         return TrainState(params, state, tx.init(params), jnp.zeros((), jnp.int32), init_metrics())
 
-    def train_step(ts: TrainState, batch: tuple, rng: jax.Array | None) -> tuple[TrainState, dict]:
-        """One optimizer step on ``batch`` (training mode, ``rng`` for Dropout); returns running logs."""
+    def train_step(
+        ts: TrainState, batch: tuple, rng: jax.Array | None, hyperparams: dict | None = None
+    ) -> tuple[TrainState, dict]:
+        """One optimizer step on ``batch`` (training mode, ``rng`` for Dropout); returns running logs.
+
+        ``hyperparams`` (see ``core._hyperparams``) gives traced values in place of compiled numbers.
+        """
         x, y, sample_weight, mask = unpack_batch(batch, names)
         grad_fn = jax.value_and_grad(compute_loss, has_aux=True)
-        (total, aux), grads = grad_fn(ts.params, ts.state, x, y, sample_weight, mask, True, rng)
+        (total, aux), grads = grad_fn(ts.params, ts.state, x, y, sample_weight, mask, True, rng, hyperparams)
         updates, opt_state = tx.update(grads, ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)
         metric_state = update_metrics(ts.metrics, total, aux, x, sample_weight, mask)
         new_ts = TrainState(params, aux[2], opt_state, ts.step + 1, metric_state)
         return new_ts, metric_results(new_ts)
 
-    def eval_step(ts: TrainState, batch: tuple) -> TrainState:
+    def eval_step(ts: TrainState, batch: tuple, hyperparams: dict | None = None) -> TrainState:
         """Accumulate the losses and metrics of ``batch`` in inference mode; params are unchanged."""
         x, y, sample_weight, mask = unpack_batch(batch, names)
-        total, aux = compute_loss(ts.params, ts.state, x, y, sample_weight, mask, False, None)
+        total, aux = compute_loss(ts.params, ts.state, x, y, sample_weight, mask, False, None, hyperparams)
         return ts._replace(metrics=update_metrics(ts.metrics, total, aux, x, sample_weight, mask))
 
     def predict_step(params: dict, state: dict, x: Any) -> Any:
@@ -291,6 +307,10 @@ def make_trainer(
         means = trackers["total"] / count if count > 0 else np.zeros_like(trackers["total"])
         return dict(zip(tracked, means.tolist()))
 
+    def hyperparams() -> dict:
+        """The step's traced hyperparameters at compile's values: ``{"loss_weights": (outputs,) float32}``."""
+        return {"loss_weights": np.asarray(weights, np.float32)}
+
     return Trainer(
         init_train_state,
         train_step,
@@ -301,6 +321,7 @@ def make_trainer(
         metric_names,
         host_results,
         metric_entries,
+        hyperparams,
     )
 
 

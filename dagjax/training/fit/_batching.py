@@ -87,21 +87,24 @@ def padding_mask(n: int, size: int) -> np.ndarray:
     return (np.arange(size) < n).astype(np.float32)
 
 
-def epoch_plan(seed: Any, size: int, batch_size: int, shuffle: bool) -> tuple:
-    """``(idx, mask)`` for one pass, of shape ``(rows, batch_size)``: batch ``r`` is samples ``idx[r]``.
+def host_plan(seed: Any, size: int, batch_size: int, shuffle: bool) -> tuple:
+    """``(idx, mask)`` for one pass, in numpy, shaped ``(rows, batch_size)``: batch ``r`` is ``idx[r]``.
 
     The last batch's missing rows wrap around to the first samples and are
-    padding (mask 0.0); with no padding the mask is None. The permutation
-    is drawn on the host (``seed``: any numpy seed); the data itself stays
-    on the device.
+    padding (mask 0.0); with no padding the mask is None. ``seed``: any numpy seed.
     """
     order = pass_order(seed, size, shuffle)
     rows = pass_rows(size, batch_size)
     slots = rows * batch_size
     idx = order[wrap_index(size, slots)].astype(np.int32).reshape(rows, batch_size)
     if slots == size:
-        return jax.device_put(idx), None
-    return jax.device_put(idx), jax.device_put(padding_mask(size, slots).reshape(rows, batch_size))
+        return idx, None
+    return idx, padding_mask(size, slots).reshape(rows, batch_size)
+
+
+def epoch_plan(seed: Any, size: int, batch_size: int, shuffle: bool) -> tuple:
+    """:func:`host_plan` placed on the device: the permutation is drawn on the host, the data stays put."""
+    return jax.device_put(host_plan(seed, size, batch_size, shuffle))
 
 
 def pad_batch(batch: Any, size: int) -> tuple:

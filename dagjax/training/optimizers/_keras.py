@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -37,6 +37,7 @@ from dagjax.training.optimizers._rules import (
     adagrad,
     adam,
     adamax,
+    given,
     lion,
     nadam,
     rmsprop,
@@ -93,7 +94,8 @@ def keras_transform(
 
     def update(grads: Any, state: KerasOptimizerState, params: Any = None) -> tuple[Any, KerasOptimizerState]:
         """The updates to add to ``params`` (clipped, weight-decayed, by the rule) and the next state."""
-        if weight_decay and params is None:
+        decays = given(weight_decay)
+        if decays and params is None:
             raise ValueError(
                 "This optimizer applies weight decay, so update() needs params: "
                 "opt.update(grads, opt_state, params)."
@@ -103,14 +105,14 @@ def keras_transform(
         shared = rule.advance(state.shared, t)
         flat_grads, treedef = jax.tree.flatten(grads)
         flat_slots = {name: treedef.flatten_up_to(tree) for name, tree in state.slots.items()}
-        flat_params = treedef.flatten_up_to(params) if weight_decay else [None] * len(flat_grads)
+        flat_params = treedef.flatten_up_to(params) if decays else [None] * len(flat_grads)
         deltas, new_slots = [], {name: [] for name in flat_slots}
         for i, (g, p) in enumerate(zip(flat_grads, flat_params)):
             lr = jnp.asarray(learning_rate, g.dtype)
             delta, slots = rule.step(
                 g, {name: leaves[i] for name, leaves in flat_slots.items()}, lr, t, shared
             )
-            if weight_decay:
+            if decays:
                 delta = delta - p * jnp.asarray(weight_decay, p.dtype) * lr
             deltas.append(delta)
             for name, value in slots.items():
@@ -126,6 +128,52 @@ def keras_transform(
 # Keras-style constructors ---------------------------------------------------------------------------
 
 
+class Recipe(NamedTuple):
+    """How a Keras-style optimizer is made, kept so that it can be made again with more of it injected.
+
+    ``numbers`` are the rule's numeric arguments, which may be kept in the
+    optimizer state (``inject_hyperparams``: traced in the step, so each member
+    of a population can have its own); ``static`` are those that shape the
+    state or the program (``amsgrad``, ``nesterov``, an initial accumulator).
+    """
+
+    make_rule: Callable[..., Rule]
+    numbers: dict
+    static: dict
+    learning_rate: LearningRate
+    weight_decay: float | None
+    clips: dict
+
+    @property
+    def injectable(self) -> tuple[str, ...]:
+        """What :meth:`build` can keep in the state: learning rate, weight decay if set, ``numbers``."""
+        decay = () if self.weight_decay is None else ("weight_decay",)
+        return ("learning_rate", *decay, *self.numbers)
+
+    def build(self, injected: Sequence[str] = ()) -> optax.GradientTransformation:
+        """The optax transformation, its learning rate and the ``injected`` arguments kept in its state.
+
+        Arguments left out are Python numbers in the program, as Keras has
+        them; an injected one is a float32 array, so its step can differ from
+        Keras's in the last bits.
+        """
+        fixed = {**self.numbers, "weight_decay": self.weight_decay}
+
+        def factory(learning_rate, **values):
+            args = {**fixed, **values}
+            weight_decay = args.pop("weight_decay")
+            rule = self.make_rule(**args, **self.static)
+            return keras_transform(rule, learning_rate, weight_decay, **self.clips)
+
+        values = {name: fixed[name] for name in injected if name != "learning_rate"}
+        keyword = inspect.Parameter.KEYWORD_ONLY  # inject_hyperparams reads the names from the signature
+        factory.__signature__ = inspect.Signature(
+            [inspect.Parameter(name, keyword) for name in ("learning_rate", *values)]
+        )
+        inject = optax.inject_hyperparams(factory, hyperparam_dtype=jnp.float32)
+        return inject(learning_rate=self.learning_rate, **values)
+
+
 class KerasOptimizer(optax.GradientTransformationExtraArgs):
     """A Keras-style optimizer's optax transformation, which remembers how it was made.
 
@@ -134,34 +182,68 @@ class KerasOptimizer(optax.GradientTransformationExtraArgs):
     ``dj.load_model`` can make it again. Everything else is optax's.
     """
 
-    def __new__(cls, init: Callable, update: Callable, class_name: str = "", config: dict | None = None):
+    def __new__(
+        cls,
+        init: Callable,
+        update: Callable,
+        class_name: str = "",
+        config: dict | None = None,
+        recipe: Recipe | None = None,
+    ):
         optimizer = super().__new__(cls, init, update)
-        optimizer.class_name, optimizer._config = class_name, dict(config or {})
+        optimizer.class_name, optimizer._config, optimizer.recipe = class_name, dict(config or {}), recipe
         return optimizer
 
     def get_config(self) -> dict:
         """The constructor's arguments, as Keras's ``optimizer.get_config()`` gives them."""
         return dict(self._config)
 
+    def injecting(self, *names: str) -> KerasOptimizer:
+        """This optimizer with the numeric arguments ``names`` kept in its state too, as its learning rate is.
 
-def _recorded(constructor: Callable[..., optax.GradientTransformation]) -> Callable[..., KerasOptimizer]:
-    """``constructor``, returning a :class:`KerasOptimizer` that records its name and arguments."""
+        Each can then be read and set between steps, and differ between the
+        members of a population trained as one program (one state per member).
+        """
+        injectable = self.recipe.injectable if self.recipe is not None else ()
+        unknown = [name for name in names if name not in injectable]
+        if unknown:
+            decay = "weight_decay" in unknown
+            hint = " (give it a weight_decay, 0.0 for none, to vary that)" if decay else ""
+            raise ValueError(
+                f"{self.class_name or 'This optimizer'} cannot keep {unknown} in its state{hint}; "
+                f"it can keep: {', '.join(injectable) or 'nothing'}."
+            )
+        tx = self.recipe.build(names)
+        return KerasOptimizer(tx.init, tx.update, self.class_name, self._config, self.recipe)
+
+
+def _recorded(constructor: Callable[..., Recipe]) -> Callable[..., KerasOptimizer]:
+    """``constructor``, returning a :class:`KerasOptimizer` that records its name, arguments and recipe."""
     signature = inspect.signature(constructor)
 
     @functools.wraps(constructor)
     def make(*args: Any, **kwargs: Any) -> KerasOptimizer:
-        transformation = constructor(*args, **kwargs)
+        recipe = constructor(*args, **kwargs)
         arguments = signature.bind(*args, **kwargs)
         arguments.apply_defaults()
-        return KerasOptimizer(
-            transformation.init, transformation.update, constructor.__name__, arguments.arguments
-        )
+        tx = recipe.build()
+        return KerasOptimizer(tx.init, tx.update, constructor.__name__, arguments.arguments, recipe)
 
+    make.__annotations__ = {**constructor.__annotations__, "return": "KerasOptimizer"}
     return make
 
 
-def _build(rule: Rule, learning_rate: LearningRate, weight_decay, clipnorm, clipvalue, global_clipnorm):
-    """``rule`` as an optax transformation whose learning rate is injected into the state."""
+def _recipe(
+    make_rule: Callable[..., Rule],
+    numbers: dict,
+    static: dict,
+    learning_rate: LearningRate,
+    weight_decay: float | None,
+    clipnorm: float | None,
+    clipvalue: float | None,
+    global_clipnorm: float | None,
+) -> Recipe:
+    """A checked :class:`Recipe`: one clipping at most, a float or schedule learning rate."""
     clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
     if sum(v is not None for v in clips.values()) > 1:
         raise ValueError(f"Only one of clipnorm, clipvalue and global_clipnorm can be set, got {clips}.")
@@ -171,11 +253,7 @@ def _build(rule: Rule, learning_rate: LearningRate, weight_decay, clipnorm, clip
         raise ValueError(
             f"learning_rate must be a float or a schedule (step -> rate), got {learning_rate!r}."
         )
-
-    def factory(learning_rate):
-        return keras_transform(rule, learning_rate, weight_decay, **clips)
-
-    return optax.inject_hyperparams(factory, hyperparam_dtype=jnp.float32)(learning_rate=learning_rate)
+    return Recipe(make_rule, numbers, static, learning_rate, weight_decay, clips)
 
 
 @_recorded
@@ -187,11 +265,14 @@ def SGD(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-) -> optax.GradientTransformation:
+) -> Recipe:
     """Gradient descent with optional (Nesterov) momentum; the learning rate sits inside the momentum."""
     if not 0 <= momentum <= 1:
         raise ValueError(f"SGD momentum must be a float in [0, 1], got {momentum}.")
-    return _build(sgd(momentum, nesterov), learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
+    return _recipe(
+        sgd, {"momentum": momentum}, {"nesterov": nesterov},
+        learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm,
+    )
 
 
 @_recorded
@@ -205,10 +286,12 @@ def RMSprop(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-) -> optax.GradientTransformation:
+) -> Recipe:
     """RMSprop: ``lr * g / sqrt(mean_square + epsilon)`` (epsilon inside the root, as in Keras)."""
-    return _build(
-        rmsprop(rho, momentum, epsilon, centered),
+    return _recipe(
+        rmsprop,
+        {"rho": rho, "momentum": momentum, "epsilon": epsilon},
+        {"centered": centered},
         learning_rate,
         weight_decay,
         clipnorm,
@@ -228,10 +311,12 @@ def Adam(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-) -> optax.GradientTransformation:
+) -> Recipe:
     """Adam with the bias correction folded into the step size and epsilon outside the root, as in Keras."""
-    return _build(
-        adam(beta_1, beta_2, epsilon, amsgrad),
+    return _recipe(
+        adam,
+        {"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon},
+        {"amsgrad": amsgrad},
         learning_rate,
         weight_decay,
         clipnorm,
@@ -251,12 +336,14 @@ def AdamW(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-) -> optax.GradientTransformation:
+) -> Recipe:
     """Adam with decoupled weight decay ``p -= p * weight_decay * lr`` before each step."""
     if weight_decay is None:
         raise ValueError("AdamW needs a weight_decay value; use Adam for none.")
-    return _build(
-        adam(beta_1, beta_2, epsilon, amsgrad),
+    return _recipe(
+        adam,
+        {"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon},
+        {"amsgrad": amsgrad},
         learning_rate,
         weight_decay,
         clipnorm,
@@ -274,10 +361,12 @@ def Adagrad(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-) -> optax.GradientTransformation:
+) -> Recipe:
     """Adagrad: ``lr * g / sqrt(sum of squared gradients + epsilon)``."""
-    return _build(
-        adagrad(initial_accumulator_value, epsilon),
+    return _recipe(
+        adagrad,
+        {"epsilon": epsilon},
+        {"initial_accumulator_value": initial_accumulator_value},
         learning_rate,
         weight_decay,
         clipnorm,
@@ -295,9 +384,12 @@ def Adadelta(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-) -> optax.GradientTransformation:
+) -> Recipe:
     """Adadelta, scaled by the learning rate as in Keras."""
-    return _build(adadelta(rho, epsilon), learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
+    return _recipe(
+        adadelta, {"rho": rho, "epsilon": epsilon}, {},
+        learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm,
+    )
 
 
 @_recorded
@@ -310,10 +402,11 @@ def Adamax(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-) -> optax.GradientTransformation:
+) -> Recipe:
     """Adamax: Adam with the infinity norm in place of the second moment."""
-    return _build(
-        adamax(beta_1, beta_2, epsilon), learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm
+    return _recipe(
+        adamax, {"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon}, {},
+        learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm,
     )
 
 
@@ -327,10 +420,11 @@ def Nadam(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-) -> optax.GradientTransformation:
+) -> Recipe:
     """Nadam: Adam with Nesterov momentum and Keras's momentum decay schedule."""
-    return _build(
-        nadam(beta_1, beta_2, epsilon), learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm
+    return _recipe(
+        nadam, {"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon}, {},
+        learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm,
     )
 
 
@@ -343,9 +437,12 @@ def Lion(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-) -> optax.GradientTransformation:
+) -> Recipe:
     """Lion: the sign of an interpolated momentum, times the learning rate."""
-    return _build(lion(beta_1, beta_2), learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
+    return _recipe(
+        lion, {"beta_1": beta_1, "beta_2": beta_2}, {},
+        learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm,
+    )
 
 
 OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {

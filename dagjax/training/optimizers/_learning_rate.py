@@ -1,4 +1,4 @@
-"""The learning rate kept in an optimizer's state, and ``model.optimizer``'s view of it.
+"""The learning rate (and other hyperparameters) kept in an optimizer's state, and ``model.optimizer``'s view.
 
 Keras's optimizers here inject their learning rate into the state
 (``optax.inject_hyperparams``), so it can be read and changed between steps
@@ -42,17 +42,38 @@ def set_learning_rate(opt_state: optax.OptState, value: float) -> optax.OptState
             "optax.inject_hyperparams(optax.adam)(learning_rate=1e-3), or use a dagjax optimizer such as "
             "dagjax.optimizers.Adam()."
         )
+    return set_hyperparams(opt_state, {"learning_rate": value})
+
+
+def injected_names(opt_state: optax.OptState) -> set[str]:
+    """The names of the hyperparameters kept in ``opt_state`` (``inject_hyperparams``), schedules included."""
+    leaves = jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, _INJECTED))
+    return {name for s in leaves if isinstance(s, _INJECTED) for name in s.hyperparams}
+
+
+def set_hyperparams(opt_state: optax.OptState, values: dict) -> optax.OptState:
+    """``opt_state`` with the injected hyperparameters ``values`` (name -> value) replaced.
+
+    A value may have any shape: a population's states, stacked on a leading
+    member axis, take one value per member. A name the state does not hold
+    is left out (see :func:`injected_names`); one that follows a schedule fails.
+    """
 
     def replace(node):
-        if not (isinstance(node, _INJECTED) and "learning_rate" in node.hyperparams):
+        if not isinstance(node, _INJECTED):
             return node
-        if "learning_rate" in getattr(node, "hyperparams_states", {}):
+        scheduled = [name for name in values if name in getattr(node, "hyperparams_states", {})]
+        if scheduled:
+            what = "The learning rate" if scheduled[0] == "learning_rate" else f"'{scheduled[0]}'"
             raise ValueError(
-                "The learning rate follows a schedule, so it cannot be set; "
-                "build the optimizer with a float learning rate to change it between steps."
+                f"{what} follows a schedule, so it cannot be set; "
+                "build the optimizer with a float value to change it between steps."
             )
-        old = node.hyperparams["learning_rate"]
-        return node._replace(hyperparams={**node.hyperparams, "learning_rate": jnp.asarray(value, old.dtype)})
+        new = {
+            name: jnp.asarray(values[name], old.dtype) if name in values else old
+            for name, old in node.hyperparams.items()
+        }
+        return node._replace(hyperparams=new)
 
     return jax.tree.map(replace, opt_state, is_leaf=lambda x: isinstance(x, _INJECTED))
 

@@ -29,9 +29,21 @@ class Rule(NamedTuple):
     advance: Callable = lambda shared, t: shared
 
 
+def given(value: Any, on: Callable[[float], bool] = bool) -> bool:
+    """Whether a factor's term is in the program: a Python number when ``on(value)``, an injected one always.
+
+    A factor kept in the optimizer state (``inject_hyperparams``) is an array,
+    traced in the step, whose value the program cannot branch on: its term
+    stays in, and a zero there computes what leaving it out would.
+    """
+    if value is None:
+        return False
+    return on(value) if isinstance(value, (int, float)) else True
+
+
 def sgd(momentum: float, nesterov: bool) -> Rule:
     """Keras SGD: ``m = momentum * m - lr * g``, then ``p += m`` (or the Nesterov look-ahead)."""
-    if momentum == 0:
+    if not given(momentum):
         return Rule({}, lambda g, s, lr, t, sh: (-(g * lr), s))
 
     def step(g, s, lr, t, shared):
@@ -44,9 +56,10 @@ def sgd(momentum: float, nesterov: bool) -> Rule:
 
 def rmsprop(rho: float, momentum: float, epsilon: float, centered: bool) -> Rule:
     """Keras RMSprop, optionally centered and with momentum; epsilon inside the square root."""
+    with_momentum = given(momentum, lambda m: m > 0)
     slots = {
         "velocity": 0.0,
-        **({"momentum": 0.0} if momentum > 0 else {}),
+        **({"momentum": 0.0} if with_momentum else {}),
         **({"average_gradient": 0.0} if centered else {}),
     }
 
@@ -58,7 +71,7 @@ def rmsprop(rho: float, momentum: float, epsilon: float, centered: bool) -> Rule
         else:
             denominator = new["velocity"] + epsilon
         increment = (lr * g) / jnp.sqrt(denominator)
-        if momentum > 0:
+        if with_momentum:
             new["momentum"] = momentum * s["momentum"] + increment
             return -new["momentum"], new
         return -increment, new
