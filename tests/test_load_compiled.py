@@ -213,3 +213,15 @@ def test_metrics_round_trip_with_their_arguments(metric):
 def test_losses_round_trip_with_their_arguments(loss):
     (again,) = compile_arguments(compile_config(_arguments(loss=[loss])))["loss"]
     assert type(again) is type(loss) and again.get_config() == loss.get_config()
+
+
+def test_an_optimizer_keeping_more_arguments_in_its_state_loads_with_that_state(tmp_path):
+    x = dj.Input((3,))
+    model = dj.Model(x, layers.Dense(1)(x))
+    model.compile(optimizer=dj.optimizers.Adam(1e-2).injecting("beta_1", "epsilon"), loss="mse")
+    model.fit(np.ones((8, 3), "float32"), np.ones((8, 1), "float32"), verbose=0)
+    model.save(tmp_path / "m.dj")
+    loaded = dj.load_model(tmp_path / "m.dj")
+    assert loaded.optimizer is not None and loaded.fit_session.compile_arguments["optimizer"].injected == (
+        "beta_1", "epsilon")
+    assert_same_training(model, loaded)

@@ -189,9 +189,11 @@ class KerasOptimizer(optax.GradientTransformationExtraArgs):
         class_name: str = "",
         config: dict | None = None,
         recipe: Recipe | None = None,
+        injected: tuple[str, ...] = (),
     ):
         optimizer = super().__new__(cls, init, update)
         optimizer.class_name, optimizer._config, optimizer.recipe = class_name, dict(config or {}), recipe
+        optimizer.injected = tuple(injected)  # the arguments kept in the state besides the learning rate
         return optimizer
 
     def get_config(self) -> dict:
@@ -214,7 +216,7 @@ class KerasOptimizer(optax.GradientTransformationExtraArgs):
                 f"it can keep: {', '.join(injectable) or 'nothing'}."
             )
         tx = self.recipe.build(names)
-        return KerasOptimizer(tx.init, tx.update, self.class_name, self._config, self.recipe)
+        return KerasOptimizer(tx.init, tx.update, self.class_name, self._config, self.recipe, names)
 
 
 def _recorded(constructor: Callable[..., Recipe]) -> Callable[..., KerasOptimizer]:
@@ -505,7 +507,8 @@ def serialize(optimizer: optax.GradientTransformation) -> dict:
             "a learning-rate schedule other than dagjax.optimizers.schedules' is a function, "
             "which a file cannot hold"
         ) from err
-    return {"class_name": optimizer.class_name, "config": config}
+    spec = {"class_name": optimizer.class_name, "config": config}
+    return {**spec, "injecting": list(optimizer.injected)} if optimizer.injected else spec
 
 
 def deserialize(data: Any) -> KerasOptimizer:
@@ -518,7 +521,11 @@ def deserialize(data: Any) -> KerasOptimizer:
         raise ValueError(f"Unknown optimizer {json.dumps(data)[:200]}: expected one of {known}.")
     if isinstance(config.get("learning_rate"), dict):
         config = {**config, "learning_rate": schedules.deserialize(config["learning_rate"])}
-    return constructor(**config)
+    injecting = spec.get("injecting", [])
+    if not (isinstance(injecting, list) and all(isinstance(name, str) for name in injecting)):
+        raise ValueError(f"An optimizer's 'injecting' is a list of argument names, got {injecting!r:.200}.")
+    optimizer = constructor(**config)
+    return optimizer.injecting(*injecting) if injecting else optimizer
 
 
 def _read_keras_config(config: dict) -> dict:
