@@ -39,3 +39,14 @@ def test_multi_output_example_learns(capsys):
         assert len(losses) == 3 and all(b < a for a, b in zip(losses, losses[1:])), (name, losses)
     assert curves["val_loss"][-1] < 0.97 * curves["val_loss"][0]
     assert curves["pure_loss"][-1] < 0.95 * curves["pure_loss"][0]
+
+
+def test_hyperparameter_search_example_finds_a_good_model_and_resumes(tmp_path, capsys):
+    """Three trials of the digits search; a second run finds the study done and gives the same best model."""
+    example = load("hyperparameter_search")
+    first = example.main(max_trials=3, epochs=2, directory=str(tmp_path))
+    assert len(first["trials"]) == 3 and first["test_accuracy"] > 0.8
+    again = example.main(max_trials=3, epochs=2, directory=str(tmp_path))
+    out = capsys.readouterr().out
+    assert "Search complete: 3 of max_trials=3" in out and "Held-out accuracy of the best model" in out
+    assert again["best"] == first["best"] and again["test_accuracy"] == first["test_accuracy"]
