@@ -280,6 +280,44 @@ def test_failed_builds_are_recorded_and_too_many_in_a_row_stop_the_search(tmp_pa
         tuner.search(verbose=0)
 
 
+def test_an_interrupted_trial_runs_again_when_the_search_resumes(tmp_path, capsys):
+    interrupts = [KeyboardInterrupt()]
+
+    def score(hp):
+        if interrupts:
+            raise interrupts.pop()  # Ctrl-C during the first trial
+        return hp["x"]
+
+    tuner = tuners.RandomSearch(Scored(lambda hp: hp.Float("x", 0, 1), score), max_trials=2, seed=0,
+                                directory=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        tuner.search()
+    assert "the unfinished trial will run again" in capsys.readouterr().out
+    tuner.search()
+    assert "Resuming: trial(s) 0 will run again." in capsys.readouterr().out
+    first, rerun, new = tuner.study.trials
+    assert first.state == State.FAIL and first.user_attrs["interrupted"]
+    assert rerun.state == State.COMPLETE and rerun.params == first.params
+    assert rerun.system_attrs["failed_trial"] == 0
+    assert new.state == State.COMPLETE and tuner.remaining_trials == 0
+
+
+def test_a_worker_that_loses_the_race_for_the_last_trial_runs_nothing(tmp_path, monkeypatch):
+    from dagjax.tuners import _search, _trials
+
+    tuner = tuners.RandomSearch(Scored(lambda hp: hp.Float("x", 0, 1), lambda hp: hp["x"]), max_trials=1,
+                                directory=tmp_path)
+    elsewhere = tuner.study.ask()  # another live worker's trial, asked after this one looked
+    elsewhere.set_user_attr("worker", _trials.this_worker())
+    looks = [0]  # what this worker saw when it looked, before the other worker asked
+    monkeypatch.setattr(_search, "claimed", lambda study: looks.pop() if looks else _trials.claimed(study))
+    tuner.search(verbose=0)
+    running, surplus = tuner.study.trials
+    assert running.state == State.RUNNING and surplus.state == State.FAIL and not surplus.params
+    assert surplus.user_attrs["surplus"] == "not run: max_trials was reached by other workers"
+    assert tuner.remaining_trials == 0
+
+
 def test_overwrite_starts_afresh(tmp_path):
     scored = Scored(lambda hp: hp.Int("x", 0, 3), lambda hp: hp["x"])
     tuners.RandomSearch(scored, max_trials=2, directory=tmp_path).search(verbose=0)
