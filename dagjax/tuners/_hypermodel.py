@@ -18,9 +18,8 @@ class HyperModel:
     ...         return model.fit(*args, batch_size=hp.Choice("batch_size", [32, 64]), **kwargs)
     """
 
-    def __init__(self, name: str | None = None, tunable: bool = True) -> None:
+    def __init__(self, name: str | None = None) -> None:
         self.name = name
-        self.tunable = tunable
 
     def build(self, hp: HyperParameters) -> Any:
         """A compiled model whose settings come from ``hp``."""

@@ -155,7 +155,10 @@ class Tuner:
         print(_report.results_summary(self.project_dir, self.objective, trials, num_trials))
 
     def search_space_summary(self, extended: bool = False) -> None:
-        """Print every hyperparameter and its range (before any trial: by building once with defaults)."""
+        """Print every hyperparameter and its settings (before any trial: by building once with defaults).
+
+        ``extended`` is keras-tuner's argument; the summary always shows every setting.
+        """
         if not self._space:
             hp = replaying(self._space_items(), {})
             self._build(hp)

@@ -89,7 +89,7 @@ class BayesianOptimization(Tuner):
     def _initial_points(self) -> int:
         if self.num_initial_points is not None:
             return self.num_initial_points
-        return max(2, 3 * len(getattr(self, "_space", ())))
+        return max(2, 3 * len(self._space))
 
 
 class Hyperband(Tuner):
