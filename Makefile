@@ -14,6 +14,7 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed graphviz
 	DAGJAX_COMPILATION_CACHE=1 DAGJAX_HOLD_GC=1 $(PY) examples/multi_output.py
 	DAGJAX_COMPILATION_CACHE=1 DAGJAX_HOLD_GC=1 $(PY) examples/tensorboard_imdb_like.py --logdir logs/imdb_like
+	DAGJAX_COMPILATION_CACHE=1 $(PY) examples/hyperparameter_search.py
 
 # Graphviz renders plot_model's images; installed where apt-get can (plot_model says what to do otherwise).
 graphviz:

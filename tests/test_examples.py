@@ -48,3 +48,14 @@ def test_ensemble_example_fits_weights_that_beat_the_uniform_average(capsys):
     assert "fitted weights: wide" in out and "test   fitted: loss" in out
     assert results["fitted"]["loss"] < results["uniform"]["loss"]
     assert results["fitted"]["accuracy"] > 0.75 > results["linear"]["accuracy"]
+
+
+def test_hyperparameter_search_example_finds_a_good_model_and_resumes(tmp_path, capsys):
+    """Three trials of the digits search; a second run finds the study done and gives the same best model."""
+    example = load("hyperparameter_search")
+    first = example.main(max_trials=3, epochs=2, directory=str(tmp_path))
+    assert len(first["trials"]) == 3 and first["test_accuracy"] > 0.8
+    again = example.main(max_trials=3, epochs=2, directory=str(tmp_path))
+    out = capsys.readouterr().out
+    assert "Search complete: 3 of max_trials=3" in out and "Held-out accuracy of the best model" in out
+    assert again["best"] == first["best"] and again["test_accuracy"] == first["test_accuracy"]

@@ -9,7 +9,8 @@ Ranks, lowest first; a module may import its own rank or lower:
 4. ``training.core``
 5. ``training.fit``, and ``training/__init__.py`` (it re-exports the pure step and ``FitSession``)
 6. ``callbacks``, ``io``, ``utils``, ``ensemble``
-7. anything else: ``dagjax/__init__.py``, ``export``, later ``tuners``, ...
+7. ``tuners`` (above callbacks and io: it drives compile / fit / save_weights), ``export``, and anything
+   else: ``dagjax/__init__.py``, ...
 
 Every import counts, at the top of a file or inside a function, relative ones resolved; those under
 ``if TYPE_CHECKING:`` never run and count for nothing. The one way up is ``MODEL_DELEGATIONS``: the
@@ -48,6 +49,7 @@ RANKS = {
     "dagjax.io": 6,
     "dagjax.utils": 6,
     "dagjax.ensemble": 6,
+    "dagjax.tuners": 7,
 }
 FACES = {"dagjax.training": 5}  # that package's __init__ alone; a new package under it ranks as any other
 OTHER = 7
