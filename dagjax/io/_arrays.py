@@ -40,6 +40,17 @@ class CheckpointError(ValueError):
     """A model or weights file that cannot be read, or does not fit the model it is loaded into."""
 
 
+def nested(leaves: dict[Path, Any]) -> dict:
+    """A nested dict (a params or state tree) from ``{path: value}``."""
+    tree: dict = {}
+    for path, value in leaves.items():
+        node = tree
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return tree
+
+
 def show(path: Path) -> str:
     """``("params", "dense", "kernel")`` -> ``"params/dense/kernel"``, for messages."""
     return "/".join(path)

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dagjax._naming import to_snake_case
-from dagjax.io._arrays import CheckpointError
+from dagjax.io._arrays import CheckpointError, nested
 from dagjax.io._atomic import atomic_write
 from dagjax.io._keras_config import from_keras, keras_class_name, to_keras
 from dagjax.io._reading import MANIFEST_LIMIT, checked_zip, read_member, zip_member_names
@@ -115,17 +115,6 @@ def _groups(layer: Layer, prefix: str = "", tree_path: tuple[str, ...] = ()) -> 
 def _leaf(tree: dict, path: tuple[str, ...]) -> Any:
     for key in path:
         tree = tree[key]
-    return tree
-
-
-def _planted(leaves: dict[tuple[str, ...], Any]) -> dict:
-    """A nested dict from ``{path: value}``."""
-    tree: dict = {}
-    for path, value in leaves.items():
-        node = tree
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-        node[path[-1]] = value
     return tree
 
 
@@ -240,7 +229,7 @@ def _read_weights(model: Model, groups: list[_Group], data: bytes, path: str) ->
     trees: dict[str, dict] = {"params": {}, "state": {}}
     for (collection, tree_path), value in leaves.items():
         trees[collection][tree_path] = jnp.asarray(value)
-    return _planted(trees["params"]), _planted(trees["state"])
+    return nested(trees["params"]), nested(trees["state"])
 
 
 def load_keras_model(filepath: str | os.PathLike, custom_objects: dict | None = None) -> Model:

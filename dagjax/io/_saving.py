@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dagjax.io._arrays import CheckpointError, Path, show, write_archive
+from dagjax.io._arrays import CheckpointError, Path, nested, show, write_archive
 from dagjax.io._keras_files import is_keras_file, load_keras_model, save_keras_model
 from dagjax.io._reading import read_archive
 from dagjax.layers._registry import class_name, custom_object_scope
@@ -68,16 +68,6 @@ def _owner_classes(model) -> list[str]:
             layer = layer.sublayers[key]
         owners.append(class_name(layer))
     return owners
-
-
-def _dict_from_leaves(leaves: dict[Path, Any]) -> dict:
-    tree: dict = {}
-    for path, value in leaves.items():
-        node = tree
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-        node[path[-1]] = value
-    return tree
 
 
 def _opt_leaves(opt_state: Any) -> list[tuple[Path, Any]]:
@@ -200,7 +190,7 @@ def _checked_weights(
     trees: dict[str, dict] = {"params": {}, "state": {}}
     for (path, spec), value in zip(expected, values):
         trees[path[0]][path[1:]] = jnp.asarray(value, spec.dtype)
-    return _dict_from_leaves(trees["params"]), _dict_from_leaves(trees["state"])
+    return nested(trees["params"]), nested(trees["state"])
 
 
 def _structure_differences(
