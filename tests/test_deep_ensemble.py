@@ -1,0 +1,96 @@
+"""DeepEnsemble: K seeds of one architecture trained as one program, each member equal to fit alone."""
+
+import jax
+import numpy as np
+import pytest
+
+import dagjax as dj
+from dagjax import layers
+
+N, FEATURES, K = 40, 4, 3  # 40 samples in batches of 16: the last batch is padded, as fit pads it
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, FEATURES)).astype("float32")
+    return x, (x[:, :1] * 2 - np.tanh(x[:, 1:2])).astype("float32")
+
+
+def _mlp():
+    inputs = dj.Input((FEATURES,))
+    hidden = layers.Dropout(0.2)(layers.Dense(8, activation="relu")(inputs))
+    return dj.Model(inputs, layers.Dense(1)(hidden))
+
+
+def _trained(shuffle=True):
+    x, y = _data()
+    model = _mlp()
+    ensemble = dj.ensemble.DeepEnsemble(model, K, seed=5)
+    ensemble.compile("adam", "mse", metrics=["mae"])
+    history = ensemble.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=shuffle)
+    return model, ensemble, history, x, y
+
+
+def _assert_trees_close(got, want, rtol=1e-5, atol=1e-6):
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("shuffle", [True, "per_member"])
+def test_each_member_ends_as_fit_alone_from_its_seed(shuffle):
+    model, ensemble, history, x, y = _trained(shuffle)
+    for i, member in enumerate(ensemble.members):
+        model.params, model.state = model.init(jax.random.key(5 + i))
+        model.compile("adam", "mse", metrics=["mae"], seed=5 + i if shuffle == "per_member" else 5)
+        alone = model.fit(x, y, batch_size=16, epochs=2, verbose=0).history
+        _assert_trees_close(member.params, model.params)
+        np.testing.assert_allclose(history.members[i]["loss"], alone["loss"], rtol=1e-5)
+    mean_loss = np.mean([h["loss"] for h in history.members], axis=0)
+    np.testing.assert_allclose(history.history["loss"], mean_loss, rtol=1e-6)
+    assert set(history.history) == {"loss", "mae"} and history.epoch == [0, 1]
+
+
+def test_members_differ_and_predict_gives_their_mean_and_std():
+    _, ensemble, _, x, _ = _trained()
+    first, second = (m.params["dense"]["kernel"] for m in ensemble.members[:2])
+    assert not np.allclose(first, second)
+    outputs = np.stack([m.predict(x, verbose=0) for m in ensemble.members])
+    assert not np.allclose(outputs[0], outputs[1])
+    np.testing.assert_allclose(ensemble.predict(x), outputs.mean(axis=0), rtol=1e-6)
+    mean, std = ensemble.predict(x, return_std=True)
+    np.testing.assert_allclose(mean, outputs.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(std, outputs.std(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(ensemble.averaged().predict(x, verbose=0), mean, rtol=1e-5, atol=1e-6)
+
+
+def test_evaluate_scores_the_averaged_model():
+    _, ensemble, _, x, y = _trained()
+    logs = ensemble.evaluate(x, y, verbose=0, return_dict=True)
+    mean = ensemble.predict(x)
+    np.testing.assert_allclose(logs["loss"], np.mean((mean - y) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(logs["mae"], np.mean(np.abs(mean - y)), rtol=1e-5)
+
+
+def test_save_and_load_round_trip_the_predictions(tmp_path):
+    _, ensemble, _, x, y = _trained()
+    ensemble.save(tmp_path / "deep.dj")
+    loaded = dj.ensemble.DeepEnsemble.load(tmp_path / "deep.dj")
+    assert loaded.n_members == K and [m.name for m in loaded.members] == [f"member_{i}" for i in range(K)]
+    np.testing.assert_array_equal(loaded.predict(x, return_std=True), ensemble.predict(x, return_std=True))
+    np.testing.assert_allclose(dj.load_model(tmp_path / "deep.dj").predict(x, verbose=0), ensemble.predict(x),
+                               rtol=1e-5, atol=1e-6)
+    before = loaded.evaluate(x, y, verbose=0)
+    loaded.fit(x, y, batch_size=16, epochs=3, verbose=0)  # continues from the loaded weights
+    assert loaded.evaluate(x, y, verbose=0) < before
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="n_members >= 1"):
+        dj.ensemble.DeepEnsemble(_mlp(), 0)
+    ensemble = dj.ensemble.DeepEnsemble(_mlp(), 2)
+    x, y = _data()
+    with pytest.raises(ValueError, match="compile"):
+        ensemble.fit(x, y)
+    ensemble.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="per_member"):
+        ensemble.fit(x, y, shuffle="each")
