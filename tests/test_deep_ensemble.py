@@ -48,6 +48,7 @@ def test_each_member_ends_as_fit_alone_from_its_seed(shuffle):
     mean_loss = np.mean([h["loss"] for h in history.members], axis=0)
     np.testing.assert_allclose(history.history["loss"], mean_loss, rtol=1e-6)
     assert set(history.history) == {"loss", "mae"} and history.epoch == [0, 1]
+    assert all(type(v) is float for v in history.history["loss"])
 
 
 def test_members_differ_and_predict_gives_their_mean_and_std():

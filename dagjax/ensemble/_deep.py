@@ -28,6 +28,7 @@ import numpy as np
 from dagjax.ensemble._average import average
 from dagjax.model import Model
 from dagjax.model._clone import clone_model
+from dagjax.training.fit import log_value
 from dagjax.training.population import Population, PopulationState, fit_population, stack, unstack
 
 _SHUFFLES = (True, False, "per_member")
@@ -44,7 +45,9 @@ class EnsembleHistory:
     def __init__(self, members: list[dict]) -> None:
         self.members = members
         names = members[0] if members else {}
-        self.history = {name: list(np.mean([m[name] for m in members], axis=0)) for name in names}
+        self.history = {
+            name: [log_value(v) for v in np.mean([m[name] for m in members], axis=0)] for name in names
+        }
         self.epoch = list(range(len(next(iter(self.history.values()), []))))
 
 
