@@ -7,7 +7,8 @@ Ranks, lowest first; a module may import its own rank or lower:
 2. ``model``
 3. ``training.objectives``, ``training.optimizers``, and the public ``losses``, ``metrics``, ``optimizers``
 4. ``training.core``
-5. ``training.fit``, and ``training/__init__.py`` (it re-exports the pure step and ``FitSession``)
+5. ``training.fit``, ``training.population`` and the public ``population``, and ``training/__init__.py``
+   (it re-exports the pure step and ``FitSession``)
 6. ``callbacks``, ``io``, ``utils``, ``ensemble``
 7. ``tuners`` (above callbacks and io: it drives compile / fit / save_weights), ``export``, and anything
    else: ``dagjax/__init__.py``, ...
@@ -45,6 +46,8 @@ RANKS = {
     "dagjax.optimizers": 3,
     "dagjax.training.core": 4,
     "dagjax.training.fit": 5,
+    "dagjax.training.population": 5,
+    "dagjax.population": 5,
     "dagjax.callbacks": 6,
     "dagjax.io": 6,
     "dagjax.utils": 6,

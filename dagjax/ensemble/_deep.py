@@ -26,8 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dagjax.ensemble._average import average
-from dagjax.model import Model
-from dagjax.model._clone import clone_model
+from dagjax.model import Model, clone_model
 from dagjax.training.fit import log_value
 from dagjax.training.population import Population, PopulationState, fit_population, stack, unstack
 
