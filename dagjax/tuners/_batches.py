@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import jax
+
 from dagjax import population as pop
 from dagjax.tuners._optuna import optuna
 from dagjax.tuners._population import Data, Group, plan, population_of
@@ -114,7 +116,7 @@ class Batches:
                 value = objective.get_value(epoch_logs)
                 if best[i] is None or math.isnan(best[i]) or objective.better_than(value, best[i]):
                     best[i] = value
-                    self._save(models[i], pop.member(ps.train, i), trials[i])
+                    self._save(models[i], pop.member(jax.device_get(ps.train), i), trials[i])
                 trials[i].report(value, step=epoch + 1)
                 if trials[i].should_prune():
                     active[i], pruned[i] = False, epoch + 1
@@ -128,7 +130,7 @@ class Batches:
         return value, {**history[epoch], "epoch": epoch + 1}
 
     def _save(self, model: Any, state: Any, trial: Any) -> None:
-        """Save one member's weights where its trial's best epoch goes."""
+        """Save one member's weights (sliced on the host: no program per shape) where its trial's go."""
         model.params, model.state = state.params, state.state
         model.save_weights(self.tuner._weights_path(trial.number))
 

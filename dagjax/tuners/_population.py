@@ -134,7 +134,10 @@ def plan(models: Sequence[Any]) -> tuple[list[Group], list[int]]:
 
 
 def population_of(models: Sequence[Any], hyperparams: dict) -> tuple[pop.Population, pop.PopulationState]:
-    """The population of ``models`` (one program, one compile setting), its state holding their weights."""
+    """The population of ``models`` (one program, one compile setting), its state holding their weights.
+
+    The weights are stacked on the host: ``jnp.stack`` would compile a program per weight shape.
+    """
     first = models[0].fit_session.compile_arguments
     population = pop.Population(
         models[0], first["loss"], first["optimizer"], hyperparams=hyperparams,
@@ -142,5 +145,6 @@ def population_of(models: Sequence[Any], hyperparams: dict) -> tuple[pop.Populat
         weighted_metrics=first["weighted_metrics"],
     )
     ps = population.init()
-    params, state = pop.stack([(m.params, m.state) for m in models])
+    weights = jax.device_get([(m.params, m.state) for m in models])
+    params, state = jax.device_put(jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *weights))
     return population, ps._replace(train=ps.train._replace(params=params, state=state))
