@@ -38,17 +38,17 @@ def build_units(hp):
 
 
 @pytest.fixture
-def group_sizes(monkeypatch):
-    """The size of every population a search trains."""
-    sizes = []
+def trained(monkeypatch):
+    """``(size, reused)`` of each population a search trains (reused: an earlier batch's program)."""
+    seen = []
     real = _batches.population_of
 
-    def spy(models, hyperparams):
-        sizes.append(len(models))
-        return real(models, hyperparams)
+    def spy(models, hyperparams, known=None):
+        seen.append((len(models), known is not None))
+        return real(models, hyperparams, known)
 
     monkeypatch.setattr(_batches, "population_of", spy)
-    return sizes
+    return seen
 
 
 def search(tmp_path, build, population, x, y, name, **kwargs):
@@ -58,36 +58,41 @@ def search(tmp_path, build, population, x, y, name, **kwargs):
     return tuner
 
 
-def test_four_trials_train_as_one_program_and_score_as_one_at_a_time(tmp_path, digits, group_sizes):
+def test_four_trials_train_as_one_program_and_score_as_one_at_a_time(tmp_path, digits, trained):
     x, y = digits
     together = search(tmp_path, build_rates, 4, x, y, "together")
-    assert group_sizes == [4]
+    assert trained == [(4, False)]
     alone = search(tmp_path, build_rates, 1, x, y, "alone")
-    assert group_sizes == [4]  # population=1 runs the sequential path
+    assert trained == [(4, False)]  # population=1 runs the sequential path
     for a, b in zip(together.study.trials, alone.study.trials, strict=True):
         assert a.state == b.state == State.COMPLETE and a.params == b.params
         np.testing.assert_allclose(a.value, b.value, rtol=1e-4)
         assert list(a.intermediate_values) == [1, 2]
+    pairs = search(tmp_path, build_rates, 2, x, y, "pairs")
+    assert trained[1:] == [(2, False), (2, True)]  # the second pair ran on the first pair's program
+    for a, b in zip(pairs.study.trials, alone.study.trials, strict=True):
+        np.testing.assert_allclose(a.value, b.value, rtol=1e-4)
     best = together.get_best_models(1)[0]  # the saved best epoch of its member
     x_val, y_val = x[180:], y[180:]
     value = best.evaluate(x_val, y_val, verbose=0, return_dict=True)["loss"]
     np.testing.assert_allclose(value, together.study.best_value, rtol=1e-4)
 
 
-def test_shape_changing_hyperparameters_split_trials_into_groups(tmp_path, digits, group_sizes):
+def test_shape_changing_hyperparameters_split_trials_into_groups(tmp_path, digits, trained):
     x, y = digits
     tuner = search(tmp_path, build_units, 4, x, y, "units")
     units = [t.params["units"] for t in tuner.study.trials]
-    trained = group_sizes + [1] * (4 - sum(group_sizes))  # a group of one trains alone
-    assert sorted(trained) == sorted(np.unique(units, return_counts=True)[1])
+    sizes = [size for size, _ in trained]
+    sizes += [1] * (4 - sum(sizes))  # a group of one trains alone
+    assert sorted(sizes) == sorted(np.unique(units, return_counts=True)[1])
     assert len(set(units)) == 2 and all(t.state == State.COMPLETE for t in tuner.study.trials)
 
 
-def test_a_raw_optax_optimizer_falls_back_to_one_trial_at_a_time(tmp_path, digits, group_sizes):
+def test_a_raw_optax_optimizer_falls_back_to_one_trial_at_a_time(tmp_path, digits, trained):
     x, y = digits
     build = lambda hp: mlp(8, 0.0, optax.adam(hp.Float("lr", 1e-3, 1e-1, sampling="log")))
     tuner = search(tmp_path, build, 4, x, y, "optax")
-    assert group_sizes == [] and all(t.state == State.COMPLETE for t in tuner.study.trials)
+    assert trained == [] and all(t.state == State.COMPLETE for t in tuner.study.trials)
 
 
 def _separable(n=256):
@@ -104,12 +109,12 @@ def build_logistic(hp):
     return model
 
 
-def test_a_pruned_member_stops_while_the_others_finish(tmp_path, group_sizes):
+def test_a_pruned_member_stops_while_the_others_finish(tmp_path, trained):
     x, y = _separable()
     tuner = tuners.GridSearch(build_logistic, objective="loss", directory=tmp_path, population=2,
                               pruner=optuna.pruners.ThresholdPruner(upper=0.5))
     tuner.search(x, y, epochs=3, batch_size=32, verbose=0)
-    assert group_sizes == [2]
+    assert trained == [(2, False)]
     by_lr = {t.params["lr"]: t for t in tuner.study.trials}
     assert set(by_lr) == {0.0, 1.0} and len(tuner.study.trials) == 2
     assert by_lr[0.0].state == State.PRUNED and list(by_lr[0.0].intermediate_values) == [1]

@@ -13,11 +13,13 @@ failure count, the budget), so both paths record the same things.
 
 from __future__ import annotations
 
+import gc
 import math
 from typing import TYPE_CHECKING, Any
 
 import jax
 
+from dagjax import clear_session
 from dagjax import population as pop
 from dagjax.tuners._optuna import optuna
 from dagjax.tuners._population import Data, Group, plan, population_of
@@ -36,6 +38,8 @@ class Batches:
         self.study = search.tuner.study
         self.data = data
         self.open: dict[int, Any] = {}  # trial number -> the asked trial not yet told
+        self.populations: dict[tuple, pop.Population] = {}  # Group.program -> population of the last batch
+        self.stale = False  # whether this batch compiled programs no later batch runs
 
     def run(self) -> None:
         """Batches until the budget or the grid is spent, or the search stops."""
@@ -48,16 +52,30 @@ class Batches:
                 if size <= 0:
                     break
                 self._batch([self.study.ask() for _ in range(size)])
-                self.search.let_go()
+                self._let_go()
         except KeyboardInterrupt:
             for trial in list(self.open.values()):
                 trial.set_user_attr(INTERRUPTED, True)
                 self._tell(trial, state=TrialState.FAIL)
             raise
 
+    def _let_go(self) -> None:
+        """Free the batch's models; JAX's compiled programs too, unless each may serve the next batch.
+
+        A population whose program comes again trains the next batch without
+        compiling; clearing JAX's caches would drop its programs. They are
+        cleared once a batch ran a sequential trial or left a population out.
+        """
+        if self.stale:
+            self.search.let_go()
+        else:
+            clear_session()
+            gc.collect()
+
     # ------------------------------------------------------------------ one batch
     def _batch(self, trials: list) -> None:
         self.open.update((t.number, t) for t in trials)
+        kept, self.populations = self.populations, {}
         built = []
         for trial in trials:
             made = self._settle(trial, lambda trial=trial: self._build(trial), tell_success=False)
@@ -68,7 +86,8 @@ class Batches:
             if len(group.indices) == 1:
                 alone.append(group.indices[0])
             else:
-                self._train_together([built[i] for i in group.indices], group)
+                self._train_together([built[i] for i in group.indices], group, kept.get(group.program))
+        self.stale = bool(alone) or any(program not in self.populations for program in kept)
         for index in sorted(alone):
             trial, hp, _ = built[index]
             self._settle(trial, lambda trial=trial, hp=hp: self.search._fit(trial, hp))
@@ -84,20 +103,21 @@ class Batches:
             self.search.remember(trial, hp)
         return hp, model
 
-    def _train_together(self, members: list, group: Group) -> None:
-        """Train the group's members as one population; tell each trial its result."""
+    def _train_together(self, members: list, group: Group, known: pop.Population | None) -> None:
+        """Train the group's members as one population (``known``'s, if any); tell each trial its result."""
         trials = [trial for trial, _, _ in members]
         try:
-            outcomes = self._fit_population([model for _, _, model in members], trials, group)
+            outcomes = self._fit_population([model for _, _, model in members], trials, group, known)
         except Exception as error:
             outcomes = [error] * len(trials)
         for trial, outcome in zip(trials, outcomes):
             self._settle(trial, lambda outcome=outcome, trial=trial: self._outcome(trial, outcome))
 
-    def _fit_population(self, models: list, trials: list, group: Group) -> list:
+    def _fit_population(self, models: list, trials: list, group: Group, known: pop.Population | None) -> list:
         """Each member's ``(value, logs of its best epoch)``, or ``optuna.TrialPruned``."""
         objective, data = self.tuner.objective, self.data
-        population, ps = population_of(models, group.hyperparams)
+        population, ps = population_of(models, group.hyperparams, known)
+        self.populations[group.program] = population
         active = [True] * len(models)
         histories: list[list[dict]] = [[] for _ in models]
         best: list[float | None] = [None] * len(models)

@@ -85,6 +85,7 @@ class Group(NamedTuple):
 
     indices: list[int]
     hyperparams: dict[str, list]
+    program: tuple  # what one population trains: architecture, settings, names varied, size
 
 
 def _settings(model: Any) -> tuple[str, dict] | None:
@@ -116,6 +117,7 @@ def plan(models: Sequence[Any]) -> tuple[list[Group], list[int]]:
     """The populations among ``models`` (by architecture, then compile settings) and the ones left alone."""
     groups, alone = [], []
     for same_program in pop.group_by_architecture(models):
+        architecture = pop.architecture_key(models[same_program[0]])
         by_settings: dict[str, list[tuple[int, dict]]] = {}
         for index in same_program:
             settings = _settings(models[index])
@@ -123,28 +125,35 @@ def plan(models: Sequence[Any]) -> tuple[list[Group], list[int]]:
                 alone.append(index)
             else:
                 by_settings.setdefault(settings[0], []).append((index, settings[1]))
-        for members in by_settings.values():
+        for settings, members in by_settings.items():
             indices = [i for i, _ in members]
             hyperparams = _differing([v for _, v in members])
             layers = pop.tunable_hyperparams([models[i] for i in indices])
             per_member = [{n: vs[k] for n, vs in layers.items()} for k in range(len(indices))]
             hyperparams.update(_differing(per_member))
-            groups.append(Group(indices, hyperparams))
+            program = (architecture, settings, tuple(sorted(hyperparams)), len(indices))
+            groups.append(Group(indices, hyperparams, program))
     return groups, alone
 
 
-def population_of(models: Sequence[Any], hyperparams: dict) -> tuple[pop.Population, pop.PopulationState]:
+def population_of(
+    models: Sequence[Any], hyperparams: dict, known: pop.Population | None = None
+) -> tuple[pop.Population, pop.PopulationState]:
     """The population of ``models`` (one program, one compile setting), its state holding their weights.
 
-    The weights are stacked on the host: ``jnp.stack`` would compile a program per weight shape.
+    ``known``: a population of an earlier batch with the same ``Group.program``, whose
+    compiled programs then train these members too. The weights are stacked on the
+    host: ``jnp.stack`` would compile a program per weight shape.
     """
-    first = models[0].fit_session.compile_arguments
-    population = pop.Population(
-        models[0], first["loss"], first["optimizer"], hyperparams=hyperparams,
-        loss_weights=first["loss_weights"], metrics=first["metrics"],
-        weighted_metrics=first["weighted_metrics"],
-    )
-    ps = population.init()
+    population = known
+    if population is None:
+        first = models[0].fit_session.compile_arguments
+        population = pop.Population(
+            models[0], first["loss"], first["optimizer"], hyperparams=hyperparams,
+            loss_weights=first["loss_weights"], metrics=first["metrics"],
+            weighted_metrics=first["weighted_metrics"],
+        )
+    ps = population.init(hyperparams)
     weights = jax.device_get([(m.params, m.state) for m in models])
     params, state = jax.device_put(jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *weights))
     return population, ps._replace(train=ps.train._replace(params=params, state=state))
