@@ -283,3 +283,16 @@ def test_the_core_step_takes_traced_values_and_without_them_is_unchanged():
         trainer.train_step(start, (x, y), step_rng(0, 0), {"dropout": 0.1})
     with pytest.raises(ValueError, match=r"names 'dropout/noise'.*there it can: rate"):
         trainer.train_step(start, (x, y), step_rng(0, 0), {"layers": {"dropout": {"noise": 0.1}}})
+
+
+def test_init_with_other_values_equals_a_population_made_with_them():
+    x, y = _data()
+    model = _two_heads()
+    first = pop.Population(model, "mse", "adam", hyperparams={"learning_rate": [1e-3, 1e-2], "seed": [0, 1]})
+    again = {"learning_rate": [3e-2, 2e-3], "seed": [5, 2]}
+    made = pop.Population(model, "mse", "adam", hyperparams=again)
+    got, _ = pop.fit_population(first, x, y, batch_size=16, epochs=1, state=first.init(again))
+    want, _ = pop.fit_population(made, x, y, batch_size=16, epochs=1)
+    _assert_trees_close(got.train.params, want.train.params)
+    with pytest.raises(ValueError, match=r"made to vary, \['learning_rate'\]; got \['beta_1'\]"):
+        first.init({"beta_1": [0.9, 0.8]})

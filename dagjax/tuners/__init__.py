@@ -11,6 +11,8 @@
 The search lives in a database (an SQLite file in ``directory/project_name``
 unless ``storage=`` names another): run the script again to resume it, or
 in several processes at once to share it. ``tuner.study`` is the Optuna study.
+``population=8`` (any tuner) trains up to 8 trials at a time, each group of
+one architecture as one compiled program (``_batches.py``).
 """
 
 from dagjax.tuners._hypermodel import HyperModel as HyperModel

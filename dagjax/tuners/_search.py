@@ -28,10 +28,13 @@ from typing import TYPE_CHECKING, Any
 import jax
 
 from dagjax import clear_session
+from dagjax.tuners._batches import Batches
 from dagjax.tuners._callbacks import SaveBestEpoch, TrialReporter
+from dagjax.tuners._hypermodel import HyperModel
 from dagjax.tuners._hyperparameters import HyperParameters, drawing
 from dagjax.tuners._objective import MissingObjectiveError
 from dagjax.tuners._optuna import optuna, quiet
+from dagjax.tuners._population import Data, population_data
 from dagjax.tuners._report import trial_line
 from dagjax.tuners._trials import (
     ERROR,
@@ -57,13 +60,6 @@ _BUDGET_SPENT = "max_trials was reached by other workers"
 _GRID_TRIED = "every combination of the grid has been tried"
 
 
-def _let_go() -> None:
-    """Free what a trial made: layer names, JAX's compiled programs (no later trial runs them), the model."""
-    clear_session()
-    jax.clear_caches()
-    gc.collect()
-
-
 class _Surplus(Exception):
     """This trial is not to run: the budget, or the grid, is spent."""
 
@@ -81,6 +77,8 @@ class Search:
         self.error: Exception | None = None
         self.stop_error: Exception | None = None
         self.stopped = False  # whether this search, not the grid sampler, ended the loop
+        self.ended = False  # whether the loop is to end after the trials running now
+        self.batched = False  # whether trials run in batches (population > 1), not study.optimize
 
     def run(self) -> None:
         """Run trials until the budget is spent; re-runs first whatever an interrupted search left."""
@@ -96,9 +94,14 @@ class Search:
             if self.verbose:
                 print(f"Search complete: {_GRID_TRIED}.")
             return
+        together = self._together()
+        self.batched = together is not None
         try:
             with quiet():
-                study.optimize(self.objective, callbacks=[self.after_trial], catch=(Exception,))
+                if together is None:
+                    study.optimize(self.objective, callbacks=[self.after_trial], catch=(Exception,))
+                else:
+                    Batches(self, together).run()
         except KeyboardInterrupt:
             if self.verbose:
                 print("Search interrupted: the unfinished trial will run again when the search resumes.")
@@ -124,19 +127,52 @@ class Search:
             trial.set_user_attr(ERROR, f"{type(error).__name__}: {error}")
             raise
         finally:
-            _let_go()
+            self.let_go()
+
+    @staticmethod
+    def let_go() -> None:
+        """Free what a trial made: layer names, JAX's compiled programs (no later trial runs them), models."""
+        clear_session()
+        jax.clear_caches()
+        gc.collect()
 
     def _run_trial(self, trial: Any) -> float:
+        hp = self.draw(trial)
+        try:
+            return self._fit(trial, hp)
+        finally:  # what build and fit declared, even if they failed
+            self.remember(trial, hp)
+
+    def draw(self, trial: Any) -> HyperParameters:
+        """The trial's hyperparameters, drawn as build asks for them (a surplus trial is skipped)."""
         tuner = self.tuner
         if tuner.max_trials is not None and counted_before(tuner.study, trial.number) >= tuner.max_trials:
             self._skip(trial, _BUDGET_SPENT)
         trial.set_user_attr(WORKER, this_worker())
-        hp = drawing(tuner._space_items(), lambda spec: spec.suggest(trial, tuner.exhaustive))
-        try:
-            return self._fit(trial, hp)
-        finally:  # what build and fit declared, even if they failed
-            trial.set_user_attr(HYPERPARAMETERS, dict(hp.values))
-            tuner._learn(hp)
+        return drawing(tuner._space_items(), lambda spec: spec.suggest(trial, tuner.exhaustive))
+
+    def remember(self, trial: Any, hp: HyperParameters) -> None:
+        """Record what build and fit declared with the trial, and in the known space."""
+        trial.set_user_attr(HYPERPARAMETERS, dict(hp.values))
+        self.tuner._learn(hp)
+
+    def _together(self) -> Data | None:
+        """The data trials train on together, or None: one trial at a time (saying why, when it matters)."""
+        tuner = self.tuner
+        if tuner.population == 1:
+            return None
+        data = population_data(self.fit_args, {**self.fit_kwargs, "verbose": 0})
+        reasons = {
+            "HyperModel.fit is overridden": type(tuner.hypermodel).fit is not HyperModel.fit,
+            "executions_per_trial > 1": tuner.executions_per_trial > 1,
+            "callbacks are given": bool(self.callbacks),
+            "the objective is not a log": not tuner._objective_in_logs,
+            "fit gets arguments a population does not take": data is None,
+        }
+        why = [reason for reason, holds in reasons.items() if holds]
+        if why and self.verbose:
+            print(f"population={tuner.population}: trials run one at a time, as {'; '.join(why)}.")
+        return None if why else data
 
     def _fit(self, trial: Any, hp: HyperParameters) -> float:
         """Build and fit ``executions_per_trial`` times; the mean of their best epochs' objective."""
@@ -226,4 +262,6 @@ class Search:
     def _stop(self, study: Any, by_search: bool = True) -> None:
         """End the loop after this trial; ``by_search=False``: because the grid is done."""
         self.stopped = by_search
-        study.stop()
+        self.ended = True
+        if not self.batched:
+            study.stop()

@@ -65,6 +65,8 @@ class Tuner:
             after this many failures in a row.
         storage: a database URL (``"postgresql://..."``, ``"sqlite:///path"``) or an
             Optuna storage, shared by every process running this search.
+        population: trials to ask for at a time and train together, as one compiled
+            program per group of one architecture (``_batches.py``; 1: one at a time).
     """
 
     exhaustive = False  # GridSearch: ranges without a step become 10 values
@@ -81,10 +83,17 @@ class Tuner:
         overwrite: bool = False,
         max_consecutive_failed_trials: int = 3,
         storage: Any = None,
+        population: int = 1,
         *,
         sampler: Any,
         pruner: Any,
     ) -> None:
+        if isinstance(population, bool) or not isinstance(population, int) or population < 1:
+            raise ValueError(
+                "population is how many trials train together, an int >= 1 (1: one at a time); "
+                f"got {population!r}."
+            )
+        self.population = population
         self.hypermodel = as_hypermodel(hypermodel)
         self.objective = create_objective(objective)
         self._objective_in_logs = objective is not None

@@ -43,7 +43,7 @@ from dagjax.training.core import (
     trainable_only,
 )
 from dagjax.training.optimizers import set_hyperparams
-from dagjax.training.population._members import members, nested
+from dagjax.training.population._members import Members, members, nested
 from dagjax.training.population._optimizer import shared_optimizer
 from dagjax.training.population._stacking import stack
 
@@ -97,7 +97,10 @@ class Population:
             names, loss, loss_weights, metrics, weighted_metrics, isinstance(model.output, dict)
         )
         tunable = flat_tunables(model.tunable())
-        self.members = members(names, loss, loss_weights, hyperparams, size, seed, tunable)
+        self._members_of = lambda values, count: members(
+            names, loss, loss_weights, values, count, seed, tunable
+        )  # checked per-member values, for init(hyperparams) too
+        self.members = self._members_of(hyperparams, size)
         abstract = model.abstract_weights(trainable=True)
         tx = shared_optimizer(optimizer, self.members.optimizer, abstract)
         self.optimizer = trainable_only(tx, model)
@@ -119,17 +122,34 @@ class Population:
         return make_trainer(self.model, self.objective, self.optimizer, shapes)
 
     # ------------------------------------------------------------------ state
-    def init(self) -> PopulationState:
-        """Every member's fresh state: weights from its seed, optimizer state holding its own values."""
-        weights = [self.model.init(jax.random.key(seed)) for seed in self.members.seeds]
+    def init(self, hyperparams: Mapping[str, Sequence] | None = None) -> PopulationState:
+        """Every member's fresh state: weights from its seed, optimizer state holding its own values.
+
+        ``hyperparams`` gives the members other values of the same names (and
+        as many members): a state the same compiled programs train, so a
+        search can reuse one population for batch after batch of trials.
+        """
+        chosen = self.members if hyperparams is None else self._other_members(hyperparams)
+        weights = [self.model.init(jax.random.key(seed)) for seed in chosen.seeds]
         params, state = stack(weights)
         train = self._init_states(params, state)
-        opt_state = set_hyperparams(train.opt_state, self.members.optimizer)
-        hyperparams = {"loss_weights": jnp.asarray(self.members.loss_weights)}
-        if self.members.layers:
-            hyperparams["layers"] = jax.tree_util.tree_map(jnp.asarray, nested(self.members.layers))
-        seeds = jnp.asarray(np.asarray(self.members.seeds, np.int32))
-        return PopulationState(train._replace(opt_state=opt_state), hyperparams, seeds)
+        opt_state = set_hyperparams(train.opt_state, chosen.optimizer)
+        traced = {"loss_weights": jnp.asarray(chosen.loss_weights)}
+        if chosen.layers:
+            traced["layers"] = jax.tree_util.tree_map(jnp.asarray, nested(chosen.layers))
+        seeds = jnp.asarray(np.asarray(chosen.seeds, np.int32))
+        return PopulationState(train._replace(opt_state=opt_state), traced, seeds)
+
+    def _other_members(self, hyperparams: Mapping[str, Sequence]) -> Members:
+        """The members' values from ``hyperparams``, checked to fit this population's program."""
+        other = self._members_of(hyperparams, self.size)
+        varied = lambda m: sorted([*m.optimizer, *m.layers])
+        if varied(other) != varied(self.members):
+            raise ValueError(
+                f"init(hyperparams) must vary what the population was made to vary, {varied(self.members)}; "
+                f"got {varied(other)}."
+            )
+        return other
 
     # ------------------------------------------------------------------ pure steps
     def step_rngs(self, ps: PopulationState) -> jax.Array:
