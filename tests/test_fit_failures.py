@@ -221,7 +221,7 @@ def test_the_decision_costs_no_extra_trace_of_the_train_step(monkeypatch):
     assert traces_of_one_fit(None) == traces_of_one_fit(False) > 0
 
 
-def test_calls_host_sees_callbacks_nested_in_calls_control_flow_and_custom_rules():
+def test_step_needs_sees_callbacks_nested_in_calls_control_flow_and_custom_rules():
     def say(x):
         jax.debug.callback(lambda v: None, x)
         return x
@@ -244,9 +244,9 @@ def test_calls_host_sees_callbacks_nested_in_calls_control_flow_and_custom_rules
     }
     x = jax.numpy.ones(3)
     for where, fn in hiding_places.items():
-        assert _perf.calls_host(_perf.dispatching(jax.jit(fn)), (x,)), where
+        assert _perf.step_needs(_perf.dispatching(jax.jit(fn)), (x,)).calls_host, where
     no_host = lambda v: jax.lax.cond(v.sum() > 0, jax.numpy.sin, jax.numpy.cos, v)
-    assert not _perf.calls_host(_perf.dispatching(jax.jit(no_host)), (x,))
+    assert not _perf.step_needs(_perf.dispatching(jax.jit(no_host)), (x,)).calls_host
 
 
 # ------------------------------------------------------------------ exceptions between the steps

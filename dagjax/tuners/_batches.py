@@ -125,6 +125,7 @@ class Batches:
         for epoch in range(data.epochs):
             if not any(active):
                 break
+            weights = None  # the members' params and state on the host, fetched once if a member improved
             ps, logs = pop.fit_population(
                 population, data.x, data.y, data.batch_size, 1, shuffle=data.shuffle,
                 sample_weight=data.sample_weight, validation_data=data.validation_data,
@@ -136,7 +137,9 @@ class Batches:
                 value = objective.get_value(epoch_logs)
                 if best[i] is None or math.isnan(best[i]) or objective.better_than(value, best[i]):
                     best[i] = value
-                    self._save(models[i], pop.member(jax.device_get(ps.train), i), trials[i])
+                    if weights is None:
+                        weights = jax.device_get((ps.train.params, ps.train.state))
+                    self._save(models[i], pop.member(weights, i), trials[i])
                 trials[i].report(value, step=epoch + 1)
                 if trials[i].should_prune():
                     active[i], pruned[i] = False, epoch + 1
@@ -149,9 +152,9 @@ class Batches:
         value, epoch = self.tuner.objective.best_epoch(history)
         return value, {**history[epoch], "epoch": epoch + 1}
 
-    def _save(self, model: Any, state: Any, trial: Any) -> None:
-        """Save one member's weights (sliced on the host: no program per shape) where its trial's go."""
-        model.params, model.state = state.params, state.state
+    def _save(self, model: Any, weights: tuple, trial: Any) -> None:
+        """Save one member's ``(params, state)`` (host slices: no program per shape) as its trial's."""
+        model.params, model.state = weights
         model.save_weights(self.tuner._weights_path(trial.number))
 
     def _outcome(self, trial: Any, outcome: Any) -> float:

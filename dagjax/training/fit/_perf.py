@@ -213,11 +213,6 @@ def step_needs(program: Callable, args: tuple) -> StepNeeds:
     return known[types]
 
 
-def calls_host(program: Callable, args: tuple) -> bool:
-    """Whether the jitted ``program`` calls back to the host (Python) when it runs on ``args``."""
-    return step_needs(program, args).calls_host
-
-
 def _working_bytes(jaxpr) -> int:
     """The bytes of every value ``jaxpr`` computes, nested ones included (a loop body's once)."""
     total = 0
