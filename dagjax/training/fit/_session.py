@@ -70,14 +70,11 @@ class FitSession:
         self.objective: Objective = resolve_objective(
             model.output_names, loss, loss_weights, metrics, weighted_metrics, isinstance(model.output, dict)
         )
-        self.loss = loss
         self.compile_arguments = {
             "optimizer": get(optimizer), "loss": loss, "loss_weights": loss_weights, "metrics": metrics,
             "weighted_metrics": weighted_metrics, "steps_per_execution": steps_per_execution, "seed": seed,
         }
         self.optimizer = bind(trainable_only(self.compile_arguments["optimizer"], model), self)
-        self.steps_per_execution = steps_per_execution
-        self.seed = seed
         self._model = weakref.ref(model)  # the model holds its session: no reference cycle
         self._opt_state: Any = None  # made on first use
         self._opt_shared = False  # whether ``opt_state`` was handed out since the session made it
@@ -91,6 +88,21 @@ class FitSession:
         _perf.compilation_cache_from_env()
 
     # ------------------------------------------------------------------ what callbacks and files read
+    @property
+    def loss(self) -> Any:
+        """The ``loss`` argument ``compile`` was given."""
+        return self.compile_arguments["loss"]
+
+    @property
+    def steps_per_execution(self) -> int | str:
+        """``compile``'s ``steps_per_execution``."""
+        return self.compile_arguments["steps_per_execution"]
+
+    @property
+    def seed(self) -> int:
+        """The seed of Dropout's draws and the shuffles (``compile``'s, or the default seed then)."""
+        return self.compile_arguments["seed"]
+
     @property
     def model(self) -> Model:
         """The model this session trains."""
