@@ -15,6 +15,7 @@ from dagjax.training.population import fit_population as fit_population
 from dagjax.training.population import group_by_architecture as group_by_architecture
 from dagjax.training.population import keep_where as keep_where
 from dagjax.training.population import member as member
+from dagjax.training.population import optimizer_program as optimizer_program
 from dagjax.training.population import stack as stack
 from dagjax.training.population import tunable_hyperparams as tunable_hyperparams
 from dagjax.training.population import unstack as unstack

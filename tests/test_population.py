@@ -296,3 +296,19 @@ def test_init_with_other_values_equals_a_population_made_with_them():
     _assert_trees_close(got.train.params, want.train.params)
     with pytest.raises(ValueError, match=r"made to vary, \['learning_rate'\]; got \['beta_1'\]"):
         first.init({"beta_1": [0.9, 0.8]})
+
+
+def test_raw_optax_transformations_that_differ_in_numbers_train_as_one_program():
+    x, y = _data(4)
+    model = _two_heads()
+    optimizers = [optax.adam(1e-2), optax.adam(3e-3, b1=0.5)]
+    population = pop.Population(model, "mse", optimizers, hyperparams={"seed": [5, 6]})
+    assert population.size == 2
+    ps, _ = pop.fit_population(population, x, y, batch_size=16)
+    for i, tx in enumerate(optimizers):
+        params, _ = _fit_alone(model, tx, 5 + i, None, 1, x, y)
+        _assert_trees_close(pop.member(ps.train, i).params, params)
+    with pytest.raises(ValueError, match=r"Member 1's optimizer .* is another program than member 0's"):
+        pop.Population(model, "mse", [optax.adam(1e-2), optax.sgd(1e-2)])
+    with pytest.raises(ValueError, match=r"a list of 2 for a population of size 3"):
+        pop.Population(model, "mse", [optax.adam(1e-2), optax.adam(1e-3)], size=3)

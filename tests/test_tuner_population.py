@@ -8,7 +8,7 @@ from sklearn.datasets import load_digits
 
 import dagjax as dj
 from dagjax import layers, tuners
-from dagjax.tuners import _batches
+from dagjax.tuners import _batches, _population
 
 State = optuna.trial.TrialState
 
@@ -88,11 +88,18 @@ def test_shape_changing_hyperparameters_split_trials_into_groups(tmp_path, digit
     assert len(set(units)) == 2 and all(t.state == State.COMPLETE for t in tuner.study.trials)
 
 
-def test_a_raw_optax_optimizer_falls_back_to_one_trial_at_a_time(tmp_path, digits, trained):
+def test_raw_optax_trials_differing_in_numbers_train_as_one_program(tmp_path, digits, trained):
     x, y = digits
     build = lambda hp: mlp(8, 0.0, optax.adam(hp.Float("lr", 1e-3, 1e-1, sampling="log")))
-    tuner = search(tmp_path, build, 4, x, y, "optax")
-    assert trained == [] and all(t.state == State.COMPLETE for t in tuner.study.trials)
+    together = search(tmp_path, build, 2, x, y, "optax")
+    assert trained == [(2, False), (2, True)]
+    alone = search(tmp_path, build, 1, x, y, "optax_alone")
+    for a, b in zip(together.study.trials, alone.study.trials, strict=True):
+        assert a.state == b.state == State.COMPLETE and a.params == b.params
+        np.testing.assert_allclose(a.value, b.value, rtol=1e-4)
+    rules = [optax.adam(1e-2), optax.sgd(1e-2), optax.adam(1e-3), optax.sgd(1e-3, momentum=0.9)]
+    groups, _ = _population.plan([mlp(8, 0.0, rule) for rule in rules])
+    assert sorted(g.indices for g in groups) == [[0, 2], [1], [3]]  # only numbers may differ in a group
 
 
 def _separable(n=256):

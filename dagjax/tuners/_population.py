@@ -4,10 +4,12 @@ A search with ``population=K`` asks the study for up to K trials, builds
 each, and groups them here. Members of one group share the training program
 (``population.group_by_architecture``) and every ``compile`` argument except
 what a population can vary per member: the seed, the loss weights, the
-Keras-style optimizer's numeric arguments (``learning_rate``, ``beta_1``...)
-and layers' tunable values (Dropout rates, L1/L2 factors). The rest trains
-one trial at a time as before: a model compiled with a raw optax
-transformation (its arguments cannot be read back), a ``HyperModel`` with a
+Keras-style optimizer's numeric arguments (``learning_rate``, ``beta_1``...),
+the numbers in which raw optax transformations of one program differ
+(``optax.adam(hp.Float("lr", ...))``: read from the traced update, see
+``population.optimizer_program``) and layers' tunable values (Dropout rates,
+L1/L2 factors). The rest trains one trial at a time as before: a
+transformation whose program cannot be read, a ``HyperModel`` with a
 ``fit`` of its own, user callbacks, ``executions_per_trial > 1``, or fit
 arguments the population driver does not take.
 
@@ -25,10 +27,12 @@ from typing import Any, NamedTuple
 
 import jax
 import numpy as np
+import optax
 
 from dagjax import population as pop
-from dagjax.training.core import NotSerializableError, compile_config
+from dagjax.training.core import NotSerializableError, compile_config, trainable_only
 from dagjax.training.optimizers import KerasOptimizer
+from dagjax.training.optimizers import get as get_optimizer
 
 _FIT_KEYS = {
     "epochs", "batch_size", "validation_split", "validation_data", "shuffle", "sample_weight", "verbose",
@@ -88,18 +92,33 @@ class Group(NamedTuple):
     program: tuple  # what one population trains: architecture, settings, names varied, size
 
 
+def _optimizer_settings(model: Any, optimizer: Any, config: dict) -> tuple[Any, dict] | None:
+    """``(what must match, per-member values)`` of the compiled optimizer; None where it cannot be shared."""
+    if isinstance(optimizer, KerasOptimizer):
+        settings = config["optimizer"]["config"]
+        injectable = optimizer.recipe.injectable
+        return settings, {n: settings.pop(n) for n in injectable if isinstance(settings.get(n), (int, float))}
+    try:
+        wrapped = trainable_only(optimizer, model)
+        return pop.optimizer_program(wrapped, model.abstract_weights(trainable=True))
+    except Exception:  # a program that cannot be read trains alone, as before
+        return None
+
+
 def _settings(model: Any) -> tuple[str, dict] | None:
     """``(what must match, per-member values)`` of a compiled model; None when it cannot join a population."""
     arguments = model.fit_session.compile_arguments
-    if not isinstance(arguments["optimizer"], KerasOptimizer):
-        return None
+    raw = isinstance(arguments["optimizer"], optax.GradientTransformation) and not isinstance(
+        arguments["optimizer"], KerasOptimizer
+    )
     try:
-        config = compile_config(arguments)
+        config = compile_config({**arguments, "optimizer": get_optimizer("sgd")} if raw else arguments)
     except NotSerializableError:
         return None
-    optimizer = config["optimizer"]["config"]
-    injectable = arguments["optimizer"].recipe.injectable
-    values = {n: optimizer.pop(n) for n in injectable if isinstance(optimizer.get(n), (int, float))}
+    optimizer = _optimizer_settings(model, arguments["optimizer"], config)
+    if optimizer is None:
+        return None
+    config["optimizer"], values = optimizer
     values["seed"] = config.pop("seed")
     values["loss_weights"] = arguments["loss_weights"]
     del config["loss_weights"]

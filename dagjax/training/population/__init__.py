@@ -1,5 +1,6 @@
 """Populations: K trainings of one architecture as one compiled program (see ``_population``)."""
 
+from dagjax.training.population._constants import optimizer_program as optimizer_program
 from dagjax.training.population._fit import fit_population as fit_population
 from dagjax.training.population._groups import architecture_key as architecture_key
 from dagjax.training.population._groups import group_by_architecture as group_by_architecture

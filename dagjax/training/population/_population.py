@@ -9,7 +9,8 @@ differs between members is data, never code:
   its step rngs (``step_rng(seed, step)``) and, in :func:`fit_population`,
   its data shuffles; as a model trained by ``fit`` after ``compile(seed=seed)``;
 - optimizer arguments (``learning_rate``, ``beta_1``, ``momentum``...): kept in
-  each member's optimizer state (``inject_hyperparams``);
+  each member's optimizer state (``inject_hyperparams``); or, given one raw
+  optax transformation per member, the numbers in which they differ;
 - ``loss_weights`` and layers' values (``"dropout/rate"``, ``"dense/kernel/l2"``):
   in ``PopulationState.hyperparams``, given to the core step as traced values.
 
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from dagjax.layers import flat_tunables
 from dagjax.training.core import (
@@ -44,7 +46,7 @@ from dagjax.training.core import (
 )
 from dagjax.training.optimizers import set_hyperparams
 from dagjax.training.population._members import Members, members, nested
-from dagjax.training.population._optimizer import shared_optimizer
+from dagjax.training.population._optimizer import per_member_constants, shared_optimizer
 from dagjax.training.population._stacking import stack
 
 if TYPE_CHECKING:
@@ -71,7 +73,9 @@ class Population:
     ``compile``'s forms and hold for every member; ``hyperparams`` maps a name
     to one value per member: ``"seed"``, ``"loss_weights"``, a layer value by
     its path in ``model.tunable()`` (``"dropout/rate"``), or an optimizer
-    argument. ``size`` is the number of members (default: the lists' length);
+    argument. ``optimizer`` is one for all members, or a list with one per
+    member that differ only in numbers (``[optax.adam(1e-3), optax.adam(3e-3)]``).
+    ``size`` is the number of members (default: the lists' length);
     members without a ``"seed"`` list get ``seed, seed + 1, ...``.
     ``target_shapes`` picks shape-dependent losses and metrics as in
     ``build_trainer``.
@@ -93,6 +97,14 @@ class Population:
     ) -> None:
         names = list(model.output_names)
         self.model = model
+        abstract = model.abstract_weights(trainable=True)
+        wrap = lambda tx: trainable_only(tx, model)
+        if isinstance(optimizer, (list, tuple)) and not isinstance(optimizer, optax.GradientTransformation):
+            if size is not None and size != len(optimizer):
+                raise ValueError(f"optimizer: a list of {len(optimizer)} for a population of size {size}.")
+            size = len(optimizer)
+            optimizer, constants = per_member_constants(optimizer, abstract, wrap)
+            hyperparams = {**(hyperparams or {}), **constants}
         self.objective = resolve_objective(
             names, loss, loss_weights, metrics, weighted_metrics, isinstance(model.output, dict)
         )
@@ -101,9 +113,7 @@ class Population:
             names, loss, loss_weights, values, count, seed, tunable
         )  # checked per-member values, for init(hyperparams) too
         self.members = self._members_of(hyperparams, size)
-        abstract = model.abstract_weights(trainable=True)
-        tx = shared_optimizer(optimizer, self.members.optimizer, abstract)
-        self.optimizer = trainable_only(tx, model)
+        self.optimizer = shared_optimizer(optimizer, self.members.optimizer, abstract, wrap)
         self.trainer = self.trainer_for(target_shapes)
         self.compiled: dict = {}  # fit_population's trainer and programs per target layout, kept for reuse
         self._init_states = jax.jit(jax.vmap(self.trainer.init_train_state))  # compiled once, on first init
