@@ -95,3 +95,57 @@ def test_bad_input_is_refused():
     ensemble.compile("sgd", "mse")
     with pytest.raises(ValueError, match="per_member"):
         ensemble.fit(x, y, shuffle="each")
+
+
+class _Recorder(dj.callbacks.Callback):
+    """Keeps what each epoch hook saw: the epochs begun, the logs and the ensemble's params."""
+
+    def __init__(self):
+        super().__init__()
+        self.begun, self.logs, self.weights = [], [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.begun.append(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.logs.append(logs)
+        self.weights.append(self.model.params)
+
+
+def test_callbacks_get_mean_logs_stop_training_and_restore_weights_with_fits_arguments():
+    x, y = _data(3)
+    weights = np.linspace(0.0, 2.0, N).astype("float32")
+    model = _mlp()
+    ensemble = dj.ensemble.DeepEnsemble(model, 2, seed=1)
+    ensemble.compile("adam", "mse")
+    recorder = _Recorder()  # no epoch improves by min_delta: it stops after the second, restoring the first
+    stopper = dj.callbacks.EarlyStopping(monitor="loss", min_delta=1e9, patience=0, restore_best_weights=True)
+    history = ensemble.fit(x, y, batch_size=16, epochs=5, verbose=0, validation_split=0.25,
+                           sample_weight=weights, callbacks=[recorder, stopper])
+    assert history.epoch == [0, 1] and recorder.begun == [0, 1]
+    assert recorder.logs[1] == {name: values[1] for name, values in history.history.items()}
+    _assert_trees_close(ensemble.params, recorder.weights[0], rtol=0, atol=0)  # the best epoch's weights
+    _assert_trees_close(ensemble.members[1].params, jax.tree.map(lambda a: a[1], recorder.weights[0]))
+    model.params, model.state = model.init(jax.random.key(1))  # member 0, trained by fit
+    model.compile("adam", "mse", seed=1)
+    alone = model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_split=0.25, sample_weight=weights)
+    assert set(alone.history) == {"loss", "val_loss"}
+    for name, values in alone.history.items():
+        np.testing.assert_allclose(history.members[0][name], values, rtol=1e-5)
+
+
+def test_callbacks_an_ensemble_cannot_run_are_refused_before_training():
+    x, y = _data()
+    ensemble = dj.ensemble.DeepEnsemble(_mlp(), 2)
+    ensemble.compile("sgd", "mse")
+    before = ensemble.params
+
+    class PerBatch(dj.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    with pytest.raises(ValueError, match="cannot run ReduceLROnPlateau: it needs one model's training"):
+        ensemble.fit(x, y, callbacks=[dj.callbacks.ReduceLROnPlateau()])
+    with pytest.raises(ValueError, match=r"batch hooks cannot run \(PerBatch override one\)"):
+        ensemble.fit(x, y, callbacks=[PerBatch()])
+    _assert_trees_close(ensemble.params, before, rtol=0, atol=0)

@@ -11,6 +11,15 @@ initial weights. ``predict`` gives the members' mean (and their standard
 deviation); ``evaluate`` and ``save`` use their average,
 ``dj.ensemble.average(ensemble.members)``, an ordinary model.
 
+``fit`` takes callbacks that work at epoch ends (an epoch is one compiled
+call): they get the members' mean logs, and see the ensemble as their
+``model``: ``stop_training``, ``params``/``state`` (the members' trees
+stacked, on the host) and ``save``. So ``EarlyStopping`` (with
+``restore_best_weights``), ``TerminateOnNaN``, ``ModelCheckpoint`` (whole
+files), ``CSVLogger``, ``LambdaCallback`` and epoch hooks of your own work;
+batch hooks and the callbacks that need one model's training session
+(learning-rate changes, TensorBoard, backups) are refused at ``fit``.
+
 >>> ensemble = dj.ensemble.DeepEnsemble(model, n_members=5)
 >>> ensemble.compile("adam", "mse")
 >>> history = ensemble.fit(x, y, epochs=10)
@@ -25,6 +34,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dagjax.callbacks import (
+    BackupAndRestore,
+    CallbackList,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TensorBoard,
+)
 from dagjax.ensemble._average import average
 from dagjax.model import Model, clone_model
 from dagjax.training.fit import log_value
@@ -69,6 +86,7 @@ class DeepEnsemble:
         self._compiled: dict | None = None
         self._population: Population | None = None
         self._state: PopulationState | None = None
+        self.stop_training = False
 
     # ------------------------------------------------------------------ training
     def compile(
@@ -89,30 +107,84 @@ class DeepEnsemble:
         batch_size: int | None = None,
         epochs: int = 1,
         verbose: int | str = "auto",
+        callbacks: list | None = None,
+        validation_split: float = 0.0,
         validation_data: tuple | None = None,
         shuffle: bool | str = True,
+        sample_weight: Any = None,
     ) -> EnsembleHistory:
         """Train every member for ``epochs`` on ``(x, y)`` as one program; continues from the last ``fit``.
 
-        ``shuffle``: ``True`` (every member sees the same shuffled batches),
-        ``False`` (in order) or ``"per_member"`` (each its own shuffle).
+        Arguments as ``Model.fit``'s; ``shuffle``: ``True`` (every member sees
+        the same shuffled batches), ``False`` (in order) or ``"per_member"``
+        (each its own shuffle). ``callbacks``: see the module.
         """
         population = self._population_for("fit")
         if shuffle not in _SHUFFLES:
             raise ValueError(f"shuffle must be True, False or 'per_member', got {shuffle!r}.")
+        hooks = _epoch_callbacks(callbacks, self, verbose=verbose, epochs=epochs)
         ps = self._start_state(population)
         offsets = np.arange(self.n_members) if shuffle == "per_member" else np.zeros(self.n_members, int)
         ps = ps._replace(seed=jnp.asarray(self.seed + offsets, jnp.int32))
+        printer = None if verbose == 0 else _printer(epochs)
+        self.stop_training = False
+
+        def after_epoch(epoch: int, logs: list, state: PopulationState) -> list[bool] | None:
+            if printer is not None:
+                printer(epoch, logs)
+            if not hooks.callbacks:
+                return None
+            self._keep(jax.device_get(state))
+            hooks.on_epoch_end(epoch, logs=_mean_logs(logs))
+            if self.stop_training:
+                return [False] * self.n_members
+            if epoch + 1 < epochs:
+                hooks.on_epoch_begin(epoch + 1)
+            return None
+
+        hooks.on_train_begin()
+        if epochs > 0 and not self.stop_training:
+            hooks.on_epoch_begin(0)
         ps, histories = fit_population(
-            population, x, y, 32 if batch_size is None else batch_size, epochs,
-            shuffle=bool(shuffle), validation_data=validation_data,
-            on_epoch_end=None if verbose == 0 else _printer(epochs),
-            state=ps,
+            population, x, y, 32 if batch_size is None else batch_size, 0 if self.stop_training else epochs,
+            shuffle=bool(shuffle), sample_weight=sample_weight, validation_split=validation_split,
+            validation_data=validation_data, on_epoch_end=after_epoch, state=ps,
         )
-        self._state = ps
-        weights = zip(_unstacked(ps.train.params, self.n_members), _unstacked(ps.train.state, self.n_members))
+        self._keep(ps)
+        history = EnsembleHistory(histories)
+        hooks.on_train_end(logs={name: values[-1] for name, values in history.history.items()})
+        return history
+
+    @property
+    def params(self) -> dict:
+        """The members' params stacked on a leading axis, on the host (callbacks read and set these)."""
+        return _host_stack([m.params for m in self.members])
+
+    @params.setter
+    def params(self, params: dict) -> None:
+        self._set_weights(params, self.state)
+
+    @property
+    def state(self) -> dict:
+        """The members' non-trainable state stacked on a leading axis, on the host."""
+        return _host_stack([m.state for m in self.members])
+
+    @state.setter
+    def state(self, state: dict) -> None:
+        self._set_weights(self.params, state)
+
+    def _set_weights(self, params: dict, state: dict) -> None:
+        """Members (and the population state that a next ``fit`` continues from) holding these weights."""
+        params, state = jax.device_get((params, state))
+        if self._state is not None:
+            self._state = self._state._replace(train=self._state.train._replace(params=params, state=state))
+        weights = zip(_unstacked(params, self.n_members), _unstacked(state, self.n_members))
         self.members = [_member(self.model, i, w) for i, w in enumerate(weights)]
-        return EnsembleHistory(histories)
+
+    def _keep(self, ps: PopulationState) -> None:
+        """Hold ``ps`` as the state a next ``fit`` continues from, its weights as the members'."""
+        self._state = ps
+        self._set_weights(ps.train.params, ps.train.state)
 
     def _population_for(self, what: str) -> Population:
         """The population ``compile`` made; a clear error before it."""
@@ -187,17 +259,52 @@ def _member(model: Model, index: int, weights: tuple[dict, dict]) -> Model:
     return clone
 
 
+def _host_stack(trees: list[dict]) -> dict:
+    """The members' trees stacked on a leading axis as numpy arrays; ``{}`` for none (no state)."""
+    return jax.tree.map(lambda *leaves: np.stack(leaves), *jax.device_get(trees)) if trees[0] else {}
+
+
 def _unstacked(tree: dict, size: int) -> list[dict]:
     """The members of a stacked tree; ``size`` empty dicts for a model without any (no state)."""
     return unstack(tree, size) if jax.tree.leaves(tree) else [{} for _ in range(size)]
+
+
+_SESSION_CALLBACKS = (ReduceLROnPlateau, LearningRateScheduler, TensorBoard, BackupAndRestore)
+
+
+def _epoch_callbacks(callbacks: list | None, ensemble: DeepEnsemble, **params: Any) -> CallbackList:
+    """The callbacks bound to ``ensemble``; the ones it cannot run refused now, before any training."""
+    hooks = CallbackList(callbacks)
+    for callback in hooks.callbacks:
+        weights_only = isinstance(callback, ModelCheckpoint) and callback.save_weights_only
+        if isinstance(callback, _SESSION_CALLBACKS) or weights_only:
+            what = "ModelCheckpoint(save_weights_only=True)" if weights_only else type(callback).__name__
+            raise ValueError(
+                f"DeepEnsemble.fit cannot run {what}: it needs one model's training session or weights file. "
+                "An ensemble's callbacks run at epoch ends and see the ensemble (stop_training, params, "
+                "state, save): EarlyStopping, TerminateOnNaN, ModelCheckpoint, CSVLogger, LambdaCallback."
+            )
+    if hooks.has_batch_hooks("train"):
+        names = ", ".join(sorted({type(c).__name__ for c in hooks.callbacks}))
+        raise ValueError(
+            f"DeepEnsemble.fit runs each epoch as one compiled call, so batch hooks cannot run ({names} "
+            "override one); move the work to on_epoch_end."
+        )
+    hooks.configure(ensemble, **params)
+    return hooks
+
+
+def _mean_logs(logs: list) -> dict:
+    """The members' mean of each log of an epoch, as Python floats."""
+    trained = [log for log in logs if log is not None]
+    return {name: log_value(np.mean([log[name] for log in trained], axis=0)) for name in trained[0]}
 
 
 def _printer(epochs: int) -> Any:
     """An ``on_epoch_end`` hook printing the members' mean logs, one line per epoch."""
 
     def hook(epoch: int, logs: list) -> None:
-        trained = [log for log in logs if log is not None]
-        means = {name: np.mean([log[name] for log in trained]) for name in trained[0]}
+        means = _mean_logs(logs)
         print(f"Epoch {epoch + 1}/{epochs} - " + " - ".join(f"{k}: {v:.4f}" for k, v in means.items()))
 
     return hook

@@ -122,27 +122,29 @@ class Batches:
         histories: list[list[dict]] = [[] for _ in models]
         best: list[float | None] = [None] * len(models)
         pruned: list[int | None] = [None] * len(models)
-        for epoch in range(data.epochs):
-            if not any(active):
-                break
+
+        def after_epoch(epoch: int, logs: list, state: pop.PopulationState) -> list[bool]:
             weights = None  # the members' params and state on the host, fetched once if a member improved
-            ps, logs = pop.fit_population(
-                population, data.x, data.y, data.batch_size, 1, shuffle=data.shuffle,
-                sample_weight=data.sample_weight, validation_data=data.validation_data,
-                state=ps, active=active,
-            )
-            for i in [i for i, on in enumerate(active) if on]:
-                epoch_logs = {name: values[0] for name, values in logs[i].items()}
+            for i, epoch_logs in enumerate(logs):
+                if epoch_logs is None:
+                    continue
                 histories[i].append(epoch_logs)
                 value = objective.get_value(epoch_logs)
                 if best[i] is None or math.isnan(best[i]) or objective.better_than(value, best[i]):
                     best[i] = value
                     if weights is None:
-                        weights = jax.device_get((ps.train.params, ps.train.state))
+                        weights = jax.device_get((state.train.params, state.train.state))
                     self._save(models[i], pop.member(weights, i), trials[i])
                 trials[i].report(value, step=epoch + 1)
                 if trials[i].should_prune():
                     active[i], pruned[i] = False, epoch + 1
+            return active
+
+        pop.fit_population(
+            population, data.x, data.y, data.batch_size, data.epochs, shuffle=data.shuffle,
+            sample_weight=data.sample_weight, validation_split=data.validation_split,
+            validation_data=data.validation_data, on_epoch_end=after_epoch, state=ps,
+        )
         return [
             optuna.TrialPruned(f"pruned at epoch {at}") if at is not None else self._best(history)
             for history, at in zip(histories, pruned)

@@ -21,7 +21,6 @@ ones a sequential trial gets (up to float32 rounding of the varied values).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -45,23 +44,15 @@ class Data(NamedTuple):
     x: Any
     y: Any
     sample_weight: Any
+    validation_split: float
     validation_data: tuple | None
     batch_size: int
     epochs: int
     shuffle: bool
 
 
-def _split(tree: Any, at: int) -> tuple[Any, Any]:
-    """Every array of ``tree`` cut at sample ``at``: ``(first part, rest)``."""
-    head = jax.tree_util.tree_map(lambda a: np.asarray(a)[:at], tree)
-    return head, jax.tree_util.tree_map(lambda a: np.asarray(a)[at:], tree)
-
-
 def population_data(fit_args: tuple, fit_kwargs: dict) -> Data | None:
-    """The search's fit arguments as a population trains on them; None where it cannot (see the module).
-
-    ``validation_split`` takes the last share of the samples, before any shuffle, as ``fit`` does.
-    """
+    """The search's fit arguments as a population trains on them; None where it cannot (see the module)."""
     kwargs = dict(fit_kwargs)
     names = ("x", "y", "batch_size", "epochs")
     if len(fit_args) > len(names) or any(n in kwargs for n in names[: len(fit_args)]):
@@ -70,18 +61,11 @@ def population_data(fit_args: tuple, fit_kwargs: dict) -> Data | None:
     x, y = kwargs.pop("x", None), kwargs.pop("y", None)
     if not set(kwargs) <= _FIT_KEYS or x is None or y is None:
         return None
-    sample_weight, validation = kwargs.get("sample_weight"), kwargs.get("validation_data")
-    split = kwargs.get("validation_split") or 0.0
-    if validation is None and split:
-        size = len(jax.tree_util.tree_leaves(x)[0])
-        at = int(math.floor(size * (1.0 - split)))
-        (x, x_val), (y, y_val) = _split(x, at), _split(y, at)
-        validation = (x_val, y_val)
-        if sample_weight is not None:
-            sample_weight, w_val = _split(sample_weight, at)
-            validation = (x_val, y_val, w_val)
-    batch_size, epochs = kwargs.get("batch_size") or 32, kwargs.get("epochs", 1)
-    return Data(x, y, sample_weight, validation, batch_size, epochs, kwargs.get("shuffle", True))
+    split, validation = kwargs.get("validation_split") or 0.0, kwargs.get("validation_data")
+    return Data(
+        x, y, kwargs.get("sample_weight"), split, validation,
+        kwargs.get("batch_size") or 32, kwargs.get("epochs", 1), kwargs.get("shuffle", True),
+    )
 
 
 class Group(NamedTuple):

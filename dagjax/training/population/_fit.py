@@ -10,12 +10,15 @@ the same program for every epoch and every member.
 ``on_epoch_end(epoch, logs)`` (optional) gets each member's logs of the epoch
 (None for a member that was frozen) and may return new ``active`` flags: a
 hyperparameter search reports each member's objective there and prunes the
-losing ones, who then keep their weights while the others train on. Training
-ends after ``epochs`` or once no member is active.
+losing ones, who then keep their weights while the others train on. A hook
+with a ``state`` parameter also gets the population's state after the epoch,
+to read weights from (its buffers go to the next epoch's step: copy what you
+keep, ``jax.device_get``). Training ends after ``epochs`` or once no member is active.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,6 +33,7 @@ from dagjax.training.fit._data import (
     array_data,
     check_same_targets,
     leaves,
+    split,
     target_shapes,
     weight_shapes,
 )
@@ -115,6 +119,7 @@ def fit_population(
     *,
     shuffle: bool = True,
     sample_weight: Any = None,
+    validation_split: float = 0.0,
     validation_data: tuple | None = None,
     on_epoch_end: EpochHook | None = None,
     state: PopulationState | None = None,
@@ -124,7 +129,8 @@ def fit_population(
 
     A history is ``{log name: [one value per epoch the member trained]}``, as
     Keras's ``History.history``, with ``val_`` logs when ``validation_data``
-    (``(x, y)`` or ``(x, y, sample_weight)``) is given. ``state`` continues a
+    (``(x, y)`` or ``(x, y, sample_weight)``) or ``validation_split`` (the
+    last share of the samples, before any shuffle, as ``fit``) is given. ``state`` continues a
     population (default: ``population.init()``); its buffers are donated to
     the steps, so keep the returned state, not the one passed in. ``active``
     gives the starting flags (default: all). See the module for ``on_epoch_end``.
@@ -133,12 +139,19 @@ def fit_population(
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
     ps = population.init() if state is None else state
     flags = np.asarray(population.flags(active))
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split}.")
     arrays = _checked_data(population, x, y, sample_weight)
+    held_out = None
+    if validation_data is not None:
+        held_out = _validation_arrays(population, validation_data)
+    elif validation_split:
+        arrays, held_out = split(arrays, validation_split)
     data, size = jax.device_put(leaves(arrays)), arrays.size
     batch_size = min(batch_size, size)
     rows = pass_rows(size, batch_size)
     trainer, programs = _programs(population, arrays)
-    val = _validation(population, arrays, validation_data, batch_size)
+    val = None if held_out is None else _validation(population, arrays, held_out, batch_size)
     histories: list[dict] = [{} for _ in range(population.size)]
     for epoch in range(epochs):
         if not flags.any():
@@ -160,7 +173,8 @@ def fit_population(
             for name, value in logs[-1].items():
                 histories[i].setdefault(name, []).append(value)
         if on_epoch_end is not None:
-            new = on_epoch_end(epoch, logs)
+            takes_state = "state" in inspect.signature(on_epoch_end).parameters
+            new = on_epoch_end(epoch, logs, state=ps) if takes_state else on_epoch_end(epoch, logs)
             if new is not None:
                 flags = np.asarray(population.flags(new))
     return ps, histories
@@ -177,15 +191,15 @@ def _programs(population: Population, arrays: ArrayData) -> tuple[Trainer, _Prog
     return population.compiled[key]
 
 
-def _validation(
-    population: Population, train: ArrayData, data: tuple | None, batch_size: int
-) -> tuple | None:
-    """``(arrays on the device, idx, mask, rows)`` for the validation data, read in order as ``fit`` does."""
-    if data is None:
-        return None
+def _validation_arrays(population: Population, data: Any) -> ArrayData:
+    """``validation_data`` read and checked as ``fit`` reads it."""
     if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
         raise ValueError("validation_data must be (x, y) or (x, y, sample_weight).")
-    arrays = _checked_data(population, *data, *([None] * (3 - len(data))))
+    return _checked_data(population, *data, *([None] * (3 - len(data))))
+
+
+def _validation(population: Population, train: ArrayData, arrays: ArrayData, batch_size: int) -> tuple:
+    """``(arrays on the device, idx, mask, rows)`` for the validation data, read in order as ``fit`` does."""
     check_same_targets(population.model, target_shapes(train), target_shapes(arrays), "validation_data")
     idx, mask = jax.device_put(host_plan(0, arrays.size, min(batch_size, arrays.size), False))
     return jax.device_put(leaves(arrays)), idx, mask, idx.shape[0]
