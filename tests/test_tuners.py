@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 
+import jax
 import numpy as np
 import optax
 import optuna
@@ -326,6 +327,16 @@ def test_overwrite_starts_afresh(tmp_path):
     assert again.remaining_trials == 0 and len(again.study.trials) == 2
     fresh = tuners.RandomSearch(scored, max_trials=2, directory=tmp_path, overwrite=True)
     assert fresh.remaining_trials == 2 and not list((tmp_path / "untitled_project").glob("trial_*"))
+
+
+def test_jax_caches_are_cleared_after_each_trial_unless_the_tuner_is_told_not_to(tmp_path):
+    other = jax.jit(lambda v: v + 1)  # other JAX code in the process
+    scored = Scored(lambda hp: hp.Int("x", 0, 3), lambda hp: hp["x"])
+    for clear, kept in [(False, 1), (True, 0)]:
+        other(1.0)
+        tuners.RandomSearch(scored, max_trials=1, directory=tmp_path, project_name=str(clear),
+                            clear_caches=clear).search(verbose=0)
+        assert other._cache_size() == kept
 
 
 def _separable(n=256):

@@ -8,7 +8,8 @@ row (raised with the last error), nor when the objective is missing from the
 logs (the same in every trial: raised at once). GridSearch's sampler stops
 the loop itself when every combination has been tried.
 
-Each trial ends with ``dj.clear_session()``, ``jax.clear_caches()`` and a
+Each trial ends with ``dj.clear_session()``, ``jax.clear_caches()`` (unless
+the tuner was made with ``clear_caches=False``) and a
 garbage collection: a model, its fit session and its compiled programs form
 reference cycles that the collector would otherwise free late, and JAX keeps
 every compiled program in its in-memory caches, though no later trial runs
@@ -129,11 +130,11 @@ class Search:
         finally:
             self.let_go()
 
-    @staticmethod
-    def let_go() -> None:
+    def let_go(self) -> None:
         """Free what a trial made: layer names, JAX's compiled programs (no later trial runs them), models."""
         clear_session()
-        jax.clear_caches()
+        if self.tuner.clear_caches:
+            jax.clear_caches()
         gc.collect()
 
     def _run_trial(self, trial: Any) -> float:

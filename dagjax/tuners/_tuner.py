@@ -67,6 +67,10 @@ class Tuner:
             Optuna storage, shared by every process running this search.
         population: trials to ask for at a time and train together, as one compiled
             program per group of one architecture (``_batches.py``; 1: one at a time).
+        clear_caches: after each trial (or batch of trials), clear JAX's in-memory
+            caches of compiled programs, which keeps memory flat over long searches
+            but also drops the programs of other JAX code in the process; ``False``
+            leaves them (``_search.py``).
     """
 
     exhaustive = False  # GridSearch: ranges without a step become 10 values
@@ -87,6 +91,7 @@ class Tuner:
         *,
         sampler: Any,
         pruner: Any,
+        clear_caches: bool = True,
     ) -> None:
         if isinstance(population, bool) or not isinstance(population, int) or population < 1:
             raise ValueError(
@@ -94,6 +99,7 @@ class Tuner:
                 f"got {population!r}."
             )
         self.population = population
+        self.clear_caches = clear_caches
         self.hypermodel = as_hypermodel(hypermodel)
         self.objective = create_objective(objective)
         self._objective_in_logs = objective is not None
