@@ -96,9 +96,27 @@ def _forward(op: str) -> Any:
 
 
 for _op in (
-    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
-    "__floordiv__", "__rfloordiv__", "__pow__", "__rpow__", "__neg__", "__pos__", "__abs__", "__getitem__",
-    "__lt__", "__le__", "__gt__", "__ge__", "astype",
+    "__add__",
+    "__radd__",
+    "__sub__",
+    "__rsub__",
+    "__mul__",
+    "__rmul__",
+    "__truediv__",
+    "__rtruediv__",
+    "__floordiv__",
+    "__rfloordiv__",
+    "__pow__",
+    "__rpow__",
+    "__neg__",
+    "__pos__",
+    "__abs__",
+    "__getitem__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "astype",
 ):
     setattr(MetricVariable, _op, _forward(_op))
 
