@@ -250,7 +250,7 @@ class IntegerLookup(Layer):
         """Use ``vocabulary`` (distinct integers, without the mask or OOV token) from now on."""
         tokens = [int(t) for t in np.asarray(vocabulary).reshape(-1)]
         head = self.get_vocabulary()[: self._start()]
-        if tokens[: len(head)] == head:  # a get_vocabulary() list: its reserved entries lead, as Keras takes it
+        if tokens[: len(head)] == head:  # a get_vocabulary() list, reserved entries first: Keras takes it
             tokens = tokens[len(head) :]
         if len(set(tokens)) != len(tokens):
             raise ValueError(f"IntegerLookup vocabulary has repeated tokens: {sorted(tokens)}.")

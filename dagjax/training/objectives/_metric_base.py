@@ -125,8 +125,14 @@ class Metric:
         return list(getattr(self, "_variables", []))
 
     def update_state(self, *args: Any, **kwargs: Any) -> None:
-        """Accumulate one batch into the held state: ``update`` on it, as Keras's stateful metrics."""
-        self._held = self.update(self._held_state(), *args, **kwargs)
+        """Accumulate one batch into the held state: ``update`` on it, as Keras's stateful metrics.
+
+        The update is compiled once per input shape: op-by-op dispatch of a metric's
+        dozens of small operations costs more than one compile after a few batches.
+        """
+        if "_compiled_update" not in vars(self):
+            self._compiled_update = jax.jit(self.update)
+        self._held = self._compiled_update(self._held_state(), *args, **kwargs)
 
     def reset_state(self) -> None:
         """Forget what was accumulated (a Keras-style metric: every variable back to zeros, as Keras)."""
