@@ -145,7 +145,8 @@ class Resizing(Layer):
 
     def call(self, params: dict, images: jax.Array) -> jax.Array:
         """The resized batch, in the input's dtype (rounded and clipped for integer images)."""
-        x = to_channels_last(images, self.data_format)
+        integer = jnp.issubdtype(images.dtype, jnp.integer)
+        x = to_channels_last(images.astype(jnp.float32) if integer else images, self.data_format)
         if self.crop_to_aspect_ratio:
             x = crop_to_aspect(x, self.height, self.width)
         elif self.pad_to_aspect_ratio:
@@ -153,7 +154,7 @@ class Resizing(Layer):
         shape = (x.shape[0], self.height, self.width, x.shape[3])
         out = jax.image.resize(x, shape, method=self.interpolation, antialias=self.antialias)
         out = from_channels_last(out, self.data_format)
-        if jnp.issubdtype(images.dtype, jnp.integer):
+        if integer:
             info = jnp.iinfo(images.dtype)
             out = jnp.clip(jnp.round(out), info.min, info.max)
         return out.astype(images.dtype)
