@@ -265,18 +265,3 @@ def test_adapted_layers_survive_save_and_load(tmp_path):
     )
     np.testing.assert_allclose(np.asarray(loaded.state[norm.name]["mean"]), norm._adapted[0])
 
-
-def test_every_preprocessing_layer_config_round_trips():
-    made = [cls(**kwargs) for cls, kwargs in AUGMENTATIONS] + [
-        layers.Normalization(axis=(1, 2), mean=[1.0, 2.0], variance=[1.0, 3.0], invert=True),
-        layers.Rescaling([0.5, 2.0], offset=1.0),
-        layers.Resizing(3, 4, interpolation="nearest", crop_to_aspect_ratio=True),
-        layers.CenterCrop(2, 3, data_format="channels_first"),
-        layers.CategoryEncoding(5, output_mode="count"),
-        layers.Discretization(bin_boundaries=[0.0, 1.0], output_mode="one_hot"),
-        layers.Hashing(7, mask_value=0, salt=(1, 2)),
-        layers.IntegerLookup(vocabulary=[3, 5], mask_token=0, num_oov_indices=2),
-    ]
-    for layer in made:
-        config = layer.get_config()
-        assert type(layer).from_config(config).get_config() == config, type(layer).__name__
