@@ -7,6 +7,9 @@ from dagjax.layers._activation import ReLU as ReLU
 from dagjax.layers._activation import Softmax as Softmax
 from dagjax.layers._base import Layer as Layer
 from dagjax.layers._base import LayerInputError as LayerInputError
+from dagjax.layers._categorical import CategoryEncoding as CategoryEncoding
+from dagjax.layers._categorical import Hashing as Hashing
+from dagjax.layers._categorical import IntegerLookup as IntegerLookup
 from dagjax.layers._conv import Conv1D as Conv1D
 from dagjax.layers._conv import Conv1DTranspose as Conv1DTranspose
 from dagjax.layers._conv import Conv2D as Conv2D
@@ -22,6 +25,14 @@ from dagjax.layers._depthwise import DepthwiseConv1D as DepthwiseConv1D
 from dagjax.layers._depthwise import DepthwiseConv2D as DepthwiseConv2D
 from dagjax.layers._depthwise import SeparableConv1D as SeparableConv1D
 from dagjax.layers._depthwise import SeparableConv2D as SeparableConv2D
+from dagjax.layers._discretization import Discretization as Discretization
+from dagjax.layers._image_augmentation import RandomContrast as RandomContrast
+from dagjax.layers._image_augmentation import RandomFlip as RandomFlip
+from dagjax.layers._image_augmentation import RandomRotation as RandomRotation
+from dagjax.layers._image_augmentation import RandomTranslation as RandomTranslation
+from dagjax.layers._image_augmentation import RandomZoom as RandomZoom
+from dagjax.layers._image_preprocessing import CenterCrop as CenterCrop
+from dagjax.layers._image_preprocessing import Resizing as Resizing
 from dagjax.layers._input import Input as Input
 from dagjax.layers._input import InputLayer as InputLayer
 from dagjax.layers._merge import Add as Add
@@ -68,6 +79,8 @@ from dagjax.layers._pooling import GlobalMaxPooling3D as GlobalMaxPooling3D
 from dagjax.layers._pooling import MaxPooling1D as MaxPooling1D
 from dagjax.layers._pooling import MaxPooling2D as MaxPooling2D
 from dagjax.layers._pooling import MaxPooling3D as MaxPooling3D
+from dagjax.layers._preprocessing import Normalization as Normalization
+from dagjax.layers._preprocessing import Rescaling as Rescaling
 from dagjax.layers._recurrent import GRU as GRU
 from dagjax.layers._recurrent import LSTM as LSTM
 from dagjax.layers._recurrent import SimpleRNN as SimpleRNN
@@ -79,6 +92,8 @@ from dagjax.layers._sample_normalization import GroupNormalization as GroupNorma
 from dagjax.layers._sample_normalization import UnitNormalization as UnitNormalization
 from dagjax.layers._specs import TensorSpec as TensorSpec
 from dagjax.layers._specs import WeightSpec as WeightSpec
+from dagjax.layers._text import StringLookup as StringLookup
+from dagjax.layers._text import TextVectorization as TextVectorization
 from dagjax.layers._tunable import Tunable as Tunable
 from dagjax.layers._tunable import flat_tunables as flat_tunables
 from dagjax.layers._wrappers import Bidirectional as Bidirectional

@@ -3,6 +3,14 @@
 A metric object holds only configuration; ``init`` / ``update`` / ``result``
 are pure functions of a state pytree of float32 arrays, so the train step can
 carry metric state through ``jit`` and ``lax.scan``.
+
+On top of that pure protocol every metric also has Keras's stateful methods,
+``update_state`` / ``result()`` / ``reset_state``, holding one state pytree for
+code that accumulates by hand. A subclass may instead be written as in Keras
+(``add_variable`` in ``__init__``, ``update_state`` assigning to the variables,
+``result()`` reading them): its pure functions then come from running those
+methods in a binding scope (``_metric_variables``), so ``compile`` traces it
+into the jitted step like any other metric.
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from dagjax._naming import to_snake_case
+from dagjax.training.objectives import _metric_variables as variables_scope
 from dagjax.training.objectives._loss_functions import align_ranks, divide_no_nan
+from dagjax.training.objectives._metric_variables import MetricVariable
 
 
 class Metric:
@@ -33,9 +43,14 @@ class Metric:
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
             cls.__init__ = _recording_arguments(cls.__init__)
+        if "result" in cls.__dict__:
+            cls.result = _result_from_state_or_held(cls.result)
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
         self.name = name or to_snake_case(type(self).__name__)
+        self.dtype = jnp.dtype(dtype or "float32").name
+        self._variables: list[MetricVariable] = []
+        self._held: dict | None = None
 
     def get_config(self) -> dict:
         """The arguments the metric was made with (its name included), as Keras's ``get_config``."""
@@ -47,8 +62,13 @@ class Metric:
         return self._direction
 
     def init(self) -> dict[str, jax.Array]:
-        """The zero state: a pytree of float32 arrays."""
-        raise NotImplementedError(f"{type(self).__name__} must implement init().")
+        """The zero state: a pytree of float32 arrays (Keras-style: the variables after ``reset_state``)."""
+        if not self._keras_style():
+            raise NotImplementedError(f"{type(self).__name__} must implement init().")
+        initial = {key: v.initial_value() for key, v in zip(self._state_keys(), self.variables)}
+        with variables_scope.bound_to(self.variables, initial) as reset:
+            self.reset_state()
+        return reset
 
     def update(
         self,
@@ -57,15 +77,112 @@ class Metric:
         y_pred: ArrayLike,
         sample_weight: ArrayLike | None = None,
     ) -> dict[str, jax.Array]:
-        """The state after accumulating one batch."""
-        raise NotImplementedError(f"{type(self).__name__} must implement update().")
+        """The state after accumulating one batch (Keras-style: ``update_state`` run bound to ``state``)."""
+        if not self._keras_style():
+            raise NotImplementedError(f"{type(self).__name__} must implement update().")
+        with variables_scope.bound_to(self.variables, state) as new_state:
+            self.update_state(y_true, y_pred, sample_weight=sample_weight)
+        return new_state
 
     def result(self, state: dict[str, jax.Array]) -> jax.Array:
         """The metric value of the accumulated state."""
         raise NotImplementedError(f"{type(self).__name__} must implement result().")
 
+    # Keras's stateful interface ---------------------------------------------------------------------
+
+    def add_variable(
+        self,
+        shape: tuple,
+        initializer: Any,
+        dtype: Any = None,
+        aggregation: str = "sum",
+        name: str | None = None,
+    ) -> MetricVariable:
+        """A new accumulator of the metric's state, as Keras's ``Metric.add_variable``."""
+        if not hasattr(self, "_variables"):
+            raise RuntimeError(
+                f"{type(self).__name__}.__init__ must call super().__init__() before add_variable()."
+            )
+        if aggregation not in ("sum", "mean", "none", "only_first_replica"):
+            raise ValueError(
+                "add_variable aggregation must be 'sum', 'mean', 'none' or 'only_first_replica', "
+                f"got {aggregation!r}."
+            )
+        name = name or f"variable_{len(self._variables)}"
+        variable = MetricVariable(name, shape, dtype or self.dtype, initializer)
+        self._variables.append(variable)
+        return variable
+
+    def add_weight(
+        self, shape: tuple = (), initializer: Any = None, dtype: Any = None, name: str | None = None
+    ) -> MetricVariable:
+        """Keras's older name for :meth:`add_variable` (``initializer`` defaults to zeros)."""
+        return self.add_variable(shape, initializer or "zeros", dtype=dtype, name=name)
+
+    @property
+    def variables(self) -> list[MetricVariable]:
+        """The variables ``add_variable`` made, in order (empty for metrics written as pure functions)."""
+        return list(getattr(self, "_variables", []))
+
+    def update_state(self, *args: Any, **kwargs: Any) -> None:
+        """Accumulate one batch into the held state: ``update`` on it, as Keras's stateful metrics.
+
+        The update is compiled once per input shape: op-by-op dispatch of a metric's
+        dozens of small operations costs more than one compile after a few batches.
+        """
+        if "_compiled_update" not in vars(self):
+            self._compiled_update = jax.jit(self.update)
+        self._held = self._compiled_update(self._held_state(), *args, **kwargs)
+
+    def reset_state(self) -> None:
+        """Forget what was accumulated (a Keras-style metric: every variable back to zeros, as Keras)."""
+        if self._keras_style():
+            for v in self.variables:
+                v.assign(jnp.zeros(v.shape, v.dtype))
+        else:
+            self._held = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``update_state(...)`` then ``result()``, as calling a Keras metric."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def _keras_style(self) -> bool:
+        return type(self).update_state is not Metric.update_state
+
+    def _state_keys(self) -> list[str]:
+        return variables_scope.state_keys(self.variables)
+
+    def _held_state(self) -> dict:
+        """The state the stateful methods accumulate into (the initial state until the first update)."""
+        if self._keras_style():
+            return variables_scope.held_state(self.variables)
+        if getattr(self, "_held", None) is None:
+            self._held = self.init()
+        return self._held
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _result_from_state_or_held(result: Callable) -> Callable:
+    """A subclass's ``result`` callable both ways: ``result(state)`` (pure) and ``result()`` (Keras).
+
+    A pure ``result(self, state)`` called without a state reads the held one; a
+    Keras-style ``result(self)`` called with a state reads it through the binding scope.
+    """
+    takes_state = len(inspect.signature(result).parameters) > 1
+
+    @functools.wraps(result)
+    def either_way(self: Metric, state: dict | None = None) -> Any:
+        if takes_state:
+            return result(self, self._held_state() if state is None else state)
+        if state is None:
+            return variables_scope.as_result(result(self))
+        with variables_scope.bound_to(self.variables, state):
+            return variables_scope.as_result(result(self))
+
+    return either_way
 
 
 def _recording_arguments(init: Callable) -> Callable:
