@@ -33,10 +33,14 @@ def _jax_device(device: Any) -> jax.Device:
     if isinstance(device, jax.Device):
         return device
     platform, _, index = str(device).partition(":")
-    for candidate in jax.devices(platform.lower()):
+    try:
+        candidates = jax.devices(platform.lower() or None)
+    except RuntimeError:  # no backend of that platform
+        candidates = []
+    for candidate in candidates:
         if str(candidate.id) == index:
             return candidate
-    raise ValueError(f"No device named {device!r}; list_devices() gives {list_devices(platform or None)}.")
+    raise ValueError(f"No device named {device!r}; list_devices() gives {list_devices()}.")
 
 
 class DeviceMesh:

@@ -166,13 +166,18 @@ def place_for_inference(params: Any, state: Any) -> tuple[Any, Any]:
     return place((params, state), (weight_shardings(dist, params), weight_shardings(dist, state)))
 
 
+def batch_multiple() -> int:
+    """Rows a ``predict`` batch is padded to a multiple of: the batch axis's device count (1 without)."""
+    dist = current_distribution()
+    if dist is None:
+        return 1
+    mesh = dist.device_mesh
+    return mesh.shape[mesh.axis_names.index(dist.batch_dim_name)]
+
+
 def place_inputs(x: Any) -> Any:
-    """A ``predict`` batch split along the batch axis (replicated when its rows do not divide the axis)."""
+    """A ``predict`` batch (padded by :func:`batch_multiple`) split along the batch axis."""
     dist = current_distribution()
     if dist is None:
         return x
-    mesh = dist.device_mesh
-    ways = mesh.shape[mesh.axis_names.index(dist.batch_dim_name)]
-    rows = jax.tree_util.tree_leaves(x)[0].shape[0]
-    sharding = dist.data_sharding() if rows % ways == 0 else dist.replicated()
-    return jax.device_put(x, jax.tree_util.tree_map(lambda _: sharding, x))
+    return jax.device_put(x, jax.tree_util.tree_map(lambda _: dist.data_sharding(), x))
