@@ -37,7 +37,6 @@ def compiled(model, steps_per_execution="auto"):
     model.compile(
         optimizer="adam",
         loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
     )
     return model
@@ -88,11 +87,18 @@ def devices_mode():
             predicted = model.predict(x, batch_size=10, verbose=0)
         params = model.params
         mu = model.fit_session.opt_state_view()
+        path = os.path.join(sys.argv[2], f"{name}.dj")
+        model.save_weights(path)
+        loaded = compiled(build(probe), steps)
+        with dist.scope():
+            loaded.load_weights(path)  # each array straight into its sharding
+        loaded_kernel = loaded.params["dense"]["kernel"]
+        loaded_mu = loaded.fit_session.opt_state_view()
         mu_specs = sorted({str(spec(leaf)) for leaf in jax.tree_util.tree_leaves(mu) if np.ndim(leaf) == 2})
         out[name] = {
             "param_diff": max_diff(params, reference.params),
             "loss_diff": max(abs(a - b) for a, b in zip(history["loss"], ref_history["loss"])),
-            "eval_diff": max(abs(a - b) for a, b in zip(evaluated, ref_eval)),
+            "eval_diff": abs(evaluated - ref_eval),
             "pred_diff": float(np.max(np.abs(predicted - ref_pred))),
             "kernel_spec": spec(params["dense"]["kernel"]),
             "bias_spec": spec(params["dense"]["bias"]),
@@ -100,6 +106,11 @@ def devices_mode():
             "kernel_shard_shape": list(params["dense"]["kernel"].addressable_shards[0].data.shape),
             "opt_kernel_specs": mu_specs,
             "batch_specs": sorted({str(s) for s in seen}),
+            "loaded_diff": max_diff((loaded.params, loaded_mu), (params, mu)),
+            "loaded_kernel_spec": spec(loaded_kernel),
+            "loaded_opt_specs": sorted(
+                {str(spec(v)) for v in jax.tree_util.tree_leaves(loaded_mu) if np.ndim(v) == 2}
+            ),
         }
     bad = dd.LayoutMap(dd.DeviceMesh((1, 4), ("batch", "model")))
     bad["dense/kernel"] = ("model", None)  # 6 rows over 4 devices
@@ -163,7 +174,7 @@ def spec_of(sharding):
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "devices":
+    if sys.argv[1] == "devices":  # devices <scratch dir>
         jax.config.update("jax_num_cpu_devices", 4)
         devices_mode()
     else:

@@ -157,9 +157,13 @@ def test_the_readme_distribution_snippet_runs_as_written():
 
 
 # ------------------------------------------------------------------ sharded runs, in subprocesses
-def test_data_and_model_parallel_on_four_devices_match_one_device():
+def test_data_and_model_parallel_on_four_devices_match_one_device(tmp_path):
     done = subprocess.run(
-        [sys.executable, str(WORKER), "devices"], env=_env(), capture_output=True, text=True, timeout=300
+        [sys.executable, str(WORKER), "devices", str(tmp_path)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     runs = _result(done.stdout)
@@ -170,6 +174,10 @@ def test_data_and_model_parallel_on_four_devices_match_one_device():
         assert run["kernel_devices"] == 4
         assert run["bias_spec"] == [None]
         assert run["batch_specs"] == ["['batch']"], run  # every batch the model saw was split by rows
+    for run in runs.values():  # saved, then loaded into a model under the same distribution
+        assert run["loaded_diff"] == 0.0
+        assert run["loaded_kernel_spec"] == run["kernel_spec"]
+        assert run["loaded_opt_specs"] == run["opt_kernel_specs"]
     assert runs["data"]["kernel_spec"] == [None, None] and runs["data"]["kernel_shard_shape"] == [6, 8]
     model = runs["model"]
     assert model["kernel_spec"] == [None, "model"] and model["kernel_shard_shape"] == [6, 4]

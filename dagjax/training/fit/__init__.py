@@ -1,6 +1,7 @@
 """The Keras-style fit session: compiled loops over the data, callbacks, and the hand-off of weights."""
 
 from dagjax.training.fit._distributed import current_distribution as current_distribution
+from dagjax.training.fit._distributed import place_loaded as place_loaded
 from dagjax.training.fit._distributed import train_state_shardings as train_state_shardings
 from dagjax.training.fit._distributed import use_distribution as use_distribution
 from dagjax.training.fit._loop import log_value as log_value

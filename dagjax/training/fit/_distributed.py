@@ -91,6 +91,19 @@ def split_batch(dist: Distribution | None, batch: tuple) -> tuple:
     return jax.tree_util.tree_map(lambda a: jax.lax.with_sharding_constraint(a, sharding), batch)
 
 
+def place_loaded(params: Any, state: Any, opt_state: Any) -> tuple[Any, Any, Any]:
+    """Weights (and optimizer state, or None) read from a file, each put from the host straight into its
+    sharding under the current distribution (as they are without one)."""
+    dist = current_distribution()
+    if dist is None:
+        return params, state, opt_state
+    params_sharding = weight_shardings(dist, params)
+    params, state = place((params, state), (params_sharding, weight_shardings(dist, state)))
+    if opt_state is not None:
+        opt_state = place(opt_state, state_shardings(dist, opt_state, params, params_sharding))
+    return params, state, opt_state
+
+
 def put_whole(tree: Any) -> Any:
     """Host arrays every process holds alike (data, an epoch plan) on the device, or on every mesh device."""
     dist = current_distribution()
