@@ -167,14 +167,15 @@ def global_chunk(batches: list[tuple], masks: list[np.ndarray], capacity: int) -
 
 
 def place_for_inference(params: Any, state: Any) -> tuple[Any, Any]:
-    """``predict``'s weights on the current distribution's mesh (refused across processes, see below)."""
+    """``predict``'s weights on the current distribution's mesh (not built for several processes yet)."""
     dist = current_distribution()
     if dist is None:
         return params, state
     if multi_process(dist):
         raise NotImplementedError(
-            "predict under a multi-process distribution is not supported: call it on one process after "
-            "set_distribution(None), or use the pure apply under jax.jit with your own shardings."
+            "predict under a multi-process distribution is not built yet: run model.apply under jax.jit "
+            "with the distribution's shardings (README: the pure step), or predict in a single-process "
+            "run from the saved weights."
         )
     return place((params, state), (weight_shardings(dist, params), weight_shardings(dist, state)))
 
