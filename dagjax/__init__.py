@@ -13,6 +13,7 @@ from dagjax.model import Sequential as Sequential
 __version__ = "0.1.0"
 from dagjax import callbacks as callbacks
 from dagjax import config as config
+from dagjax import distribution as distribution
 from dagjax import ensemble as ensemble
 from dagjax import export as export
 from dagjax import losses as losses

@@ -7,7 +7,7 @@ import re
 import warnings
 
 from dagjax.callbacks._base import Callback
-from dagjax.io import CheckpointError
+from dagjax.io import CheckpointError, writes_files
 
 # A backup after n finished epochs, and the temporary file a save killed midway leaves beside it.
 _BACKUP = re.compile(r"backup-(\d{6,})\.dj")
@@ -91,12 +91,14 @@ class BackupAndRestore(Callback):
         finished = epoch + 1
         self.model.save_weights(os.path.join(self.backup_dir, f"backup-{finished:06d}.dj"))
         keep = 2 if self.double_checkpoint else 1
+        if not writes_files():  # process 0 keeps the files of a multi-process run
+            return
         for _, path in [b for b in self._backups() if b[0] != finished][keep - 1 :]:
             os.remove(path)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         """With ``delete_checkpoint``, remove the backups and leftovers (and ``backup_dir`` if emptied)."""
-        if not (self.delete_checkpoint and os.path.isdir(self.backup_dir)):
+        if not (self.delete_checkpoint and writes_files() and os.path.isdir(self.backup_dir)):
             return
         for name in os.listdir(self.backup_dir):
             if _BACKUP.fullmatch(name) or _LEFTOVER.fullmatch(name):

@@ -14,6 +14,7 @@ Usage::
 from dagjax.io._arrays import CheckpointError as CheckpointError
 from dagjax.io._arrays import write_archive as write_archive
 from dagjax.io._atomic import atomic_write as atomic_write
+from dagjax.io._atomic import writes_files as writes_files
 from dagjax.io._keras_files import load_keras_model as load_keras_model
 from dagjax.io._keras_files import save_keras_model as save_keras_model
 from dagjax.io._reading import checked_zip as checked_zip

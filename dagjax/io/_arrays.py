@@ -25,9 +25,10 @@ import zipfile
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
+import jax
 import numpy as np
 
-from dagjax.io._atomic import atomic_write
+from dagjax.io._atomic import atomic_write, writes_files
 
 FORMAT = "dagjax"
 VERSION = 1
@@ -74,6 +75,11 @@ def storage_dtype(dtype: np.dtype) -> np.dtype:
 
 def _encode(path: Path, value: Any) -> tuple[np.ndarray, str]:
     """The array to store and the name of its real dtype."""
+    if isinstance(value, jax.Array) and not (value.is_fully_addressable or value.is_fully_replicated):
+        raise ValueError(
+            f"Cannot save '{show(path)}': it is split over several processes' devices, and a dagjax file "
+            "holds whole arrays written by process 0. Save with a layout that replicates it across processes."
+        )
     try:
         array = np.asarray(value)
     except Exception as err:
@@ -88,7 +94,12 @@ def _encode(path: Path, value: Any) -> tuple[np.ndarray, str]:
 
 # ------------------------------------------------------------------ atomic write
 def write_archive(path: str | os.PathLike, metadata: dict, arrays: Iterable[tuple[Path, Any]]) -> None:
-    """Save ``arrays`` (``(path, array)`` pairs) and JSON ``metadata`` to ``path``, atomically."""
+    """Save ``arrays`` (``(path, array)`` pairs) and JSON ``metadata`` to ``path``, atomically.
+
+    In a multi-process run only process 0 writes (the others fetch nothing from their devices).
+    """
+    if not writes_files():
+        return
     encoded = [(tuple(p), *_encode(tuple(p), value)) for p, value in arrays]
     entries = [
         {"path": list(p), "shape": list(stored.shape), "dtype": dtype, "member": f"arrays/{i}.npy"}

@@ -6,7 +6,8 @@ directory, so a process killed mid-save leaves the previous file whole. As a
 plain write would, a save follows a symlink to the file it names, refuses a
 write-protected file, and keeps an existing file's permissions. Temporaries
 left by saves that were killed (their process is gone) are removed by the
-next save to the same path.
+next save to the same path. In a multi-process run (``dagjax.distribution.initialize``)
+process 0 alone writes (:func:`writes_files`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,19 @@ import time
 from collections.abc import Callable
 from typing import BinaryIO
 
+import jax
+
 _TEMPORARY = re.compile(r"\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?[0-9a-f]{12}\.tmp")
 _LEGACY_STALE_SECONDS = 3600  # temporaries named without a pid (older versions): stale after an hour
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``'s target, then rename it over the target."""
+    """Call ``write(file)`` on a temporary file beside ``path``'s target, then rename it over the target.
+
+    Only process 0 of a multi-process run writes; the others return at once.
+    """
+    if not writes_files():
+        return
     given = os.fspath(path)
     target = _target(given)
     directory, name = os.path.split(target)
@@ -53,6 +61,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             ) from err
         raise
     _fsync_directory(directory)
+
+
+def writes_files() -> bool:
+    """Whether this process writes the run's files: process 0 alone in a multi-process run."""
+    return jax.process_index() == 0
 
 
 def _target(given: str) -> str:

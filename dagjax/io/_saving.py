@@ -39,6 +39,7 @@ from dagjax.io._reading import read_archive
 from dagjax.layers._registry import class_name, custom_object_scope
 from dagjax.layers._serialization import layer_from_config, layer_to_config
 from dagjax.training.core import NotSerializableError, compile_arguments
+from dagjax.training.fit import current_distribution, place_loaded
 
 if TYPE_CHECKING:
     from dagjax.model import Model
@@ -189,7 +190,7 @@ def _checked_weights(
     values = [found[path] for path, _ in expected] if by_name else list(found.values())
     trees: dict[str, dict] = {"params": {}, "state": {}}
     for (path, spec), value in zip(expected, values):
-        trees[path[0]][path[1:]] = jnp.asarray(value, spec.dtype)
+        trees[path[0]][path[1:]] = _array(value, spec.dtype)
     return nested(trees["params"]), nested(trees["state"])
 
 
@@ -229,7 +230,13 @@ def _checked_optimizer(model, filepath: str, params: dict, arrays: dict[Path, np
             + ". Compile with the optimizer the file was saved with, or pass skip_optimizer=True "
             "to load only the weights."
         )
-    return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(found[p], leaf.dtype) for p, leaf in expected])
+    return jax.tree_util.tree_unflatten(treedef, [_array(found[p], leaf.dtype) for p, leaf in expected])
+
+
+def _array(value: np.ndarray, dtype: Any) -> Any:
+    """A loaded array: on the default device, or under a distribution kept on the host for
+    ``place_loaded`` to put each shard straight where it goes."""
+    return jnp.asarray(value, dtype) if current_distribution() is None else np.asarray(value, dtype)
 
 
 def _checked_step(filepath: str, manifest: dict) -> int:
@@ -287,6 +294,7 @@ def load_weights(
         if not by_name:
             arrays = _optimizer_paths_renamed(model, arrays)
         opt_state = _checked_optimizer(model, filepath, params, arrays)
+    params, state, opt_state = place_loaded(params, state, opt_state)
     model.restore_weights(params, state)
     if opt_state is not None:
         session.restore_optimizer(opt_state, step)
@@ -330,10 +338,10 @@ def load_model(
     step = _checked_step(filepath, manifest)
     if compile and "compile" in manifest:
         _compile_as_saved(model, filepath, manifest["compile"], custom_objects)
-    if model.fit_session is not None:
-        opt_state = _checked_optimizer(model, filepath, params, arrays)
-        if opt_state is not None:
-            model.fit_session.restore_optimizer(opt_state, step)
+    opt_state = None if model.fit_session is None else _checked_optimizer(model, filepath, params, arrays)
+    params, state, opt_state = place_loaded(params, state, opt_state)
+    if opt_state is not None:
+        model.fit_session.restore_optimizer(opt_state, step)
     model.restore_weights(params, state)
     return model
 

@@ -25,6 +25,7 @@ import jax
 import numpy as np
 
 from dagjax.training.fit._data import ArrayData, leaves, take, target_shapes, weight_shapes
+from dagjax.training.fit._distributed import current_distribution, global_chunk, multi_process, put_whole
 
 if TYPE_CHECKING:
     from dagjax.model import Model
@@ -104,7 +105,7 @@ def host_plan(seed: Any, size: int, batch_size: int, shuffle: bool) -> tuple:
 
 def epoch_plan(seed: Any, size: int, batch_size: int, shuffle: bool) -> tuple:
     """:func:`host_plan` placed on the device: the permutation is drawn on the host, the data stays put."""
-    return jax.device_put(host_plan(seed, size, batch_size, shuffle))
+    return put_whole(host_plan(seed, size, batch_size, shuffle))
 
 
 def pad_batch(batch: Any, size: int) -> tuple:
@@ -135,15 +136,20 @@ def array_batches(data: ArrayData, batch_size: int, order: np.ndarray, start: in
 
 
 def stack_chunk(batches: list[tuple], masks: list[np.ndarray], capacity: int) -> Chunk:
-    """Host batches concatenated into one device block of ``capacity`` batches (empty slots masked)."""
+    """Host batches concatenated into one device block of ``capacity`` batches (empty slots masked).
+
+    In a multi-process run the block is global: every process's batches side by side.
+    """
     count = len(batches)
+    if multi_process(current_distribution()):
+        return Chunk(*global_chunk(batches, masks, capacity), 0, count)
     filler = batches[0]
     batches = batches + [filler] * (capacity - count)
     masks = masks + [np.zeros_like(masks[0])] * (capacity - count)
-    data = jax.device_put(jax.tree_util.tree_map(lambda *vs: np.concatenate(vs), *batches))
+    data = put_whole(jax.tree_util.tree_map(lambda *vs: np.concatenate(vs), *batches))
     batch_size = masks[0].shape[0]
-    idx = jax.device_put(np.arange(capacity * batch_size, dtype=np.int32).reshape(capacity, batch_size))
-    return Chunk(data, idx, jax.device_put(np.stack(masks)), 0, count)
+    idx = put_whole(np.arange(capacity * batch_size, dtype=np.int32).reshape(capacity, batch_size))
+    return Chunk(data, idx, put_whole(np.stack(masks)), 0, count)
 
 
 def _layout(batch: tuple) -> tuple:

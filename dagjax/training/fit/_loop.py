@@ -37,8 +37,10 @@ import numpy as np
 from dagjax.training.core import Trainer, TrainState, gather, step_rng
 from dagjax.training.fit import _perf
 from dagjax.training.fit._batching import Chunk
+from dagjax.training.fit._distributed import pin_metrics, pin_train_state, split_batch
 
 if TYPE_CHECKING:
+    from dagjax.distribution import Distribution
     from dagjax.model import Model
     from dagjax.training.fit._session import FitSession
 
@@ -55,7 +57,14 @@ def log_value(value: Any) -> Any:
 class Loop:
     """Compiled step functions of one trainer, and the loops that drive them."""
 
-    def __init__(self, model: Model, trainer: Trainer, steps_per_execution: int | str = "auto") -> None:
+    def __init__(
+        self,
+        model: Model,
+        trainer: Trainer,
+        steps_per_execution: int | str = "auto",
+        distribution: Distribution | None = None,
+    ) -> None:
+        """``distribution``: the mesh the steps run on (see ``_distributed``), None for one device."""
         check_steps_per_execution(steps_per_execution)
         self.model = model
         self.trainer = trainer
@@ -63,7 +72,8 @@ class Loop:
         self._fused: bool | None = None  # the auto choice, made once
 
         def train_one(ts, data, idx, mask, row, seed):
-            return trainer.train_step(ts, gather(data, idx, mask, row), step_rng(seed, ts.step))[0]
+            batch = split_batch(distribution, gather(data, idx, mask, row))
+            return pin_train_state(distribution, trainer.train_step(ts, batch, step_rng(seed, ts.step))[0])
 
         def train_chunk(ts, data, idx, mask, start, count, seed):
             body = lambda i, ts: train_one(ts, data, idx, mask, i, seed)
@@ -71,7 +81,8 @@ class Loop:
 
         def eval_one(params, state, metrics, data, idx, mask, row):
             ts = TrainState(params, state, None, None, metrics)
-            return trainer.eval_step(ts, gather(data, idx, mask, row)).metrics
+            batch = split_batch(distribution, gather(data, idx, mask, row))
+            return pin_metrics(distribution, trainer.eval_step(ts, batch).metrics)
 
         def eval_chunk(params, state, metrics, data, idx, mask, start, count):
             body = lambda i, metrics: eval_one(params, state, metrics, data, idx, mask, i)

@@ -28,6 +28,7 @@ from dagjax.training.fit._batching import (
     warn_short_epoch,
 )
 from dagjax.training.fit._data import is_stream, model_inputs, unpack_stream_item
+from dagjax.training.fit._distributed import batch_multiple, place_for_inference, place_inputs
 from dagjax.training.fit._streams import stream_pass
 
 if TYPE_CHECKING:
@@ -83,18 +84,20 @@ def _run(model: Model, batches: Iterator, batch_size: int, callbacks: Any) -> An
     """Outputs of every batch (padding rows dropped) as numpy; ``callbacks`` may be None.
 
     Batches are padded to the largest seen so far, at least ``batch_size`` (a
-    stream's batches set their own size, as in Keras, which ignores the argument there).
+    stream's batches set their own size, as in Keras, which ignores the argument there),
+    and under a distribution to a multiple of the devices along its batch axis.
     """
-    forward = _forward(model)
-    params, state = model.weights_view()  # inference donates nothing: the model keeps them
+    forward, multiple = _forward(model), batch_multiple()
+    # inference donates nothing: the model keeps them
+    params, state = place_for_inference(*model.weights_view())
     outputs = []
     size = batch_size
     for step, x in enumerate(batches):
         if callbacks is not None:
             callbacks.on_predict_batch_begin(step)
         n = batch_rows(x)
-        size = max(size, n)
-        out = forward(params, state, pad_batch(x, size)[0])
+        size = -(-max(size, n) // multiple) * multiple  # under a distribution: rows split evenly
+        out = forward(params, state, place_inputs(pad_batch(x, size)[0]))
         if n < size:  # a padded batch: its padding rows go before anyone sees them, as in Keras
             out = jax.tree_util.tree_map(lambda v, n=n: v[:n], out)
         outputs.append(out)

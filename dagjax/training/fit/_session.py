@@ -38,6 +38,7 @@ from dagjax.training.fit import _perf
 from dagjax.training.fit._arguments import check_batch_size, check_execution, check_fit_arguments
 from dagjax.training.fit._batching import DataSource
 from dagjax.training.fit._data import array_data, check_same_targets, is_stream, leaves, take
+from dagjax.training.fit._distributed import current_distribution, place_train_state
 from dagjax.training.fit._loop import Loop, check_steps_per_execution, warn_out_of_data
 from dagjax.training.fit._sources import ArraySource, data_source, eval_source
 from dagjax.training.optimizers import bind, get, get_learning_rate, set_learning_rate
@@ -194,7 +195,7 @@ class FitSession:
         lent = [*self.model.lend_weights()]
         shared = lent.pop()
         params, state = _perf.owned(lent, shared)
-        return TrainState(params, state, self._opt_state, self._current_step(), {})
+        return place_train_state(TrainState(params, state, self._opt_state, self._current_step(), {}))
 
     def _current_step(self) -> jax.Array:
         """The step counter, made (0) on first use."""
@@ -250,11 +251,13 @@ class FitSession:
         return make_trainer(self.model, objective or self.objective, self.optimizer, shapes)
 
     def _loop_for(self, source: DataSource) -> Loop:
-        """The compiled loop for the source's target shapes (a new target layout builds a new trainer)."""
-        key = self._check_layout(source)[0]
+        """The compiled loop for the source's target shapes (a new target layout builds a new trainer)
+        on the current distribution (a new one builds new programs)."""
+        dist = current_distribution()
+        key = (self._check_layout(source)[0], dist)
         if key not in self._loops:
             trainer = self.trainer_for(source.target_shapes)
-            self._loops[key] = Loop(self.model, trainer, self.steps_per_execution)
+            self._loops[key] = Loop(self.model, trainer, self.steps_per_execution, dist)
         return self._loops[key]
 
     def _require_loss(self) -> None:
@@ -364,7 +367,7 @@ class FitSession:
     def _inference_state(self) -> TrainState:
         """The model's weights as a train state for evaluation (nothing is donated, so nothing is copied)."""
         params, state = self.model.weights_view()
-        return TrainState(params, state, None, self._current_step(), {})
+        return place_train_state(TrainState(params, state, None, self._current_step(), {}))
 
     def evaluate(
         self, x: Any, y: Any, batch_size: int | None, verbose: int | str, sample_weight: Any,

@@ -39,6 +39,7 @@ from dagjax.training.fit._data import (
     leaves,
     split,
 )
+from dagjax.training.fit._distributed import current_distribution, local_batch_size, multi_process, put_whole
 from dagjax.training.fit._streams import Replayed, StreamSource
 
 if TYPE_CHECKING:
@@ -77,7 +78,11 @@ def data_source(
     needed: list[bool] | None,
     shuffle: bool,
 ) -> DataSource:
-    """From ``fit``/``evaluate`` arguments: arrays (lists, dicts) or a stream of batches."""
+    """From ``fit``/``evaluate`` arguments: arrays (lists, dicts) or a stream of batches.
+
+    In a multi-process run ``batch_size`` is the global batch: this process reads its share of it.
+    """
+    batch_size = local_batch_size(batch_size)
     if is_stream(x):
         if y is not None or sample_weight is not None:
             raise ValueError(
@@ -139,8 +144,10 @@ class ArraySource(DataSource):
 
     def _on_device(self) -> tuple | None:
         """The arrays on the device (placed on first use), or None if they are too big for it."""
+        if multi_process(current_distribution()):  # each process holds other data: batches come from the host
+            return None
         if self._device is None and fits_on_device(nbytes(self.arrays)):
-            self._device = jax.device_put(leaves(self.arrays))
+            self._device = put_whole(leaves(self.arrays))
         return self._device
 
     def split(self, validation_split: float, batch_size: int, steps: int | None) -> ArraySource:
@@ -149,7 +156,7 @@ class ArraySource(DataSource):
         if self._class_weighted:  # its weights are for training: Keras validates unweighted
             val = val._replace(sample_weight=None)
         self._use(train)
-        return ArraySource(self.model, val, batch_size, steps, False)
+        return ArraySource(self.model, val, local_batch_size(batch_size), steps, False)
 
     @property
     def steps_per_epoch(self) -> int:

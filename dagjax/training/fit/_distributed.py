@@ -1,0 +1,197 @@
+"""The fit session under a ``dagjax.distribution``: where the train state, the data and each batch live.
+
+The current distribution lives here, below ``dagjax.distribution`` (which
+sets it), so the fit session reads it without importing upward. Without one every function here is
+the plain single-device path, unchanged. With one:
+
+- the train state is placed by :func:`train_state_shardings` (weights by the
+  layout map, optimizer state like its weights, the rest replicated), and the
+  step pins its outputs to the same shardings, so each call gets back what
+  it was given and nothing recompiles;
+- data placed once for a whole fit is replicated on the mesh and each
+  gathered batch is constrained to split along the batch axis, so every
+  device computes only its share (a batch size that does not divide the
+  devices is split unevenly by XLA, never refused);
+- in a multi-process run each process reads its own data and its share of
+  every batch (``batch_size // num_processes`` rows, Keras's auto-sharding):
+  the blocks of host batches become global arrays (:func:`global_chunk`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import jax
+import numpy as np
+
+from dagjax.training.core import TrainState
+from dagjax.training.fit._placement import place, state_shardings, weight_shardings
+
+if TYPE_CHECKING:
+    from dagjax.distribution import Distribution
+
+_current: list[Distribution | None] = [None]  # set by ``dagjax.distribution.set_distribution``
+
+
+def use_distribution(dist: Distribution | None) -> None:
+    """Make ``dist`` the one ``fit``, ``evaluate`` and ``predict`` run under (``set_distribution``'s)."""
+    _current[0] = dist
+
+
+def current_distribution() -> Distribution | None:
+    """The distribution ``fit`` runs under now, or None."""
+    return _current[0]
+
+
+def multi_process(dist: Distribution | None) -> bool:
+    """Whether ``dist`` spans several processes (each feeding its own data)."""
+    return dist is not None and jax.process_count() > 1
+
+
+def train_state_shardings(dist: Distribution, ts: TrainState) -> TrainState:
+    """Where each part of ``ts`` lives (works on arrays and on tracers alike: only paths and shapes count)."""
+    params = weight_shardings(dist, ts.params)
+    replicated = lambda tree: jax.tree_util.tree_map(lambda _: dist.replicated(), tree)
+    return TrainState(
+        params,
+        weight_shardings(dist, ts.state),
+        None if ts.opt_state is None else state_shardings(dist, ts.opt_state, ts.params, params),
+        None if ts.step is None else dist.replicated(),
+        replicated(ts.metrics),
+    )
+
+
+def place_train_state(ts: TrainState) -> TrainState:
+    """``ts`` laid on the current distribution's mesh (as it is without one)."""
+    dist = current_distribution()
+    return ts if dist is None else place(ts, train_state_shardings(dist, ts))
+
+
+def pin_train_state(dist: Distribution | None, ts: TrainState) -> TrainState:
+    """Inside a step: ``ts`` constrained to the shardings it was placed with."""
+    if dist is None:
+        return ts
+    return jax.lax.with_sharding_constraint(ts, train_state_shardings(dist, ts))
+
+
+def pin_metrics(dist: Distribution | None, metrics: Any) -> Any:
+    """Inside a step: metric state constrained to be replicated, as it was placed."""
+    if dist is None:
+        return metrics
+    return jax.lax.with_sharding_constraint(
+        metrics, jax.tree_util.tree_map(lambda _: dist.replicated(), metrics)
+    )
+
+
+def split_batch(dist: Distribution | None, batch: tuple) -> tuple:
+    """Inside a step: each array of a gathered batch split along the batch axis."""
+    if dist is None:
+        return batch
+    sharding = dist.data_sharding()
+    return jax.tree_util.tree_map(lambda a: jax.lax.with_sharding_constraint(a, sharding), batch)
+
+
+def place_loaded(params: Any, state: Any, opt_state: Any) -> tuple[Any, Any, Any]:
+    """Weights (and optimizer state, or None) read from a file, each put from the host straight into its
+    sharding under the current distribution (as they are without one)."""
+    dist = current_distribution()
+    if dist is None:
+        return params, state, opt_state
+    params_sharding = weight_shardings(dist, params)
+    params, state = place((params, state), (params_sharding, weight_shardings(dist, state)))
+    if opt_state is not None:
+        opt_state = place(opt_state, state_shardings(dist, opt_state, params, params_sharding))
+    return params, state, opt_state
+
+
+def put_whole(tree: Any) -> Any:
+    """Host arrays every process holds alike (data, an epoch plan) on the device, or on every mesh device."""
+    dist = current_distribution()
+    return (
+        jax.device_put(tree)
+        if dist is None
+        else place(tree, jax.tree_util.tree_map(lambda _: dist.replicated(), tree))
+    )
+
+
+def local_batch_size(batch_size: int) -> int:
+    """The rows of each batch this process feeds: ``batch_size``, or its share in a multi-process run."""
+    dist = current_distribution()
+    if not multi_process(dist):
+        return batch_size
+    processes = jax.process_count()
+    if batch_size % processes:
+        raise ValueError(
+            f"batch_size={batch_size} is the global batch of a {processes}-process run: it must be a "
+            f"multiple of {processes}, each process feeding batch_size // {processes} rows of its own data."
+        )
+    return batch_size // processes
+
+
+def global_chunk(batches: list[tuple], masks: list[np.ndarray], capacity: int) -> tuple:
+    """Each process's host batches as one global block: global batch ``r`` is every process's batch ``r``.
+
+    Process ``p``'s block (``capacity`` batches of ``rows`` each) becomes rows
+    ``p * capacity * rows ..`` of the global data; ``idx[r]`` names batch ``r``'s
+    rows in every process's part, ``mask`` is split the same way. Returns
+    ``(data, idx, mask)`` of a chunk of ``len(batches)`` steps.
+    """
+    dist = current_distribution()
+    count, processes = len(batches), jax.process_count()
+    batches = batches + [batches[0]] * (capacity - count)
+    masks = masks + [np.zeros_like(masks[0])] * (capacity - count)
+    rows = masks[0].shape[0]
+    local = jax.tree_util.tree_map(lambda *vs: np.concatenate(vs), *batches)
+    split = dist.data_sharding()
+    data = jax.tree_util.tree_map(
+        lambda v: jax.make_array_from_process_local_data(split, v, (v.shape[0] * processes, *v.shape[1:])),
+        local,
+    )
+    block = capacity * rows
+    idx = (
+        (
+            np.arange(processes)[None, :, None] * block
+            + np.arange(capacity)[:, None, None] * rows
+            + np.arange(rows)[None, None, :]
+        )
+        .reshape(capacity, processes * rows)
+        .astype(np.int32)
+    )
+    mask_sharding = jax.sharding.NamedSharding(
+        split.mesh, jax.sharding.PartitionSpec(None, dist.batch_dim_name)
+    )
+    mask = jax.make_array_from_process_local_data(
+        mask_sharding, np.stack(masks), (capacity, processes * rows)
+    )
+    return data, put_whole(idx), mask
+
+
+def place_for_inference(params: Any, state: Any) -> tuple[Any, Any]:
+    """``predict``'s weights on the current distribution's mesh (not built for several processes yet)."""
+    dist = current_distribution()
+    if dist is None:
+        return params, state
+    if multi_process(dist):
+        raise NotImplementedError(
+            "predict under a multi-process distribution is not built yet: run model.apply under jax.jit "
+            "with the distribution's shardings (README: the pure step), or predict in a single-process "
+            "run from the saved weights."
+        )
+    return place((params, state), (weight_shardings(dist, params), weight_shardings(dist, state)))
+
+
+def batch_multiple() -> int:
+    """Rows a ``predict`` batch is padded to a multiple of: the batch axis's device count (1 without)."""
+    dist = current_distribution()
+    if dist is None:
+        return 1
+    mesh = dist.device_mesh
+    return mesh.shape[mesh.axis_names.index(dist.batch_dim_name)]
+
+
+def place_inputs(x: Any) -> Any:
+    """A ``predict`` batch (padded by :func:`batch_multiple`) split along the batch axis."""
+    dist = current_distribution()
+    if dist is None:
+        return x
+    return jax.device_put(x, jax.tree_util.tree_map(lambda _: dist.data_sharding(), x))

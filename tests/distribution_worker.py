@@ -1,0 +1,183 @@
+"""Runs in a subprocess of tests/test_distribution.py, never collected by pytest itself.
+
+``devices``: on 4 forced CPU devices, fit/evaluate/predict under DataParallel and a 2x2 ModelParallel
+against one device, with the shardings inside and outside the step. ``process <id> <n> <port> <dir>``:
+one of ``n`` processes joined by ``dagjax.distribution.initialize``, a data-parallel fit with
+BackupAndRestore (``DAGJAX_TEST_KILL_AT`` kills process 1 at that epoch's start). Each mode prints
+one JSON line of results for the test to check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import jax
+import numpy as np
+
+EPOCHS = 4
+
+
+def build(probe=None):
+    """A small MLP (with a Lambda that reports its input's sharding inside the step, if ``probe``)."""
+    import dagjax as dj
+    from dagjax import layers
+
+    dj.clear_session()
+    x = dj.Input((6,), name="x")
+    h = x if probe is None else layers.Lambda(probe, name="probe")(x)
+    h = layers.Dense(8, activation="relu")(h)
+    out = layers.Dense(4, activation="softmax")(h)
+    model = dj.Model(x, out)
+    return model
+
+
+def compiled(model, steps_per_execution="auto"):
+    model.compile(
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        steps_per_execution=steps_per_execution,
+    )
+    return model
+
+
+def data(n):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 6)).astype(np.float32), rng.integers(0, 4, n)
+
+
+def max_diff(a, b):
+    return max(
+        float(np.max(np.abs(np.asarray(u) - np.asarray(v))))
+        for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))
+    )
+
+
+def spec(array):
+    return [list(a) if isinstance(a, tuple) else a for a in array.sharding.spec]
+
+
+def devices_mode():
+    from dagjax import distribution as dd
+
+    x, y = data(46)  # batch 10: the last of 5 batches is padded, and 10 rows split 3/3/2/2 over 4 devices
+    reference = compiled(build())
+    ref_history = reference.fit(x, y, batch_size=10, epochs=2, verbose=0).history
+    ref_eval = reference.evaluate(x, y, batch_size=10, verbose=0)
+    ref_pred = reference.predict(x, batch_size=10, verbose=0)
+    mesh = dd.DeviceMesh((2, 2), ("batch", "model"))
+    layout_map = dd.LayoutMap(mesh)
+    layout_map["dense.*kernel"] = (None, "model")
+    out = {}
+    for name, dist, steps in [
+        ("data", dd.DataParallel(), "auto"),
+        ("model", dd.ModelParallel(layout_map=layout_map), 1),
+    ]:
+        seen = []
+
+        def probe(t, seen=seen):
+            jax.debug.inspect_array_sharding(t, callback=lambda sharding: seen.append(spec_of(sharding)))
+            return t
+
+        model = compiled(build(probe), steps)
+        with dist.scope():
+            history = model.fit(x, y, batch_size=10, epochs=2, verbose=0).history
+            evaluated = model.evaluate(x, y, batch_size=10, verbose=0)
+            batches = ((x[i : i + 10], y[i : i + 10]) for i in range(0, len(x), 10))
+            streamed = model.evaluate(batches, verbose=0)  # host batches: placed per block, not once
+            predicted = model.predict(x, batch_size=10, verbose=0)
+        params = model.params
+        mu = model.fit_session.opt_state_view()
+        path = os.path.join(sys.argv[2], f"{name}.dj")
+        model.save_weights(path)
+        loaded = compiled(build(probe), steps)
+        with dist.scope():
+            loaded.load_weights(path)  # each array straight into its sharding
+        loaded_kernel = loaded.params["dense"]["kernel"]
+        loaded_mu = loaded.fit_session.opt_state_view()
+        mu_specs = sorted({str(spec(leaf)) for leaf in jax.tree_util.tree_leaves(mu) if np.ndim(leaf) == 2})
+        out[name] = {
+            "param_diff": max_diff(params, reference.params),
+            "loss_diff": max(abs(a - b) for a, b in zip(history["loss"], ref_history["loss"])),
+            "eval_diff": max(abs(evaluated - ref_eval), abs(streamed - ref_eval)),
+            "pred_diff": float(np.max(np.abs(predicted - ref_pred))),
+            "kernel_spec": spec(params["dense"]["kernel"]),
+            "bias_spec": spec(params["dense"]["bias"]),
+            "kernel_devices": len(params["dense"]["kernel"].sharding.device_set),
+            "kernel_shard_shape": list(params["dense"]["kernel"].addressable_shards[0].data.shape),
+            "opt_kernel_specs": mu_specs,
+            "batch_specs": sorted({str(s) for s in seen}),
+            "loaded_diff": max_diff((loaded.params, loaded_mu), (params, mu)),
+            "loaded_kernel_spec": spec(loaded_kernel),
+            "loaded_opt_specs": sorted(
+                {str(spec(v)) for v in jax.tree_util.tree_leaves(loaded_mu) if np.ndim(v) == 2}
+            ),
+        }
+    bad = dd.LayoutMap(dd.DeviceMesh((1, 4), ("batch", "model")))
+    bad["dense/kernel"] = ("model", None)  # 6 rows over 4 devices
+    try:
+        with dd.ModelParallel(layout_map=bad).scope():
+            compiled(build()).fit(x, y, batch_size=10, epochs=1, verbose=0)
+        out["model"]["bad_layout"] = "no error"
+    except ValueError as err:
+        out["model"]["bad_layout"] = str(err)
+    print(json.dumps(out))
+
+
+def process_mode(process_id, processes, port, backup_dir):
+    """Each process fits its own rows of every global batch; process 0 checks against one device."""
+    from dagjax import callbacks
+    from dagjax import distribution as dd
+
+    dd.initialize(f"127.0.0.1:{port}", processes, process_id)
+    x, y = data(48)
+    batch, share = 8, 8 // processes
+    mine = np.concatenate(
+        [
+            np.arange(r * batch + process_id * share, r * batch + (process_id + 1) * share)
+            for r in range(48 // batch)
+        ]
+    )
+    kill_at = int(os.environ.get("DAGJAX_TEST_KILL_AT", "-1"))
+
+    class Kill(callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == kill_at and process_id == 1:
+                os._exit(3)  # as a crash would: no clean-up, no atexit
+
+    model = compiled(build())
+    dd.set_distribution(dd.DataParallel())
+    history = model.fit(
+        x[mine],
+        y[mine],
+        batch_size=batch,
+        epochs=EPOCHS,
+        verbose=0,
+        shuffle=False,
+        callbacks=[callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False), Kill()],
+    )
+    dd.set_distribution(None)
+    out = {
+        "history": history.history,
+        "epochs": history.epoch,
+        "kernel_devices": len(model.params["dense"]["kernel"].sharding.device_set),
+    }
+    if process_id == 0:
+        reference = compiled(build())
+        reference.fit(x, y, batch_size=batch, epochs=EPOCHS, verbose=0, shuffle=False)
+        out["param_diff"] = max_diff(jax.device_get(model.params), reference.params)
+        out["backups"] = sorted(os.listdir(backup_dir))
+    print(json.dumps(out), flush=True)
+
+
+def spec_of(sharding):
+    return [list(a) if isinstance(a, tuple) else a for a in sharding.spec]
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "devices":  # devices <scratch dir>
+        jax.config.update("jax_num_cpu_devices", 4)
+        devices_mode()
+    else:
+        process_mode(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
