@@ -45,6 +45,7 @@ import jax
 import numpy as np
 from jax.extend import core as jex_core
 
+from dagjax.layers._lowering import measuring
 from dagjax.model import Model
 from dagjax.training.core import TrainState
 
@@ -367,7 +368,9 @@ def _announce(what: str, message: str) -> None:
 
 
 def dispatching(program: Callable) -> Callable:
-    """``program``, called with full collections held back while ``switches.hold_full_collections`` is on.
+    """``program``, called with full collections held back while ``switches.hold_full_collections`` is on,
+    and inside ``layers._lowering.measuring()``: the trace of a session's program may time a layer's
+    lowerings to choose one (``dagjax.config.lowering``).
 
     Held back, a collection is not skipped: its counter stays past the restored
     threshold, so it runs at the next young collection after the call. Calls
@@ -377,13 +380,14 @@ def dispatching(program: Callable) -> Callable:
 
     @functools.wraps(program)
     def call(*args: Any) -> Any:
-        if not switches.hold_full_collections:
-            return program(*args)
-        _hold()
-        try:
-            return program(*args)
-        finally:
-            _release()
+        with measuring():
+            if not switches.hold_full_collections:
+                return program(*args)
+            _hold()
+            try:
+                return program(*args)
+            finally:
+                _release()
 
     return call
 

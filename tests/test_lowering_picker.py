@@ -1,0 +1,154 @@
+"""The lowering picker: overrides, the off switch, measured choices (timings injected), the disk cache."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dagjax as dj
+from dagjax import layers
+from dagjax.layers import _lowering
+
+X = np.random.default_rng(0).normal(size=(2, 6, 6, 3)).astype("float32")
+
+
+@pytest.fixture
+def picker(tmp_path):
+    """Fresh settings and decisions, the cache in ``tmp_path``; timings from ``picker.times``."""
+    saved = _lowering.settings
+    _lowering.settings = _lowering.LoweringSettings(cache_dir=str(tmp_path))
+    _lowering.forget()
+    timed: list[str] = []
+
+    def timer(name, run):
+        timed.append(name)
+        return picker.times[name]
+
+    _lowering.settings.timer = timer
+    picker.times = {"xla": 3.0, "im2col": 1.0, "shifted": 2.0}
+    picker.timed = timed
+    picker.path = tmp_path / "decisions.json"
+    yield picker
+    _lowering.settings = saved
+    _lowering.forget()
+
+
+def conv(**kwargs):
+    layer = layers.Conv2D(4, 3, **kwargs)
+    layer(dj.Input(shape=X.shape[1:]))
+    return layer
+
+
+def lowered_as(layer, measure=True) -> str:
+    """The lowering ``layer`` takes when traced on ``X`` (inside ``measuring()`` when ``measure``)."""
+    params = {w.name: jnp.zeros(w.shape) for w in layer.weight_specs}
+    with _lowering.measuring() if measure else _NoContext():
+        jaxpr = jax.make_jaxpr(lambda p, x: layer.apply(p, {}, x)[0])(params, X).jaxpr
+    names = {eqn.primitive.name for eqn in jaxpr.eqns}
+    if "conv_general_dilated" in names:
+        return "xla"
+    return "im2col" if "concatenate" in names else "shifted"
+
+
+class _NoContext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_the_fastest_measured_lowering_is_chosen_once_and_cached_on_disk(picker):
+    assert lowered_as(conv()) == "im2col"
+    assert sorted(picker.timed) == ["im2col", "shifted", "xla"]
+    (value,) = json.loads(picker.path.read_text()).values()
+    assert value == "im2col"
+    picker.timed.clear()
+    _lowering.forget()  # a new process: only the disk remembers
+    picker.times = {"xla": 1.0, "im2col": 3.0, "shifted": 2.0}
+    assert lowered_as(conv()) == "im2col" and picker.timed == []
+
+
+def test_an_unreadable_cache_means_measuring_again(picker):
+    picker.path.write_text("{not json")
+    picker.times = {"xla": 3.0, "im2col": 2.0, "shifted": 1.0}
+    assert lowered_as(conv()) == "shifted" and len(picker.timed) == 3
+    assert list(json.loads(picker.path.read_text()).values()) == ["shifted"]
+
+
+def test_without_measuring_the_backend_default_is_taken_and_nothing_timed(picker):
+    assert lowered_as(conv(), measure=False) == "xla"
+    _lowering.settings.measure = False
+    assert lowered_as(conv()) == "xla"
+    sep = layers.SeparableConv2D(4, 3)
+    sep(dj.Input(shape=X.shape[1:]))
+    assert lowered_as(sep) == "shifted"  # the depthwise default on the CPU
+    assert picker.timed == [] and not picker.path.exists()
+
+
+def test_a_failing_candidate_drops_out(picker):
+    def timer(name, run):
+        if name == "im2col":
+            raise RuntimeError("out of memory")
+        return picker.times[name]
+
+    _lowering.settings.timer = timer
+    assert lowered_as(conv()) == "shifted"
+
+
+def test_overrides_per_layer_and_global_and_the_off_switch(picker):
+    layer = conv()
+    layer.lowering = "shifted"
+    assert lowered_as(layer) == "shifted" and picker.timed == []
+    layer.lowering = None
+    _lowering.settings.force = "xla"
+    assert lowered_as(layer) == "xla"
+    _lowering.settings.force = {"Conv2D": "shifted"}
+    assert lowered_as(layer) == "shifted"
+    _lowering.settings.force = {layer.name: "im2col", "Conv2D": "shifted"}
+    assert lowered_as(layer) == "im2col"
+    _lowering.settings.force = None
+    _lowering.settings.enabled = False
+    layer.lowering = "im2col"
+    assert lowered_as(layer) == "xla" and picker.timed == []
+
+
+def test_a_wrong_lowering_name_is_a_clear_error(picker):
+    layer = conv()
+    with pytest.raises(ValueError, match=r"Conv2D 'conv2d'.lowering: unknown lowering 'im2row'"):
+        layer.lowering = "im2row"
+    _lowering.settings.force = {"conv2d": "fast"}
+    with pytest.raises(ValueError, match="layer 'conv2d': unknown lowering 'fast'"):
+        lowered_as(layer)
+
+
+def test_im2col_is_ruled_out_when_its_patches_would_be_too_big(picker, monkeypatch):
+    from dagjax.layers import _conv
+
+    monkeypatch.setattr(_conv, "IM2COL_MAX_BYTES", 100)
+    layer = conv()
+    layer.lowering = "im2col"  # an override the shapes rule out: the picker chooses among the rest
+    assert lowered_as(layer) == "shifted"
+    assert sorted(picker.timed) == ["shifted", "xla"]
+
+
+def test_fit_measures_and_reports_its_choices(picker):
+    picker.times = {"xla": 3.0, "im2col": 2.0, "shifted": 1.0}
+    x = dj.Input(shape=(6, 3))
+    y = layers.Conv1D(2, 3, name="conv")(x)
+    model = dj.Model(x, layers.GlobalAveragePooling1D()(y))
+    model.compile("sgd", "mse", steps_per_execution=1)
+    model.fit(np.ones((4, 6, 3), "float32"), np.ones((4, 2), "float32"), batch_size=4, verbose=0)
+    choices = dj.config.lowering_choices(model)
+    assert list(choices) == ["conv"]
+    assert set(choices["conv"].values()) == {"shifted"}
+    assert any("(4, 6, 3):float32" in signature for signature in choices["conv"])
+
+
+def test_the_stopwatch_times_every_candidate_for_real(picker):
+    _lowering.settings.timer = None  # tiny shapes: three small compiles
+    _lowering.settings.max_measure_seconds = 0.01
+    choice = lowered_as(conv())
+    assert list(json.loads(picker.path.read_text()).values()) == [choice]
