@@ -45,5 +45,6 @@ def test_one_head_equals_the_full_models_and_computes_less(model):
 
 
 def test_an_unknown_output_is_named(model):
-    with pytest.raises(ValueError, match=r"has no \['height'\].*outputs are \['age', 'income', 'from_meta'\]"):
+    expected = r"has no \['height'\].*outputs are \['age', 'income', 'from_meta'\]"
+    with pytest.raises(ValueError, match=expected):
         model.apply(model.params, model.state, X, outputs=["height"])

@@ -132,7 +132,8 @@ def _write(path: str, key: str, name: str) -> None:
         log.debug("dagjax: lowering decision not cached in %s (%s)", path, err)
 
 
-def _remembered(key: str) -> str | None:
+def remembered(key: str) -> str | None:
+    """The decision made under ``key`` (by this process, or one before it: the disk cache), or None."""
     with _lock:
         path = cache_path()
         if path is not None and path not in _disk_loaded:
@@ -142,7 +143,8 @@ def _remembered(key: str) -> str | None:
         return _decisions.get(key)
 
 
-def _remember(key: str, name: str) -> None:
+def remember(key: str, name: str) -> None:
+    """Keep the decision ``name`` under ``key``, in memory and in the disk cache."""
     with _lock:
         _decisions[key] = name
         path = cache_path()
@@ -213,37 +215,57 @@ def _pick(layer: Any, signature: str, candidates: dict, example: tuple, default:
     if len(candidates) == 1:
         return next(iter(candidates))
     key = f"{backend_key()}|{signature}"
-    known = _remembered(key)
+    known = remembered(key)
     if known in candidates:
         return known
     if not (settings.measure and getattr(_local, "measuring", 0)):
         return default if default in candidates else REFERENCE
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a fresh thread: no trace in progress there
-        timings = pool.submit(_time_all, candidates, example).result()
+    timings = timed(_forward_backward(candidates, example))
     if not timings:
         return REFERENCE
     best = min(timings, key=timings.get)
     log.info("dagjax: %s lowered as %s (%s)", layer.name, best,
              ", ".join(f"{n} {t * 1e3:.2f} ms" for n, t in sorted(timings.items(), key=lambda i: i[1])))
-    _remember(key, best)
+    remember(key, best)
     return best
 
 
-def _time_all(candidates: dict[str, Callable], example: tuple) -> dict[str, float]:
-    """Each candidate's forward + backward time on arrays shaped as ``example``; failures left out."""
-    shapes = [(a.shape, a.dtype) for a in example]
-    rng = np.random.default_rng(0)
-    arrays = [jnp.asarray(rng.standard_normal(s).astype(d)) for s, d in shapes]
-    timings = {}
+def _forward_backward(candidates: dict[str, Callable], example: tuple) -> dict[str, Callable[[], Any]]:
+    """For each candidate, a run of its forward + backward on arrays shaped as ``example``'s."""
+    arrays = []
+
+    def run(step: Callable) -> Any:
+        if not arrays:  # made when first run (on the measuring thread), once for every candidate
+            rng = np.random.default_rng(0)
+            arrays.extend(jnp.asarray(rng.standard_normal(a.shape).astype(a.dtype)) for a in example)
+        return jax.block_until_ready(step(*arrays))
+
+    runs = {}
     for name, fn in candidates.items():
         loss = lambda *xs, fn=fn: jnp.sum(jnp.square(fn(*xs)))
-        step = jax.jit(jax.grad(loss, argnums=tuple(range(len(arrays)))))
-        try:
-            timer = settings.timer or _stopwatch
-            timings[name] = float(timer(name, lambda step=step: jax.block_until_ready(step(*arrays))))
-        except Exception as err:  # noqa: BLE001 -- a candidate that fails is not chosen, never a failed model
-            log.debug("dagjax: lowering %s failed to run (%s)", name, err)
-    return timings
+        step = jax.jit(jax.grad(loss, argnums=tuple(range(len(example)))))
+        runs[name] = lambda step=step: run(step)
+    return runs
+
+
+def timed(runs: dict[str, Callable[[], Any]]) -> dict[str, float]:
+    """Seconds each of ``runs`` takes (``settings.timer``, else the best of a few after a compiling
+    one), timed on a fresh thread so that a trace in progress in this one is left alone. A run that
+    raises is left out: a candidate that fails is never chosen, and never fails a model.
+    """
+
+    def time_all() -> dict[str, float]:
+        timings = {}
+        with measuring():  # a run that traces layers chooses their lowerings as fit's steps would
+            for name, run in runs.items():
+                try:
+                    timings[name] = float((settings.timer or _stopwatch)(name, run))
+                except Exception as err:  # noqa: BLE001
+                    log.debug("dagjax: %s failed to run (%s)", name, err)
+        return timings
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(time_all).result()
 
 
 def _stopwatch(name: str, run: Callable[[], Any]) -> float:
