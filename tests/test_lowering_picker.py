@@ -1,5 +1,6 @@
 """The lowering picker: overrides, the off switch, measured choices (timings injected), the disk cache."""
 
+import dataclasses
 import json
 
 import jax
@@ -17,8 +18,10 @@ X = np.random.default_rng(0).normal(size=(2, 6, 6, 3)).astype("float32")
 @pytest.fixture
 def picker(tmp_path):
     """Fresh settings and decisions, the cache in ``tmp_path``; timings from ``picker.times``."""
-    saved = _lowering.settings
-    _lowering.settings = _lowering.LoweringSettings(cache_dir=str(tmp_path))
+    settings = _lowering.settings  # the one object dj.config.lowering names: changed in place, restored
+    saved = dataclasses.asdict(settings)
+    for key, value in dataclasses.asdict(_lowering.LoweringSettings(cache_dir=str(tmp_path))).items():
+        setattr(settings, key, value)
     _lowering.forget()
     timed: list[str] = []
 
@@ -31,7 +34,8 @@ def picker(tmp_path):
     picker.timed = timed
     picker.path = tmp_path / "decisions.json"
     yield picker
-    _lowering.settings = saved
+    for key, value in saved.items():
+        setattr(settings, key, value)
     _lowering.forget()
 
 
@@ -187,3 +191,15 @@ def test_the_loop_probe_runs_the_same_steps_both_ways():
     fused, single = runs["fused"](), runs["single"]()
     for a, b in zip(jax.tree_util.tree_leaves(fused), jax.tree_util.tree_leaves(single)):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_the_readme_snippet_runs(picker):
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (snippet,) = [s for s in re.findall(r"```python\n(.*?)```", readme, re.S) if "lowering_choices" in s]
+    model = dj.Model(x := dj.Input(shape=(6, 3)), layers.Conv1D(2, 3, name="conv2d")(x))
+    exec(snippet, {"dj": dj, "model": model})
+    assert model.get_layer("conv2d").lowering == "im2col"
+    assert _lowering.settings.force == "xla" and not _lowering.settings.enabled

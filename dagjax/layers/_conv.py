@@ -132,9 +132,12 @@ class BaseConv(SpatialLayer):
     def channels_last_lowerings(self, x: jax.Array, kernel: jax.Array, run, grow: int = 1) -> dict:
         """The matmul lowerings ``{"im2col": ..., "shifted": ...}`` as functions of ``(x, kernel)`` in
         ``data_format``: ``run(lowering, x, kernel)`` calls one on channels-last arrays. im2col is left
-        out where its stacked patches (of an input ``grow`` times ``x``) would pass ``IM2COL_MAX_BYTES``.
+        out where its stacked patches (of an input ``grow`` times ``x``) would pass ``IM2COL_MAX_BYTES``;
+        both where a size is symbolic.
         """
         first = self.data_format == "channels_first"
+        if not all(isinstance(d, int) for d in (*x.shape, *kernel.shape)):
+            return {}  # symbolic sizes (an export for every batch size): the reference only
 
         def in_layout(fn):
             def lowered(x: jax.Array, kernel: jax.Array) -> jax.Array:

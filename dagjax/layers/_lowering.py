@@ -218,7 +218,8 @@ def _pick(layer: Any, signature: str, candidates: dict, example: tuple, default:
     known = remembered(key)
     if known in candidates:
         return known
-    if not (settings.measure and getattr(_local, "measuring", 0)):
+    concrete = all(isinstance(d, int) for a in example for d in a.shape)
+    if not (settings.measure and getattr(_local, "measuring", 0) and concrete):
         return default if default in candidates else REFERENCE
     timings = timed(_forward_backward(candidates, example))
     if not timings:
