@@ -10,12 +10,13 @@ real shapes. The answer, in this order:
 4. a decision made before for the same signature (shapes, dtype, op, backend,
    device): kept in memory, and on disk (:func:`cache_path`) so later runs pay
    nothing; an unreadable cache file is ignored and measured again;
-5. inside :func:`measuring` (``fit``'s train steps enter it) with
-   ``settings.measure`` on: each candidate's forward + backward is compiled
-   and timed once, on a separate thread (the trace in progress is left
-   alone), and the fastest is kept; a candidate that fails drops out;
+5. inside :func:`measuring` (the fit session's compiled programs enter it:
+   ``fit``, ``evaluate``, ``predict``) with ``settings.measure`` on and
+   concrete sizes: each candidate's forward + backward is compiled and timed
+   once, on a separate thread (the trace in progress is left alone), and the
+   fastest is kept; a candidate that fails drops out;
 6. otherwise the layer's default for the backend (what dagjax did before
-   measuring existed), so shape inference and ``predict`` never measure.
+   measuring existed), so shape inference and a user's own ``jit`` never measure.
 
 ``settings.timer`` replaces the stopwatch (tests inject timings with it).
 """

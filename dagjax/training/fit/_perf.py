@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
-import hashlib
 import inspect
 import logging
 import os
@@ -43,14 +42,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jex_core
 
-from dagjax.layers import _lowering
-from dagjax.layers._lowering import backend_key, measuring, remember, remembered, timed
+from dagjax.layers._lowering import measuring
 from dagjax.model import Model
 from dagjax.training.core import TrainState
+from dagjax.training.fit._fuse_probe import loops_faster
 
 log = logging.getLogger("dagjax")
 
@@ -145,7 +143,7 @@ def fuses_well(model: Model, sample_shapes: list | None = None, batch_size: int 
     XLA:CPU runs a loop body slower per op, and a convolution's weight
     gradient 2-60x slower (PERF_NOTES), so on the CPU small convolution-free
     models gain (the crossover measured near ``_CPU_FUSE_MAX_OPS``) and a
-    model with a convolution is measured (:func:`_loops_faster`): with its
+    model with a convolution is measured (``_fuse_probe.loops_faster``): with its
     convolutions lowered to matmuls (``dagjax.config.lowering``) it may loop
     well. The forward pass is traced on the data's ``sample_shapes``; if that
     fails, the answer is the plain path (one step per call): a heuristic
@@ -163,66 +161,8 @@ def fuses_well(model: Model, sample_shapes: list | None = None, batch_size: int 
         log.debug("dagjax: one step per call: tracing %s to choose failed (%s)", model.name, err)
         return False
     if _has_conv(jaxpr):
-        return _loops_faster(model, jaxpr, sample_shapes, batch_size)
+        return loops_faster(model, str(jaxpr), sample_shapes, batch_size)
     return _op_count(jaxpr) <= _CPU_FUSE_MAX_OPS
-
-
-_PROBE_STEPS = 4  # steps timed in one loop against as many calls of one step
-_FUSE_MARGIN = 0.9  # the loop must take at most this fraction of the calls' time: never a slower form
-
-
-def _loops_faster(model: Model, jaxpr: Any, sample_shapes: list | None, batch_size: int | None) -> bool:
-    """Whether ``_PROBE_STEPS`` training steps of ``model`` (forward, backward, an update) run clearly
-    faster as one loop than as as many calls, timed once on zero weights and the data's shapes and kept
-    with the lowering decisions (``dagjax.config.lowering``: its ``measure`` off, or no batch size
-    known: no, as before measuring). Any failure: no.
-    """
-    settings = _lowering.settings  # read when used: it may be replaced
-    if not (settings.measure and settings.enabled and batch_size and sample_shapes):
-        return False
-    digest = hashlib.sha256(str(jaxpr).encode()).hexdigest()[:16]
-    key = f"{backend_key()}|fuse steps|{batch_size} {sample_shapes}|{digest}"
-    known = remembered(key)
-    if known is None:
-        try:
-            timings = timed(_step_runs(model, sample_shapes, batch_size))
-        except Exception as err:  # noqa: BLE001 -- a heuristic never fails a fit
-            log.debug("dagjax: one step per call: timing %s's loop failed (%s)", model.name, err)
-            return False
-        if len(timings) < 2:
-            return False
-        known = "fused" if timings["fused"] < _FUSE_MARGIN * timings["single"] else "single"
-        log.info("dagjax: %s: %d steps take %.1f ms in one loop, %.1f ms as calls: %s", model.name,
-                 _PROBE_STEPS, timings["fused"] * 1e3, timings["single"] * 1e3, known)
-        remember(key, known)
-    return known == "fused"
-
-
-def _step_runs(model: Model, sample_shapes: list, batch_size: int) -> dict[str, Callable[[], Any]]:
-    """``{"fused": ..., "single": ...}``: ``_PROBE_STEPS`` train-like steps, as a loop and as calls."""
-    abstract = jax.eval_shape(lambda: model.init_weights(jax.random.key(0)))
-    params, state = jax.tree_util.tree_map(lambda a: np.zeros(a.shape, a.dtype), abstract)
-    rng = np.random.default_rng(0)
-    xs = [rng.standard_normal((batch_size, *shape)).astype(t.dtype) if np.issubdtype(t.dtype, np.floating)
-          else np.zeros((batch_size, *shape), t.dtype) for shape, t in zip(sample_shapes, model.inputs)]
-
-    def step(params: Any, xs: list) -> Any:
-        def loss(p: Any) -> Any:
-            out, _ = model.apply(p, state, xs, training=True, rng=jax.random.key(0))
-            return sum(jnp.sum(jnp.square(o.astype(jnp.float32))) for o in jax.tree_util.tree_leaves(out))
-
-        return jax.tree_util.tree_map(lambda p, g: p - 1e-9 * g, params, jax.grad(loss)(params))
-
-    one = jax.jit(step)
-    loop = jax.jit(lambda p, xs: jax.lax.fori_loop(0, _PROBE_STEPS, lambda i, p: step(p, xs), p))
-
-    def calls() -> Any:
-        p = params
-        for _ in range(_PROBE_STEPS):
-            p = one(p, xs)
-        return jax.block_until_ready(p)
-
-    return {"fused": lambda: jax.block_until_ready(loop(params, xs)), "single": calls}
 
 
 # ------------------------------------------------------------------ donation
