@@ -235,7 +235,10 @@ class Conv(BaseConv):
         kernel = params["kernel"]
         x = x.astype(kernel.dtype)  # as Keras: integer images work
         spatial = x.shape[2:] if self.data_format == "channels_first" else x.shape[1:-1]
-        pads = explicit_padding(self.padding, spatial, self.kernel_size, self.strides, self.dilation_rate)
+        if self.padding == "same" and not all(isinstance(n, int) for n in spatial):
+            pads = "SAME"  # symbolic sizes (an export): XLA works the padding out
+        else:
+            pads = explicit_padding(self.padding, spatial, self.kernel_size, self.strides, self.dilation_rate)
         dims = conv_dimension_numbers(self.rank, self.data_format)
 
         def xla(x: jax.Array, kernel: jax.Array) -> jax.Array:
