@@ -208,3 +208,18 @@ def test_the_readme_snippet_runs(picker):
     exec(snippet, {"dj": dj, "model": model})
     assert model.get_layer("conv2d").lowering == "im2col"
     assert _lowering.settings.force == "xla" and not _lowering.settings.enabled
+
+
+def test_symbolic_sizes_trace_with_the_reference_lowering(picker):
+    """An export for every input size traces with symbolic dims: nothing is measured, nothing fails."""
+    x = dj.Input(shape=(None, None, 3))
+    h = layers.Conv2D(4, 3, strides=2, padding="same")(x)
+    h = layers.SeparableConv2D(3, 3, padding="same")(h)
+    h = layers.Conv2DTranspose(2, 3, strides=2, padding="same")(h)
+    model = dj.Model(x, h)
+    b, height, width = jax.export.symbolic_shape("b, h, w")
+    spec = jax.ShapeDtypeStruct((b, height, width, 3), "float32")
+    with _lowering.measuring():
+        out = jax.eval_shape(lambda p, v: model.apply(p, model.state, v)[0], model.params, spec)
+    assert out.shape[0] == b and picker.timed == []
+    assert set(dj.config.lowering_choices(model)["conv2d"].values()) == {"xla"}
