@@ -4,13 +4,17 @@ Two variants of the same step (gather a shuffled batch from device-resident
 data, value_and_grad, optax update, carry donated):
 
 - ``loop``: the step jitted on its own and called from a Python loop;
-- ``scan``: a whole epoch as one jitted ``lax.scan`` over the steps.
+- ``scan``: a whole epoch as one jitted ``lax.scan`` over the steps;
+- ``loop_im2col`` / ``scan_im2col`` (the ``cnn_full`` workload only): the
+  same two with its plain convolution lowered to slices + one matmul.
 
 Neither wins everywhere (XLA:CPU runs conv gradients far slower inside a
 scan), so the reference for a workload is whichever is faster there.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +23,8 @@ import optax
 from jax_models import MODELS
 from workloads import Trainer, Workload, epoch_order, optax_optimizer, timed_epochs, total_loss
 
-VARIANTS = ("loop", "scan")
+VARIANTS = ("loop", "scan", "loop_im2col", "scan_im2col")
+IM2COL_WORKLOADS = ("cnn_full",)  # the workloads whose apply takes ``conv_lowering``
 
 
 def make_step(workload: Workload, apply, tx: optax.GradientTransformation):
@@ -42,6 +47,10 @@ def make_step(workload: Workload, apply, tx: optax.GradientTransformation):
 
 def build(workload: Workload, data: tuple[dict, dict], variant: str, seed: int) -> Trainer:
     init, apply = MODELS[workload.name]
+    if variant.endswith("_im2col"):
+        if workload.name not in IM2COL_WORKLOADS:
+            raise ValueError(f"{variant} is written for {IM2COL_WORKLOADS} only, not {workload.name!r}")
+        apply, variant = functools.partial(apply, conv_lowering="im2col"), variant.removesuffix("_im2col")
     tx = optax_optimizer()
     params, state = jax.device_put(init(np.random.default_rng(seed)))
     carry = (params, state, tx.init(params))

@@ -51,6 +51,17 @@ def cnn(api: ModuleType):
     return api.Model(x, layers.Dense(10, activation="softmax", name="probs")(h))
 
 
+def cnn_full(api: ModuleType):
+    layers = api.layers
+    x = api.Input(shape=(32, 32, 3), name="image")
+    h = layers.BatchNormalization()(layers.Conv2D(32, 3)(x))
+    h = layers.BatchNormalization()(layers.SeparableConv2D(64, 3)(h))
+    h = layers.MaxPooling2D()(h)
+    h = layers.BatchNormalization()(layers.SeparableConv2D(128, 3)(h))
+    h = layers.GlobalAveragePooling2D()(h)
+    return api.Model(x, layers.Dense(10, activation="softmax", name="probs")(h))
+
+
 def resmlp(api: ModuleType):
     layers = api.layers
     x = api.Input(shape=(64,), name="features")
@@ -60,7 +71,7 @@ def resmlp(api: ModuleType):
     return api.Model(x, layers.Dense(10, activation="softmax", name="probs")(h))
 
 
-BUILDERS = {"mlp": mlp, "multi_io": multi_io, "cnn": cnn, "resmlp": resmlp}
+BUILDERS = {"mlp": mlp, "multi_io": multi_io, "cnn": cnn, "cnn_full": cnn_full, "resmlp": resmlp}
 
 
 def build(api: ModuleType, name: str):

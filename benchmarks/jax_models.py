@@ -168,6 +168,72 @@ def cnn_apply(p, s, x, training):
     return {"probs": softmax(dense(p["probs"], jnp.mean(h, axis=(1, 2))))}, new_state
 
 
+def conv_im2col(kernel, x):
+    """A "valid", stride-1 convolution as one matmul of the stacked shifted slices (im2col)."""
+    n, height, width, c = x.shape
+    kh, kw = kernel.shape[:2]
+    out_h, out_w = height - kh + 1, width - kw + 1
+    patches = [lax.slice(x, (0, i, j, 0), (n, i + out_h, j + out_w, c)) for i in range(kh) for j in range(kw)]
+    return jnp.concatenate(patches, -1) @ kernel.reshape(-1, kernel.shape[-1])
+
+
+def depthwise_valid(kernel, x):
+    """A 3x3 "valid" depthwise convolution (multiplier 1) as nine shifted multiply-adds."""
+    n, height, width, c = x.shape
+    y = None
+    for i in range(3):
+        for j in range(3):
+            term = lax.slice(x, (0, i, j, 0), (n, i + height - 2, j + width - 2, c)) * kernel[i, j, :, 0]
+            y = term if y is None else y + term
+    return y
+
+
+def max_pool(x):
+    """2x2 max pooling, stride 2, "valid" (Keras's MaxPooling2D default)."""
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+
+
+CNN_FULL_CHANNELS = ((3, 32), (32, 64), (64, 128))  # Conv2D, then the two SeparableConv2D
+
+
+def cnn_full_init(rng):
+    (c0, c1), sep = CNN_FULL_CHANNELS[0], CNN_FULL_CHANNELS[1:]
+    params = {"conv": conv_init(rng, (3, 3), c0, c1)}
+    state = {}
+    params["bn0"], state["bn0"] = batch_norm_init(c1)
+    for i, (c_in, c_out) in enumerate(sep, start=1):
+        params[f"sep{i}"] = separable_init(rng, c_in, c_out)
+        params[f"bn{i}"], state[f"bn{i}"] = batch_norm_init(c_out)
+    params["probs"] = dense_init(rng, sep[-1][1], 10)
+    return params, state
+
+
+def cnn_full_apply(p, s, x, training, conv_lowering="xla"):
+    """The full-resolution CNN; ``conv_lowering`` "xla" (Keras's ops) or "im2col" for the plain Conv2D.
+
+    The depthwise parts are shifted multiply-adds on XLA:CPU either way (a grouped convolution is
+    several times slower there), a grouped convolution elsewhere.
+    """
+    new_state = {}
+    if conv_lowering == "im2col":
+        h = conv_im2col(p["conv"]["kernel"], x["image"]) + p["conv"]["bias"]
+    else:
+        h = conv(p["conv"]["kernel"], x["image"]) + p["conv"]["bias"]
+    h, new_state["bn0"] = batch_norm(p["bn0"], s["bn0"], h, training)
+    for i in (1, 2):
+        sep = p[f"sep{i}"]
+        c_in = h.shape[-1]
+        if jax.default_backend() == "cpu":
+            h = depthwise_valid(sep["depthwise_kernel"], h)
+        else:
+            h = conv(sep["depthwise_kernel"].reshape(3, 3, 1, c_in), h, groups=c_in)
+        h = h @ sep["pointwise_kernel"].reshape(c_in, -1) + sep["bias"]
+        h, new_state[f"bn{i}"] = batch_norm(p[f"bn{i}"], s[f"bn{i}"], h, training)
+        if i == 1:
+            h = max_pool(h)
+    return {"probs": softmax(dense(p["probs"], jnp.mean(h, axis=(1, 2))))}, new_state
+
+
 def resmlp_init(rng):
     params = {"stem": dense_init(rng, 64, RESMLP_WIDTH)}
     params["blocks"] = [dense_init(rng, RESMLP_WIDTH, RESMLP_WIDTH) for _ in range(RESMLP_BLOCKS)]
@@ -186,5 +252,6 @@ MODELS = {
     "mlp": (mlp_init, mlp_apply),
     "multi_io": (multi_io_init, multi_io_apply),
     "cnn": (cnn_init, cnn_apply),
+    "cnn_full": (cnn_full_init, cnn_full_apply),
     "resmlp": (resmlp_init, resmlp_apply),
 }

@@ -86,6 +86,15 @@ WORKLOADS: dict[str, Workload] = {
             outputs={"probs": Target(10, "categorical_crossentropy")},
         ),
         Workload(
+            "cnn_full",
+            "CNN 32x32x3 full resolution: Conv2D 32, BN, SeparableConv2D 64, BN, MaxPool, "
+            "SeparableConv2D 128, BN, GAP, Dense (3x3, valid, no strides)",
+            batch_size=64,
+            steps=10,
+            inputs={"image": Feature((32, 32, 3))},
+            outputs={"probs": Target(10, "categorical_crossentropy")},
+        ),
+        Workload(
             "resmlp",
             f"{RESMLP_BLOCKS}-block residual MLP h + tanh(Dense(h)), {RESMLP_WIDTH} wide",
             batch_size=32,

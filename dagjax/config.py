@@ -11,10 +11,30 @@
   so a second run of a script loads its compiled programs from disk.
   ``DAGJAX_COMPILATION_CACHE=1`` (or a directory) does the same at ``compile``.
 
+- ``lowering``: how convolutions become XLA (``layers._lowering``): each
+  Conv/ConvTranspose/Depthwise/SeparableConv call offers equal lowerings
+  (``"xla"``, ``"im2col"``, ``"shifted"``) and ``fit`` times them once per
+  shape signature and backend, keeping the fastest (cached on disk).
+  ``lowering.enabled = False``: the reference (XLA's convolution) everywhere;
+  ``lowering.measure = False``: no timing, the backend's defaults;
+  ``lowering.force = "im2col"`` (or ``{layer or class name: lowering}``), or
+  ``layer.lowering = ...`` for one layer: an override.
+- ``lowering_choices(model)``: what each layer was lowered as, per signature.
+
 >>> import dagjax as dj
 >>> dj.config.switches.fuse_steps = False     # one step per compiled call, always
 """
 
+from dagjax.layers._lowering import LoweringSettings as LoweringSettings
+from dagjax.layers._lowering import choices as _choices
+from dagjax.layers._lowering import settings as _lowering_settings
 from dagjax.training.fit import Switches as Switches
 from dagjax.training.fit import enable_compilation_cache as enable_compilation_cache
 from dagjax.training.fit import switches as switches
+
+lowering = _lowering_settings
+
+
+def lowering_choices(model) -> dict[str, dict[str, str]]:
+    """``{layer name: {signature: lowering}}``: how ``model``'s layers were lowered in their latest traces."""
+    return _choices(model.layers)

@@ -15,3 +15,6 @@ def _fresh_names():
     """Each test starts with Keras-style auto names from scratch."""
     dj.clear_session()
     yield
+
+
+dj.config.lowering.measure = False  # tests never time lowerings unless they ask (tests/test_lowering*.py)

@@ -2,19 +2,30 @@
 
 Kernels keep Keras's layouts, so Keras weights load one-to-one:
 ``(*kernel_size, in_channels // groups, filters)`` for a convolution and
-``(*kernel_size, filters, in_channels)`` for a transposed one. Both lower to
-``lax.conv_general_dilated`` (through ``lax.conv_transpose`` for the latter),
-with dimension numbers for either ``data_format``: no transposes.
+``(*kernel_size, filters, in_channels)`` for a transposed one. The reference
+lowering is ``lax.conv_general_dilated`` (through ``lax.conv_transpose`` for the
+latter), with dimension numbers for either ``data_format``: no transposes. Each
+call also offers im2col and shifted-matmul lowerings (``_conv_lowerings``), and
+the picker (``_lowering``) chooses one for the backend and shapes.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from jax import lax
 
 from dagjax import activations, initializers, regularizers
+from dagjax.layers import _lowering
+from dagjax.layers._conv_lowerings import (
+    CONV_LOWERINGS,
+    explicit_padding,
+    patch_bytes,
+    transposed_as_conv,
+)
 from dagjax.layers._spatial import SpatialLayer, as_tuple, standardize_padding
 from dagjax.layers._specs import TensorSpec, WeightSpec
 
@@ -44,6 +55,9 @@ def transpose_padding(
     total = stride + k - 2 if output_padding is None else k + k % 2 - 2 + output_padding
     before = min(total // 2 + total % 2, k - 1)
     return before, total - before
+
+
+IM2COL_MAX_BYTES = 1 << 28  # im2col copies the input once per kernel tap: not past 256 MiB
 
 
 class BaseConv(SpatialLayer):
@@ -82,6 +96,20 @@ class BaseConv(SpatialLayer):
         self.use_bias = use_bias
         self.bias_initializer = initializers.get(bias_initializer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self._lowering: str | None = None
+
+    @property
+    def lowering(self) -> str | None:
+        """This layer's lowering, forced (``"xla"``, ``"im2col"``, ``"shifted"``), or None: the picker's.
+
+        Not part of the config: it says how to compute, not what.
+        """
+        return self._lowering
+
+    @lowering.setter
+    def lowering(self, name: str | None) -> None:
+        _lowering.check_name(name, f"{type(self).__name__} '{self.name}'.lowering")
+        self._lowering = name
 
     def reject_strided_dilation(self) -> None:
         """Keras's Conv and ConvTranspose refuse strides > 1 together with dilation > 1."""
@@ -100,6 +128,28 @@ class BaseConv(SpatialLayer):
         """With padding "valid", each known spatial dim must hold the dilated kernel (not for transposed)."""
         if self.slides_window and self.padding == "valid":
             self.check_window_fits(spec, self.dilated_kernel_size, "dilated kernel")
+
+    def channels_last_lowerings(self, x: jax.Array, kernel: jax.Array, run, grow: int = 1) -> dict:
+        """The matmul lowerings ``{"im2col": ..., "shifted": ...}`` as functions of ``(x, kernel)`` in
+        ``data_format``: ``run(lowering, x, kernel)`` calls one on channels-last arrays. im2col is left
+        out where its stacked patches (of an input ``grow`` times ``x``) would pass ``IM2COL_MAX_BYTES``;
+        both where a size is symbolic.
+        """
+        first = self.data_format == "channels_first"
+        if not all(isinstance(d, int) for d in (*x.shape, *kernel.shape)):
+            return {}  # symbolic sizes (an export for every batch size): the reference only
+
+        def in_layout(fn):
+            def lowered(x: jax.Array, kernel: jax.Array) -> jax.Array:
+                y = run(fn, jnp.moveaxis(x, 1, -1) if first else x, kernel)
+                return jnp.moveaxis(y, -1, 1) if first else y
+
+            return lowered
+
+        names = ["shifted"]
+        if grow * patch_bytes(x.shape, kernel.shape, x.dtype.itemsize) <= IM2COL_MAX_BYTES:
+            names.insert(0, "im2col")
+        return {name: in_layout(CONV_LOWERINGS[name]) for name in names}
 
     def bias_weights(self, size: int) -> list[WeightSpec]:
         """A ``bias`` of ``(size,)`` when ``use_bias``, else none."""
@@ -181,21 +231,27 @@ class Conv(BaseConv):
         ]
 
     def call(self, params: dict, x: jax.Array) -> jax.Array:
-        """One ``conv_general_dilated`` in ``data_format`` (causal: padded on the left), bias, activation."""
-        if self.padding == "causal":
-            padding = [(self.dilated_kernel_size[0] - 1, 0)]
+        """The convolution in ``data_format`` (causal: padded on the left), as the picker lowers it."""
+        kernel = params["kernel"]
+        x = x.astype(kernel.dtype)  # as Keras: integer images work
+        spatial = x.shape[2:] if self.data_format == "channels_first" else x.shape[1:-1]
+        if self.padding == "same" and not all(isinstance(n, int) for n in spatial):
+            pads = "SAME"  # symbolic sizes (an export): XLA works the padding out
         else:
-            padding = self.padding.upper()
-        y = lax.conv_general_dilated(
-            x.astype(params["kernel"].dtype),  # as Keras: integer images work
-            params["kernel"],
-            window_strides=self.strides,
-            padding=padding,
-            rhs_dilation=self.dilation_rate,
-            dimension_numbers=conv_dimension_numbers(self.rank, self.data_format),
-            feature_group_count=self.groups,
-        )
-        return self.finish(params, y)
+            pads = explicit_padding(self.padding, spatial, self.kernel_size, self.strides, self.dilation_rate)
+        dims = conv_dimension_numbers(self.rank, self.data_format)
+
+        def xla(x: jax.Array, kernel: jax.Array) -> jax.Array:
+            return lax.conv_general_dilated(
+                x, kernel, self.strides, pads, rhs_dilation=self.dilation_rate, dimension_numbers=dims,
+                feature_group_count=self.groups,
+            )
+
+        candidates = {"xla": xla, **self.channels_last_lowerings(
+            x, kernel, lambda fn, x, k: fn(x, k, self.strides, pads, self.dilation_rate, self.groups)
+        )}
+        op = f"conv s{self.strides} p{pads} d{self.dilation_rate} g{self.groups} {self.data_format}"
+        return self.finish(params, _lowering.lower(self, op, candidates, (x, kernel)))
 
     def get_config(self) -> dict:
         """The shared convolution config plus filters, groups, kernel initializer and regularizer."""
@@ -279,21 +335,32 @@ class ConvTranspose(BaseConv):
         ]
 
     def call(self, params: dict, x: jax.Array) -> jax.Array:
-        """``lax.conv_transpose`` padded per dim to Keras's output length, then bias and activation."""
+        """The transposed convolution padded per dim to Keras's output length (as the picker lowers it)."""
         output_padding = self.output_padding or (None,) * self.rank
         padding = [
             transpose_padding(k, s, d, self.padding, p)
             for k, s, d, p in zip(self.kernel_size, self.strides, self.dilation_rate, output_padding)
         ]
-        y = lax.conv_transpose(
-            x.astype(params["kernel"].dtype),
-            params["kernel"],
-            strides=self.strides,
-            padding=padding,
-            rhs_dilation=self.dilation_rate,
-            dimension_numbers=conv_dimension_numbers(self.rank, self.data_format),
-            transpose_kernel=True,
-        )
+        dims = conv_dimension_numbers(self.rank, self.data_format)
+        ones = (1,) * self.rank
+
+        def xla(x: jax.Array, kernel: jax.Array) -> jax.Array:
+            return lax.conv_transpose(
+                x, kernel, self.strides, padding, rhs_dilation=self.dilation_rate, dimension_numbers=dims,
+                transpose_kernel=True,
+            )
+
+        def run(fn, x: jax.Array, kernel: jax.Array) -> jax.Array:
+            dilated, flipped = transposed_as_conv(x, kernel, self.strides, padding)
+            return fn(dilated, flipped, ones, [(0, 0)] * self.rank, self.dilation_rate, 1)
+
+        kernel = params["kernel"]
+        x = x.astype(kernel.dtype)
+        candidates = {
+            "xla": xla, **self.channels_last_lowerings(x, kernel, run, grow=math.prod(self.strides))
+        }
+        op = f"conv_transpose s{self.strides} p{padding} d{self.dilation_rate} {self.data_format}"
+        y = _lowering.lower(self, op, candidates, (x, kernel))
         return self.finish(params, y)
 
     def get_config(self) -> dict:

@@ -2,11 +2,12 @@
 
 A depthwise convolution filters each input channel on its own with
 ``depth_multiplier`` kernels; output channel ``c * depth_multiplier + m`` is
-input channel ``c`` through kernel ``m``, as Keras. XLA:CPU runs this as a
-grouped convolution (``feature_group_count``) very slowly, so on the CPU it
-becomes one multiply-add per kernel offset over strided slices of the padded
-input; elsewhere it stays a grouped ``lax.conv_general_dilated``. The choice is
-made when tracing, from ``jax.default_backend()``.
+input channel ``c`` through kernel ``m``, as Keras. It has two lowerings:
+``"xla"``, a grouped ``lax.conv_general_dilated`` (``feature_group_count``,
+the reference), and ``"shifted"``, one multiply-add per kernel offset over
+strided slices of the padded input. XLA:CPU runs the grouped convolution very
+slowly, so ``"shifted"`` is the CPU's default; the picker (``_lowering``) may
+measure and choose otherwise.
 """
 
 from __future__ import annotations
@@ -20,14 +21,10 @@ import jax.numpy as jnp
 from jax import lax
 
 from dagjax import initializers, regularizers
+from dagjax.layers import _lowering
 from dagjax.layers._conv import BaseConv, conv_dimension_numbers
+from dagjax.layers._conv_lowerings import same_padding
 from dagjax.layers._specs import TensorSpec, WeightSpec
-
-
-def _same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
-    """XLA's "SAME" padding of one dim: ``ceil(size / stride)`` outputs, extra on the right."""
-    total = max((-(-size // stride) - 1) * stride + window - size, 0)
-    return total // 2, total - total // 2
 
 
 def depthwise_conv_shifted(
@@ -44,7 +41,7 @@ def depthwise_conv_shifted(
         x = jnp.moveaxis(x, 1, -1)
     window = [(k - 1) * d + 1 for k, d in zip(kernel.shape[:rank], dilation_rate)]
     if padding == "same":
-        pads = [_same_padding(n, w, s) for n, w, s in zip(x.shape[1:-1], window, strides)]
+        pads = [same_padding(n, w, s) for n, w, s in zip(x.shape[1:-1], window, strides)]
         x = jnp.pad(x, [(0, 0), *pads, (0, 0)])
     out = [(n - w) // s + 1 for n, w, s in zip(x.shape[1:-1], window, strides)]
     y = None
@@ -80,17 +77,18 @@ def depthwise_conv_grouped(
     )
 
 
-def depthwise_conv(
-    x: jax.Array,
-    kernel: jax.Array,
-    strides: Sequence[int],
-    padding: str,
-    dilation_rate: Sequence[int],
-    data_format: str,
-) -> jax.Array:
-    """Depthwise convolution, lowered for the default backend; kernel ``(*k, channels, multiplier)``."""
-    lowering = depthwise_conv_shifted if jax.default_backend() == "cpu" else depthwise_conv_grouped
-    return lowering(x.astype(kernel.dtype), kernel, strides, padding, dilation_rate, data_format)
+def depthwise_conv(layer: BaseConv, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``layer``'s depthwise convolution of ``x`` by ``kernel`` ``(*k, channels, multiplier)``, lowered
+    as the picker chooses (by default: shifted multiply-adds on the CPU, the grouped convolution elsewhere).
+    """
+    geometry = (layer.strides, layer.padding, layer.dilation_rate, layer.data_format)
+    candidates = {
+        "xla": lambda x, k: depthwise_conv_grouped(x, k, *geometry),
+        "shifted": lambda x, k: depthwise_conv_shifted(x, k, *geometry),
+    }
+    default = "shifted" if jax.default_backend() == "cpu" else "xla"
+    op = "depthwise s{} p{} d{} {}".format(*geometry)
+    return _lowering.lower(layer, op, candidates, (x.astype(kernel.dtype), kernel), default)
 
 
 class DepthwiseConv(BaseConv):
@@ -139,9 +137,7 @@ class DepthwiseConv(BaseConv):
 
     def call(self, params: dict, x: jax.Array) -> jax.Array:
         """The depthwise convolution (lowered for the backend), then bias and activation."""
-        y = depthwise_conv(
-            x, params["kernel"], self.strides, self.padding, self.dilation_rate, self.data_format
-        )
+        y = depthwise_conv(self, x, params["kernel"])
         return self.finish(params, y)
 
     def get_config(self) -> dict:
@@ -220,9 +216,7 @@ class SeparableConv(BaseConv):
 
     def call(self, params: dict, x: jax.Array) -> jax.Array:
         """Depthwise convolution, the 1x1 pointwise one as a ``tensordot`` on channels, bias, activation."""
-        y = depthwise_conv(
-            x, params["depthwise_kernel"], self.strides, self.padding, self.dilation_rate, self.data_format
-        )
+        y = depthwise_conv(self, x, params["depthwise_kernel"])
         pointwise = params["pointwise_kernel"].reshape(-1, self.filters)
         y = jnp.tensordot(jnp.moveaxis(y, self.channel_axis, -1), pointwise, 1)
         y = jnp.moveaxis(y, -1, self.channel_axis)

@@ -40,6 +40,7 @@ from dagjax.layers._base import batch_mask_kwargs
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
 from dagjax.model._config import functional_config, functional_from_config
 from dagjax.model._facade import KerasFacade
+from dagjax.model._outputs import requested
 from dagjax.model._weights import ModelWeights
 
 
@@ -264,6 +265,7 @@ class Model(KerasFacade, ModelWeights, Layer):
         training: bool = False,
         rng: jax.Array | None = None,
         mask: jax.Array | None = None,
+        outputs: str | list[str] | None = None,
     ) -> tuple[Any, dict]:
         """``(outputs, new_state)``. Pure: use it under ``jit``, ``grad`` and ``vmap``.
 
@@ -273,10 +275,13 @@ class Model(KerasFacade, ModelWeights, Layer):
         comes back as that one array (Keras's ``unpack_singleton``). ``rng``
         feeds Dropout and other random layers when ``training=True``.
         ``mask`` (batch,) marks the padding rows of a padded batch (0.0) for
-        layers with batch statistics (see ``apply_with_penalty``).
+        layers with batch statistics (see ``apply_with_penalty``). ``outputs``: an output name (that
+        array alone comes back) or a list of names, to compute only the layers those need.
         """
-        outputs, new_state, _ = self.apply_with_penalty(params, state, inputs, training, rng, mask)
-        return outputs, new_state
+        result, new_state, _ = self.apply_with_penalty(
+            params, state, inputs, training, rng, mask, outputs=outputs
+        )
+        return result, new_state
 
     def apply_with_penalty(
         self,
@@ -287,6 +292,7 @@ class Model(KerasFacade, ModelWeights, Layer):
         rng: jax.Array | None = None,
         mask: jax.Array | None = None,
         hyperparams: dict | None = None,
+        outputs: str | list[str] | None = None,
     ) -> tuple[Any, dict, Any]:
         """``(outputs, new_state, activity_penalty)``: apply plus the activity-regularizer sum.
 
@@ -295,12 +301,15 @@ class Model(KerasFacade, ModelWeights, Layer):
         layers with ``uses_batch_mask`` (BatchNormalization) get it to leave
         them out of their batch statistics. ``None``: every row is real.
         ``hyperparams``, shaped as :meth:`tunable`, gives traced values (Dropout
-        rates, regularizer factors) in place of the layers' config.
+        rates, regularizer factors) in place of the layers' config. ``outputs``: as in :meth:`apply`.
         """
+        plan, structure = self._plan, self._output_structure
+        if outputs is not None:
+            plan, structure = requested(self, outputs)
         values: dict[int, Any] = dict(zip(map(id, self.inputs), self.flat_inputs(inputs)))
         new_state = dict(state)
         penalty = 0.0  # a Python number until a regularizer adds to it: no ops traced for none
-        for index, node in self._plan:
+        for index, node in plan:
             layer = node.layer
             args = map_structure(lambda t: values[id(t)], node.args)
             layer_rng = None
@@ -329,8 +338,8 @@ class Model(KerasFacade, ModelWeights, Layer):
                 penalty = penalty + activity_penalty(regularizer, leaves, mask)
             for tensor, value in zip(node.output_tensors, leaves):
                 values[id(tensor)] = value
-        outputs = map_structure(lambda t: values[id(t)], self._output_structure)
-        return _unpack_singleton(outputs), new_state, penalty
+        result = map_structure(lambda t: values[id(t)], structure)
+        return _unpack_singleton(result), new_state, penalty
 
     def flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
         """``inputs`` (one, a list in order, or a dict by input name) as a list in ``model.inputs`` order.

@@ -123,14 +123,16 @@ class Loop:
         """Batches stacked per fused call when they come from the host."""
         return STREAM_CHUNK if self.steps_per_execution == "auto" else self.steps_per_execution
 
-    def fuse(self, per_batch_callbacks: bool, sample_shapes: list | None = None) -> bool:
-        """Whether to run many steps per call (see the module docstring); ``sample_shapes``: the data's."""
+    def fuse(
+        self, per_batch_callbacks: bool, sample_shapes: list | None = None, batch_size: int | None = None
+    ) -> bool:
+        """Whether to run many steps per call (see the module docstring); the data's shapes and batch size."""
         if self.steps_per_execution != "auto":
             return self.steps_per_execution > 1
         if per_batch_callbacks:
             return False
         if self._fused is None:
-            self._fused = _perf.fuses_well(self.model, sample_shapes)
+            self._fused = _perf.fuses_well(self.model, sample_shapes, batch_size)
         return self._fused
 
     # ------------------------------------------------------------------ loops

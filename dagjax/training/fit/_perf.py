@@ -6,8 +6,8 @@ are in BUILD_NOTES.md ("Performance switches").
 
 - ``fuse_steps``: with ``steps_per_execution="auto"``, run many steps per
   compiled call where that is faster: on accelerators always, on XLA:CPU
-  only for small convolution-free models (:func:`fuses_well`). Off: one step
-  per call.
+  for small convolution-free models, and for a model with a convolution when
+  its loop measures faster (:func:`fuses_well`). Off: one step per call.
 - ``donate``: train steps donate the train state's buffers, so params and
   optimizer state are updated in place (one copy of them, not two). The
   session copies any tree someone outside it may still hold before donating.
@@ -45,8 +45,10 @@ import jax
 import numpy as np
 from jax.extend import core as jex_core
 
+from dagjax.layers._lowering import measuring
 from dagjax.model import Model
 from dagjax.training.core import TrainState
+from dagjax.training.fit._fuse_probe import loops_faster
 
 log = logging.getLogger("dagjax")
 
@@ -134,16 +136,18 @@ def _layer_calls(model: Model) -> int:
     return sum(_layer_calls(node.layer) if isinstance(node.layer, Model) else 1 for node in model.nodes)
 
 
-def fuses_well(model: Model, sample_shapes: list | None = None) -> bool:
+def fuses_well(model: Model, sample_shapes: list | None = None, batch_size: int | None = None) -> bool:
     """Whether many steps of ``model`` run faster in one loop than one step per call, on this backend.
 
     A loop saves a per-call cost (~0.1-0.3 ms on this project's CPU) but
     XLA:CPU runs a loop body slower per op, and a convolution's weight
-    gradient 2-60x slower (PERF_NOTES), so on the CPU only small
-    convolution-free models gain (the crossover measured near
-    ``_CPU_FUSE_MAX_OPS``). The forward pass is traced on the data's
-    ``sample_shapes``; if that fails, the answer is the plain path (one step
-    per call): a heuristic never fails a model. Off (``switches.fuse_steps``): never.
+    gradient 2-60x slower (PERF_NOTES), so on the CPU small convolution-free
+    models gain (the crossover measured near ``_CPU_FUSE_MAX_OPS``) and a
+    model with a convolution is measured (``_fuse_probe.loops_faster``): with its
+    convolutions lowered to matmuls (``dagjax.config.lowering``) it may loop
+    well. The forward pass is traced on the data's ``sample_shapes``; if that
+    fails, the answer is the plain path (one step per call): a heuristic
+    never fails a model. Off (``switches.fuse_steps``): never.
     """
     if not switches.fuse_steps:
         return False
@@ -156,7 +160,9 @@ def fuses_well(model: Model, sample_shapes: list | None = None) -> bool:
     except Exception as err:  # noqa: BLE001 -- any doubt means the plain path, never a failed fit
         log.debug("dagjax: one step per call: tracing %s to choose failed (%s)", model.name, err)
         return False
-    return not _has_conv(jaxpr) and _op_count(jaxpr) <= _CPU_FUSE_MAX_OPS
+    if _has_conv(jaxpr):
+        return loops_faster(model, str(jaxpr), sample_shapes, batch_size)
+    return _op_count(jaxpr) <= _CPU_FUSE_MAX_OPS
 
 
 # ------------------------------------------------------------------ donation
@@ -367,7 +373,9 @@ def _announce(what: str, message: str) -> None:
 
 
 def dispatching(program: Callable) -> Callable:
-    """``program``, called with full collections held back while ``switches.hold_full_collections`` is on.
+    """``program``, called with full collections held back while ``switches.hold_full_collections`` is on,
+    and inside ``layers._lowering.measuring()``: the trace of a session's program may time a layer's
+    lowerings to choose one (``dagjax.config.lowering``).
 
     Held back, a collection is not skipped: its counter stays past the restored
     threshold, so it runs at the next young collection after the call. Calls
@@ -377,13 +385,14 @@ def dispatching(program: Callable) -> Callable:
 
     @functools.wraps(program)
     def call(*args: Any) -> Any:
-        if not switches.hold_full_collections:
-            return program(*args)
-        _hold()
-        try:
-            return program(*args)
-        finally:
-            _release()
+        with measuring():
+            if not switches.hold_full_collections:
+                return program(*args)
+            _hold()
+            try:
+                return program(*args)
+            finally:
+                _release()
 
     return call
 

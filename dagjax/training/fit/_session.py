@@ -303,8 +303,8 @@ class FitSession:
             check_same_targets(model, train.target_shapes, val.target_shapes, "validation_data")
             self._check_layout(val)
         callbacks.configure(model, verbose=verbose, epochs=epochs, steps=train.steps_per_epoch)
-        fused = loop.fuse(callbacks.needs_every_batch("train"), train.sample_shapes)
-        if verbose != 0 and not fused and loop.fuse(False, train.sample_shapes):
+        fused = loop.fuse(callbacks.needs_every_batch("train"), train.sample_shapes, train.batch_size)
+        if verbose != 0 and not fused and loop.fuse(False, train.sample_shapes, train.batch_size):
             print(callbacks.per_batch_notice("train"))
         self.stop_training = False
         self._resume_epoch, self.validation = None, val
@@ -355,7 +355,7 @@ class FitSession:
         return ts, loop.ordered({**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}})
 
     def _run_evaluate(self, loop: Loop, ts: TrainState, source: DataSource, callbacks: Any) -> dict:
-        fused = loop.fuse(callbacks.needs_every_batch("test"), source.sample_shapes)
+        fused = loop.fuse(callbacks.needs_every_batch("test"), source.sample_shapes, source.batch_size)
         self.stop_evaluating = False
         callbacks.on_test_begin()
         source.restart()  # each validation sees the same batches (with validation_steps, the first ones)

@@ -1,0 +1,82 @@
+"""Whether a model's train steps run faster fused in one loop than one per call: timed, not guessed.
+
+XLA:CPU runs a convolution's weight gradient far slower inside a loop
+(PERF_NOTES), but a convolution lowered to matmuls (``dagjax.config.lowering``)
+may loop well, so for a convolutional model ``_perf.fuses_well`` asks
+:func:`loops_faster`, which times a few steps both ways once per model,
+data shapes and backend and keeps the answer with the lowering decisions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dagjax.layers import _lowering
+from dagjax.layers._lowering import backend_key, remember, remembered, timed
+from dagjax.model import Model
+
+log = logging.getLogger("dagjax")
+
+_PROBE_STEPS = 4  # steps timed in one loop against as many calls of one step
+_FUSE_MARGIN = 0.9  # the loop must take at most this fraction of the calls' time: never a slower form
+
+
+def loops_faster(model: Model, forward: str, sample_shapes: list | None, batch_size: int | None) -> bool:
+    """Whether ``_PROBE_STEPS`` training steps of ``model`` (forward, backward, an update) run clearly
+    faster as one loop than as as many calls, timed once on zero weights and the data's shapes and kept
+    with the lowering decisions under the ``forward`` jaxpr's hash (``dagjax.config.lowering``: its
+    ``measure`` off, or no batch size known: no, as before measuring). Any failure: no.
+    """
+    settings = _lowering.settings  # read when used: it may be replaced
+    if not (settings.measure and settings.enabled and batch_size and sample_shapes):
+        return False
+    digest = hashlib.sha256(forward.encode()).hexdigest()[:16]
+    key = f"{backend_key()}|fuse steps|{batch_size} {sample_shapes}|{digest}"
+    known = remembered(key)
+    if known is None:
+        try:
+            timings = timed(step_runs(model, sample_shapes, batch_size))
+        except Exception as err:  # noqa: BLE001 -- a heuristic never fails a fit
+            log.debug("dagjax: one step per call: timing %s's loop failed (%s)", model.name, err)
+            return False
+        if len(timings) < 2:
+            return False
+        known = "fused" if timings["fused"] < _FUSE_MARGIN * timings["single"] else "single"
+        log.info("dagjax: %s: %d steps take %.1f ms in one loop, %.1f ms as calls: %s", model.name,
+                 _PROBE_STEPS, timings["fused"] * 1e3, timings["single"] * 1e3, known)
+        remember(key, known)
+    return known == "fused"
+
+
+def step_runs(model: Model, sample_shapes: list, batch_size: int) -> dict[str, Callable[[], Any]]:
+    """``{"fused": ..., "single": ...}``: ``_PROBE_STEPS`` train-like steps, as a loop and as calls."""
+    abstract = jax.eval_shape(lambda: model.init_weights(jax.random.key(0)))
+    params, state = jax.tree_util.tree_map(lambda a: np.zeros(a.shape, a.dtype), abstract)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((batch_size, *shape)).astype(t.dtype) if np.issubdtype(t.dtype, np.floating)
+          else np.zeros((batch_size, *shape), t.dtype) for shape, t in zip(sample_shapes, model.inputs)]
+
+    def step(params: Any, xs: list) -> Any:
+        def loss(p: Any) -> Any:
+            out, _ = model.apply(p, state, xs, training=True, rng=jax.random.key(0))
+            return sum(jnp.sum(jnp.square(o.astype(jnp.float32))) for o in jax.tree_util.tree_leaves(out))
+
+        return jax.tree_util.tree_map(lambda p, g: p - 1e-9 * g, params, jax.grad(loss)(params))
+
+    one = jax.jit(step)
+    loop = jax.jit(lambda p, xs: jax.lax.fori_loop(0, _PROBE_STEPS, lambda i, p: step(p, xs), p))
+
+    def calls() -> Any:
+        p = params
+        for _ in range(_PROBE_STEPS):
+            p = one(p, xs)
+        return jax.block_until_ready(p)
+
+    return {"fused": lambda: jax.block_until_ready(loop(params, xs)), "single": calls}

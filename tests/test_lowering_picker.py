@@ -1,0 +1,225 @@
+"""The lowering picker: overrides, the off switch, measured choices (timings injected), the disk cache."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dagjax as dj
+from dagjax import layers
+from dagjax.layers import _lowering
+
+X = np.random.default_rng(0).normal(size=(2, 6, 6, 3)).astype("float32")
+
+
+@pytest.fixture
+def picker(tmp_path):
+    """Fresh settings and decisions, the cache in ``tmp_path``; timings from ``picker.times``."""
+    settings = _lowering.settings  # the one object dj.config.lowering names: changed in place, restored
+    saved = dataclasses.asdict(settings)
+    for key, value in dataclasses.asdict(_lowering.LoweringSettings(cache_dir=str(tmp_path))).items():
+        setattr(settings, key, value)
+    _lowering.forget()
+    timed: list[str] = []
+
+    def timer(name, run):
+        timed.append(name)
+        return picker.times[name]
+
+    _lowering.settings.timer = timer
+    picker.times = {"xla": 3.0, "im2col": 1.0, "shifted": 2.0}
+    picker.timed = timed
+    picker.path = tmp_path / "decisions.json"
+    yield picker
+    for key, value in saved.items():
+        setattr(settings, key, value)
+    _lowering.forget()
+
+
+def conv(**kwargs):
+    layer = layers.Conv2D(4, 3, **kwargs)
+    layer(dj.Input(shape=X.shape[1:]))
+    return layer
+
+
+def lowered_as(layer, measure=True) -> str:
+    """The lowering ``layer`` takes when traced on ``X`` (inside ``measuring()`` when ``measure``)."""
+    params = {w.name: jnp.zeros(w.shape) for w in layer.weight_specs}
+    with _lowering.measuring() if measure else _NoContext():
+        jaxpr = jax.make_jaxpr(lambda p, x: layer.apply(p, {}, x)[0])(params, X).jaxpr
+    names = {eqn.primitive.name for eqn in jaxpr.eqns}
+    if "conv_general_dilated" in names:
+        return "xla"
+    return "im2col" if "concatenate" in names else "shifted"
+
+
+class _NoContext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_the_fastest_measured_lowering_is_chosen_once_and_cached_on_disk(picker):
+    assert lowered_as(conv()) == "im2col"
+    assert sorted(picker.timed) == ["im2col", "shifted", "xla"]
+    (value,) = json.loads(picker.path.read_text()).values()
+    assert value == "im2col"
+    picker.timed.clear()
+    _lowering.forget()  # a new process: only the disk remembers
+    picker.times = {"xla": 1.0, "im2col": 3.0, "shifted": 2.0}
+    assert lowered_as(conv()) == "im2col" and picker.timed == []
+
+
+def test_an_unreadable_cache_means_measuring_again(picker):
+    picker.path.write_text("{not json")
+    picker.times = {"xla": 3.0, "im2col": 2.0, "shifted": 1.0}
+    assert lowered_as(conv()) == "shifted" and len(picker.timed) == 3
+    assert list(json.loads(picker.path.read_text()).values()) == ["shifted"]
+
+
+def test_without_measuring_the_backend_default_is_taken_and_nothing_timed(picker):
+    assert lowered_as(conv(), measure=False) == "xla"
+    _lowering.settings.measure = False
+    assert lowered_as(conv()) == "xla"
+    sep = layers.SeparableConv2D(4, 3)
+    sep(dj.Input(shape=X.shape[1:]))
+    assert lowered_as(sep) == "shifted"  # the depthwise default on the CPU
+    assert picker.timed == [] and not picker.path.exists()
+
+
+def test_a_failing_candidate_drops_out(picker):
+    def timer(name, run):
+        if name == "im2col":
+            raise RuntimeError("out of memory")
+        return picker.times[name]
+
+    _lowering.settings.timer = timer
+    assert lowered_as(conv()) == "shifted"
+
+
+def test_overrides_per_layer_and_global_and_the_off_switch(picker):
+    layer = conv()
+    layer.lowering = "shifted"
+    assert lowered_as(layer) == "shifted" and picker.timed == []
+    layer.lowering = None
+    _lowering.settings.force = "xla"
+    assert lowered_as(layer) == "xla"
+    _lowering.settings.force = {"Conv2D": "shifted"}
+    assert lowered_as(layer) == "shifted"
+    _lowering.settings.force = {layer.name: "im2col", "Conv2D": "shifted"}
+    assert lowered_as(layer) == "im2col"
+    _lowering.settings.force = None
+    _lowering.settings.enabled = False
+    layer.lowering = "im2col"
+    assert lowered_as(layer) == "xla" and picker.timed == []
+
+
+def test_a_wrong_lowering_name_is_a_clear_error(picker):
+    layer = conv()
+    with pytest.raises(ValueError, match=r"Conv2D 'conv2d'.lowering: unknown lowering 'im2row'"):
+        layer.lowering = "im2row"
+    _lowering.settings.force = {"conv2d": "fast"}
+    with pytest.raises(ValueError, match="layer 'conv2d': unknown lowering 'fast'"):
+        lowered_as(layer)
+
+
+def test_im2col_is_ruled_out_when_its_patches_would_be_too_big(picker, monkeypatch):
+    from dagjax.layers import _conv
+
+    monkeypatch.setattr(_conv, "IM2COL_MAX_BYTES", 100)
+    layer = conv()
+    layer.lowering = "im2col"  # an override the shapes rule out: the picker chooses among the rest
+    assert lowered_as(layer) == "shifted"
+    assert sorted(picker.timed) == ["shifted", "xla"]
+
+
+def test_fit_measures_and_reports_its_choices(picker):
+    picker.times = {"xla": 3.0, "im2col": 2.0, "shifted": 1.0}
+    x = dj.Input(shape=(6, 3))
+    y = layers.Conv1D(2, 3, name="conv")(x)
+    model = dj.Model(x, layers.GlobalAveragePooling1D()(y))
+    model.compile("sgd", "mse", steps_per_execution=1)
+    model.fit(np.ones((4, 6, 3), "float32"), np.ones((4, 2), "float32"), batch_size=4, verbose=0)
+    choices = dj.config.lowering_choices(model)
+    assert list(choices) == ["conv"]
+    assert set(choices["conv"].values()) == {"shifted"}
+    assert any("(4, 6, 3):float32" in signature for signature in choices["conv"])
+
+
+def test_the_stopwatch_compiles_first_then_keeps_the_best_time_within_its_budget(picker):
+    import time
+
+    calls = []
+
+    def run():
+        calls.append(time.perf_counter())
+        time.sleep(0.3 if len(calls) == 1 else 0.002)  # the first run compiles: not counted
+
+    _lowering.settings.max_measure_seconds = 0.005
+    best = _lowering._stopwatch("xla", run)
+    assert 0.002 <= best < 0.25  # the compiling run is not counted
+    assert 2 <= len(calls) <= 6  # stops once the budget is spent (after 1 + 3 runs on an idle machine)
+    _lowering.settings.max_measure_seconds = 10.0
+    calls.clear()
+    _lowering._stopwatch("xla", run)
+    assert len(calls) == 6  # at most five timed runs
+
+
+def test_auto_steps_per_execution_fuses_a_conv_model_when_its_loop_measures_faster(picker):
+    from dagjax.training.fit import _perf
+
+    x = dj.Input(shape=(6, 3))
+    model = dj.Model(x, layers.GlobalAveragePooling1D()(layers.Conv1D(2, 3)(x)))
+    picker.times = {"fused": 1.0, "single": 2.0}
+    assert _perf.fuses_well(model, [(6, 3)], 4)
+    assert picker.timed == ["fused", "single"]
+    assert _perf.fuses_well(model, [(6, 3)], 4) and len(picker.timed) == 2  # remembered
+    picker.times = {"fused": 0.95, "single": 1.0}  # not clearly faster: one step per call
+    assert not _perf.fuses_well(model, [(6, 3)], 8)
+    assert not _perf.fuses_well(model, [(6, 3)], None)  # no batch size, nothing to measure
+    _lowering.settings.measure = False
+    picker.times = {"fused": 0.1, "single": 1.0}
+    assert not _perf.fuses_well(model, [(6, 3)], 16) and len(picker.timed) == 4
+
+
+def test_the_loop_probe_runs_the_same_steps_both_ways():
+    from dagjax.training.fit import _fuse_probe
+
+    x = dj.Input(shape=(5, 2))
+    model = dj.Model(x, layers.Dense(1)(layers.Flatten()(layers.Conv1D(2, 2)(x))))
+    runs = _fuse_probe.step_runs(model, [(5, 2)], 3)
+    fused, single = runs["fused"](), runs["single"]()
+    for a, b in zip(jax.tree_util.tree_leaves(fused), jax.tree_util.tree_leaves(single)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_the_readme_snippet_runs(picker):
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (snippet,) = [s for s in re.findall(r"```python\n(.*?)```", readme, re.S) if "lowering_choices" in s]
+    model = dj.Model(x := dj.Input(shape=(6, 3)), layers.Conv1D(2, 3, name="conv2d")(x))
+    exec(snippet, {"dj": dj, "model": model})
+    assert model.get_layer("conv2d").lowering == "im2col"
+    assert _lowering.settings.force == "xla" and not _lowering.settings.enabled
+
+
+def test_symbolic_sizes_trace_with_the_reference_lowering(picker):
+    """An export for every input size traces with symbolic dims: nothing is measured, nothing fails."""
+    x = dj.Input(shape=(None, None, 3))
+    h = layers.Conv2D(4, 3, strides=2, padding="same")(x)
+    h = layers.SeparableConv2D(3, 3, padding="same")(h)
+    h = layers.Conv2DTranspose(2, 3, strides=2, padding="same")(h)
+    model = dj.Model(x, h)
+    b, height, width = jax.export.symbolic_shape("b, h, w")
+    spec = jax.ShapeDtypeStruct((b, height, width, 3), "float32")
+    with _lowering.measuring():
+        out = jax.eval_shape(lambda p, v: model.apply(p, model.state, v)[0], model.params, spec)
+    assert out.shape[0] == b and picker.timed == []
+    assert set(dj.config.lowering_choices(model)["conv2d"].values()) == {"xla"}
