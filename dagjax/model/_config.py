@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from dagjax._graph import SymbolicTensor, is_symbolic
 from dagjax.layers import Input, InputLayer, Layer
 from dagjax.layers._serialization import layer_from_config, layer_to_config
@@ -45,8 +47,15 @@ def _encode(structure: Any, ref) -> Any:
         return [_encode(x, ref) for x in structure]
     if isinstance(structure, dict):
         return {"dict": {k: _encode(v, ref) for k, v in structure.items()}}
-    if structure is None:
-        return None
+    if structure is None or isinstance(structure, (bool, int, float, str)):
+        return structure  # a constant an op takes in a tensor's place (``x * 2``)
+    if isinstance(structure, slice):
+        return {"slice": [structure.start, structure.stop, structure.step]}
+    if structure is Ellipsis:
+        return {"ellipsis": None}
+    if hasattr(structure, "dtype") and hasattr(structure, "shape"):  # a NumPy or JAX array, or scalar
+        value = np.asarray(structure)
+        return {"array": {"value": value.tolist(), "dtype": value.dtype.name}}
     raise TypeError(f"Cannot record a layer call argument of type {type(structure).__name__}.")
 
 
@@ -61,7 +70,7 @@ def functional_config(model: Model) -> dict:
     in_model = {id(node) for node in model._nodes}
     calls: dict[int, list] = {}
     index: dict[int, int] = {}
-    for layer in model.layers:
+    for layer in model.operations:
         nodes = [n for n in layer.inbound_nodes if isinstance(layer, InputLayer) or id(n) in in_model]
         calls[id(layer)] = nodes
         index.update((id(node), i) for i, node in enumerate(nodes))
@@ -70,7 +79,7 @@ def functional_config(model: Model) -> dict:
         return [tensor.node.layer.name, index[id(tensor.node)], tensor.index]
 
     entries = []
-    for layer in model.layers:
+    for layer in model.operations:
         entry = layer_to_config(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [] if isinstance(layer, InputLayer) else [
@@ -106,7 +115,7 @@ def _refs(encoded: Any) -> list:
     if isinstance(encoded, dict):
         if "tensor" in encoded:
             return [encoded["tensor"]]
-        return [r for x in encoded["dict"].values() for r in _refs(x)]
+        return [r for x in encoded.get("dict", {}).values() for r in _refs(x)]
     return []
 
 
@@ -117,6 +126,12 @@ def _decode(encoded: Any, produced: dict) -> Any:
         if "tensor" in encoded:
             layer_name, node_index, tensor_index = encoded["tensor"]
             return produced[layer_name][node_index][tensor_index]
+        if "slice" in encoded:
+            return slice(*encoded["slice"])
+        if "ellipsis" in encoded:
+            return Ellipsis
+        if "array" in encoded:
+            return np.asarray(encoded["array"]["value"], dtype=encoded["array"]["dtype"])
         return {k: _decode(v, produced) for k, v in encoded["dict"].items()}
     return encoded
 
