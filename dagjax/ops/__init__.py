@@ -62,6 +62,7 @@ from dagjax.ops._nn import softsign as softsign
 from dagjax.ops._nn import stop_gradient as stop_gradient
 from dagjax.ops._nn import swish as swish
 from dagjax.ops._nn import top_k as top_k
+from dagjax.ops._numpy import abs as abs
 from dagjax.ops._numpy import absolute as absolute
 from dagjax.ops._numpy import add as add
 from dagjax.ops._numpy import ceil as ceil
