@@ -43,34 +43,35 @@ x, y, p, s, t, i, j, b, c = (A(k) for k in "xypstijbc")
 
 CASES = [
     ("add", (x, y), {}), ("add", (x, 2), {}), ("subtract", (2.5, x), {}), ("multiply", (x, y), {}),
-    ("divide", (x, p), {}), ("divide", (i, 2), {}), ("true_divide", (x, p), {}), ("floor_divide", (x, 0.7), {}),
-    ("mod", (x, 0.7), {}), ("power", (p, y), {}), ("power", (x, 2), {}), ("maximum", (x, 0.0), {}),
-    ("minimum", (x, y), {}), ("matmul", (x, t), {}), ("dot", (x, np.ones((4, 2), "float32")), {}),
-    ("equal", (i, 1), {}), ("not_equal", (x, y), {}), ("less", (x, y), {}), ("less_equal", (x, 0.0), {}),
-    ("greater", (x, y), {}), ("greater_equal", (x, y), {}), ("logical_and", (b, c), {}),
-    ("logical_or", (b, c), {}), ("logical_xor", (b, c), {}), ("logical_not", (b,), {}),
-    ("negative", (x,), {}), ("absolute", (x,), {}), ("abs", (i,), {}), ("square", (x,), {}), ("sqrt", (p,), {}),
-    ("sqrt", (i,), {}), ("exp", (x,), {}), ("exp", (i,), {}), ("log", (p,), {}), ("log1p", (p,), {}),
-    ("sign", (x,), {}), ("floor", (x,), {}), ("ceil", (x,), {}), ("sin", (x,), {}), ("cos", (x,), {}),
-    ("tanh", (x,), {}), ("rsqrt", (p,), {}), ("erf", (x,), {}), ("isnan", (x,), {}),
-    ("round", (x,), {"decimals": 1}), ("clip", (x, -0.5, 0.5), {}), ("where", (b, x, y), {}),
-    ("where", (b, x, 0.0), {}), ("einsum", ("bij,bkj->bik", x, y), {}),
+    ("divide", (x, p), {}), ("divide", (i, 2), {}), ("true_divide", (x, p), {}),
+    ("floor_divide", (x, 0.7), {}), ("mod", (x, 0.7), {}), ("power", (p, y), {}), ("power", (x, 2), {}),
+    ("maximum", (x, 0.0), {}), ("minimum", (x, y), {}), ("matmul", (x, t), {}),
+    ("dot", (x, np.ones((4, 2), "float32")), {}), ("equal", (i, 1), {}), ("not_equal", (x, y), {}),
+    ("less", (x, y), {}), ("less_equal", (x, 0.0), {}), ("greater", (x, y), {}),
+    ("greater_equal", (x, y), {}), ("logical_and", (b, c), {}), ("logical_or", (b, c), {}),
+    ("logical_xor", (b, c), {}), ("logical_not", (b,), {}), ("negative", (x,), {}), ("absolute", (x,), {}),
+    ("abs", (i,), {}), ("square", (x,), {}), ("sqrt", (p,), {}), ("sqrt", (i,), {}), ("exp", (x,), {}),
+    ("exp", (i,), {}), ("log", (p,), {}), ("log1p", (p,), {}), ("sign", (x,), {}), ("floor", (x,), {}),
+    ("ceil", (x,), {}), ("sin", (x,), {}), ("cos", (x,), {}), ("tanh", (x,), {}), ("rsqrt", (p,), {}),
+    ("erf", (x,), {}), ("isnan", (x,), {}), ("round", (x,), {"decimals": 1}), ("clip", (x, -0.5, 0.5), {}),
+    ("where", (b, x, y), {}), ("where", (b, x, 0.0), {}), ("einsum", ("bij,bkj->bik", x, y), {}),
     ("mean", (x,), {"axis": 1}), ("mean", (i,), {}), ("sum", (x,), {"axis": (1, 2), "keepdims": True}),
     ("sum", (b,), {"axis": -1}), ("var", (x,), {"axis": -1}), ("std", (x,), {"axis": -1}),
-    ("argmax", (x,), {"axis": -1}), ("argmin", (x,), {"axis": 1}), ("any", (b,), {"axis": 1}), ("all", (b,), {}),
-    ("logsumexp", (x,), {"axis": 1}), ("max", (x,), {"axis": 1}), ("min", (x,), {}),
+    ("argmax", (x,), {"axis": -1}), ("argmin", (x,), {"axis": 1}), ("any", (b,), {"axis": 1}),
+    ("all", (b,), {}), ("logsumexp", (x,), {"axis": 1}), ("max", (x,), {"axis": 1}), ("min", (x,), {}),
     ("prod", (x,), {"axis": 1}), ("cumsum", (x,), {"axis": 1}), ("sort", (x,), {}),
     ("reshape", (x, (-1, 12)), {}), ("transpose", (x, (0, 2, 1)), {}), ("transpose", (x,), {}),
     ("expand_dims", (x, 1), {}), ("squeeze", (s,), {"axis": 1}), ("swapaxes", (x, 1, 2), {}),
     ("moveaxis", (x, 1, 2), {}), ("flip", (x,), {"axis": 1}), ("tile", (x, (1, 2, 1)), {}),
     ("repeat", (x, 2), {"axis": 1}), ("split", (x, 2), {"axis": -1}), ("split", (x, [1]), {"axis": 1}),
-    ("concatenate", ([x, y],), {"axis": 1}), ("stack", ([x, y],), {"axis": 1}), ("take", (x, i), {"axis": 1}),
-    ("take", (x, [0, 2]), {"axis": 1}), ("take_along_axis", (x, j), {"axis": 2}),
-    ("get_item", (x, (slice(None), 0)), {}), ("get_item", (x, (Ellipsis, slice(1, 3))), {}),
-    ("get_item", (x, (slice(None), None)), {}), ("get_item", (x, (slice(None), slice(None, None, 2), -1)), {}),
-    ("zeros_like", (x,), {}), ("ones_like", (x,), {"dtype": "int32"}), ("full_like", (x, 3.0), {}),
-    ("relu", (x,), {}), ("relu6", (x,), {}), ("sigmoid", (x,), {}), ("silu", (x,), {}), ("swish", (x,), {}),
-    ("selu", (x,), {}), ("softplus", (x,), {}), ("softsign", (x,), {}), ("hard_sigmoid", (x,), {}),
+    ("concatenate", ([x, y],), {"axis": 1}), ("stack", ([x, y],), {"axis": 1}),
+    ("take", (x, i), {"axis": 1}), ("take", (x, [0, 2]), {"axis": 1}),
+    ("take_along_axis", (x, j), {"axis": 2}), ("get_item", (x, (slice(None), 0)), {}),
+    ("get_item", (x, (Ellipsis, slice(1, 3))), {}), ("get_item", (x, (slice(None), None)), {}),
+    ("get_item", (x, (slice(None), slice(None, None, 2), -1)), {}), ("zeros_like", (x,), {}),
+    ("ones_like", (x,), {"dtype": "int32"}), ("full_like", (x, 3.0), {}), ("relu", (x,), {}),
+    ("relu6", (x,), {}), ("sigmoid", (x,), {}), ("silu", (x,), {}), ("swish", (x,), {}), ("selu", (x,), {}),
+    ("softplus", (x,), {}), ("softsign", (x,), {}), ("hard_sigmoid", (x,), {}),
     ("softmax", (x,), {"axis": 1}), ("log_softmax", (x,), {}), ("gelu", (x,), {}),
     ("gelu", (x,), {"approximate": False}), ("elu", (x,), {"alpha": 0.5}), ("leaky_relu", (x,), {}),
     ("one_hot", (i, 5), {}), ("one_hot", (i, 5), {"axis": 1, "dtype": "int32"}), ("normalize", (x,), {}),
@@ -92,13 +93,15 @@ def _fill(args, make):
 
 
 def test_every_op_is_a_case_and_has_keras_signature():
-    public = {name for name, f in vars(ops).items() if callable(f) and not name.startswith("_")} - {"Operation"}
+    public = {name for name, f in vars(ops).items() if callable(f) and not name.startswith("_")}
+    public -= {"Operation"}
     assert public - {name for name, _, _ in CASES} == set()
     for name in sorted(public):
         ours = inspect.signature(getattr(ops, name)).parameters
         theirs = dict(inspect.signature(getattr(keras.ops, name)).parameters)
         theirs.pop("kwargs", None)  # einsum's, which only other backends read
-        assert [(p.name, p.default) for p in ours.values()] == [(p.name, p.default) for p in theirs.values()], name
+        arguments = lambda params: [(p.name, p.default) for p in params.values()]
+        assert arguments(ours) == arguments(theirs), name
 
 
 @pytest.mark.parametrize("name, args, kwargs", CASES, ids=IDS)
@@ -124,11 +127,10 @@ def test_op_on_symbolic_tensors_matches_keras(name, args, kwargs):
     batch = 2 if name in KNOWN_BATCH else None
     k_args = _fill(args, lambda k: keras.Input(DATA[k].shape[1:], batch, dtype=DATA[k].dtype))
     expected = getattr(keras.ops, name)(*k_args, **kwargs)
-    got = getattr(ops, name)(*_fill(args, lambda k: dj.Input(DATA[k].shape[1:], DATA[k].dtype, batch_size=batch)),
-                             **kwargs)
-    expected = keras.tree.flatten(expected)
-    got = flatten(got)
-    assert [(tuple(t.shape), np.dtype(t.dtype)) for t in got] == [(tuple(t.shape), np.dtype(t.dtype)) for t in expected]
+    d_args = _fill(args, lambda k: dj.Input(DATA[k].shape[1:], DATA[k].dtype, batch_size=batch))
+    got = flatten(getattr(ops, name)(*d_args, **kwargs))
+    specs = lambda tensors: [(tuple(t.shape), np.dtype(t.dtype)) for t in tensors]
+    assert specs(got) == specs(keras.tree.flatten(expected))
     assert all(isinstance(t, dj.SymbolicTensor) for t in got)
 
 
@@ -143,7 +145,8 @@ def _mixed_model(lib):
     z = o.concatenate([pooled * gate, -b, abs(b) ** 2, o.where(b > 0, b, 0.0)], axis=-1)
     z = o.squeeze(o.expand_dims(z, 1), 1) / o.maximum(o.sqrt(o.sum(z * z, axis=-1, keepdims=True)), 1e-3)
     logits = lib.layers.Dense(3, name="out")(z)
-    return lib.Model([a, b], [o.softmax(logits), o.argmax(logits, axis=-1), h[:, 0], o.one_hot(o.argmax(z, -1), 4)])
+    outputs = [o.softmax(logits), o.argmax(logits, axis=-1), h[:, 0], o.one_hot(o.argmax(z, -1), 4)]
+    return lib.Model([a, b], outputs)
 
 
 @pytest.fixture(scope="module")
