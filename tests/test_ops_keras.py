@@ -151,6 +151,8 @@ def _mixed_model(lib):
 
 @pytest.fixture(scope="module")
 def mixed_models():
+    keras.backend.clear_session()  # auto names from scratch in both, as the tests' fixture does for dagjax
+    dj.clear_session()
     k_model, d_model = _mixed_model(keras), _mixed_model(dj)
     d_model.set_weights(random_weights(k_model))
     inputs = [RNG.normal(size=(5, 3, 4)).astype("float32"), RNG.normal(size=(5, 4)).astype("float32")]
