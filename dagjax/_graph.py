@@ -61,9 +61,6 @@ class SymbolicTensor:
     def __array__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(self._not_data("cannot become a NumPy array", "dj.ops functions"))
 
-    def __jax_array__(self) -> Any:
-        raise TypeError(self._not_data("cannot be passed to a JAX function", "dj.ops (dj.ops.exp(x))"))
-
     def __iter__(self) -> Any:
         raise TypeError(self._not_data("cannot be iterated over", "x[:, i] or dj.ops.split"))
 
