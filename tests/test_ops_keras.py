@@ -104,11 +104,19 @@ def test_every_op_is_a_case_and_has_keras_signature():
         assert arguments(ours) == arguments(theirs), name
 
 
-@pytest.mark.parametrize("name, args, kwargs", CASES, ids=IDS)
-def test_op_on_arrays_matches_keras(name, args, kwargs):
-    expected = getattr(keras.ops, name)(*_fill(args, DATA.get), **kwargs)
-    got = getattr(ops, name)(*_fill(args, DATA.get), **kwargs)
-    expected, got = jax.tree_util.tree_leaves(expected), jax.tree_util.tree_leaves(got)
+def _run_cases(namespace, data):
+    return [getattr(namespace, name)(*_fill(args, data.get), **kwargs) for name, args, kwargs in CASES]
+
+
+@pytest.fixture(scope="module")
+def results_on_arrays():
+    """Every case in keras.ops and in dagjax.ops, on (traced) arrays: one program, so one compile for all."""
+    return jax.jit(lambda data: (_run_cases(keras.ops, data), _run_cases(ops, data)))(DATA)
+
+
+@pytest.mark.parametrize("n", range(len(CASES)), ids=IDS)
+def test_op_on_arrays_matches_keras(n, results_on_arrays):
+    expected, got = (jax.tree_util.tree_leaves(results[n]) for results in results_on_arrays)
     assert len(got) == len(expected)
     for e, g in zip(expected, got):
         assert np.dtype(g.dtype) == np.dtype(e.dtype)
@@ -116,7 +124,7 @@ def test_op_on_arrays_matches_keras(name, args, kwargs):
 
 
 def test_ops_run_eagerly_on_numpy_arrays_and_python_numbers():
-    assert ops.add(1, 2) == 3 and ops.mean(np.ones((2, 3))).dtype == np.float32
+    assert ops.add(1, 2) == 3 and ops.mean(np.ones((2, 3), "int32")).dtype == np.float32
     np.testing.assert_allclose(ops.softmax(DATA["x"]), keras.ops.softmax(DATA["x"]), rtol=1e-6)
     np.testing.assert_array_equal(ops.get_item(DATA["x"], [slice(None), 0]), DATA["x"][:, 0])
     assert ops.cast([1.5, 2.5], "int32").dtype == np.int32
