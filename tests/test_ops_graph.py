@@ -1,6 +1,9 @@
 """Ops on symbolic tensors as graph nodes: models of them init, apply, fit, summarise, plot and
 round-trip (config, clone, model files) with their constants; misuse fails early and says why."""
 
+import pathlib
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -147,3 +150,14 @@ def test_files_name_ops_from_the_registry_only():
     entry = {"module": "keras.src.ops.numpy", "class_name": "Kaiser", "config": {"name": "k", "beta": 1.0}}
     with pytest.raises(CheckpointError, match=r"keras.src.ops.numpy.Kaiser, which dagjax.ops does not have"):
         from_keras(entry, "m.keras")
+
+
+def test_the_readme_ops_snippet_runs_as_written():
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    snippets = re.findall(r"```python\n(.*?)```", readme, re.S)
+    (snippet,) = [s for s in snippets if "from dagjax import ops" in s]
+    namespace = {"dj": dj, "layers": dj.layers, "np": np}
+    exec(snippet, namespace)
+    model = namespace["model"]
+    assert model.output_shape == (None, 3) and [layer.name for layer in model.layers][0] == "x"
+    np.testing.assert_allclose(model(np.ones((2, 10, 8), "float32")).sum(axis=-1), [1.0, 1.0], rtol=1e-6)
