@@ -33,21 +33,19 @@ class OpSpec(NamedTuple):
 
     name: str  # the dagjax.ops name, which files record
     function: Callable
+    signature: inspect.Signature
     tensors: tuple[str, ...]  # parameters passed as the node's args (tensors, or constants in their place)
+    static: tuple[str, ...]  # the others, kept in the node's config
     keras_module: str  # Keras 3's module and class for the op, as its files name them
     keras_class: str
 
-    @property
-    def signature(self) -> inspect.Signature:
-        return inspect.signature(self.function)
-
-    def static_names(self) -> list[str]:
-        """The parameters a node keeps in its config (every one that is not a tensor argument)."""
-        return [
-            p.name
-            for p in self.signature.parameters.values()
-            if p.name not in self.tensors and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
+    def tensor_args(self, bound: dict) -> tuple:
+        """The node's args from bound arguments: the tensor parameters' values (``*args`` spread out)."""
+        args: list = []
+        for name in self.tensors:
+            spread = self.signature.parameters[name].kind is _PARAMETER.VAR_POSITIONAL
+            args.extend(bound[name]) if spread else args.append(bound[name])
+        return tuple(args)
 
     def invoke(self, args: tuple, arguments: dict) -> Any:
         """``function`` called with the node's tensor ``args`` and static ``arguments``, each in its place."""
@@ -77,32 +75,28 @@ def operation(keras_class: str, module: str = "numpy", tensors: tuple[str, ...] 
     """
 
     def register(function: Callable) -> Callable:
-        spec = OpSpec(function.__name__, function, tuple(tensors), f"keras.src.ops.{module}", keras_class)
+        signature = inspect.signature(function)
+        static = tuple(
+            p.name
+            for p in signature.parameters.values()
+            if p.name not in tensors and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        )
+        name, keras_module = function.__name__, f"keras.src.ops.{module}"
+        spec = OpSpec(name, function, signature, tuple(tensors), static, keras_module, keras_class)
         _OPS[spec.name] = spec
-        signature = spec.signature
 
         @functools.wraps(function)
         def op(*args: Any, **kwargs: Any) -> Any:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            call_args = _tensor_args(spec, bound.arguments)
+            call_args = spec.tensor_args(bound.arguments)
             if not any(is_symbolic(leaf) for leaf in flatten(call_args)):
                 return function(*args, **kwargs)
-            static = {name: bound.arguments[name] for name in spec.static_names()}
-            return Operation(spec.name, static)(*call_args)
+            return Operation(spec.name, {name: bound.arguments[name] for name in static})(*call_args)
 
         return op
 
     return register
-
-
-def _tensor_args(spec: OpSpec, bound: dict) -> tuple:
-    args: list = []
-    for name in spec.tensors:
-        value = bound[name]
-        is_var = spec.signature.parameters[name].kind is _PARAMETER.VAR_POSITIONAL
-        args.extend(value) if is_var else args.append(value)
-    return tuple(args)
 
 
 def op_spec(name: str, node: str = "?") -> OpSpec:
@@ -138,6 +132,7 @@ def _as_data(value: Any, key: str) -> Any:
 
 
 def _as_json(value: Any) -> Any:
+    """A static argument as JSON data: lists for tuples."""
     return [_as_json(v) for v in value] if isinstance(value, tuple) else value
 
 
@@ -153,12 +148,18 @@ class Operation(Layer):
         spec = op_spec(op, name or "?")
         super().__init__(name=name or unique_name(to_snake_case(spec.keras_class)), **kwargs)
         given = dict(arguments or {})
-        unknown = sorted(set(given) - set(spec.static_names()))
-        if unknown:
-            raise TypeError(
-                f"dagjax.ops.{op} (node '{self.name}') got unknown arguments {unknown}; "
-                f"it takes {spec.static_names()} besides its tensors {list(spec.tensors)}."
+        parameters = spec.signature.parameters
+        unknown = sorted(set(given) - set(spec.static))
+        missing = [n for n in spec.static if n not in given and parameters[n].default is _PARAMETER.empty]
+        if unknown or missing:
+            problems = ([f"got unknown arguments {unknown}"] if unknown else []) + (
+                [f"lacks arguments {missing}"] if missing else []
             )
+            raise TypeError(
+                f"dagjax.ops.{op} (node '{self.name}') {' and '.join(problems)}; "
+                f"it takes {list(spec.static)} besides its tensors {list(spec.tensors)}."
+            )
+        given = {name: given.get(name, parameters[name].default) for name in spec.static}
         try:
             self.arguments = {key: _as_data(value, key) for key, value in given.items()}
         except TypeError as err:
@@ -201,7 +202,7 @@ class Operation(Layer):
                 )
                 raise self.input_error(
                     f"cannot take inputs of shape {describe_shapes(args)}{stand_in}: "
-                    f"{type(err).__name__}: {err}"
+                    f"{type(err).__name__}: {str(err).rstrip('.')}"
                 ) from err
 
         first = trace(PROBE_SIZES[0])
