@@ -6,6 +6,7 @@ KerasTensors). A model mixing ops and layers gives Keras's outputs from the same
 """
 
 import inspect
+import json
 
 import jax
 import numpy as np
@@ -15,6 +16,7 @@ from keras_parity import random_weights
 import dagjax as dj
 from dagjax import ops
 from dagjax._graph import flatten
+from dagjax.io._keras_config import to_keras
 
 keras = pytest.importorskip("keras")
 
@@ -140,6 +142,14 @@ def test_op_on_symbolic_tensors_matches_keras(name, args, kwargs):
     specs = lambda tensors: [(tuple(t.shape), np.dtype(t.dtype)) for t in tensors]
     assert specs(got) == specs(keras.tree.flatten(expected))
     assert all(isinstance(t, dj.SymbolicTensor) for t in got)
+    # The node as a .keras file writes it: Keras's own op class and config for this call.
+    op = keras.tree.flatten(expected)[0]._keras_history.operation
+    entry = to_keras(got[0].node.layer)
+    assert (entry["module"], entry["class_name"]) == (type(op).__module__, type(op).__name__)
+    theirs = json.loads(json.dumps({**op.get_config(), "name": entry["config"]["name"]}))
+    if entry["config"].get("dtype", "") is None:  # Keras writes its default float type in
+        theirs["dtype"] = None
+    assert entry["config"] == theirs
 
 
 def _mixed_model(lib):
