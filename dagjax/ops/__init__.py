@@ -42,6 +42,14 @@ from dagjax.ops._arrays import tile as tile
 from dagjax.ops._arrays import transpose as transpose
 from dagjax.ops._arrays import var as var
 from dagjax.ops._arrays import zeros_like as zeros_like
+from dagjax.ops._creation import arange as arange
+from dagjax.ops._creation import convert_to_tensor as convert_to_tensor
+from dagjax.ops._creation import eye as eye
+from dagjax.ops._creation import full as full
+from dagjax.ops._creation import ones as ones
+from dagjax.ops._creation import shape as shape
+from dagjax.ops._creation import unstack as unstack
+from dagjax.ops._creation import zeros as zeros
 from dagjax.ops._nn import cast as cast
 from dagjax.ops._nn import elu as elu
 from dagjax.ops._nn import gelu as gelu
