@@ -5,6 +5,9 @@ functional model adds, for each layer, the calls made to it inside the model
 (``inbound_nodes``): each call's arguments with every tensor written as a
 reference ``{"tensor": [layer_name, node_index, tensor_index]}``, meaning
 output ``tensor_index`` of that layer's ``node_index``-th call in this model.
+An op's call may hold constants among its tensors (``x * 2``, ``x[:, None, 1:]``):
+numbers, strings and None as they are, ``{"slice": [start, stop, step]}``,
+``{"ellipsis": null}`` and ``{"array": {"value", "dtype"}}``.
 Inputs and outputs are references too, in the structure the model was built
 with (one tensor, a list, or a dict). Nested models nest their own config; a
 Sequential records its input and its list of layers.
