@@ -56,10 +56,94 @@ class SymbolicTensor:
         return self is other
 
     def __bool__(self) -> bool:
-        raise TypeError(
-            "A SymbolicTensor has no truth value: it is a placeholder in a graph, "
-            "not data. Branch on data inside a Lambda layer instead."
+        raise TypeError(self._not_data("has no truth value", "dj.ops.where(x > 0, a, b)"))
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(self._not_data("cannot become a NumPy array", "dj.ops functions"))
+
+    def __iter__(self) -> Any:
+        raise TypeError(self._not_data("cannot be iterated over", "x[:, i] or dj.ops.split"))
+
+    def __int__(self) -> int:
+        raise TypeError(self._not_data("has no int value", "dj.ops.cast(x, 'int32')"))
+
+    def __float__(self) -> float:
+        raise TypeError(self._not_data("has no float value", "dj.ops.cast(x, 'float32')"))
+
+    __array_ufunc__ = None  # ``np_array + x`` defers to ``x.__radd__``, which records a node
+
+    def _not_data(self, problem: str, instead: str) -> str:
+        """Why data cannot be read from this tensor, and what to write instead."""
+        return (
+            f"{self!r} {problem}: it is a placeholder in a graph, not data. To compute with it, use "
+            f"{instead} or a layer (Python operators record nodes too: x + 1, x[:, 0]); to get values, "
+            "build a dj.Model and call it on arrays."
         )
+
+    def reshape(self, newshape: Sequence[int]) -> SymbolicTensor:
+        """``dj.ops.reshape(self, newshape)``, as Keras's tensors have it."""
+        return _operator("reshape", self, newshape)
+
+    def squeeze(self, axis: Any = None) -> SymbolicTensor:
+        """``dj.ops.squeeze(self, axis)``, as Keras's tensors have it."""
+        return _operator("squeeze", self, axis)
+
+
+_OPERATORS: dict[str, Callable] = {}  # op name -> the op; dagjax.ops fills it (this module cannot import it)
+
+
+def set_operators(table: dict[str, Callable]) -> None:
+    """Give SymbolicTensor its operators: ``table`` maps the name of each op they record to the op."""
+    _OPERATORS.update(table)
+
+
+def _operator(name: str, *args: Any) -> Any:
+    op = _OPERATORS.get(name)
+    if op is None:
+        raise TypeError(f"Operator '{name}' on a SymbolicTensor needs dagjax.ops: import dagjax.")
+    return op(*args)
+
+
+def _binary(name: str, reflected: bool = False) -> Callable:
+    def method(self: SymbolicTensor, other: Any) -> Any:
+        return _operator(name, other, self) if reflected else _operator(name, self, other)
+
+    method.__doc__ = f"Records ``dj.ops.{name}`` (as Keras's tensors do)."
+    return method
+
+
+def _unary(name: str) -> Callable:
+    def method(self: SymbolicTensor) -> Any:
+        return _operator(name, self)
+
+    method.__doc__ = f"Records ``dj.ops.{name}`` (as Keras's tensors do)."
+    return method
+
+
+# Keras's KerasTensor operators, each recording the same op (``/`` is true_divide; ``==`` stays identity)
+for _dunder, _op in {
+    "add": "add", "sub": "subtract", "mul": "multiply", "matmul": "matmul", "truediv": "true_divide",
+    "floordiv": "floor_divide", "mod": "mod", "pow": "power", "and": "logical_and", "or": "logical_or",
+    "xor": "logical_xor",
+}.items():
+    setattr(SymbolicTensor, f"__{_dunder}__", _binary(_op))
+    setattr(SymbolicTensor, f"__r{_dunder}__", _binary(_op, reflected=True))
+for _dunder, _op in {
+    "lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal", "ne": "not_equal",
+    "getitem": "get_item",
+}.items():
+    setattr(SymbolicTensor, f"__{_dunder}__", _binary(_op))
+for _dunder, _op in {"neg": "negative", "abs": "absolute", "invert": "logical_not"}.items():
+    setattr(SymbolicTensor, f"__{_dunder}__", _unary(_op))
+del _dunder, _op
+
+
+def _round(self: SymbolicTensor, ndigits: int | None = None) -> Any:
+    """``round(x)`` records ``dj.ops.round`` (as Keras's tensors do)."""
+    return _operator("round", self, ndigits or 0)
+
+
+SymbolicTensor.__round__ = _round
 
 
 def is_symbolic(x: Any) -> bool:
@@ -90,8 +174,8 @@ class Node:
 
     def __init__(self, layer: Layer, args: tuple, output_specs: Any) -> None:
         self.layer = layer
-        self.args = args
-        self.input_tensors = flatten(args)
+        self.args = args  # tensors, and the constants an op takes in their place (``x * 2``)
+        self.input_tensors = [t for t in flatten(args) if is_symbolic(t)]
         leaves, treedef = jax.tree_util.tree_flatten(output_specs)
         self.output_tensors = [
             SymbolicTensor(spec.shape, spec.dtype, self, i) for i, spec in enumerate(leaves)

@@ -3,7 +3,7 @@
 Ranks, lowest first; a module may import its own rank or lower:
 
 0. ``_graph``, ``_naming``, ``activations``, ``initializers``, ``regularizers``
-1. ``layers``
+1. ``layers``, ``ops`` (its functions record ``Operation`` nodes, a kind of layer)
 2. ``model``
 3. ``training.objectives``, ``training.optimizers``, and the public ``losses``, ``metrics``, ``optimizers``
 4. ``training.core``
@@ -39,6 +39,7 @@ RANKS = {
     "dagjax.initializers": 0,
     "dagjax.regularizers": 0,
     "dagjax.layers": 1,
+    "dagjax.ops": 1,
     "dagjax.model": 2,
     "dagjax.training.objectives": 3,
     "dagjax.training.optimizers": 3,

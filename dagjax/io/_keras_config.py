@@ -13,11 +13,15 @@ What differs is the wrapping (Keras's ``serialization_lib`` and ``models/functio
   {"shape", "dtype", "keras_history": [layer, call, output]}}`` where dagjax writes
   ``{"tensor": [layer, call, output]}``, a dict plainly where dagjax writes ``{"dict": ...}``,
   and numbers a nested functional model's calls from 1 in ``input_layers`` / ``output_layers``;
-- a Sequential lists its InputLayer first among its layers; dagjax records it apart.
+- a Sequential lists its InputLayer first among its layers; dagjax records it apart;
+- an op (``keras.ops.add``, ``x[:, 0]``) is ``{"module": "keras.src.ops.numpy", "class_name":
+  "Add", "config": {"name", ...its static arguments}}``, where dagjax writes an ``Operation``
+  naming the ``dagjax.ops`` function; constants among a call's args are Keras's ``__slice__``,
+  ``__ellipsis__`` and ``__numpy__`` records, dagjax's ``slice``, ``ellipsis`` and ``array``.
 
 A Keras argument dagjax lacks is dropped while it holds the value that asks for nothing
 (``_UNUSED``) or when it cannot change what dagjax computes (``_IRRELEVANT``). Another value, a
-key only tf.keras 2 wrote, a Keras operation that is not a layer, or a layer class dagjax lacks
+key only tf.keras 2 wrote, a Keras operation dagjax.ops lacks, or a layer class dagjax lacks
 is a ``CheckpointError`` naming the layer (and the key or class).
 """
 
@@ -28,6 +32,7 @@ from typing import Any
 from dagjax import layers as _layers
 from dagjax.io._arrays import CheckpointError
 from dagjax.layers import InputLayer, Lambda, Layer
+from dagjax.layers._operation import Operation, op_for_keras
 from dagjax.layers._registry import in_scope, resolve
 from dagjax.layers._serialization import layer_to_config
 from dagjax.model import Model, Sequential
@@ -66,10 +71,12 @@ def from_keras(entry: Any, path: str) -> dict:
             "dagjax reads Keras 3 files. Load the model with Keras 3 and save it again."
         )
     module, name = entry["module"], entry["class_name"]
+    if module.startswith("keras.src.ops."):
+        return _operation(name, module, config, label, path)
     if module.startswith("keras") and module not in _LAYER_MODULES:
         raise CheckpointError(
-            f"'{path}': {label} is the Keras operation {module}.{name}, not a layer; dagjax rebuilds "
-            "models of layers only (use the keras.layers class, e.g. keras.layers.Add, in the model)."
+            f"'{path}': {label} is the Keras object {module}.{name}, which is neither a layer nor an "
+            "op; dagjax rebuilds models of layers and ops only."
         )
     if module.startswith("keras") and name not in ("Functional", "Sequential"):
         _check_known(name, config.get("name", "?"), module, path)
@@ -79,6 +86,19 @@ def from_keras(entry: Any, path: str) -> dict:
         return {"class_name": name, "config": _sequential(config, path)}
     custom = entry.get("registered_name") if not module.startswith("keras") else None
     return {"class_name": custom or name, "config": _arguments(config, name, label, path)}
+
+
+def _operation(name: str, module: str, config: dict, label: str, path: str) -> dict:
+    """dagjax's ``Operation`` entry for a Keras op: the dagjax.ops function Keras's class is, by name."""
+    spec = op_for_keras(module, name)
+    if spec is None:
+        raise CheckpointError(
+            f"'{path}': {label} is the Keras op {module}.{name}, which dagjax.ops does not have; rebuild the "
+            "model in Keras with the ops dagjax.ops lists (or a layer) and save it again."
+        )
+    arguments = {key: value for key, value in config.items() if key != "name"}
+    config = {"name": config.get("name"), "op": spec.name, "arguments": arguments}
+    return {"class_name": "Operation", "config": config}
 
 
 def _check_known(name: str, layer: str, module: str, path: str) -> None:
@@ -144,12 +164,22 @@ def _dtype(name: Any, what: str, path: str) -> str:
 
 
 def _tensors(args: Any, label: str, path: str) -> Any:
-    """A call's arguments with Keras's tensor records as dagjax's ``{"tensor": ...}`` references."""
+    """A call's arguments with Keras's tensor records as dagjax's ``{"tensor": ...}`` references.
+
+    Constants an op takes among its tensors (a slice of an index, an array) become dagjax's records of them.
+    """
     if isinstance(args, list):
         return [_tensors(x, label, path) for x in args]
     if isinstance(args, dict):
-        if args.get("class_name") == "__keras_tensor__":
-            return {"tensor": list(args["config"]["keras_history"])}
+        kind, inner = args.get("class_name"), args.get("config")
+        if kind == "__keras_tensor__":
+            return {"tensor": list(inner["keras_history"])}
+        if kind == "__slice__":
+            return {"slice": [inner.get("start"), inner.get("stop"), inner.get("step")]}
+        if kind == "__ellipsis__":
+            return {"ellipsis": None}
+        if kind in ("__numpy__", "__tensor__"):
+            return {"array": {"value": inner["value"], "dtype": inner["dtype"]}}
         if "class_name" in args:
             raise CheckpointError(f"'{path}': {label} is called on a {args['class_name']!r}, not a tensor.")
         return {"dict": {k: _tensors(v, label, path) for k, v in args.items()}}
@@ -232,7 +262,9 @@ def _policy(dtype: str) -> dict:
 
 
 def keras_class_name(layer: Layer) -> str:
-    """The class a Keras file names for ``layer``: its own, or ``Functional`` / ``Sequential`` for a model."""
+    """The class a Keras file names for ``layer``: its own, an op's, or ``Functional`` / ``Sequential``."""
+    if isinstance(layer, Operation):
+        return layer.spec.keras_class
     if isinstance(layer, Model):
         return "Sequential" if isinstance(layer, Sequential) else "Functional"
     return type(layer).__name__
@@ -249,6 +281,14 @@ def to_keras(layer: Layer) -> dict:
         }
     if isinstance(layer, Model):
         return {**_FUNCTIONAL, "class_name": "Functional", "config": _functional_to_keras(layer)}
+    if isinstance(layer, Operation):
+        config = layer.get_config()
+        return {
+            "module": layer.spec.keras_module,
+            "class_name": layer.spec.keras_class,
+            "config": {"name": layer.name, **config["arguments"]},
+            "registered_name": layer.spec.keras_class,
+        }
     _check_writable(layer)
     return _entry_to_keras(layer_to_config(layer))
 
@@ -307,7 +347,7 @@ def _functional_to_keras(model: Model) -> dict:
     config = model.get_config()
     in_model = {id(node) for node in model.nodes}
     outputs = {}  # (layer name, call) -> that call's output tensors, counted as dagjax's config counts them
-    for layer in model.layers:
+    for layer in model.operations:
         calls = [n for n in layer.inbound_nodes if isinstance(layer, InputLayer) or id(n) in in_model]
         outputs.update(((layer.name, i), node.output_tensors) for i, node in enumerate(calls))
 
@@ -319,11 +359,13 @@ def _functional_to_keras(model: Model) -> dict:
             x = outputs[layer, call][index]
             record = {"shape": list(x.shape), "dtype": x.dtype.name, "keras_history": [layer, call, index]}
             return {"class_name": "__keras_tensor__", "config": record}
-        if isinstance(encoded, dict):
+        if isinstance(encoded, dict) and "dict" in encoded:
             return {k: tensors(v) for k, v in encoded["dict"].items()}
+        if isinstance(encoded, dict):
+            return _constant_to_keras(encoded)
         return encoded
 
-    functional = {layer.name for layer in model.layers if keras_class_name(layer) == "Functional"}
+    functional = {layer.name for layer in model.operations if keras_class_name(layer) == "Functional"}
 
     def ends(encoded: Any) -> Any:
         if isinstance(encoded, list):
@@ -348,3 +390,13 @@ def _functional_to_keras(model: Model) -> dict:
         "input_layers": ends(config["input_layers"]),
         "output_layers": ends(config["output_layers"]),
     }
+
+
+def _constant_to_keras(encoded: dict) -> dict:
+    """Keras's record of a constant among an op's args, from dagjax's (``model._config``'s ``_encode``)."""
+    if "slice" in encoded:
+        start, stop, step = encoded["slice"]
+        return {"class_name": "__slice__", "config": {"start": start, "stop": stop, "step": step}}
+    if "ellipsis" in encoded:
+        return {"class_name": "__ellipsis__", "config": {}}
+    return {"class_name": "__numpy__", "config": dict(encoded["array"])}

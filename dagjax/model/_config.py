@@ -5,6 +5,9 @@ functional model adds, for each layer, the calls made to it inside the model
 (``inbound_nodes``): each call's arguments with every tensor written as a
 reference ``{"tensor": [layer_name, node_index, tensor_index]}``, meaning
 output ``tensor_index`` of that layer's ``node_index``-th call in this model.
+An op's call may hold constants among its tensors (``x * 2``, ``x[:, None, 1:]``):
+numbers, strings and None as they are, ``{"slice": [start, stop, step]}``,
+``{"ellipsis": null}`` and ``{"array": {"value", "dtype"}}``.
 Inputs and outputs are references too, in the structure the model was built
 with (one tensor, a list, or a dict). Nested models nest their own config; a
 Sequential records its input and its list of layers.
@@ -17,6 +20,8 @@ recorded order, so shared layers get their nodes back in the same order.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from dagjax._graph import SymbolicTensor, is_symbolic
 from dagjax.layers import Input, InputLayer, Layer
@@ -45,8 +50,15 @@ def _encode(structure: Any, ref) -> Any:
         return [_encode(x, ref) for x in structure]
     if isinstance(structure, dict):
         return {"dict": {k: _encode(v, ref) for k, v in structure.items()}}
-    if structure is None:
-        return None
+    if structure is None or isinstance(structure, (bool, int, float, str)):
+        return structure  # a constant an op takes in a tensor's place (``x * 2``)
+    if isinstance(structure, slice):
+        return {"slice": [structure.start, structure.stop, structure.step]}
+    if structure is Ellipsis:
+        return {"ellipsis": None}
+    if hasattr(structure, "dtype") and hasattr(structure, "shape"):  # a NumPy or JAX array, or scalar
+        value = np.asarray(structure)
+        return {"array": {"value": value.tolist(), "dtype": value.dtype.name}}
     raise TypeError(f"Cannot record a layer call argument of type {type(structure).__name__}.")
 
 
@@ -61,7 +73,7 @@ def functional_config(model: Model) -> dict:
     in_model = {id(node) for node in model._nodes}
     calls: dict[int, list] = {}
     index: dict[int, int] = {}
-    for layer in model.layers:
+    for layer in model.operations:
         nodes = [n for n in layer.inbound_nodes if isinstance(layer, InputLayer) or id(n) in in_model]
         calls[id(layer)] = nodes
         index.update((id(node), i) for i, node in enumerate(nodes))
@@ -70,7 +82,7 @@ def functional_config(model: Model) -> dict:
         return [tensor.node.layer.name, index[id(tensor.node)], tensor.index]
 
     entries = []
-    for layer in model.layers:
+    for layer in model.operations:
         entry = layer_to_config(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [] if isinstance(layer, InputLayer) else [
@@ -106,7 +118,7 @@ def _refs(encoded: Any) -> list:
     if isinstance(encoded, dict):
         if "tensor" in encoded:
             return [encoded["tensor"]]
-        return [r for x in encoded["dict"].values() for r in _refs(x)]
+        return [r for x in encoded.get("dict", {}).values() for r in _refs(x)]
     return []
 
 
@@ -117,6 +129,12 @@ def _decode(encoded: Any, produced: dict) -> Any:
         if "tensor" in encoded:
             layer_name, node_index, tensor_index = encoded["tensor"]
             return produced[layer_name][node_index][tensor_index]
+        if "slice" in encoded:
+            return slice(*encoded["slice"])
+        if "ellipsis" in encoded:
+            return Ellipsis
+        if "array" in encoded:
+            return np.asarray(encoded["array"]["value"], dtype=encoded["array"]["dtype"])
         return {k: _decode(v, produced) for k, v in encoded["dict"].items()}
     return encoded
 

@@ -37,6 +37,7 @@ from dagjax._graph import (
 from dagjax._naming import default_seed, unique_name
 from dagjax.layers import InputLayer, Layer, TensorSpec
 from dagjax.layers._base import batch_mask_kwargs
+from dagjax.layers._operation import Operation
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
 from dagjax.model._config import functional_config, functional_from_config
 from dagjax.model._facade import KerasFacade
@@ -173,14 +174,17 @@ class Model(KerasFacade, ModelWeights, Layer):
 
     @property
     def layers(self) -> list[Layer]:
-        """Every layer, InputLayers included, in Keras's order: by decreasing depth, ties by first visit."""
-        return list(self._layers)
+        """Every layer, InputLayers included, in Keras's order: by decreasing depth, ties by first visit.
+
+        As in Keras, ops (``x + y``, ``dj.ops.mean(x)``) are graph nodes but not layers: see ``operations``.
+        """
+        return [layer for layer in self._layers if not isinstance(layer, Operation)]
 
     @property
     def operations(self) -> list[Layer]:
-        """Every layer of the graph, InputLayers included, in ``layers``' order (Keras's ``operations``).
+        """Every node's layer or op of the graph, InputLayers included, in ``layers``' order (Keras's).
 
-        The same as ``layers`` for a functional model; a Sequential's ``layers`` leave its InputLayer out.
+        ``layers`` and the ops; a Sequential's ``layers`` leave its InputLayer out.
         """
         return list(self._layers)
 
@@ -219,15 +223,16 @@ class Model(KerasFacade, ModelWeights, Layer):
         return _unpack_singleton([t.shape for t in self.outputs])
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
-        """A layer by name or by index in ``model.layers``."""
+        """A layer by name (an op's too) or by index in ``model.layers``."""
         if (name is None) == (index is None):
             raise ValueError("Pass exactly one of `name` or `index` to get_layer.")
         if index is not None:
-            if not -len(self._layers) <= index < len(self._layers):
+            layers = self.layers
+            if not -len(layers) <= index < len(layers):
                 raise ValueError(
-                    f"Index {index} is out of range: model '{self.name}' has {len(self._layers)} layers."
+                    f"Index {index} is out of range: model '{self.name}' has {len(layers)} layers."
                 )
-            return self._layers[index]
+            return layers[index]
         for layer in self._layers:
             if layer.name == name:
                 return layer
@@ -311,7 +316,7 @@ class Model(KerasFacade, ModelWeights, Layer):
         penalty = 0.0  # a Python number until a regularizer adds to it: no ops traced for none
         for index, node in plan:
             layer = node.layer
-            args = map_structure(lambda t: values[id(t)], node.args)
+            args = map_structure(lambda t: values[id(t)] if is_symbolic(t) else t, node.args)
             layer_rng = None
             if rng is not None and layer.uses_rng:
                 layer_rng = jax.random.fold_in(rng, index)

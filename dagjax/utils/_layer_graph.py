@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from dagjax._graph import flatten
+from dagjax.layers._operation import Operation
 from dagjax.model import Model
 
 
@@ -41,7 +42,9 @@ def is_model(layer: Any) -> bool:
 
 
 def layer_kind(layer: Any) -> str:
-    """The type name Keras prints: ``Functional`` for a functional model."""
+    """The type name Keras prints: ``Functional`` for a functional model, Keras's op class for an op."""
+    if isinstance(layer, Operation):
+        return layer.spec.keras_class
     name = type(layer).__name__
     return "Functional" if name == "Model" and is_model(layer) else name
 

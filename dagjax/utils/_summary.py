@@ -55,7 +55,7 @@ def _rows(model, depth: int, expand_nested: bool) -> list[tuple[str, ...]]:
     in_model = {id(n) for n in model.nodes}
     indent = "   " * depth + ("└ " if depth else "")
     rows = []
-    for layer in model.layers:
+    for layer in model.operations:
         nodes = [n for n in layer.inbound_nodes if id(n) in in_model] or layer.inbound_nodes[:1]
         shapes = []
         sources = []
