@@ -37,7 +37,9 @@ from dagjax._graph import (
 from dagjax._naming import default_seed, unique_name
 from dagjax.layers import InputLayer, Layer, TensorSpec
 from dagjax.layers._base import batch_mask_kwargs
+from dagjax.layers._keras_scope import collect_losses
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
+from dagjax.layers._variables import settle_model_layers
 from dagjax.model._config import functional_config, functional_from_config
 from dagjax.model._facade import KerasFacade
 from dagjax.model._weights import ModelWeights
@@ -126,6 +128,7 @@ class Model(KerasFacade, ModelWeights, Layer):
             self.output_names = sorted(outputs)
         else:
             self.output_names = _dedupe([t.node.layer.name for t in self.outputs])
+        settle_model_layers(self)  # its layers' `weights` read and write this model's params
 
     def _check_connected(self, nodes: list) -> None:
         """Every tensor a node reads must come from the given inputs."""
@@ -297,6 +300,16 @@ class Model(KerasFacade, ModelWeights, Layer):
         ``hyperparams``, shaped as :meth:`tunable`, gives traced values (Dropout
         rates, regularizer factors) in place of the layers' config.
         """
+        with collect_losses() as added:  # Keras-style layers' add_loss values
+            outputs, new_state, penalty = self._run_plan(
+                params, state, inputs, training, rng, mask, hyperparams
+            )
+        return outputs, new_state, penalty + added.total()
+
+    def _run_plan(
+        self, params: dict, state: dict, inputs: Any, training: bool, rng: Any, mask: Any, hyperparams: Any
+    ) -> tuple[Any, dict, Any]:
+        """The plan's layers in order: ``apply_with_penalty`` without the ``add_loss`` values."""
         values: dict[int, Any] = dict(zip(map(id, self.inputs), self.flat_inputs(inputs)))
         new_state = dict(state)
         penalty = 0.0  # a Python number until a regularizer adds to it: no ops traced for none
