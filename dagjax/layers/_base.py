@@ -310,7 +310,9 @@ class Layer(KerasLayerAPI):
 
     @property
     def weight_specs(self) -> list[WeightSpec]:
-        """The layer's own weights (empty until the layer is first called)."""
+        """The layer's own weights (none before the first call but a Keras-style ``__init__``'s)."""
+        if self._weight_specs is None and self._keras_style:
+            return list(self.__dict__.get("_keras_specs", []))
         return self._weight_specs or []
 
     @property

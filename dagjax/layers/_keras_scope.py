@@ -170,12 +170,9 @@ def assign_bound(variable: Any, value: Any) -> bool:
         return False
     scope, path = found
     if variable._trainable:
-        raise TypeError(
-            f"Layer '{scope.layer.name}' ({type(scope.layer).__name__}).call assigns to the trainable weight "
-            f"'{variable.name}'. In dagjax only the optimizer updates trainable weights (they are the params "
-            "being differentiated). For a value that call updates, create the weight with "
-            "`self.add_weight(..., trainable=False)`: it lives in the state, and `assign` sets its new value."
-        )
+        from dagjax.layers._keras_style import UntraceableCallError, trainable_assign_message
+
+        raise UntraceableCallError(trainable_assign_message(scope.layer))
     if not scope.declaring:
         scope.set_state(path, value)
     return True

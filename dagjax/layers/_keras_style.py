@@ -38,6 +38,10 @@ _TRACER_ERRORS = (
 )
 
 
+class UntraceableCallError(TypeError):
+    """A Keras-style ``call`` does what a compiled pure program cannot; the message says what to write."""
+
+
 def is_keras_style(cls: type) -> bool:
     """The rule in the module docstring: no ``declare_weights``/``apply`` of its own, no ``params`` first."""
     from dagjax.layers._base import Layer
@@ -58,7 +62,7 @@ def add_weight(layer: Any, shape: Any, initializer: Any, dtype: Any, trainable: 
                constraint: Any, name: str | None) -> Variable:
     """Declare one weight of ``layer`` (in ``__init__`` or ``build``) and return its ``Variable``."""
     if layer.__dict__.get("_keras_declared") is not None:
-        raise RuntimeError(
+        raise UntraceableCallError(
             f"Layer '{layer.name}' ({type(layer).__name__}) calls add_weight once built (in call?). "
             "dagjax compiles call into a pure program, which cannot create weights: create them in "
             "__init__ or in build(input_shape)."
@@ -178,6 +182,10 @@ def apply(layer: Any, params: dict, state: dict, *inputs: Any, training: bool = 
             outputs = layer.call(*inputs, **_call_kwargs(layer, training, call_kwargs))
         except _TRACER_ERRORS as err:
             raise control_flow_error(layer, err) from err
+        except AttributeError as err:
+            if "attribute assign" not in str(err) and "attribute 'assign" not in str(err):
+                raise
+            raise UntraceableCallError(trainable_assign_message(layer)) from err
         except TypeError as err:
             if "Variable" not in str(err):
                 raise
@@ -206,8 +214,14 @@ def _refuse_stored_tensors(layer: Any, before: set) -> None:
             )
 
 
-class UntraceableCallError(TypeError):
-    """A Keras-style ``call`` does what a compiled pure program cannot; the message says what to write."""
+def trainable_assign_message(layer: Any) -> str:
+    """Why ``call`` may not assign a trainable weight, and what to write instead."""
+    return (
+        f"Layer '{layer.name}' ({type(layer).__name__}).call assigns to a trainable weight. In dagjax only "
+        "the optimizer updates trainable weights (they are the params being differentiated; inside call "
+        "they are plain arrays). For a value that call updates, create the weight with "
+        "`self.add_weight(..., trainable=False)`: it lives in the state, and `assign` sets its new value."
+    )
 
 
 def control_flow_error(layer: Any, err: Exception) -> UntraceableCallError:
@@ -227,7 +241,7 @@ def call_in_scope(layer: Any, args: tuple, kwargs: dict) -> Any:
     scope = innermost_binding()
     path = scope.path_of(layer)
     if path is None or not path:
-        raise TypeError(
+        raise UntraceableCallError(
             f"Layer '{layer.name}' ({type(layer).__name__}) is called inside '{scope.layer.name}'.call but "
             f"is not one of its attributes, so its weights have no place in '{scope.layer.name}''s params. "
             f"Create it once in __init__ (`self.{layer.name} = ...`) and call that attribute in call."

@@ -52,14 +52,27 @@ class _OwnWeights:
     def __init__(self, layer: Any) -> None:
         self._layer = layer
         self._trees: tuple[dict, dict] | None = None
+        self._count = 0
 
     def weights_view(self) -> tuple[dict, dict]:
-        if self._trees is None:
-            self._trees = self._layer.init_weights(jax.random.key(default_seed()), (self._layer.name,))
+        count = self._layer.count_params()
+        if self._trees is None or count != self._count:  # new weights since (a build after __init__'s)
+            fresh = self._layer.init_weights(jax.random.key(default_seed()), (self._layer.name,))
+            self._trees = fresh if self._trees is None else _overlaid(fresh, self._trees)
+            self._count = count
         return self._trees
 
     def restore_weights(self, params: dict, state: dict, shared: bool = False) -> None:
         self._trees = (params, state)
+
+
+def _overlaid(fresh: Any, old: Any) -> Any:
+    """``fresh`` with the values ``old`` already had (same key, same shape) kept."""
+    if isinstance(fresh, (tuple, dict)) and isinstance(old, type(fresh)):
+        if isinstance(fresh, tuple):
+            return tuple(_overlaid(f, o) for f, o in zip(fresh, old))
+        return {k: _overlaid(v, old[k]) if k in old else v for k, v in fresh.items()}
+    return old if getattr(old, "shape", None) == getattr(fresh, "shape", ()) else fresh
 
 
 def home_of(layer: Any) -> tuple[Any, tuple, tuple]:
@@ -69,7 +82,7 @@ def home_of(layer: Any) -> tuple[Any, tuple, tuple]:
         holder = home[0]()
         if holder is not None:
             return holder, home[1], home[2]
-    if not layer.built:
+    if not layer.built and not layer.weight_specs:
         raise ValueError(
             f"Layer '{layer.name}' ({type(layer).__name__}) has no weights yet: they get their shapes "
             "when the layer is first called (on a symbolic tensor or on arrays)."
