@@ -20,15 +20,19 @@ from dagjax.layers._keras_style import UntraceableCallError
 JNP = types.SimpleNamespace(matmul=jnp.matmul, sum=jnp.sum, mean=jnp.mean, relu=jax.nn.relu, zeros=jnp.zeros)
 
 
-def guide_layers(base, ops, regularizers, dense):
-    """The guide's layers, on ``base`` (a Layer class) computing with ``ops``."""
+def guide_layers(base, ops, regularizers, dense, init="random_normal"):
+    """The guide's layers, on ``base`` (a Layer class) computing with ``ops``.
+
+    ``init`` replaces the guide's random initializers: Keras compiles each one (seconds under load), so its
+    side starts from zeros and the tests set random weights.
+    """
 
     class Linear(base):
         """The guide's first Linear: weights made in __init__ from input_dim."""
 
         def __init__(self, units=32, input_dim=32):
             super().__init__()
-            self.w = self.add_weight(shape=(input_dim, units), initializer="random_normal", trainable=True)
+            self.w = self.add_weight(shape=(input_dim, units), initializer=init, trainable=True)
             self.b = self.add_weight(shape=(units,), initializer="zeros", trainable=True)
 
         def call(self, inputs):
@@ -42,9 +46,8 @@ def guide_layers(base, ops, regularizers, dense):
             self.units = units
 
         def build(self, input_shape):
-            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal",
-                                     trainable=True)
-            self.b = self.add_weight(shape=(self.units,), initializer="random_normal", trainable=True)
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer=init, trainable=True)
+            self.b = self.add_weight(shape=(self.units,), initializer=init, trainable=True)
 
         def call(self, inputs):
             return ops.matmul(inputs, self.w) + self.b
@@ -95,7 +98,7 @@ def guide_layers(base, ops, regularizers, dense):
     class OuterLayerWithKernelRegularizer(base):
         def __init__(self):
             super().__init__()
-            self.dense = dense(32, kernel_regularizer=regularizers.l2(1e-3))
+            self.dense = dense(32, kernel_initializer=init, kernel_regularizer=regularizers.l2(1e-3))
 
         def call(self, inputs):
             return self.dense(inputs)
@@ -110,17 +113,28 @@ def guide_layers(base, ops, regularizers, dense):
 def k():
     """The guide's layers in Keras, each made and called once (Keras's eager calls are slow)."""
     keras.backend.clear_session()
-    lib = guide_layers(keras.layers.Layer, keras.ops, keras.regularizers, keras.layers.Dense)
+    lib = guide_layers(keras.layers.Layer, keras.ops, keras.regularizers, keras.layers.Dense, init="zeros")
     zeros = np.zeros((1, 1), "float32")
     built = types.SimpleNamespace(lib=lib, linear=lib.Linear(4, 2), sum=lib.ComputeSum(2),
                                   block=lib.MLPBlock(), outer=lib.OuterLayer(),
                                   regularized=lib.OuterLayerWithKernelRegularizer())
+    randomize(built.linear)
     built.linear_out = built.linear(np.ones((2, 2), "float32"))
     built.sums = [built.sum(np.ones((2, 2), "float32")).numpy() for _ in range(2)]
+    built.block(BLOCK_X)
+    randomize(built.block)
     built.block_out = built.block(BLOCK_X)
     built.outer(zeros)
     built.regularized(zeros)
+    randomize(built.regularized)
+    built.regularized(zeros)
     return built
+
+
+def randomize(layer, seed=0):
+    """Random weights (a Keras layer or model started from zeros)."""
+    rng = np.random.default_rng(seed)
+    layer.set_weights([rng.normal(0.0, 0.5, tuple(w.shape)).astype("float32") for w in layer.weights])
 
 
 @pytest.fixture
@@ -216,18 +230,29 @@ def _regularized_model(api, lib):
     return api.Model(inputs, outputs)
 
 
-@pytest.mark.parametrize("loss", ["mse", None])
-def test_add_loss_joins_the_training_loss_as_in_keras(k, d, loss):
+def test_add_loss_joins_the_training_loss_as_in_keras(k, d):
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(4, 3)).astype("float32"), rng.normal(size=(4, 4)).astype("float32")
     k_model, d_model = _regularized_model(keras, k.lib), _regularized_model(dj, d)
+    randomize(k_model)
     d_model.set_weights(k_model.get_weights())
-    k_model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss)
-    d_model.compile(optimizer=dj.optimizers.SGD(0.1), loss=loss)
+    k_model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    d_model.compile(optimizer=dj.optimizers.SGD(0.1), loss="mse")
     close(d_model.evaluate(x, y, verbose=0), k_model.evaluate(x, y, verbose=0))
     close(d_model.train_on_batch(x, y), k_model.train_on_batch(x, y))
     for got, expected in zip(d_model.get_weights(), k_model.get_weights()):
         close(got, expected)
+
+
+def test_compile_without_a_loss_trains_on_add_loss_alone(d):
+    """The guide's `model.compile(optimizer="adam")` then fit: the layers' add_loss is the whole loss."""
+    model = _regularized_model(dj, d)
+    x = np.random.default_rng(2).normal(size=(4, 3)).astype("float32")
+    kernel, bias = model.get_weights()
+    model.compile(optimizer=dj.optimizers.SGD(0.1))
+    close(model.evaluate(x, np.zeros((4, 4)), verbose=0), 0.5 * np.mean(x @ kernel + bias))
+    history = model.fit(x, np.zeros((4, 4)), epochs=2, batch_size=4, verbose=0)
+    assert history.history["loss"][1] < history.history["loss"][0]
 
 
 def test_get_config_round_trips_and_the_model_file_loads(d, tmp_path):
