@@ -373,3 +373,24 @@ def test_add_weight_in_call_is_refused():
 
     with pytest.raises(UntraceableCallError, match=r"create them in __init__ or in build"):
         _call_on_input(Late())
+
+
+def test_random_sublayers_and_nested_models_run_inside_call():
+    class Block(layers.Layer):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.drop = layers.Dropout(0.5)
+
+        def call(self, inputs, training=None):
+            return self.drop(self.inner(inputs), training=training) * 2.0
+
+    inner_in = dj.Input((3,))
+    inner = dj.Model(inner_in, layers.Dense(4, kernel_initializer="ones")(inner_in))
+    inputs = dj.Input((3,))
+    model = dj.Model(inputs, Block(inner)(inputs))
+    assert [w.path for w in model.weights] == ["dense/kernel", "dense/bias"]
+    x = np.ones((2, 3), "float32")
+    close(model.apply(model.params, model.state, x)[0], np.full((2, 4), 6.0))
+    dropped, _ = model.apply(model.params, model.state, x, training=True, rng=jax.random.key(0))
+    assert set(np.unique(np.asarray(dropped))) <= {0.0, 12.0} and 0 < np.count_nonzero(dropped) < 8

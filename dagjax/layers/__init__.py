@@ -81,5 +81,6 @@ from dagjax.layers._specs import TensorSpec as TensorSpec
 from dagjax.layers._specs import WeightSpec as WeightSpec
 from dagjax.layers._tunable import Tunable as Tunable
 from dagjax.layers._tunable import flat_tunables as flat_tunables
+from dagjax.layers._variables import Variable as Variable
 from dagjax.layers._wrappers import Bidirectional as Bidirectional
 from dagjax.layers._wrappers import TimeDistributed as TimeDistributed

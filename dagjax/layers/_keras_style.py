@@ -142,6 +142,8 @@ def declare(layer: Any, *input_specs: Any) -> list[WeightSpec]:
     except BaseException:
         layer.__dict__["_keras_declared"] = None
         raise
+    # A model gives a layer a key only when it draws random numbers: it does when a sublayer does.
+    layer.uses_rng = any(sub.uses_rng for sub in tracked_sublayers(layer).values())
     return specs
 
 

@@ -38,6 +38,7 @@ from dagjax._naming import default_seed, unique_name
 from dagjax.layers import InputLayer, Layer, TensorSpec
 from dagjax.layers._base import batch_mask_kwargs
 from dagjax.layers._keras_scope import collect_losses
+from dagjax.layers._keras_style import in_running_call
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
 from dagjax.layers._variables import settle_model_layers
 from dagjax.model._config import functional_config, functional_from_config
@@ -368,7 +369,7 @@ class Model(KerasFacade, ModelWeights, Layer):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """On symbolic tensors: nest this model in a graph. On arrays: run it with ``model.params``."""
         leaves = jax.tree_util.tree_leaves(args, is_leaf=is_symbolic)
-        if leaves and not any(is_symbolic(x) for x in leaves):
+        if leaves and not any(is_symbolic(x) for x in leaves) and not in_running_call():
             if len(args) != 1:
                 raise TypeError(f"Model '{self.name}' takes one argument (a tensor, list or dict).")
             training = kwargs.pop("training", False)
