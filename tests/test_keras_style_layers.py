@@ -5,6 +5,8 @@ layer (with ``keras.ops``) and as a dagjax one (with ``jax.numpy``); from the
 same weights they give the same outputs, states and losses.
 """
 
+import pathlib
+import re
 import types
 
 import jax
@@ -394,3 +396,46 @@ def test_random_sublayers_and_nested_models_run_inside_call():
     close(model.apply(model.params, model.state, x)[0], np.full((2, 4), 6.0))
     dropped, _ = model.apply(model.params, model.state, x, training=True, rng=jax.random.key(0))
     assert set(np.unique(np.asarray(dropped))) <= {0.0, 12.0} and 0 < np.count_nonzero(dropped) < 8
+
+
+def test_the_readme_snippet_runs_as_written():
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (snippet,) = [s for s in re.findall(r"```python\n(.*?)```", readme, re.S) if "self.add_weight" in s]
+    namespace = {"dj": dj, "layers": layers}
+    exec(snippet, namespace)
+    model = namespace["model"]
+    assert [w.path for w in model.weights] == ["linear/variable", "linear/variable_1"]
+    assert np.array_equal(model.params["linear"]["variable"], np.ones((4, 2)))
+    _, _, penalty = model.apply_with_penalty(model.params, model.state, np.ones((1, 4), "float32"))
+    close(penalty, 1e-3 * 8)
+
+
+def test_fit_keeps_the_state_call_assigns():
+    class Counter(layers.Layer):
+        def build(self, input_shape):
+            self.count = self.add_weight(shape=(), initializer="zeros", trainable=False, name="count")
+            self.kernel = self.add_weight(shape=(input_shape[-1], 1), name="kernel")
+
+        def call(self, inputs):
+            self.count.assign_add(1.0)
+            return inputs @ self.kernel
+
+    inputs = dj.Input((2,))
+    counter = Counter()
+    model = dj.Model(inputs, counter(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=4, epochs=1, verbose=0)
+    assert counter.count.numpy() == 2.0 and float(model.state["counter"]["count"]) == 2.0
+    assert [w.path for w in model.non_trainable_weights] == ["counter/count"]
+
+
+def test_a_non_trainable_weight_given_to_a_jnp_function_says_to_use_value():
+    class Shift(layers.Layer):
+        def build(self, input_shape):
+            self.mean = self.add_weight(shape=(input_shape[-1],), initializer="zeros", trainable=False)
+
+        def call(self, inputs):
+            return inputs - jnp.exp(self.mean)
+
+    with pytest.raises(UntraceableCallError, match=r"pass `weight\.value` to jax\.numpy functions"):
+        _call_on_input(Shift())
