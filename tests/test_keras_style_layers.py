@@ -439,3 +439,27 @@ def test_a_non_trainable_weight_given_to_a_jnp_function_says_to_use_value():
 
     with pytest.raises(UntraceableCallError, match=r"pass `weight\.value` to jax\.numpy functions"):
         _call_on_input(Shift())
+
+
+def test_several_inputs_build_as_in_keras():
+    class Bilinear(layers.Layer):
+        def build(self, x_shape, y_shape):
+            self.kernel = self.add_weight(shape=(x_shape[-1], y_shape[-1]), initializer="ones", name="kernel")
+
+        def call(self, x, y):
+            return jnp.sum((x @ self.kernel) * y, axis=-1, keepdims=True)
+
+    class Pair(layers.Layer):
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(input_shape[1][-1],), initializer="ones", name="scale")
+
+        def call(self, inputs):
+            first, second = inputs
+            return jnp.concatenate([first, second * self.scale], axis=-1)
+
+    a, b = dj.Input((2,)), dj.Input((3,))
+    model = dj.Model([a, b], [Bilinear()(a, b), Pair()([a, b])])
+    assert [w.shape for w in model.weights] == [(2, 3), (3,)]
+    bilinear, pair = model.apply(model.params, model.state, [np.ones((1, 2)), np.ones((1, 3))])[0]
+    close(bilinear, [[6.0]])
+    assert pair.shape == (1, 5)

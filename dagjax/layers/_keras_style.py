@@ -118,11 +118,19 @@ def tracked_sublayers(layer: Any) -> dict:
     return found
 
 
-def _keras_shapes(specs: tuple) -> Any:
-    """Input shapes as Keras's ``build`` takes them: one shape (tuple), or a list/dict of them."""
+def _shape_arguments(layer: Any, specs: tuple) -> tuple[tuple, dict]:
+    """Input shapes as Keras passes them to ``build`` / ``compute_output_shape``.
+
+    One input (a tensor, or a list/dict of them): one shape structure, positionally. Several
+    positional inputs (``call(self, x, y)``): by keyword, ``x_shape=..., y_shape=...``.
+    """
     is_spec = lambda s: isinstance(s, TensorSpec)
     shapes = jax.tree_util.tree_map(lambda s: tuple(s.shape), specs, is_leaf=is_spec)
-    return shapes[0] if len(shapes) == 1 else list(shapes)
+    if len(shapes) == 1:
+        return (shapes[0],), {}
+    names = [p.name for p in inspect.signature(type(layer).call).parameters.values()
+             if p.name != "self" and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return (), {f"{name}_shape": shape for name, shape in zip(names, shapes)}
 
 
 def declare(layer: Any, *input_specs: Any) -> list[WeightSpec]:
@@ -133,7 +141,8 @@ def declare(layer: Any, *input_specs: Any) -> list[WeightSpec]:
     from dagjax.layers._base import Layer
 
     if type(layer).build is not Layer.build:
-        layer.build(_keras_shapes(input_specs))
+        args, kwargs = _shape_arguments(layer, input_specs)
+        layer.build(*args, **kwargs)
     specs = list(layer.__dict__.get("_keras_specs", []))
     layer.__dict__["_keras_declared"] = specs  # from here on, add_weight is an error
     try:
@@ -153,7 +162,8 @@ def output_spec(layer: Any, *input_specs: Any) -> Any:
 
     if getattr(type(layer), "compute_output_shape", None) is getattr(Layer, "compute_output_shape", None):
         return None
-    shape = layer.compute_output_shape(_keras_shapes(input_specs))
+    args, kwargs = _shape_arguments(layer, input_specs)
+    shape = layer.compute_output_shape(*args, **kwargs)
     is_shape = lambda s: isinstance(s, tuple) and all(d is None or isinstance(d, int) for d in s)
     return jax.tree_util.tree_map(lambda s: TensorSpec(s, layer.dtype), shape, is_leaf=is_shape)
 
