@@ -17,7 +17,7 @@ import pytest
 
 import dagjax as dj
 from dagjax import layers
-from dagjax.layers._keras_style import UntraceableCallError
+from dagjax.layers import UntraceableCallError
 
 JNP = types.SimpleNamespace(matmul=jnp.matmul, sum=jnp.sum, mean=jnp.mean, relu=jax.nn.relu, zeros=jnp.zeros)
 

@@ -24,6 +24,20 @@ import jax.numpy as jnp
 _stack = threading.local()
 
 
+class UntraceableCallError(TypeError):
+    """A Keras-style ``call`` does what a compiled pure program cannot; the message says what to write."""
+
+
+def trainable_assign_message(layer: Any) -> str:
+    """Why ``call`` may not assign a trainable weight, and what to write instead."""
+    return (
+        f"Layer '{layer.name}' ({type(layer).__name__}).call assigns to a trainable weight. In dagjax only "
+        "the optimizer updates trainable weights (they are the params being differentiated; inside call "
+        "they are plain arrays). For a value that call updates, create the weight with "
+        "`self.add_weight(..., trainable=False)`: it lives in the state, and `assign` sets its new value."
+    )
+
+
 def _scopes() -> list:
     if not hasattr(_stack, "items"):
         _stack.items = []
@@ -170,8 +184,6 @@ def assign_bound(variable: Any, value: Any) -> bool:
         return False
     scope, path = found
     if variable._trainable:
-        from dagjax.layers._keras_style import UntraceableCallError, trainable_assign_message
-
         raise UntraceableCallError(trainable_assign_message(scope.layer))
     if not scope.declaring:
         scope.set_state(path, value)

@@ -19,13 +19,21 @@ stays pure; its ``assign``-ed non-trainable weights come back as new state.
 from __future__ import annotations
 
 import inspect
+import itertools
 from typing import Any
 
 import jax
 import numpy as np
 
 from dagjax import initializers, regularizers
-from dagjax.layers._keras_scope import BindingScope, LossCollector, innermost_binding, opened
+from dagjax.layers._keras_scope import (
+    BindingScope,
+    LossCollector,
+    UntraceableCallError,
+    innermost_binding,
+    opened,
+    trainable_assign_message,
+)
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, probe
 from dagjax.layers._tunable import activity_penalty
 from dagjax.layers._variables import Variable, home_of, replaced, unwrap_variables
@@ -36,10 +44,6 @@ _TRACER_ERRORS = (
     jax.errors.TracerIntegerConversionError,
     jax.errors.TracerArrayConversionError,
 )
-
-
-class UntraceableCallError(TypeError):
-    """A Keras-style ``call`` does what a compiled pure program cannot; the message says what to write."""
 
 
 def is_keras_style(cls: type) -> bool:
@@ -74,8 +78,7 @@ def add_weight(layer: Any, shape: Any, initializer: Any, dtype: Any, trainable: 
     specs = layer.__dict__.setdefault("_keras_specs", [])
     if name is None:  # unique within the layer, so params keys and files do not depend on what else was built
         taken = {w.name for w in specs}
-        name = next(n for n in ("variable", *(f"variable_{i}" for i in range(1, len(specs) + 1)))
-                    if n not in taken)
+        name = next(n for i in itertools.count() if (n := f"variable_{i}" if i else "variable") not in taken)
     elif any(w.name == name for w in specs):
         raise ValueError(f"Layer '{layer.name}' already has a weight named {name!r}; names key its params.")
     dtype = np.dtype(dtype or layer.dtype)
@@ -112,9 +115,8 @@ def tracked_sublayers(layer: Any) -> dict:
             for item in value.values():
                 track(item)
 
-    for key, value in vars(layer).items():
-        if not key.startswith("_keras") and key not in ("_inbound_nodes", "_weights_home", "_own_weights"):
-            track(value)
+    for value in vars(layer).values():
+        track(value)
     return found
 
 
@@ -224,16 +226,6 @@ def _refuse_stored_tensors(layer: Any, before: set) -> None:
                 f"state between calls: keep such a value in a weight (`self.{key} = self.add_weight(..., "
                 f"trainable=False)` in build, `self.{key}.assign(...)` in call), or return it as an output."
             )
-
-
-def trainable_assign_message(layer: Any) -> str:
-    """Why ``call`` may not assign a trainable weight, and what to write instead."""
-    return (
-        f"Layer '{layer.name}' ({type(layer).__name__}).call assigns to a trainable weight. In dagjax only "
-        "the optimizer updates trainable weights (they are the params being differentiated; inside call "
-        "they are plain arrays). For a value that call updates, create the weight with "
-        "`self.add_weight(..., trainable=False)`: it lives in the state, and `assign` sets its new value."
-    )
 
 
 def control_flow_error(layer: Any, err: Exception) -> UntraceableCallError:

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dagjax._naming import default_seed, to_snake_case
+from dagjax.layers._keras_scope import assign_bound, bound_value
 
 _RNN_CELL_LAYERS = ("LSTM", "GRU", "SimpleRNN")  # Keras keeps their weights in a cell: lstm/lstm_cell/kernel
 
@@ -184,8 +185,6 @@ class Variable:
     @property
     def value(self) -> jax.Array:
         """The current array: the traced one inside a running ``call``, else the holder's."""
-        from dagjax.layers._keras_scope import bound_value
-
         found = bound_value(self)
         if found is not None:
             return found
@@ -205,8 +204,6 @@ class Variable:
 
     def assign(self, value: Any) -> Variable:
         """Set the weight: in a running ``call``, its new state for this step; else in its holder's pytree."""
-        from dagjax.layers._keras_scope import assign_bound
-
         value = jnp.asarray(value, self._dtype)
         if value.shape != self.shape:
             raise ValueError(
