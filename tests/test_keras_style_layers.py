@@ -463,3 +463,17 @@ def test_several_inputs_build_as_in_keras():
     bilinear, pair = model.apply(model.params, model.state, [np.ones((1, 2)), np.ones((1, 3))])[0]
     close(bilinear, [[6.0]])
     assert pair.shape == (1, 5)
+
+
+def test_a_keras_initializer_function_of_shape_and_dtype_works():
+    class Offset(layers.Layer):
+        def build(self, input_shape):
+            fill = lambda shape, dtype=None: jnp.full(shape, 0.5, dtype)  # noqa: E731 (Keras's signature)
+            self.offset = self.add_weight(shape=(input_shape[-1],), initializer=fill)
+
+        def call(self, inputs):
+            return inputs + self.offset
+
+    inputs = dj.Input((2,))
+    model = dj.Model(inputs, Offset()(inputs))
+    close(model.get_weights()[0], [0.5, 0.5])

@@ -85,13 +85,27 @@ def add_weight(layer: Any, shape: Any, initializer: Any, dtype: Any, trainable: 
     if initializer is None:
         initializer = "glorot_uniform" if np.issubdtype(dtype, np.floating) else "zeros"
     spec = WeightSpec(
-        name, tuple(int(d) for d in (shape or ())), initializers.get(initializer), dtype, bool(trainable),
+        name, tuple(int(d) for d in (shape or ())), _initializer(initializer), dtype, bool(trainable),
         regularizers.get(regularizer),
     )
     specs.append(spec)
     variable = Variable(layer, name, spec.shape, dtype, spec.trainable)
     layer.__dict__.setdefault("_keras_variables", {})[name] = variable
     return variable
+
+
+def _initializer(identifier: Any) -> Any:
+    """dagjax's initializer for ``identifier``; a Keras-style function ``(shape, dtype=None)`` gets no key."""
+    init = initializers.get(identifier)
+    if isinstance(init, initializers.Initializer):
+        return init
+    try:
+        first = next(iter(inspect.signature(init).parameters), None)
+    except (TypeError, ValueError):
+        return init
+    if first != "shape":
+        return init
+    return lambda key, shape, dtype: init(shape, dtype=dtype)
 
 
 def tracked_sublayers(layer: Any) -> dict:
