@@ -477,3 +477,19 @@ def test_a_keras_initializer_function_of_shape_and_dtype_works():
     inputs = dj.Input((2,))
     model = dj.Model(inputs, Offset()(inputs))
     close(model.get_weights()[0], [0.5, 0.5])
+
+
+def test_a_sublayer_takes_its_calls_own_keyword_arguments():
+    class Scale(layers.Layer):
+        def call(self, inputs, factor=1.0):
+            return inputs * factor
+
+    class Outer(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.scale = Scale()
+
+        def call(self, inputs):
+            return self.scale(inputs, factor=3.0)
+
+    close(Outer()(np.ones((1, 2), "float32")), [[3.0, 3.0]])

@@ -280,13 +280,20 @@ def call_in_scope(layer: Any, args: tuple, kwargs: dict) -> Any:
         out, new_state, penalty = layer.apply_with_penalty(params, state, *args, training=training, rng=rng)
         scope.losses.append(penalty)
     else:
-        out, new_state = layer.apply(params, state, *args, training=training, rng=rng, **kwargs)
+        out, new_state = _run(layer, params, state, args, training, rng, kwargs)
     if new_state and not scope.declaring:
         scope.set_state(path, new_state)
     if layer.activity_regularizer is not None:
         leaves = jax.tree_util.tree_leaves(out)
         scope.losses.append(activity_penalty(layer.activity_regularizer, leaves, None))
     return out
+
+
+def _run(layer: Any, params: dict, state: dict, args: tuple, training: bool, rng: Any, kwargs: dict) -> tuple:
+    """``layer.apply``; a Keras-style layer also takes its call's own keyword arguments."""
+    if layer._keras_style:
+        return apply(layer, params, state, *args, training=training, rng=rng, **kwargs)
+    return layer.apply(params, state, *args, training=training, rng=rng)
 
 
 def call_eagerly(layer: Any, args: tuple, kwargs: dict) -> Any:
@@ -300,7 +307,7 @@ def call_eagerly(layer: Any, args: tuple, kwargs: dict) -> Any:
     if kwargs.get("mask", ()) is None:
         kwargs.pop("mask")
     with opened(LossCollector()) as collector:
-        out, new_state = layer.apply(params, state, *args, training=training, **kwargs)
+        out, new_state = _run(layer, params, state, args, training, None, kwargs)
     losses = list(collector.losses)
     if layer.activity_regularizer is not None:
         losses.append(activity_penalty(layer.activity_regularizer, jax.tree_util.tree_leaves(out), None))
