@@ -7,6 +7,7 @@ from dagjax import regularizers as regularizers
 from dagjax._graph import SymbolicTensor as SymbolicTensor
 from dagjax._naming import clear_session as clear_session
 from dagjax.layers import Input as Input
+from dagjax.layers import Variable as Variable
 from dagjax.model import Model as Model
 from dagjax.model import Sequential as Sequential
 

@@ -35,6 +35,7 @@ from dagjax.layers._image_preprocessing import CenterCrop as CenterCrop
 from dagjax.layers._image_preprocessing import Resizing as Resizing
 from dagjax.layers._input import Input as Input
 from dagjax.layers._input import InputLayer as InputLayer
+from dagjax.layers._keras_scope import UntraceableCallError as UntraceableCallError
 from dagjax.layers._merge import Add as Add
 from dagjax.layers._merge import Average as Average
 from dagjax.layers._merge import Concatenate as Concatenate
@@ -96,5 +97,6 @@ from dagjax.layers._text import StringLookup as StringLookup
 from dagjax.layers._text import TextVectorization as TextVectorization
 from dagjax.layers._tunable import Tunable as Tunable
 from dagjax.layers._tunable import flat_tunables as flat_tunables
+from dagjax.layers._variables import Variable as Variable
 from dagjax.layers._wrappers import Bidirectional as Bidirectional
 from dagjax.layers._wrappers import TimeDistributed as TimeDistributed

@@ -19,6 +19,10 @@ called on symbolic tensors:
 Layers holding other layers (wrappers, nested models) list them in
 ``sublayers``; their parameters nest under each sublayer's name. They opt in
 to ``mask`` when a sublayer does, and pass it on with ``batch_mask_kwargs``.
+
+A subclass may instead be written as for Keras 3 (``build`` + ``add_weight``
++ ``call(inputs)``): ``layers._keras_style`` says how the style is told apart
+and runs such layers through the same ``init``/``apply``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ import numpy as np
 from dagjax import initializers, regularizers
 from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic
 from dagjax._naming import to_snake_case, unique_name
+from dagjax.layers import _keras_style
+from dagjax.layers._keras_api import KerasLayerAPI
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, merge_probes, probe
 from dagjax.layers._tunable import factor_tunables, regularized
 
@@ -113,12 +119,18 @@ def _check_keras_only(layer: str, arguments: dict) -> None:
             )
 
 
-class Layer:
+class Layer(KerasLayerAPI):
     """Base class of every layer (and of :class:`dagjax.Model`).
 
     Class attributes ``input_ndim`` / ``min_ndim`` declare the rank a
     single-input layer accepts (batch dim included), checked at call time.
     """
+
+    _keras_style: bool = False  # written as for Keras (build, add_weight, call(inputs)): set per subclass
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._keras_style = _keras_style.is_keras_style(cls)
 
     input_ndim: int | None = None
     min_ndim: int | None = None
@@ -148,8 +160,8 @@ class Layer:
 
     # ------------------------------------------------------------------ to override
     def declare_weights(self, *input_specs: Any) -> list[WeightSpec]:
-        """The layer's own weights for these input specs (none by default)."""
-        return []
+        """The layer's own weights for these input specs (none; ``build``'s for a Keras-style layer)."""
+        return _keras_style.declare(self, *input_specs) if self._keras_style else []
 
     def call(self, params: dict, *inputs: Any) -> Any:
         """Outputs from inputs and params, for layers with no state, rng or training mode."""
@@ -159,6 +171,8 @@ class Layer:
         self, params: dict, state: dict, *inputs: Any, training: bool = False, rng: jax.Array | None = None
     ) -> tuple[Any, dict]:
         """``(outputs, new_state)``: pure, safe under ``jit``/``grad``/``vmap``."""
+        if self._keras_style:
+            return _keras_style.apply(self, params, state, *inputs, training=training, rng=rng)
         return self.call(params, *inputs), state
 
     @property
@@ -175,8 +189,8 @@ class Layer:
 
     @property
     def sublayers(self) -> dict[str, Layer]:
-        """Layers owned by this one; their weights nest under their names."""
-        return {}
+        """Layers owned by this one; their weights nest under their names (Keras-style: its attributes)."""
+        return _keras_style.tracked_sublayers(self) if self._keras_style else {}
 
     def check_input(self, *input_specs: Any) -> None:
         """Raise :class:`LayerInputError` for inputs this layer cannot take."""
@@ -198,7 +212,12 @@ class Layer:
             )
 
     def compute_output_spec(self, *input_specs: Any) -> Any:
-        """Output shapes and dtypes, by tracing ``apply`` abstractly (no compute)."""
+        """Output shapes and dtypes, by tracing ``apply`` abstractly (no compute).
+
+        A Keras-style layer's own ``compute_output_shape``, when it has one, is used instead (as Keras).
+        """
+        if self._keras_style and (given := _keras_style.output_spec(self, *input_specs)) is not None:
+            return given
         params = self.abstract_weights(trainable=True)
         state = self.abstract_weights(trainable=False)
         has_unknown = any(None in s.shape for s in flatten(input_specs))
@@ -291,13 +310,19 @@ class Layer:
 
     @property
     def weight_specs(self) -> list[WeightSpec]:
-        """The layer's own weights (empty until the layer is first called)."""
+        """The layer's own weights (none before the first call but a Keras-style ``__init__``'s)."""
+        if self._weight_specs is None and self._keras_style:
+            return list(self.__dict__.get("_keras_specs", []))
         return self._weight_specs or []
 
     @property
     def built(self) -> bool:
         """Whether the layer has been called (or ``init`` given specs), so its weights are declared."""
         return self._weight_specs is not None
+
+    @built.setter
+    def built(self, value: bool) -> None:
+        """Accepted for Keras code that ends ``build`` with ``self.built = True``; dagjax tracks it itself."""
 
     def weight_paths(self) -> Iterator[tuple[str, tuple]]:
         """``("params"|"state", path)`` of every weight, in Keras's ``layer.weights`` order."""
@@ -370,7 +395,16 @@ class Layer:
             )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Record a call on symbolic tensors in the graph and return its symbolic outputs."""
+        """Record a call on symbolic tensors in the graph and return its symbolic outputs.
+
+        On arrays: inside a Keras-style layer's running ``call``, run as its sublayer; a Keras-style layer
+        in no running call runs eagerly on its own weights (``layers._keras_style``).
+        """
+        if not any(map(is_symbolic, jax.tree_util.tree_leaves(args, is_leaf=is_symbolic))):
+            if _keras_style.in_running_call():
+                return _keras_style.call_in_scope(self, args, dict(kwargs))
+            if self._keras_style and args:
+                return _keras_style.call_eagerly(self, args, dict(kwargs))
         if kwargs:
             raise TypeError(
                 f"Layer '{self.name}' was called with keyword arguments {sorted(kwargs)}; "
@@ -388,7 +422,7 @@ class Layer:
         try:
             self._ensure_built(*specs)
             out_specs = self.compute_output_spec(*specs)
-        except LayerInputError:
+        except (LayerInputError, _keras_style.UntraceableCallError):
             raise
         except Exception as err:  # shape rule failures from jax, in the user's words
             raise self.input_error(

@@ -37,8 +37,11 @@ from dagjax._graph import (
 from dagjax._naming import default_seed, unique_name
 from dagjax.layers import InputLayer, Layer, TensorSpec
 from dagjax.layers._base import batch_mask_kwargs
+from dagjax.layers._keras_scope import collect_losses
+from dagjax.layers._keras_style import in_running_call
 from dagjax.layers._operation import Operation
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
+from dagjax.layers._variables import settle_model_layers
 from dagjax.model._config import functional_config, functional_from_config
 from dagjax.model._facade import KerasFacade
 from dagjax.model._outputs import requested
@@ -128,6 +131,7 @@ class Model(KerasFacade, ModelWeights, Layer):
             self.output_names = sorted(outputs)
         else:
             self.output_names = _dedupe([t.node.layer.name for t in self.outputs])
+        settle_model_layers(self)  # its layers' `weights` read and write this model's params
 
     def _check_connected(self, nodes: list) -> None:
         """Every tensor a node reads must come from the given inputs."""
@@ -308,6 +312,17 @@ class Model(KerasFacade, ModelWeights, Layer):
         ``hyperparams``, shaped as :meth:`tunable`, gives traced values (Dropout
         rates, regularizer factors) in place of the layers' config. ``outputs``: as in :meth:`apply`.
         """
+        with collect_losses() as added:  # Keras-style layers' add_loss values
+            result, new_state, penalty = self._run_plan(
+                params, state, inputs, training, rng, mask, hyperparams, outputs
+            )
+        return result, new_state, penalty + added.total()
+
+    def _run_plan(
+        self, params: dict, state: dict, inputs: Any, training: bool, rng: Any, mask: Any, hyperparams: Any,
+        outputs: str | list[str] | None,
+    ) -> tuple[Any, dict, Any]:
+        """The plan's layers in order: ``apply_with_penalty`` without the ``add_loss`` values."""
         plan, structure = self._plan, self._output_structure
         if outputs is not None:
             plan, structure = requested(self, outputs)
@@ -369,7 +384,7 @@ class Model(KerasFacade, ModelWeights, Layer):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """On symbolic tensors: nest this model in a graph. On arrays: run it with ``model.params``."""
         leaves = jax.tree_util.tree_leaves(args, is_leaf=is_symbolic)
-        if leaves and not any(is_symbolic(x) for x in leaves):
+        if leaves and not any(is_symbolic(x) for x in leaves) and not in_running_call():
             if len(args) != 1:
                 raise TypeError(f"Model '{self.name}' takes one argument (a tensor, list or dict).")
             training = kwargs.pop("training", False)

@@ -25,6 +25,7 @@ import jax
 import numpy as np
 
 from dagjax._naming import default_seed
+from dagjax.layers._keras_style import may_add_losses
 from dagjax.training.core import (
     Objective,
     Trainer,
@@ -261,7 +262,7 @@ class FitSession:
         return self._loops[key]
 
     def _require_loss(self) -> None:
-        if not self.objective.trains:
+        if not self.objective.trains and not may_add_losses(self.model):  # add_loss may give one
             raise ValueError("No loss to train on: pass `loss` to compile().")
 
     # ------------------------------------------------------------------ fit / evaluate
