@@ -10,7 +10,8 @@ Ranks, lowest first; a module may import its own rank or lower:
 5. ``training.fit``, ``training.population`` and the public ``population``, and ``training/__init__.py``
    (it re-exports the pure step and ``FitSession``)
 6. ``callbacks``, ``io``, ``utils``, ``ensemble``
-7. ``tuners`` (above callbacks and io: it drives compile / fit / save_weights), ``export``, and anything
+7. ``tuners`` (above callbacks and io: it drives compile / fit / save_weights), ``export``,
+   ``mixed_precision`` (Keras's names for what ``layers`` and ``training.optimizers`` hold), and anything
    else: ``dagjax/__init__.py``, ...
 
 Every import counts, at the top of a file or inside a function, relative ones resolved; those under
@@ -53,6 +54,7 @@ RANKS = {
     "dagjax.utils": 6,
     "dagjax.ensemble": 6,
     "dagjax.tuners": 7,
+    "dagjax.mixed_precision": 7,
 }
 FACES = {"dagjax.training": 5}  # that package's __init__ alone; a new package under it ranks as any other
 OTHER = 7
