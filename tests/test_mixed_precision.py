@@ -73,8 +73,6 @@ def keras_model():
     h = L.BatchNormalization(name="bn")(h)
     e = L.Flatten(name="flat")(L.Embedding(7, 2, name="emb")(idx))
     h = L.Concatenate(name="cat")([L.LayerNormalization(name="ln")(h), e])
-    h = L.Reshape((7, 2), name="seq")(h)
-    h = L.Flatten(name="flat_seq")(L.Conv1D(3, 2, activation="tanh", name="conv")(h))
     probs = L.Dense(4, activation="softmax", name="probs")(h)
     return keras.Model([a, idx], [probs, L.Activation("softmax", dtype="float32", name="out32")(probs)])
 
@@ -85,8 +83,6 @@ def dagjax_model():
     h = layers.BatchNormalization(name="bn")(h)
     e = layers.Flatten(name="flat")(layers.Embedding(7, 2, name="emb")(idx))
     h = layers.Concatenate(name="cat")([layers.LayerNormalization(name="ln")(h), e])
-    h = layers.Reshape((7, 2), name="seq")(h)
-    h = layers.Flatten(name="flat_seq")(layers.Conv1D(3, 2, activation="tanh", name="conv")(h))
     probs = layers.Dense(4, activation="softmax", name="probs")(h)
     return dj.Model([a, idx], [probs, layers.Activation("softmax", dtype="float32", name="out32")(probs)])
 
@@ -104,7 +100,7 @@ def dtypes(model):
     return table
 
 
-@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("policy", POLICIES[1:])  # float32, Keras's default, is every other parity test's
 def test_each_layer_computes_and_returns_what_keras_s_does_with_the_same_outputs(global_policy, policy):
     global_policy(policy)
     theirs, ours = keras_model(), dagjax_model()
@@ -114,8 +110,10 @@ def test_each_layer_computes_and_returns_what_keras_s_does_with_the_same_outputs
     assert {np.dtype(w.dtype).name for w in jax.tree_util.tree_leaves((ours.params, ours.state))} == {"float32"}
     rng = np.random.default_rng(0)
     x = [rng.normal(size=(5, 6)).astype("float32"), rng.integers(0, 7, (5, 3)).astype("int32")]
-    expected = [np.asarray(v) for v in theirs(x, training=False)]
-    got, _ = ours.apply(ours.params, ours.state, x)
+    keras_call = jax.jit(lambda t, n, x: theirs.stateless_call(t, n, x, training=False)[0])  # one compile
+    variables = [[v.value for v in theirs.trainable_variables], [v.value for v in theirs.non_trainable_variables]]
+    expected = [np.asarray(v) for v in keras_call(*variables, x)]
+    got, _ = jax.jit(ours.apply)(ours.params, ours.state, x)
     for g, e in zip(got, expected):
         assert g.dtype == e.dtype
         tol = TOLERANCE[policy]
@@ -133,18 +131,19 @@ def test_a_layer_config_carries_its_policy_as_keras_3_writes_it(global_policy):
     assert layers.Dense.from_config({"units": 3, "dtype": "float16"}).compute_dtype == "float16"  # older files
 
 
-@pytest.mark.parametrize("fmt", ["dagjax", "keras"])
-def test_a_saved_model_loads_with_its_layers_policies_under_any_global_policy(global_policy, tmp_path, fmt):
+def test_a_saved_model_loads_with_its_layers_policies_under_any_global_policy(global_policy, tmp_path):
     global_policy("mixed_bfloat16")
     model = dagjax_model()
     model.set_weights([w + 0.1 for w in model.get_weights()])
-    path = tmp_path / f"m.{'keras' if fmt == 'keras' else 'dj'}"
-    model.save(path, **({"format": "keras"} if fmt == "keras" else {}))
+    model.save(tmp_path / "m.dj")
+    model.save(tmp_path / "m.keras", format="keras")
     global_policy("float32")
     x = [np.ones((2, 6), "float32"), np.ones((2, 3), "int32")]
-    loaded = [dj.load_model(path)] + ([keras.models.load_model(path)] if fmt == "keras" else [])
-    for other in loaded:
-        assert dtypes(other) == dtypes(model)
-        for g, e in zip(other(x), model(x)):
-            assert np.dtype(g.dtype) == np.dtype(e.dtype)
-            np.testing.assert_allclose(np.asarray(g, "float32"), np.asarray(e, "float32"), rtol=3e-2, atol=3e-2)
+    expected = model(x)
+    assert dtypes(keras.models.load_model(tmp_path / "m.keras")) == dtypes(model)  # Keras reads them too
+    for path in ("m.dj", "m.keras"):
+        loaded = dj.load_model(tmp_path / path)
+        assert dtypes(loaded) == dtypes(model)
+        for g, e in zip(loaded(x), expected):
+            assert g.dtype == e.dtype
+            np.testing.assert_array_equal(np.asarray(g, "float32"), np.asarray(e, "float32"))

@@ -41,46 +41,57 @@ def test_params_state_and_gradients_are_float32_and_activations_and_matmuls_low(
     # Every layer's activation, from a model whose outputs are all of them.
     probe = dj.Model(model.input, [layer.output for layer in model.layers[1:]])
     x = np.random.default_rng(0).normal(size=(4, 64)).astype("float32")
-    activations, _ = probe.apply(model.params, model.state, x, training=True)
-    assert [a.dtype.name for a in activations] == [low, low, "float32"]
-    assert leaf_dtypes(model.params) == leaf_dtypes(model.state) == {"float32"}
 
     def loss(params):
         return -jnp.mean(jnp.log(model.apply(params, model.state, x, training=True)[0][:, 0]))
 
-    grads = jax.grad(loss)(model.params)
+    activations, grads = jax.jit(lambda p: (probe.apply(p, model.state, x, training=True)[0], jax.grad(loss)(p)))(
+        model.params
+    )
+    assert [a.dtype.name for a in activations] == [low, low, "float32"]
+    assert leaf_dtypes(model.params) == leaf_dtypes(model.state) == {"float32"}
     assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(model.params)
     assert leaf_dtypes(grads) == {"float32"} and all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
     # The matrix products run in the compute dtype: the first in low precision, the float32 last layer's not.
     dots = [e for e in jax.make_jaxpr(loss)(model.params).jaxpr.eqns if e.primitive.name == "dot_general"]
     assert [{v.aval.dtype.name for v in e.invars} for e in dots] == [{low}, {"float32"}]
     trainer = build_trainer(model, "sparse_categorical_crossentropy", "adam")
-    ts = trainer.init_train_state(model.params, model.state)
-    assert leaf_dtypes(ts.opt_state) <= {"float32", "int32"}  # optimizer state follows the float32 weights
+    opt_state = jax.eval_shape(trainer.init_train_state, model.params, model.state).opt_state
+    assert leaf_dtypes(opt_state) <= {"float32", "int32"}  # the optimizer state follows the float32 weights
 
 
 # ------------------------------------------------------------------ bfloat16 learns as float32 does
-# Digits, 10 epochs of an MLP: float32 reaches ~0.93 validation accuracy here; bfloat16 (8 bits of
-# mantissa in every matmul) must come within MARGIN of it.
-MARGIN = 0.04
+# Digits, 10 epochs of fit's own train step on the first 80% (1437 images), accuracy on the last 20%
+# (other writers): float32 reaches 0.878 here and bfloat16 (8 mantissa bits in every matmul) 0.875;
+# bfloat16 must come within MARGIN of float32, which must clear FLOOR (chance is 0.1).
+MARGIN, FLOOR = 0.03, 0.8
 
 
 def digits_accuracy(policy):
-    mp.set_global_policy(policy)
     images, labels = load_digits(return_X_y=True)
-    x = (images / 16.0).astype("float32")
+    x, n = (images / 16.0).astype("float32"), int(0.8 * len(images))
+    mp.set_global_policy(policy)
     model = mlp(hidden=64)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"], seed=0)
-    history = model.fit(x, labels, epochs=10, batch_size=64, validation_split=0.2, verbose=0).history
-    return history["val_accuracy"][-1], model
+    mp.set_global_policy("float32")
+    trainer = build_trainer(model, "sparse_categorical_crossentropy", "adam")
+    ts, step = trainer.init_train_state(model.params, model.state), jax.jit(trainer.train_step)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        order = rng.permutation(n)
+        for start in range(0, n - 63, 64):
+            batch = order[start : start + 64]
+            ts, _ = step(ts, (x[batch], labels[batch]), None)
+    assert leaf_dtypes(ts.params) == {"float32"}
+    probs = jax.jit(trainer.predict_step)(ts.params, ts.state, x[n:])
+    return float(np.mean(np.argmax(np.asarray(probs, "float32"), axis=-1) == labels[n:])), model, ts
 
 
 def test_bfloat16_training_on_digits_reaches_the_float32_accuracy(global_policy):
-    full, _ = digits_accuracy("float32")
-    mixed, model = digits_accuracy("mixed_bfloat16")
-    assert model.get_layer("hidden").compute_dtype == "bfloat16" and leaf_dtypes(model.params) == {"float32"}
-    assert mp.loss_scale(model.fit_session.opt_state) is None  # bfloat16 has float32's range: no scaling
-    assert full > 0.85
+    full, _, _ = digits_accuracy("float32")
+    mixed, model, ts = digits_accuracy("mixed_bfloat16")
+    assert model.get_layer("hidden").compute_dtype == "bfloat16" and model.output.dtype == "bfloat16"
+    assert mp.loss_scale(ts.opt_state) is None  # bfloat16 has float32's range: no loss scaling
+    assert full > FLOOR
     assert mixed >= full - MARGIN, (mixed, full)
 
 
@@ -126,12 +137,13 @@ def test_float16_loss_scaling_skips_overflowing_steps_halves_the_scale_and_recov
     trained = inner_iterations(ts.opt_state)
     assert run((np.full_like(x, 1e6), batch[1])) == (2 * scale, scale, True)
     assert inner_iterations(ts.opt_state) == trained
-    first = float(trainer.eval_step(trainer.reset_metrics(ts), batch).metrics["loss"]["total"][0])
+    evaluate = jax.jit(lambda ts: trainer.eval_step(trainer.reset_metrics(ts), batch).metrics["loss"]["total"][0])
+    first = float(evaluate(ts))
     # Training goes on; the scale grows back to 2 * scale every 3 steps, where it overflowed before.
     results = [run(batch) for _ in range(20)]
     assert all(before >= 2 * scale for before, _, skipped in results if skipped)
     assert sum(not skipped for _, _, skipped in results) >= 14
-    last = float(trainer.eval_step(trainer.reset_metrics(ts), batch).metrics["loss"]["total"][0])
+    last = float(evaluate(ts))
     assert np.isfinite(last) and last < first
 
 
@@ -147,8 +159,9 @@ def test_the_loss_scale_moves_as_keras_s_loss_scale_optimizer_does(global_policy
     ours = mp.LossScaleOptimizer(dj.optimizers.SGD(0.1), initial_scale=4.0, dynamic_growth_steps=2)
     params = {"w": jnp.array([1.0, 2.0])}
     state = ours.init(params)
+    their_step = jax.jit(theirs.stateless_apply)
     for g in grads:
-        (their_w,), their_state = theirs.stateless_apply(their_state, [jnp.asarray(g, "float32")], [their_w])
+        (their_w,), their_state = their_step(their_state, [jnp.asarray(g, "float32")], [their_w])
         updates, state = ours.update({"w": jnp.asarray(g, jnp.float32)}, state, params)
         params = jax.tree.map(lambda p, u: p + u, params, updates)
         assert float(mp.loss_scale(state)) == float(their_state[scale_index])
