@@ -1,4 +1,4 @@
-"""Dtype policies against Keras 3: names, the global policy, each layer's dtypes, outputs, configs and files."""
+"""Dtype policies against Keras 3: the policies, the global one, each layer's dtypes and outputs, files."""
 
 import jax
 import keras
@@ -30,7 +30,9 @@ def global_policy():
 
 
 # ------------------------------------------------------------------ the policy objects
-@pytest.mark.parametrize("name", ["float32", "float16", "bfloat16", "float64", "mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize(
+    "name", ["float32", "float16", "bfloat16", "float64", "mixed_float16", "mixed_bfloat16"]
+)
 def test_a_policy_has_keras_dtypes_name_repr_and_config(name):
     ours, theirs = mp.DTypePolicy(name), keras.mixed_precision.DTypePolicy(name)
     assert (ours.name, ours.compute_dtype, ours.variable_dtype) == (
@@ -107,11 +109,12 @@ def test_each_layer_computes_and_returns_what_keras_s_does_with_the_same_outputs
     assert dtypes(ours) == dtypes(theirs)
     assert ours.dtype_policy.name == theirs.dtype_policy.name == policy
     ours.set_weights(random_weights(theirs))
-    assert {np.dtype(w.dtype).name for w in jax.tree_util.tree_leaves((ours.params, ours.state))} == {"float32"}
+    weights = jax.tree_util.tree_leaves((ours.params, ours.state))
+    assert {np.dtype(w.dtype).name for w in weights} == {"float32"}
     rng = np.random.default_rng(0)
     x = [rng.normal(size=(5, 6)).astype("float32"), rng.integers(0, 7, (5, 3)).astype("int32")]
     keras_call = jax.jit(lambda t, n, x: theirs.stateless_call(t, n, x, training=False)[0])  # one compile
-    variables = [[v.value for v in theirs.trainable_variables], [v.value for v in theirs.non_trainable_variables]]
+    variables = [[v.value for v in vs] for vs in (theirs.trainable_variables, theirs.non_trainable_variables)]
     expected = [np.asarray(v) for v in keras_call(*variables, x)]
     got, _ = jax.jit(ours.apply)(ours.params, ours.state, x)
     for g, e in zip(got, expected):
@@ -126,9 +129,10 @@ def test_a_layer_config_carries_its_policy_as_keras_3_writes_it(global_policy):
     ours, theirs = layers.Dense(3).get_config()["dtype"], L.Dense(3).get_config()["dtype"]
     assert ours == {key: theirs[key] for key in ("class_name", "config")}
     global_policy("float32")  # a config read under another global policy keeps its own
-    assert layers.Dense.from_config(layers.Dense(3, dtype="mixed_float16").get_config()).compute_dtype == "float16"
+    config = layers.Dense(3, dtype="mixed_float16").get_config()
+    assert layers.Dense.from_config(config).compute_dtype == "float16"
     assert layers.Dense.from_config({"units": 3, "dtype": theirs}).dtype_policy.name == "mixed_bfloat16"
-    assert layers.Dense.from_config({"units": 3, "dtype": "float16"}).compute_dtype == "float16"  # older files
+    assert layers.Dense.from_config({"units": 3, "dtype": "float16"}).compute_dtype == "float16"  # old files
 
 
 def test_a_saved_model_loads_with_its_layers_policies_under_any_global_policy(global_policy, tmp_path):

@@ -45,13 +45,15 @@ def test_params_state_and_gradients_are_float32_and_activations_and_matmuls_low(
     def loss(params):
         return -jnp.mean(jnp.log(model.apply(params, model.state, x, training=True)[0][:, 0]))
 
-    activations, grads = jax.jit(lambda p: (probe.apply(p, model.state, x, training=True)[0], jax.grad(loss)(p)))(
-        model.params
-    )
+    def activations_and_grads(params):
+        return probe.apply(params, model.state, x, training=True)[0], jax.grad(loss)(params)
+
+    activations, grads = jax.jit(activations_and_grads)(model.params)
     assert [a.dtype.name for a in activations] == [low, low, "float32"]
     assert leaf_dtypes(model.params) == leaf_dtypes(model.state) == {"float32"}
     assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(model.params)
-    assert leaf_dtypes(grads) == {"float32"} and all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+    assert leaf_dtypes(grads) == {"float32"}
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
     # The matrix products run in the compute dtype: the first in low precision, the float32 last layer's not.
     dots = [e for e in jax.make_jaxpr(loss)(model.params).jaxpr.eqns if e.primitive.name == "dot_general"]
     assert [{v.aval.dtype.name for v in e.invars} for e in dots] == [{low}, {"float32"}]
@@ -122,7 +124,8 @@ def test_float16_loss_scaling_skips_overflowing_steps_halves_the_scale_and_recov
         nonlocal ts
         before, scale = ts.params, float(mp.loss_scale(ts.opt_state))
         ts, logs = step(ts, batch, None)
-        same = all(bool(jnp.array_equal(a, b)) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(ts.params)))
+        pairs = zip(jax.tree.leaves(before), jax.tree.leaves(ts.params))
+        same = all(bool(jnp.array_equal(a, b)) for a, b in pairs)
         return scale, float(mp.loss_scale(ts.opt_state)), same
 
     # A scale of 2**24 overflows float16 in the backward pass: halved, step skipped, until it fits.
@@ -137,7 +140,8 @@ def test_float16_loss_scaling_skips_overflowing_steps_halves_the_scale_and_recov
     trained = inner_iterations(ts.opt_state)
     assert run((np.full_like(x, 1e6), batch[1])) == (2 * scale, scale, True)
     assert inner_iterations(ts.opt_state) == trained
-    evaluate = jax.jit(lambda ts: trainer.eval_step(trainer.reset_metrics(ts), batch).metrics["loss"]["total"][0])
+    mean_loss = lambda t: trainer.eval_step(trainer.reset_metrics(t), batch).metrics["loss"]["total"][0]  # noqa: E731
+    evaluate = jax.jit(mean_loss)
     first = float(evaluate(ts))
     # Training goes on; the scale grows back to 2 * scale every 3 steps, where it overflowed before.
     results = [run(batch) for _ in range(20)]
@@ -151,7 +155,9 @@ def test_the_loss_scale_moves_as_keras_s_loss_scale_optimizer_does(global_policy
     """The same gradients, some of them infinite, through both optimizers: the same scales and weights."""
     grads = [np.array([8.0, -4.0]), np.array([np.inf, 1.0]), np.array([2.0, 2.0]), np.array([1.0, np.nan]),
              np.array([4.0, 4.0]), np.array([-2.0, 6.0]), np.array([1.0, 1.0])]  # fmt: skip
-    theirs = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1), initial_scale=4.0, dynamic_growth_steps=2)
+    theirs = keras.optimizers.LossScaleOptimizer(
+        keras.optimizers.SGD(0.1), initial_scale=4.0, dynamic_growth_steps=2
+    )
     variable = keras.Variable(np.array([1.0, 2.0], "float32"))
     theirs.build([variable])
     scale_index = [id(v) for v in theirs.variables].index(id(theirs.dynamic_scale))
