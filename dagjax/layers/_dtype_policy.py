@@ -68,11 +68,6 @@ class DTypePolicy:
         """The dtype a layer's weights are made and kept in (the optimizer's state follows them)."""
         return self._variable_dtype
 
-    @property
-    def is_mixed(self) -> bool:
-        """Whether the layer computes in another dtype than it keeps its weights in."""
-        return self._compute_dtype != self._variable_dtype
-
     def get_config(self) -> dict:
         """``{"name": ...}``, as Keras's."""
         return {"name": self._name}
