@@ -43,8 +43,8 @@ import numpy as np
 from dagjax import initializers, regularizers
 from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic
 from dagjax._naming import to_snake_case, unique_name
+from dagjax.layers import _autocast
 from dagjax.layers import _dtype_policy as dtype_policies
-from dagjax.layers._autocast import autocast_inputs, autocast_weights
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, merge_probes, probe
 from dagjax.layers._tunable import factor_tunables, regularized
 
@@ -246,7 +246,7 @@ class Layer:
             probes = jax.tree_util.tree_map(lambda s: probe(s, size), input_specs)
             try:
                 out, _ = jax.eval_shape(
-                    lambda p, s, xs: self.apply(autocast_weights(self, p), s, *xs, training=False),
+                    lambda p, s, xs: self.apply(_autocast.autocast_weights(self, p), s, *xs, training=False),
                     params,
                     state,
                     probes,
@@ -439,7 +439,7 @@ class Layer:
         specs = jax.tree_util.tree_map(as_spec, args, is_leaf=is_symbolic)
         try:
             self._ensure_built(*specs)
-            out_specs = self.compute_output_spec(*autocast_inputs(self, specs))
+            out_specs = self.compute_output_spec(*_autocast.autocast_inputs(self, specs))
         except LayerInputError:
             raise
         except Exception as err:  # shape rule failures from jax, in the user's words
