@@ -10,11 +10,16 @@
 - ``enable_compilation_cache(path=None)``: JAX's persistent compilation cache,
   so a second run of a script loads its compiled programs from disk.
   ``DAGJAX_COMPILATION_CACHE=1`` (or a directory) does the same at ``compile``.
+- ``set_dtype_policy(name)`` / ``dtype_policy()``: Keras's ``keras.config``
+  names for ``dagjax.mixed_precision.set_global_policy`` / ``global_policy``
+  (float32 until set; layers take it when they are made).
 
 >>> import dagjax as dj
 >>> dj.config.switches.fuse_steps = False     # one step per compiled call, always
 """
 
+from dagjax.mixed_precision import dtype_policy as dtype_policy
+from dagjax.mixed_precision import set_dtype_policy as set_dtype_policy
 from dagjax.training.fit import Switches as Switches
 from dagjax.training.fit import enable_compilation_cache as enable_compilation_cache
 from dagjax.training.fit import switches as switches

@@ -58,6 +58,7 @@ def test_layers_take_the_global_policy_when_made_and_keep_it(global_policy):
     assert mp.global_policy() == mp.dtype_policy() == mp.DTypePolicy("float32")  # nothing set by importing
     before = layers.Dense(2)
     global_policy("mixed_bfloat16")
+    assert dj.config.dtype_policy() == mp.DTypePolicy("mixed_bfloat16")  # keras.config's names too
     during, pinned = layers.Dense(2), layers.Dense(2, dtype="float32")
     by_object = layers.Dense(2, dtype=mp.DTypePolicy("mixed_float16"))
     global_policy("float32")
