@@ -19,6 +19,7 @@ from dagjax import ensemble as ensemble
 from dagjax import export as export
 from dagjax import losses as losses
 from dagjax import metrics as metrics
+from dagjax import mixed_precision as mixed_precision
 from dagjax import models as models
 from dagjax import ops as ops
 from dagjax import optimizers as optimizers

@@ -10,6 +10,9 @@
 - ``enable_compilation_cache(path=None)``: JAX's persistent compilation cache,
   so a second run of a script loads its compiled programs from disk.
   ``DAGJAX_COMPILATION_CACHE=1`` (or a directory) does the same at ``compile``.
+- ``set_dtype_policy(name)`` / ``dtype_policy()``: Keras's ``keras.config``
+  names for ``dagjax.mixed_precision.set_global_policy`` / ``global_policy``
+  (float32 until set; layers take it when they are made).
 
 - ``lowering``: how convolutions become XLA (``layers._lowering``): each
   Conv/ConvTranspose/Depthwise/SeparableConv call offers equal lowerings
@@ -28,6 +31,8 @@
 from dagjax.layers._lowering import LoweringSettings as LoweringSettings
 from dagjax.layers._lowering import choices as _choices
 from dagjax.layers._lowering import settings as _lowering_settings
+from dagjax.mixed_precision import dtype_policy as dtype_policy
+from dagjax.mixed_precision import set_dtype_policy as set_dtype_policy
 from dagjax.training.fit import Switches as Switches
 from dagjax.training.fit import enable_compilation_cache as enable_compilation_cache
 from dagjax.training.fit import switches as switches

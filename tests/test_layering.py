@@ -11,7 +11,8 @@ Ranks, lowest first; a module may import its own rank or lower:
    (it re-exports the pure step and ``FitSession``)
 6. ``callbacks``, ``io``, ``utils``, ``ensemble``
 7. ``tuners`` (above callbacks and io: it drives compile / fit / save_weights), ``export``, ``distribution``
-   (it sets the distribution the fit session reads, kept in ``training.fit``), and anything
+   (it sets the distribution the fit session reads, kept in ``training.fit``), ``mixed_precision``
+   (Keras's names for what ``layers`` and ``training.optimizers`` hold), and anything
    else: ``dagjax/__init__.py``, ...
 
 Every import counts, at the top of a file or inside a function, relative ones resolved; those under
@@ -56,6 +57,7 @@ RANKS = {
     "dagjax.ensemble": 6,
     "dagjax.tuners": 7,
     "dagjax.distribution": 7,
+    "dagjax.mixed_precision": 7,
 }
 FACES = {"dagjax.training": 5}  # that package's __init__ alone; a new package under it ranks as any other
 OTHER = 7

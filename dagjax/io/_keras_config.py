@@ -4,9 +4,9 @@ dagjax layers take Keras's constructor arguments, so a layer's arguments mostly 
 What differs is the wrapping (Keras's ``serialization_lib`` and ``models/functional.py``):
 
 - Keras writes objects as ``{"module", "class_name", "config", "registered_name"}``: a dtype
-  policy (dagjax keeps its dtype name), initializers and regularizers (dagjax's
-  ``{"class_name", "config"}``, an initializer without its ``seed``: the weights come from the
-  file), and a wrapper's layers;
+  policy (dagjax keeps its name: a dtype, ``mixed_float16``, ``mixed_bfloat16``), initializers
+  and regularizers (dagjax's ``{"class_name", "config"}``, an initializer without its ``seed``:
+  the weights come from the file), and a wrapper's layers;
 - Keras adds ``build_config`` (input shapes, which dagjax infers from the graph) and
   ``compile_config`` (not read: a model loads uncompiled);
 - a functional model writes a call's tensors as ``{"class_name": "__keras_tensor__", "config":
@@ -32,6 +32,7 @@ from typing import Any
 from dagjax import layers as _layers
 from dagjax.io._arrays import CheckpointError
 from dagjax.layers import InputLayer, Lambda, Layer
+from dagjax.layers import _dtype_policy as dtype_policies
 from dagjax.layers._operation import Operation, op_for_keras
 from dagjax.layers._registry import in_scope, resolve
 from dagjax.layers._serialization import layer_to_config
@@ -155,12 +156,16 @@ def _value(value: Any, what: str, path: str) -> Any:
 
 
 def _dtype(name: Any, what: str, path: str) -> str:
-    if not isinstance(name, str) or name.startswith("mixed_"):
-        raise CheckpointError(
-            f"'{path}': {what} is the dtype policy {name!r}; dagjax reads plain dtypes (float32, "
-            "float16, ...) from Keras files, not mixed-precision or quantized policies."
-        )
-    return name
+    """A dtype policy's name as a layer's ``dtype=`` takes it (a dtype or a mixed policy; not quantized)."""
+    try:
+        if isinstance(name, str):
+            return dtype_policies.get(name).name
+    except ValueError:
+        pass
+    raise CheckpointError(
+        f"'{path}': {what} is the dtype policy {name!r}; dagjax reads plain dtypes (float32, "
+        "float16, ...) and mixed_float16 / mixed_bfloat16 from Keras files, not quantized policies."
+    )
 
 
 def _tensors(args: Any, label: str, path: str) -> Any:
@@ -311,7 +316,7 @@ def _entry_to_keras(spec: dict) -> dict:
     name, config = spec["class_name"], spec["config"]
     if name == "InputLayer":
         return {"module": "keras.layers", "class_name": name, "config": config, "registered_name": None}
-    out: dict[str, Any] = {"dtype": _policy(config.get("dtype", "float32"))}
+    out: dict[str, Any] = {"dtype": _policy(dtype_policies.get(config.get("dtype", "float32")).name)}
     for key, value in config.items():
         if key == "dtype":
             continue

@@ -23,10 +23,17 @@ to ``mask`` when a sublayer does, and pass it on with ``batch_mask_kwargs``.
 A subclass may instead be written as for Keras 3 (``build`` + ``add_weight``
 + ``call(inputs)``): ``layers._keras_style`` says how the style is told apart
 and runs such layers through the same ``init``/``apply``.
+
+Each layer has a dtype policy (``dtype=`` a name or a ``DTypePolicy``; the
+global one when the layer is made, as Keras): its weights are made in the
+policy's ``variable_dtype``, and a model runs it on inputs and weights cast to
+its ``compute_dtype`` (``layers._autocast``); ``apply`` itself computes in
+the dtypes it is given.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import warnings
 import zlib
@@ -40,7 +47,8 @@ import numpy as np
 from dagjax import initializers, regularizers
 from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic
 from dagjax._naming import to_snake_case, unique_name
-from dagjax.layers import _keras_style
+from dagjax.layers import _autocast, _keras_style
+from dagjax.layers import _dtype_policy as dtype_policies
 from dagjax.layers._keras_api import KerasLayerAPI
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, merge_probes, probe
 from dagjax.layers._tunable import factor_tunables, regularized
@@ -137,6 +145,8 @@ class Layer(KerasLayerAPI):
     uses_rng: bool = False  # True for layers that draw random numbers (Dropout, ...)
     uses_batch_mask: bool = False  # True for layers that take the padding mask (BatchNormalization, ...)
     uses_hyperparams: bool = False  # True for layers whose apply takes traced values of their own (Dropout)
+    autocast: bool = True  # False: run on inputs and weights as they come (see layers._autocast)
+    autocast_weights: bool = True  # False: weights stay in the variable dtype (BatchNormalization's)
 
     def __init__(
         self,
@@ -153,7 +163,7 @@ class Layer(KerasLayerAPI):
         self.name = _checked_name(name)
         self._trainable = bool(trainable)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.dtype = np.dtype(dtype or "float32")
+        self._dtype_policy = dtype_policies.get(dtype)
         self._inbound_nodes: list[Node] = []
         self._weight_specs: list[WeightSpec] | None = None
         self._built_for: Any = None
@@ -192,6 +202,34 @@ class Layer(KerasLayerAPI):
         """Layers owned by this one; their weights nest under their names (Keras-style: its attributes)."""
         return _keras_style.tracked_sublayers(self) if self._keras_style else {}
 
+    @property
+    def dtype_policy(self) -> dtype_policies.DTypePolicy:
+        """The layer's :class:`~dagjax.mixed_precision.DTypePolicy` (set it with what ``dtype=`` takes)."""
+        return self._dtype_policy
+
+    @dtype_policy.setter
+    def dtype_policy(self, value: Any) -> None:
+        self._dtype_policy = dtype_policies.get(value)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the layer's weights, as Keras's ``layer.dtype`` (its ``variable_dtype``)."""
+        return jnp.dtype(self._dtype_policy.variable_dtype)
+
+    @dtype.setter
+    def dtype(self, value: Any) -> None:
+        self._dtype_policy = dtype_policies.get(value)
+
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype the layer computes in and returns (``bfloat16`` under ``mixed_bfloat16``)."""
+        return self._dtype_policy.compute_dtype
+
+    @property
+    def variable_dtype(self) -> str:
+        """The dtype the layer's weights are made and kept in."""
+        return self._dtype_policy.variable_dtype
+
     def check_input(self, *input_specs: Any) -> None:
         """Raise :class:`LayerInputError` for inputs this layer cannot take."""
         if len(input_specs) != 1 or (self.input_ndim is None and self.min_ndim is None):
@@ -226,7 +264,10 @@ class Layer(KerasLayerAPI):
             probes = jax.tree_util.tree_map(lambda s: probe(s, size), input_specs)
             try:
                 out, _ = jax.eval_shape(
-                    lambda p, s, xs: self.apply(p, s, *xs, training=False), params, state, probes
+                    lambda p, s, xs: self.apply(_autocast.autocast_weights(self, p), s, *xs, training=False),
+                    params,
+                    state,
+                    probes,
                 )
             except Exception as err:
                 if not has_unknown or str(size) not in str(err):
@@ -243,9 +284,11 @@ class Layer(KerasLayerAPI):
 
     def get_config(self) -> dict:
         """The constructor's arguments as JSON data: what a model file records to rebuild the layer."""
-        config = {"name": self.name, "trainable": self.trainable}
-        if self.dtype != np.dtype("float32"):
-            config["dtype"] = self.dtype.name
+        config = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": dtype_policies.serialize(self._dtype_policy),
+        }
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
@@ -269,7 +312,7 @@ class Layer(KerasLayerAPI):
         if "trainable" in later:
             layer.trainable = later["trainable"]
         if "dtype" in later:
-            layer.dtype = np.dtype(later["dtype"])
+            layer.dtype_policy = later["dtype"]
         if "activity_regularizer" in later:
             layer.activity_regularizer = regularizers.get(later["activity_regularizer"])
         return layer
@@ -380,7 +423,7 @@ class Layer(KerasLayerAPI):
     def _ensure_built(self, *input_specs) -> None:
         """Check inputs and declare weights on first use; check consistency on reuse."""
         self.check_input(*input_specs)
-        specs = self.declare_weights(*input_specs)
+        specs = self._in_variable_dtype(self.declare_weights(*input_specs))
         if self._weight_specs is None:
             self._weight_specs = list(specs)
             self._built_for = input_specs
@@ -393,6 +436,14 @@ class Layer(KerasLayerAPI):
                 f"now called on {describe_shapes(input_specs)}; a shared layer needs weights of "
                 f"the same shapes ({old} vs {new})"
             )
+
+    def _in_variable_dtype(self, specs: list[WeightSpec]) -> list[WeightSpec]:
+        """Weights declared float32 (the default) made in the policy's variable dtype instead, as Keras."""
+        dtype = jnp.dtype(self.variable_dtype)
+        if dtype == jnp.float32:
+            return specs
+        return [dataclasses.replace(w, dtype=dtype) if jnp.dtype(w.dtype) == jnp.float32 else w
+                for w in specs]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Record a call on symbolic tensors in the graph and return its symbolic outputs.
@@ -421,7 +472,7 @@ class Layer(KerasLayerAPI):
         specs = jax.tree_util.tree_map(as_spec, args, is_leaf=is_symbolic)
         try:
             self._ensure_built(*specs)
-            out_specs = self.compute_output_spec(*specs)
+            out_specs = self.compute_output_spec(*_autocast.autocast_inputs(self, specs))
         except (LayerInputError, _keras_style.UntraceableCallError):
             raise
         except Exception as err:  # shape rule failures from jax, in the user's words

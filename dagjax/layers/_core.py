@@ -87,7 +87,7 @@ class Dense(Layer):
 
     def compute_output_spec(self, spec: TensorSpec) -> TensorSpec:
         """The input shape with its last dim replaced by ``units``, in the layer's dtype; no tracing."""
-        return TensorSpec((*spec.shape[:-1], self.units), self.dtype)
+        return TensorSpec((*spec.shape[:-1], self.units), self.compute_dtype)
 
     def call(self, params: dict, x: jax.Array) -> jax.Array:
         """``activation(x @ kernel + bias)``, the matmul over the last axis of any-rank input."""
@@ -230,6 +230,8 @@ class Lambda(Layer):
 class Embedding(Layer):
     """Integer indices ``(batch, ...)`` -> vectors ``(batch, ..., output_dim)``."""
 
+    autocast = False  # as Keras: the rows are looked up in the float32 table, then cast
+
     def __init__(
         self,
         input_dim: int,
@@ -269,7 +271,7 @@ class Embedding(Layer):
 
     def call(self, params: dict, x: jax.Array) -> jax.Array:
         """The table's row for each index (``jnp.take``: an index past the end gives NaNs, not an error)."""
-        return jnp.take(params["embeddings"], x, axis=0)
+        return jnp.take(params["embeddings"], x, axis=0).astype(self.compute_dtype)
 
     def get_config(self) -> dict:
         """The base config plus the table's dims, initializer and regularizer, as Keras's."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from dagjax._graph import Node, SymbolicTensor
 from dagjax.layers._base import Layer
@@ -12,14 +14,25 @@ from dagjax.layers._specs import TensorSpec
 
 
 class InputLayer(Layer):
-    """The layer behind :func:`Input`; it has no weights and computes nothing."""
+    """The layer behind :func:`Input`; it has no weights and computes nothing.
+
+    Its ``dtype`` is the input's (``int32`` for indices), not a policy's: as in
+    Keras, a float input stays float32 under a mixed policy, and the layers
+    reading it cast it to their compute dtype.
+    """
 
     def __init__(self, batch_shape: tuple, dtype: Any = "float32", name: str | None = None) -> None:
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(name=name)
+        self._input_dtype = np.dtype(jnp.dtype(dtype or "float32"))
         self.batch_shape = tuple(batch_shape)
         self._weight_specs = []
         node = Node(self, (), TensorSpec(self.batch_shape, self.dtype))
         self._inbound_nodes.append(node)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the input's values."""
+        return self._input_dtype
 
     def call(self, params: dict, x: jax.Array) -> jax.Array:
         """The identity: a model feeds its inputs straight to the layers that read them."""

@@ -81,6 +81,7 @@ class BatchNormalization(Layer):
     """
 
     uses_batch_mask = True
+    autocast_weights = False  # as Keras: scale, offset and statistics are read in float32
 
     def __init__(
         self,
@@ -183,7 +184,7 @@ class BatchNormalization(Layer):
         shape[axis] = -1
         gamma, beta = (None if v is None else v.reshape(shape) for v in (gamma, beta))
         out = normalize(x, mean.reshape(shape), variance.reshape(shape), self.epsilon, gamma, beta)
-        return out.astype(self.dtype), new_state
+        return out.astype(self.compute_dtype), new_state
 
     def _moments(self, x, axes: tuple, mask):
         """Batch mean and variance over ``axes``; with a ``mask``, over the real rows only."""
@@ -258,6 +259,8 @@ class LayerNormalization(Layer):
     the standard deviation (not the root mean square) and uses no ``beta``.
     """
 
+    autocast = False  # as Keras: normalizes in float32 whatever it is given, returns the compute dtype
+
     def __init__(
         self,
         axis: int | list[int] = -1,
@@ -315,7 +318,7 @@ class LayerNormalization(Layer):
             out = out if gamma is None else out * gamma
         else:
             out = normalize(x, jnp.mean(x, axis=axes, keepdims=True), variance, self.epsilon, gamma, beta)
-        return out.astype(self.dtype)
+        return out.astype(self.compute_dtype)
 
     def get_config(self) -> dict:
         """Keras's LayerNormalization config, ``rms_scaling`` included."""

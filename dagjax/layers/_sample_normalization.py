@@ -25,6 +25,8 @@ class GroupNormalization(Layer):
     ``groups=-1`` makes one group per channel (instance normalization).
     """
 
+    autocast = False  # as Keras: normalizes in float32 whatever it is given, returns the compute dtype
+
     def __init__(
         self,
         groups: int = 32,
@@ -81,7 +83,7 @@ class GroupNormalization(Layer):
         per_channel[axis:axis + 2] = [groups, channels // groups]
         gamma, beta = (params[k].reshape(per_channel) if k in params else None for k in ("gamma", "beta"))
         out = normalize(grouped, mean, variance, self.epsilon, gamma, beta)
-        return out.reshape(x.shape).astype(self.dtype)
+        return out.reshape(x.shape).astype(self.compute_dtype)
 
     def get_config(self) -> dict:
         """Keras's GroupNormalization config (no constraints)."""

@@ -24,7 +24,7 @@ def _copy_layer(layer: Layer, name: str, **changes: Any) -> Layer:
     """An unbuilt, uncalled copy of ``layer`` with a new name and some attributes changed."""
     clone = copy.copy(layer)
     Layer.__init__(clone, name=name, trainable=layer.trainable,
-                   activity_regularizer=layer.activity_regularizer, dtype=layer.dtype)
+                   activity_regularizer=layer.activity_regularizer, dtype=layer.dtype_policy)
     for attr, value in changes.items():
         setattr(clone, attr, value)
     return clone

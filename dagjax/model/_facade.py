@@ -43,8 +43,10 @@ class KerasFacade:
         """Set the optimizer (optax transformation or Keras name), losses and metrics for training.
 
         Makes a new training session: the weights stay, the optimizer state starts
-        afresh, as in Keras. ``run_eagerly``, ``jit_compile`` and ``auto_scale_loss``
-        are accepted at the values that describe what dagjax always does. ``seed``
+        afresh, as in Keras. ``run_eagerly`` and ``jit_compile`` are accepted at the
+        values that describe what dagjax always does. ``auto_scale_loss``: a model
+        computing in float16 (``mixed_float16``) trains with its optimizer in a
+        ``LossScaleOptimizer``, as in Keras; False trains with it as given. ``seed``
         (Dropout's draws and the shuffles) defaults to ``dagjax.utils.set_random_seed``'s, else 0.
         """
         from dagjax.training.fit import FitSession

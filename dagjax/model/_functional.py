@@ -36,6 +36,7 @@ from dagjax._graph import (
 )
 from dagjax._naming import default_seed, unique_name
 from dagjax.layers import InputLayer, Layer, TensorSpec
+from dagjax.layers._autocast import autocast
 from dagjax.layers._base import batch_mask_kwargs
 from dagjax.layers._keras_scope import collect_losses
 from dagjax.layers._keras_style import in_running_call
@@ -82,6 +83,7 @@ class Model(KerasFacade, ModelWeights, Layer):
 
     uses_rng = True
     uses_batch_mask = True
+    autocast = False  # its inputs take its Inputs' dtypes; each of its layers casts for itself
     stop_predicting = False  # set by a callback: predict (which needs no session) stops after this batch
     history = None  # the History of the last fit
 
@@ -345,6 +347,7 @@ class Model(KerasFacade, ModelWeights, Layer):
                 )
                 penalty = penalty + inner_penalty
             else:
+                layer_params, args = autocast(layer, layer_params, args)
                 out, layer_state = layer.apply(
                     layer_params, layer_state, *args, training=training, rng=layer_rng,
                     **batch_mask_kwargs(layer, mask), **hyperparam_kwargs(layer, given),

@@ -16,6 +16,7 @@ Array(0.001, dtype=float32)
 
 from dagjax.optimizers import schedules as schedules
 from dagjax.training.optimizers import KerasOptimizer as KerasOptimizer
+from dagjax.training.optimizers import LossScaleOptimizer as LossScaleOptimizer
 from dagjax.training.optimizers import get as get
 from dagjax.training.optimizers import get_learning_rate as get_learning_rate
 from dagjax.training.optimizers import injected_names as injected_names

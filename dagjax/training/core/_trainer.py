@@ -39,6 +39,7 @@ from dagjax._graph import by_name
 from dagjax.training.core._hyperparams import step_values
 from dagjax.training.core._objective import Objective, resolve_objective
 from dagjax.training.optimizers import _keras as _optimizers
+from dagjax.training.optimizers import scaled_value_and_grad
 
 if TYPE_CHECKING:
     from dagjax.layers import Layer
@@ -80,6 +81,11 @@ class Trainer(NamedTuple):
 def flatten_outputs(structure: Any, names: list[str]) -> list:
     """The model's outputs as a list in ``names`` order."""
     return by_name(structure, names, "the model's outputs", arrays=True)
+
+
+def in_float32(pred: jax.Array) -> jax.Array:
+    """A half-precision output (a mixed policy's) in float32, as Keras computes losses and metrics."""
+    return pred.astype(jnp.float32) if pred.dtype in (jnp.float16, jnp.bfloat16) else pred
 
 
 def flatten_targets(y: Any, names: list[str]) -> list:
@@ -216,7 +222,7 @@ def make_trainer(
         outputs, new_state, activity_penalty = model.apply_with_penalty(
             params, state, x, training, rng, mask, layers
         )
-        preds = flatten_outputs(outputs, names)
+        preds = [in_float32(p) for p in flatten_outputs(outputs, names)]
         targets = flatten_targets(y, names)
         per_output = {}
         total = jnp.zeros((), jnp.float32)
@@ -269,7 +275,7 @@ def make_trainer(
         ``hyperparams`` (see ``core._hyperparams``) gives traced values in place of compiled numbers.
         """
         x, y, sample_weight, mask = unpack_batch(batch, names)
-        grad_fn = jax.value_and_grad(compute_loss, has_aux=True)
+        grad_fn = scaled_value_and_grad(compute_loss, ts.opt_state)  # loss-scaled under LossScaleOptimizer
         (total, aux), grads = grad_fn(ts.params, ts.state, x, y, sample_weight, mask, True, rng, hyperparams)
         updates, opt_state = tx.update(grads, ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)

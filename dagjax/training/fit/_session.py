@@ -42,7 +42,7 @@ from dagjax.training.fit._data import array_data, check_same_targets, is_stream,
 from dagjax.training.fit._distributed import current_distribution, place_train_state
 from dagjax.training.fit._loop import Loop, check_steps_per_execution, warn_out_of_data
 from dagjax.training.fit._sources import ArraySource, data_source, eval_source
-from dagjax.training.optimizers import bind, get, get_learning_rate, set_learning_rate
+from dagjax.training.optimizers import bind, get, get_learning_rate, set_learning_rate, with_loss_scaling
 
 if TYPE_CHECKING:
     from dagjax.model import Model
@@ -76,7 +76,10 @@ class FitSession:
             "optimizer": get(optimizer), "loss": loss, "loss_weights": loss_weights, "metrics": metrics,
             "weighted_metrics": weighted_metrics, "steps_per_execution": steps_per_execution, "seed": seed,
         }
-        self.optimizer = bind(trainable_only(self.compile_arguments["optimizer"], model), self)
+        optimizer = self.compile_arguments["optimizer"]
+        if auto_scale_loss:  # as Keras: a float16 model's optimizer scales the loss
+            optimizer = with_loss_scaling(optimizer, model)
+        self.optimizer = bind(trainable_only(optimizer, model), self)
         self._model = weakref.ref(model)  # the model holds its session: no reference cycle
         self._opt_state: Any = None  # made on first use
         self._opt_shared = False  # whether ``opt_state`` was handed out since the session made it

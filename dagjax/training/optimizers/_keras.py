@@ -496,6 +496,8 @@ def serialize(optimizer: optax.GradientTransformation) -> dict:
             "Keras-style optimizers, such as dj.optimizers.Adam(...) or the name 'adam', can be saved)"
         )
     config = optimizer.get_config()
+    if isinstance(config.get("inner_optimizer"), optax.GradientTransformation):  # a LossScaleOptimizer's
+        config["inner_optimizer"] = serialize(config["inner_optimizer"])
     rate = config.get("learning_rate")
     if type(rate) in schedules.SCHEDULES.values():  # a built-in schedule: a file names it
         config["learning_rate"] = schedules.serialize(rate)
@@ -514,6 +516,10 @@ def serialize(optimizer: optax.GradientTransformation) -> dict:
 def deserialize(data: Any) -> KerasOptimizer:
     """The Keras-style optimizer ``serialize`` described."""
     spec = data if isinstance(data, dict) else {}
+    if spec.get("class_name") == "LossScaleOptimizer" and isinstance(spec.get("config"), dict):
+        from dagjax.training.optimizers._loss_scale import LossScaleOptimizer  # it wraps the others
+
+        return LossScaleOptimizer(**spec["config"])
     constructor = _BY_CLASS_NAME.get(spec.get("class_name"))
     config = spec.get("config")
     if constructor is None or not isinstance(config, dict):
