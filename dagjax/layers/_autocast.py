@@ -35,6 +35,8 @@ def _cast_floats(tree: Any, dtype: jnp.dtype) -> Any:
     """Every floating leaf of ``tree`` (arrays or shape specs) in ``dtype``; other leaves as they are."""
 
     def cast(x):
+        if getattr(x, "dtype", None) is None:  # a constant an op takes (an int, a slice, None)
+            return x
         if not jnp.issubdtype(x.dtype, jnp.floating) or x.dtype == dtype:
             return x
         if isinstance(x, TensorSpec):

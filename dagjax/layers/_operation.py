@@ -140,7 +140,10 @@ class Operation(Layer):
     """A node applying the registered op ``op`` with its static ``arguments`` (Keras's ``Operation``).
 
     Made by the ops themselves (``dagjax.ops.mean(x, axis=1)``, ``x + 1``); it has no weights.
+    As Keras's operations (not layers), it computes in the dtypes it is given: no dtype-policy casts.
     """
+
+    autocast = False
 
     def __init__(
         self, op: str, arguments: dict | None = None, name: str | None = None, **kwargs: Any
