@@ -62,6 +62,12 @@ class SymbolicTensor:
         )
 
 
+def mask_spec(tensor: SymbolicTensor) -> Any:
+    """The spec of the Keras mask ``tensor`` carries (``(batch, time)`` bools, usually), or None."""
+    masks = tensor.node.output_masks if tensor.node is not None else None
+    return None if masks is None else masks[tensor.index]
+
+
 def is_symbolic(x: Any) -> bool:
     """Whether ``x`` is a :class:`SymbolicTensor` (the ``is_leaf`` of every walk over graph arguments)."""
     return isinstance(x, SymbolicTensor)
@@ -84,13 +90,21 @@ def describe_shapes(tree: Any) -> str:
 
 
 class Node:
-    """One call of a layer: ``outputs = layer(*args)``."""
+    """One call of a layer: ``outputs = layer(*args, **kwargs)``.
 
-    __slots__ = ("layer", "args", "outputs", "input_tensors", "output_tensors")
+    ``kwargs`` are the call's static options (JSON values, such as an attention
+    layer's ``use_causal_mask``), passed to ``apply`` on every run.
+    ``output_masks`` holds, per output tensor, the spec of the Keras mask it
+    carries (None: no mask); None when no output has one.
+    """
 
-    def __init__(self, layer: Layer, args: tuple, output_specs: Any) -> None:
+    __slots__ = ("layer", "args", "kwargs", "outputs", "input_tensors", "output_tensors", "output_masks")
+
+    def __init__(self, layer: Layer, args: tuple, output_specs: Any, kwargs: dict | None = None) -> None:
         self.layer = layer
         self.args = args
+        self.kwargs = dict(kwargs or {})
+        self.output_masks: list | None = None
         self.input_tensors = flatten(args)
         leaves, treedef = jax.tree_util.tree_flatten(output_specs)
         self.output_tensors = [

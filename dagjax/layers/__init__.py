@@ -24,6 +24,7 @@ from dagjax.layers._depthwise import SeparableConv1D as SeparableConv1D
 from dagjax.layers._depthwise import SeparableConv2D as SeparableConv2D
 from dagjax.layers._input import Input as Input
 from dagjax.layers._input import InputLayer as InputLayer
+from dagjax.layers._masking import Masking as Masking
 from dagjax.layers._merge import Add as Add
 from dagjax.layers._merge import Average as Average
 from dagjax.layers._merge import Concatenate as Concatenate

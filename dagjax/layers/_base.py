@@ -16,6 +16,12 @@ called on symbolic tensors:
   ``mask`` (batch,) is 1.0 for real rows and 0.0 for padding rows, which must
   not count. Other layers are never passed ``mask``.
 
+Keras masks (``_mask_flow``): ``supports_masking`` layers give their outputs
+the mask ``compute_mask(inputs, mask)`` returns (the first input's mask by
+default), ``creates_mask`` layers (``Embedding(mask_zero=True)``, ``Masking``)
+make one from no mask, and ``uses_input_mask`` layers read their inputs' masks
+in ``apply(..., input_mask=...)``.
+
 Layers holding other layers (wrappers, nested models) list them in
 ``sublayers``; their parameters nest under each sublayer's name. They opt in
 to ``mask`` when a sublayer does, and pass it on with ``batch_mask_kwargs``.
@@ -36,6 +42,7 @@ import numpy as np
 from dagjax import initializers, regularizers
 from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic
 from dagjax._naming import to_snake_case, unique_name
+from dagjax.layers._mask_flow import output_mask_specs
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, merge_probes, probe
 from dagjax.layers._tunable import factor_tunables, regularized
 
@@ -125,6 +132,9 @@ class Layer:
     uses_rng: bool = False  # True for layers that draw random numbers (Dropout, ...)
     uses_batch_mask: bool = False  # True for layers that take the padding mask (BatchNormalization, ...)
     uses_hyperparams: bool = False  # True for layers whose apply takes traced values of their own (Dropout)
+    supports_masking: bool = False  # True for layers whose outputs keep a Keras mask (``compute_mask``)
+    creates_mask: bool = False  # True for layers that make a mask from none (Embedding(mask_zero=True))
+    uses_input_mask: bool = False  # True for layers whose apply reads their inputs' masks (``input_mask=``)
 
     def __init__(
         self,
@@ -160,6 +170,10 @@ class Layer:
     ) -> tuple[Any, dict]:
         """``(outputs, new_state)``: pure, safe under ``jit``/``grad``/``vmap``."""
         return self.call(params, *inputs), state
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The outputs' Keras mask, from the first input and its mask: that mask, by default (Keras's)."""
+        return mask
 
     @property
     def trainable(self) -> bool:
@@ -197,8 +211,8 @@ class Layer:
                 f"got shape {spec.shape} of rank {ndim}"
             )
 
-    def compute_output_spec(self, *input_specs: Any) -> Any:
-        """Output shapes and dtypes, by tracing ``apply`` abstractly (no compute)."""
+    def compute_output_spec(self, *input_specs: Any, **options: Any) -> Any:
+        """Output shapes and dtypes, by tracing ``apply`` abstractly (no compute); ``options``: the call's."""
         params = self.abstract_weights(trainable=True)
         state = self.abstract_weights(trainable=False)
         has_unknown = any(None in s.shape for s in flatten(input_specs))
@@ -207,7 +221,7 @@ class Layer:
             probes = jax.tree_util.tree_map(lambda s: probe(s, size), input_specs)
             try:
                 out, _ = jax.eval_shape(
-                    lambda p, s, xs: self.apply(p, s, *xs, training=False), params, state, probes
+                    lambda p, s, xs: self.apply(p, s, *xs, training=False, **options), params, state, probes
                 )
             except Exception as err:
                 if not has_unknown or str(size) not in str(err):
@@ -376,6 +390,14 @@ class Layer:
                 f"Layer '{self.name}' was called with keyword arguments {sorted(kwargs)}; "
                 "pass tensors positionally (training mode is set by model.apply)."
             )
+        return self.record_call(args)
+
+    def record_call(self, args: tuple, options: dict | None = None) -> Any:
+        """Record ``layer(*args)`` on symbolic tensors as a graph node; ``options``: static call options.
+
+        ``options`` (JSON values) go to every ``apply`` of the node as keywords, and into the model config.
+        """
+        options = options or {}
         leaves = jax.tree_util.tree_leaves(args, is_leaf=is_symbolic)
         if not leaves or not all(is_symbolic(x) for x in leaves):
             raise TypeError(
@@ -387,14 +409,15 @@ class Layer:
         specs = jax.tree_util.tree_map(as_spec, args, is_leaf=is_symbolic)
         try:
             self._ensure_built(*specs)
-            out_specs = self.compute_output_spec(*specs)
+            out_specs = self.compute_output_spec(*specs, **options)
+            node = Node(self, args, out_specs, options)
+            node.output_masks = output_mask_specs(self, node, specs)
         except LayerInputError:
             raise
         except Exception as err:  # shape rule failures from jax, in the user's words
             raise self.input_error(
                 f"cannot be called on input shape {describe_shapes(specs)}: {err}"
             ) from err
-        node = Node(self, args, out_specs)
         self._inbound_nodes.append(node)
         return node.outputs
 

@@ -80,6 +80,7 @@ class BatchNormalization(Layer):
     variance is derived from ``moving_stddev``.
     """
 
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
     uses_batch_mask = True
 
     def __init__(
@@ -257,6 +258,8 @@ class LayerNormalization(Layer):
     ``rms_scaling=True`` reproduces Keras's deprecated option: it divides by
     the standard deviation (not the root mean square) and uses no ``beta``.
     """
+
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
 
     def __init__(
         self,

@@ -25,6 +25,8 @@ class GroupNormalization(Layer):
     ``groups=-1`` makes one group per channel (instance normalization).
     """
 
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
+
     def __init__(
         self,
         groups: int = 32,
@@ -101,6 +103,8 @@ class GroupNormalization(Layer):
 
 class UnitNormalization(Layer):
     """Scales each sample to unit L2 norm over ``axis`` (an int or a list): ``x / max(||x||, 1e-12)``."""
+
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
 
     def __init__(self, axis: int | list[int] = -1, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)

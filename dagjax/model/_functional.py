@@ -37,6 +37,7 @@ from dagjax._graph import (
 from dagjax._naming import default_seed, unique_name
 from dagjax.layers import InputLayer, Layer, TensorSpec
 from dagjax.layers._base import batch_mask_kwargs
+from dagjax.layers._mask_flow import input_mask_kwargs, run_output_masks
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
 from dagjax.model._config import functional_config, functional_from_config
 from dagjax.model._facade import KerasFacade
@@ -288,7 +289,23 @@ class Model(KerasFacade, ModelWeights, Layer):
         mask: jax.Array | None = None,
         hyperparams: dict | None = None,
     ) -> tuple[Any, dict, Any]:
-        """``(outputs, new_state, activity_penalty)``: apply plus the activity-regularizer sum.
+        """``(outputs, new_state, activity_penalty)``: ``apply_masked`` without the output masks."""
+        return self.apply_masked(params, state, inputs, training, rng, mask, hyperparams)[:3]
+
+    def apply_masked(
+        self,
+        params: dict,
+        state: dict,
+        inputs: Any,
+        training: bool = False,
+        rng: jax.Array | None = None,
+        mask: jax.Array | None = None,
+        hyperparams: dict | None = None,
+    ) -> tuple[Any, dict, Any, list]:
+        """``(outputs, new_state, activity_penalty, output_masks)``: apply plus the activity-regularizer sum.
+
+        ``output_masks`` has one entry per tensor of ``model.outputs``: its Keras
+        mask (``(batch, time)`` bools, which weigh its loss and metrics) or None.
 
         ``mask`` (batch,) marks real rows (1.0) and padding rows (0.0): padding
         rows are left out of the activity penalty and of its batch size, and
@@ -298,11 +315,13 @@ class Model(KerasFacade, ModelWeights, Layer):
         rates, regularizer factors) in place of the layers' config.
         """
         values: dict[int, Any] = dict(zip(map(id, self.inputs), self.flat_inputs(inputs)))
+        masks: dict[int, Any] = {}  # the Keras masks of the tensors that carry one
         new_state = dict(state)
         penalty = 0.0  # a Python number until a regularizer adds to it: no ops traced for none
         for index, node in self._plan:
             layer = node.layer
             args = map_structure(lambda t: values[id(t)], node.args)
+            arg_masks = map_structure(lambda t: masks.get(id(t)), node.args) if masks else None
             layer_rng = None
             if rng is not None and layer.uses_rng:
                 layer_rng = jax.random.fold_in(rng, index)
@@ -319,6 +338,7 @@ class Model(KerasFacade, ModelWeights, Layer):
                 out, layer_state = layer.apply(
                     layer_params, layer_state, *args, training=training, rng=layer_rng,
                     **batch_mask_kwargs(layer, mask), **hyperparam_kwargs(layer, given),
+                    **input_mask_kwargs(layer, arg_masks), **node.kwargs,
                 )
             if layer_state:
                 new_state[layer.name] = layer_state
@@ -329,8 +349,13 @@ class Model(KerasFacade, ModelWeights, Layer):
                 penalty = penalty + activity_penalty(regularizer, leaves, mask)
             for tensor, value in zip(node.output_tensors, leaves):
                 values[id(tensor)] = value
+            if node.output_masks is not None:
+                for tensor, value in zip(node.output_tensors, run_output_masks(layer, node, args, arg_masks)):
+                    if value is not None:
+                        masks[id(tensor)] = value
         outputs = map_structure(lambda t: values[id(t)], self._output_structure)
-        return _unpack_singleton(outputs), new_state, penalty
+        output_masks = [masks.get(id(t)) for t in self.outputs]
+        return _unpack_singleton(outputs), new_state, penalty, output_masks
 
     def flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
         """``inputs`` (one, a list in order, or a dict by input name) as a list in ``model.inputs`` order.
