@@ -92,8 +92,9 @@ def describe_shapes(tree: Any) -> str:
 class Node:
     """One call of a layer: ``outputs = layer(*args, **kwargs)``.
 
-    ``kwargs`` are the call's static options (JSON values, such as an attention
-    layer's ``use_causal_mask``), passed to ``apply`` on every run.
+    ``kwargs`` are the call's keyword options, passed to ``apply`` on every
+    run: JSON values (an attention layer's ``use_causal_mask``) or symbolic
+    tensors (its ``attention_mask``), which count among the node's inputs.
     ``output_masks`` holds, per output tensor, the spec of the Keras mask it
     carries (None: no mask); None when no output has one.
     """
@@ -105,7 +106,7 @@ class Node:
         self.args = args
         self.kwargs = dict(kwargs or {})
         self.output_masks: list | None = None
-        self.input_tensors = flatten(args)
+        self.input_tensors = [t for t in flatten((args, self.kwargs)) if is_symbolic(t)]
         leaves, treedef = jax.tree_util.tree_flatten(output_specs)
         self.output_tensors = [
             SymbolicTensor(spec.shape, spec.dtype, self, i) for i, spec in enumerate(leaves)

@@ -5,6 +5,8 @@ from dagjax.layers._activation import LeakyReLU as LeakyReLU
 from dagjax.layers._activation import PReLU as PReLU
 from dagjax.layers._activation import ReLU as ReLU
 from dagjax.layers._activation import Softmax as Softmax
+from dagjax.layers._attention import AdditiveAttention as AdditiveAttention
+from dagjax.layers._attention import Attention as Attention
 from dagjax.layers._base import Layer as Layer
 from dagjax.layers._base import LayerInputError as LayerInputError
 from dagjax.layers._conv import Conv1D as Conv1D
@@ -41,6 +43,7 @@ from dagjax.layers._merge import maximum as maximum
 from dagjax.layers._merge import minimum as minimum
 from dagjax.layers._merge import multiply as multiply
 from dagjax.layers._merge import subtract as subtract
+from dagjax.layers._multi_head_attention import MultiHeadAttention as MultiHeadAttention
 from dagjax.layers._noise import AlphaDropout as AlphaDropout
 from dagjax.layers._noise import GaussianDropout as GaussianDropout
 from dagjax.layers._noise import GaussianNoise as GaussianNoise

@@ -135,6 +135,7 @@ class Layer:
     supports_masking: bool = False  # True for layers whose outputs keep a Keras mask (``compute_mask``)
     creates_mask: bool = False  # True for layers that make a mask from none (Embedding(mask_zero=True))
     uses_input_mask: bool = False  # True for layers whose apply reads their inputs' masks (``input_mask=``)
+    call_keywords: tuple[str, ...] = ()  # keyword arguments a symbolic call takes (attention layers')
 
     def __init__(
         self,
@@ -215,13 +216,19 @@ class Layer:
         """Output shapes and dtypes, by tracing ``apply`` abstractly (no compute); ``options``: the call's."""
         params = self.abstract_weights(trainable=True)
         state = self.abstract_weights(trainable=False)
-        has_unknown = any(None in s.shape for s in flatten(input_specs))
+        tensors = {
+            key: value for key, value in options.items()
+            if any(isinstance(leaf, TensorSpec) for leaf in flatten(value))
+        }
+        static = {key: value for key, value in options.items() if key not in tensors}
+        has_unknown = any(None in s.shape for s in flatten((input_specs, tensors)))
 
         def trace(size: int):
-            probes = jax.tree_util.tree_map(lambda s: probe(s, size), input_specs)
+            probes = jax.tree_util.tree_map(lambda s: probe(s, size), (input_specs, tensors))
             try:
                 out, _ = jax.eval_shape(
-                    lambda p, s, xs: self.apply(p, s, *xs, training=False, **options), params, state, probes
+                    lambda p, s, xs: self.apply(p, s, *xs[0], training=False, **xs[1], **static),
+                    params, state, probes,
                 )
             except Exception as err:
                 if not has_unknown or str(size) not in str(err):
@@ -395,7 +402,8 @@ class Layer:
     def record_call(self, args: tuple, options: dict | None = None) -> Any:
         """Record ``layer(*args)`` on symbolic tensors as a graph node; ``options``: static call options.
 
-        ``options`` (JSON values) go to every ``apply`` of the node as keywords, and into the model config.
+        ``options`` (JSON values, or symbolic tensors) go to every ``apply`` of the node as keywords,
+        and into the model config.
         """
         options = options or {}
         leaves = jax.tree_util.tree_leaves(args, is_leaf=is_symbolic)
@@ -409,7 +417,10 @@ class Layer:
         specs = jax.tree_util.tree_map(as_spec, args, is_leaf=is_symbolic)
         try:
             self._ensure_built(*specs)
-            out_specs = self.compute_output_spec(*specs, **options)
+            option_specs = jax.tree_util.tree_map(
+                lambda v: as_spec(v) if is_symbolic(v) else v, options, is_leaf=is_symbolic
+            )
+            out_specs = self.compute_output_spec(*specs, **option_specs)
             node = Node(self, args, out_specs, options)
             node.output_masks = output_mask_specs(self, node, specs)
         except LayerInputError:

@@ -45,9 +45,22 @@ def _encode(structure: Any, ref) -> Any:
         return [_encode(x, ref) for x in structure]
     if isinstance(structure, dict):
         return {"dict": {k: _encode(v, ref) for k, v in structure.items()}}
-    if structure is None:
-        return None
+    if structure is None or isinstance(structure, (bool, int, float, str)):
+        return structure  # a static call option (an attention layer's use_causal_mask)
     raise TypeError(f"Cannot record a layer call argument of type {type(structure).__name__}.")
+
+
+def _encode_call(node: Any, ref) -> Any:
+    """A call's arguments as a list, or ``{"args", "kwargs"}`` when it was given keyword options."""
+    args = _encode(list(node.args), ref)
+    return {"args": args, "kwargs": _encode(node.kwargs, ref)} if node.kwargs else args
+
+
+def split_call(call: Any) -> tuple[Any, Any]:
+    """A recorded call's ``(args, kwargs)`` as encoded (kwargs None when it has none)."""
+    if isinstance(call, dict) and "args" in call:
+        return call["args"], call.get("kwargs")
+    return call, None
 
 
 def functional_config(model: Model) -> dict:
@@ -74,7 +87,7 @@ def functional_config(model: Model) -> dict:
         entry = layer_to_config(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [] if isinstance(layer, InputLayer) else [
-            _encode(list(node.args), ref) for node in calls[id(layer)]
+            _encode_call(node, ref) for node in calls[id(layer)]
         ]
         entries.append(entry)
     return {
@@ -106,6 +119,8 @@ def _refs(encoded: Any) -> list:
     if isinstance(encoded, dict):
         if "tensor" in encoded:
             return [encoded["tensor"]]
+        if "args" in encoded:
+            return _refs(encoded["args"]) + _refs(encoded.get("kwargs"))
         return [r for x in encoded["dict"].values() for r in _refs(x)]
     return []
 
@@ -151,7 +166,8 @@ def functional_from_config(cls: type[Model], config: dict, custom_objects: dict 
         for layer_name, calls in pending.items():
             while calls and ready(calls[0]):
                 layer = layers[layer_name]
-                layer(*_decode(calls.pop(0), produced))
+                args, kwargs = split_call(calls.pop(0))
+                layer(*_decode(args, produced), **(_decode(kwargs, produced) or {}))
                 produced[layer_name].append(layer.inbound_nodes[-1].output_tensors)
                 progressed = True
         if not progressed:

@@ -338,7 +338,7 @@ class Model(KerasFacade, ModelWeights, Layer):
                 out, layer_state = layer.apply(
                     layer_params, layer_state, *args, training=training, rng=layer_rng,
                     **batch_mask_kwargs(layer, mask), **hyperparam_kwargs(layer, given),
-                    **input_mask_kwargs(layer, arg_masks), **node.kwargs,
+                    **input_mask_kwargs(layer, arg_masks), **_call_options(node, values),
                 )
             if layer_state:
                 new_state[layer.name] = layer_state
@@ -415,6 +415,13 @@ class Model(KerasFacade, ModelWeights, Layer):
     def __repr__(self) -> str:
         kind = type(self).__name__
         return f"<{kind} name={self.name!r} inputs={self.input_names} outputs={self.output_names}>"
+
+
+def _call_options(node: Node, values: dict) -> dict:
+    """The node's keyword options for ``apply``, each symbolic tensor replaced by its value."""
+    if not node.kwargs:
+        return {}
+    return map_structure(lambda v: values[id(v)] if is_symbolic(v) else v, node.kwargs)
 
 
 def _unpack_singleton(structure: Any) -> Any:
