@@ -96,16 +96,21 @@ class Node:
     run: JSON values (an attention layer's ``use_causal_mask``) or symbolic
     tensors (its ``attention_mask``), which count among the node's inputs.
     ``output_masks`` holds, per output tensor, the spec of the Keras mask it
-    carries (None: no mask); None when no output has one.
+    carries (None: no mask); None when no output has one. ``masked_inputs``
+    names the input tensors whose masks the call saw when it was recorded.
     """
 
-    __slots__ = ("layer", "args", "kwargs", "outputs", "input_tensors", "output_tensors", "output_masks")
+    __slots__ = (
+        "layer", "args", "kwargs", "outputs", "input_tensors", "output_tensors", "output_masks",
+        "masked_inputs",
+    )
 
     def __init__(self, layer: Layer, args: tuple, output_specs: Any, kwargs: dict | None = None) -> None:
         self.layer = layer
         self.args = args
         self.kwargs = dict(kwargs or {})
         self.output_masks: list | None = None
+        self.masked_inputs: frozenset = frozenset()  # ids of the input tensors whose masks this call reads
         self.input_tensors = [t for t in flatten((args, self.kwargs)) if is_symbolic(t)]
         leaves, treedef = jax.tree_util.tree_flatten(output_specs)
         self.output_tensors = [

@@ -42,7 +42,7 @@ import numpy as np
 from dagjax import initializers, regularizers
 from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic
 from dagjax._naming import to_snake_case, unique_name
-from dagjax.layers._mask_flow import output_mask_specs
+from dagjax.layers._mask_flow import masked_inputs, output_mask_specs
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, merge_probes, probe
 from dagjax.layers._tunable import factor_tunables, regularized
 
@@ -422,6 +422,7 @@ class Layer:
             )
             out_specs = self.compute_output_spec(*specs, **option_specs)
             node = Node(self, args, out_specs, options)
+            node.masked_inputs = masked_inputs(args, options)
             node.output_masks = output_mask_specs(self, node, specs)
         except LayerInputError:
             raise

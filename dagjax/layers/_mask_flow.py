@@ -16,15 +16,36 @@ run time the model computes just those masks, inside its one traced program.
 from __future__ import annotations
 
 import warnings
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import jax
 
-from dagjax._graph import Node, flatten, map_structure, mask_spec
+from dagjax._graph import Node, SymbolicTensor, flatten, is_symbolic, map_structure, mask_spec
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, merge_probes, probe
 
 if TYPE_CHECKING:
     from dagjax.layers._base import Layer
+
+# Tensors whose mask a MultiHeadAttention call consumed: later calls on them see none (Keras's
+# MultiHeadAttention clears the masks of its inputs). Calls recorded before keep theirs.
+_CONSUMED: weakref.WeakSet = weakref.WeakSet()
+
+
+def visible_mask(tensor: SymbolicTensor) -> Any:
+    """The spec of the mask a call recorded now sees on ``tensor`` (None: none)."""
+    return None if tensor in _CONSUMED else mask_spec(tensor)
+
+
+def consume_masks(*tensors: Any) -> None:
+    """Hide these tensors' masks from the calls recorded from now on, as Keras's MultiHeadAttention does."""
+    _CONSUMED.update(t for t in tensors if is_symbolic(t))
+
+
+def masked_inputs(args: Any, options: dict) -> frozenset:
+    """Ids of the tensors among a call's arguments whose masks the call sees."""
+    tensors = [t for t in flatten((args, options)) if is_symbolic(t)]
+    return frozenset(id(t) for t in tensors if visible_mask(t) is not None)
 
 
 def _leaves(tree: Any) -> list:
@@ -42,10 +63,10 @@ def output_mask_specs(layer: Layer, node: Node, specs: tuple) -> list | None:
 
     ``specs`` are the specs of ``node.args``. Traced abstractly, as output shapes are.
     """
-    first_masks = map_structure(mask_spec, node.args[0])
+    first_masks = map_structure(visible_mask, node.args[0])
     given = has_mask(first_masks)
     if not layer.supports_masking:
-        if has_mask(map_structure(mask_spec, node.args)):
+        if has_mask(map_structure(visible_mask, node.args)):
             warnings.warn(
                 f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with a mask "
                 "attached to it. However, this layer does not support masking and will therefore destroy "
@@ -77,6 +98,13 @@ def _aligned(masks: Any, count: int) -> list:
     """``compute_mask``'s result as one entry per output (Keras zips the flat outputs with the flat masks)."""
     flat = _leaves(masks)
     return (flat + [None] * count)[:count]
+
+
+def run_arg_masks(node: Node, masks: dict) -> Any:
+    """The mask arrays of ``node``'s arguments at run time: those it saw when recorded, None elsewhere."""
+    if not node.masked_inputs:
+        return None
+    return map_structure(lambda t: masks.get(id(t)) if id(t) in node.masked_inputs else None, node.args)
 
 
 def input_mask_kwargs(layer: Layer, arg_masks: Any) -> dict:

@@ -13,9 +13,10 @@ attend), ``use_causal_mask`` and the inputs' Keras masks (``Embedding(mask_zero=
 >>> x = dj.Input((None, 16))
 >>> y, scores = layers.MultiHeadAttention(2, 8)(x, x, use_causal_mask=True, return_attention_scores=True)
 
-As in Keras, a query step that may attend nowhere gets the mean of the values
-when neither scores nor dropout are asked for (the fused attention Keras runs
-then), zero weights otherwise.
+As Keras's, a call takes the masks off its inputs: layers called on them later
+see none (the output carries the query's). As in Keras, a query step that may
+attend nowhere gets the mean of the values when neither scores nor dropout are
+asked for (the fused attention Keras runs then), zero weights otherwise.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import jax.numpy as jnp
 from dagjax import initializers, regularizers
 from dagjax.layers._attention import attention_dropout, check_symbolic_training
 from dagjax.layers._base import Layer
+from dagjax.layers._mask_flow import consume_masks
 from dagjax.layers._specs import TensorSpec, WeightSpec
 
 # Keras arguments dagjax does not implement, with the value that asks for nothing
@@ -136,7 +138,9 @@ class MultiHeadAttention(Layer):
             options["return_attention_scores"] = True
         if use_causal_mask:
             options["use_causal_mask"] = True
-        return self.record_call(args, options)
+        outputs = self.record_call(args, options)
+        consume_masks(*args)  # as Keras's: later calls on these tensors see no mask
+        return outputs
 
     @property
     def sublayers(self) -> dict[str, Layer]:

@@ -37,7 +37,7 @@ from dagjax._graph import (
 from dagjax._naming import default_seed, unique_name
 from dagjax.layers import InputLayer, Layer, TensorSpec
 from dagjax.layers._base import batch_mask_kwargs
-from dagjax.layers._mask_flow import input_mask_kwargs, run_output_masks
+from dagjax.layers._mask_flow import input_mask_kwargs, run_arg_masks, run_output_masks
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
 from dagjax.model._config import functional_config, functional_from_config
 from dagjax.model._facade import KerasFacade
@@ -321,7 +321,7 @@ class Model(KerasFacade, ModelWeights, Layer):
         for index, node in self._plan:
             layer = node.layer
             args = map_structure(lambda t: values[id(t)], node.args)
-            arg_masks = map_structure(lambda t: masks.get(id(t)), node.args) if masks else None
+            arg_masks = run_arg_masks(node, masks)
             layer_rng = None
             if rng is not None and layer.uses_rng:
                 layer_rng = jax.random.fold_in(rng, index)
