@@ -141,3 +141,16 @@ def test_embedding_mask_zero_is_in_its_config():
     layer = layers.Embedding(8, 4, mask_zero=True)
     assert layer.get_config()["mask_zero"] is True
     assert layers.Embedding.from_config(layer.get_config()).mask_zero
+
+
+def test_a_nested_model_gives_the_masks_made_inside_it_and_drops_those_given_to_it():
+    embed = layers.Embedding(8, 4, mask_zero=True)
+    inner = dj.Sequential([dj.Input((5,), dtype="int32"), embed, layers.Dense(2)])
+    tokens = dj.Input((5,), dtype="int32")
+    out = layers.Dense(1)(inner(tokens))
+    model = dj.Model(tokens, out)
+    (mask,) = model.apply_masked(*model.init(jax.random.key(0)), TOKENS)[3]
+    np.testing.assert_array_equal(np.asarray(mask), TOKENS != 0)  # the outer loss counts real steps only
+    steps = dj.Input((5, 1))
+    with pytest.warns(UserWarning, match="does not support masking"):
+        dj.Model(steps, layers.Dense(1)(steps))(out)  # a masked tensor into a model

@@ -176,6 +176,10 @@ class Layer:
         """The outputs' Keras mask, from the first input and its mask: that mask, by default (Keras's)."""
         return mask
 
+    def output_mask_specs(self, node: Node, specs: tuple) -> list | None:
+        """Per output of the call ``node``, the spec of its Keras mask (``_mask_flow``'s rules)."""
+        return output_mask_specs(self, node, specs)
+
     @property
     def trainable(self) -> bool:
         """Whether training updates this layer (a frozen BatchNormalization also runs in inference mode)."""
@@ -423,7 +427,7 @@ class Layer:
             out_specs = self.compute_output_spec(*specs, **option_specs)
             node = Node(self, args, out_specs, options)
             node.masked_inputs = masked_inputs(args, options)
-            node.output_masks = output_mask_specs(self, node, specs)
+            node.output_masks = self.output_mask_specs(node, specs)
         except LayerInputError:
             raise
         except Exception as err:  # shape rule failures from jax, in the user's words

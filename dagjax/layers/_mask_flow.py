@@ -66,14 +66,7 @@ def output_mask_specs(layer: Layer, node: Node, specs: tuple) -> list | None:
     first_masks = map_structure(visible_mask, node.args[0])
     given = has_mask(first_masks)
     if not layer.supports_masking:
-        if has_mask(map_structure(visible_mask, node.args)):
-            warnings.warn(
-                f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with a mask "
-                "attached to it. However, this layer does not support masking and will therefore destroy "
-                "the mask information. Downstream layers will not see the mask.",
-                UserWarning,
-                stacklevel=4,
-            )
+        warn_if_dropped(layer, node)
         return None
     if not (given or layer.creates_mask):
         return None
@@ -92,6 +85,18 @@ def output_mask_specs(layer: Layer, node: Node, specs: tuple) -> list | None:
         for a, b in zip(first, second)
     ]
     return masks if any(m is not None for m in masks) else None
+
+
+def warn_if_dropped(layer: Layer, node: Node) -> None:
+    """Keras's warning when a layer that cannot take masks is called on a masked tensor."""
+    if node.masked_inputs:
+        warnings.warn(
+            f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with a mask "
+            "attached to it. However, this layer does not support masking and will therefore destroy "
+            "the mask information. Downstream layers will not see the mask.",
+            UserWarning,
+            stacklevel=5,
+        )
 
 
 def _aligned(masks: Any, count: int) -> list:

@@ -32,12 +32,13 @@ from dagjax._graph import (
     depth_order,
     is_symbolic,
     map_structure,
+    mask_spec,
     run_order,
 )
 from dagjax._naming import default_seed, unique_name
 from dagjax.layers import InputLayer, Layer, TensorSpec
 from dagjax.layers._base import batch_mask_kwargs
-from dagjax.layers._mask_flow import input_mask_kwargs, run_arg_masks, run_output_masks
+from dagjax.layers._mask_flow import input_mask_kwargs, run_arg_masks, run_output_masks, warn_if_dropped
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
 from dagjax.model._config import functional_config, functional_from_config
 from dagjax.model._facade import KerasFacade
@@ -242,6 +243,15 @@ class Model(KerasFacade, ModelWeights, Layer):
             raise self.input_error(f"takes one argument (a tensor, list or dict), got {len(input_specs)}")
         self.flat_inputs(input_specs[0], symbolic=True)
 
+    def output_mask_specs(self, node: Node, specs: tuple) -> list | None:
+        """The masks its own outputs carry (made inside it, by Embedding(mask_zero=True), ...).
+
+        Masks on the tensors it is called on do not reach its layers: they are dropped, with Keras's warning.
+        """
+        warn_if_dropped(self, node)
+        masks = [mask_spec(t) for t in self.outputs]
+        return masks if any(m is not None for m in masks) else None
+
     def compute_output_spec(self, *input_specs: Any) -> Any:
         """The specs of the model's own output tensors: the graph already knows them, nothing is traced."""
         return map_structure(lambda t: TensorSpec(t.shape, t.dtype), self._output_structure)
@@ -329,7 +339,7 @@ class Model(KerasFacade, ModelWeights, Layer):
             layer_state = new_state.get(layer.name, {})
             given = (hyperparams or {}).get(layer.name)
             if isinstance(layer, Model):
-                out, layer_state, inner_penalty = layer.apply_with_penalty(
+                out, layer_state, inner_penalty, inner_masks = layer.apply_masked(
                     layer_params, layer_state, *args, training=training, rng=layer_rng, mask=mask,
                     hyperparams=given,
                 )
@@ -350,7 +360,9 @@ class Model(KerasFacade, ModelWeights, Layer):
             for tensor, value in zip(node.output_tensors, leaves):
                 values[id(tensor)] = value
             if node.output_masks is not None:
-                for tensor, value in zip(node.output_tensors, run_output_masks(layer, node, args, arg_masks)):
+                nested = isinstance(layer, Model)
+                made = inner_masks if nested else run_output_masks(layer, node, args, arg_masks)
+                for tensor, value in zip(node.output_tensors, made):
                     if value is not None:
                         masks[id(tensor)] = value
         outputs = map_structure(lambda t: values[id(t)], self._output_structure)
