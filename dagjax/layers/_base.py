@@ -404,7 +404,7 @@ class Layer:
         return self.record_call(args)
 
     def record_call(self, args: tuple, options: dict | None = None) -> Any:
-        """Record ``layer(*args)`` on symbolic tensors as a graph node; ``options``: static call options.
+        """Record ``layer(*args, **options)`` on symbolic tensors as a graph node.
 
         ``options`` (JSON values, or symbolic tensors) go to every ``apply`` of the node as keywords,
         and into the model config.
