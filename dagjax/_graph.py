@@ -146,6 +146,12 @@ def _round(self: SymbolicTensor, ndigits: int | None = None) -> Any:
 SymbolicTensor.__round__ = _round
 
 
+def mask_spec(tensor: SymbolicTensor) -> Any:
+    """The spec of the Keras mask ``tensor`` carries (``(batch, time)`` bools, usually), or None."""
+    masks = tensor.node.output_masks if tensor.node is not None else None
+    return None if masks is None else masks[tensor.index]
+
+
 def is_symbolic(x: Any) -> bool:
     """Whether ``x`` is a :class:`SymbolicTensor` (the ``is_leaf`` of every walk over graph arguments)."""
     return isinstance(x, SymbolicTensor)
@@ -168,14 +174,28 @@ def describe_shapes(tree: Any) -> str:
 
 
 class Node:
-    """One call of a layer: ``outputs = layer(*args)``."""
+    """One call of a layer: ``outputs = layer(*args, **kwargs)``.
 
-    __slots__ = ("layer", "args", "outputs", "input_tensors", "output_tensors")
+    ``kwargs`` are the call's keyword options, passed to ``apply`` on every
+    run: JSON values (an attention layer's ``use_causal_mask``) or symbolic
+    tensors (its ``attention_mask``), which count among the node's inputs.
+    ``output_masks`` holds, per output tensor, the spec of the Keras mask it
+    carries (None: no mask); None when no output has one. ``masked_inputs``
+    names the input tensors whose masks the call saw when it was recorded.
+    """
 
-    def __init__(self, layer: Layer, args: tuple, output_specs: Any) -> None:
+    __slots__ = (
+        "layer", "args", "kwargs", "outputs", "input_tensors", "output_tensors", "output_masks",
+        "masked_inputs",
+    )
+
+    def __init__(self, layer: Layer, args: tuple, output_specs: Any, kwargs: dict | None = None) -> None:
         self.layer = layer
         self.args = args  # tensors, and the constants an op takes in their place (``x * 2``)
-        self.input_tensors = [t for t in flatten(args) if is_symbolic(t)]
+        self.kwargs = dict(kwargs or {})
+        self.output_masks: list | None = None
+        self.masked_inputs: frozenset = frozenset()  # ids of the input tensors whose masks this call reads
+        self.input_tensors = [t for t in flatten((args, self.kwargs)) if is_symbolic(t)]
         leaves, treedef = jax.tree_util.tree_flatten(output_specs)
         self.output_tensors = [
             SymbolicTensor(spec.shape, spec.dtype, self, i) for i, spec in enumerate(leaves)

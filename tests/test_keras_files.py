@@ -313,11 +313,11 @@ def test_an_old_tf_keras_key_is_refused_naming_it_and_the_layer(small_file):
 
 def test_a_class_dagjax_lacks_is_refused_naming_it_and_the_layer(small_file):
     def attention(entries):  # a Keras layer dagjax has no class for (yet)
-        entries[-1]["class_name"] = "MultiHeadAttention"
-        entries[-1]["config"] = {"name": "income", "num_heads": 2, "key_dim": 4}
+        entries[-1]["class_name"] = "GroupedQueryAttention"
+        entries[-1]["config"] = {"name": "income", "head_dim": 2, "num_query_heads": 4}
 
     edited_config(small_file, attention)
-    with pytest.raises(CheckpointError, match="layer 'income' is a Keras MultiHeadAttention"):
+    with pytest.raises(CheckpointError, match="layer 'income' is a Keras GroupedQueryAttention"):
         dj.load_model(small_file)
 
 

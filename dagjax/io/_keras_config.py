@@ -44,9 +44,9 @@ _UNUSED: dict[str, dict[str, Any]] = {
     "BatchNormalization": {"renorm": False},
     "Flatten": {"data_format": "channels_last"},
 }
-# Keras arguments that change nothing dagjax does, whatever their value: masks (dagjax has none),
-# and batch renormalization's settings, which matter only with ``renorm=True`` (refused above).
-_IRRELEVANT = {"zero_output_for_mask", "renorm_clipping", "renorm_momentum"}
+# Keras arguments that change nothing dagjax does, whatever their value: batch renormalization's
+# settings, which matter only with ``renorm=True`` (refused above).
+_IRRELEVANT = {"renorm_clipping", "renorm_momentum"}
 _OLD_KEYS = {"batch_input_shape": "batch_shape"}  # tf.keras 2's names, with Keras 3's
 _DTYPE_POLICIES = ("DTypePolicy", "FloatDTypePolicy")
 _LAYER_MODULES = ("keras.layers", "keras", "keras.models", "keras.src.models.functional")
@@ -191,11 +191,12 @@ def _tensors(args: Any, label: str, path: str) -> Any:
     return args
 
 
-def _call(node: Any, label: str, path: str) -> list:
+def _call(node: Any, label: str, path: str, keywords: tuple = ()) -> Any:
     """One recorded call's arguments; keyword arguments must be the defaults Keras records.
 
     Keras records ``training=False`` for a layer that takes ``training`` (its functional model
     passes its own training mode over it, as ``model.apply`` does); ``mask=None`` for others.
+    A layer's ``call_keywords`` (an attention layer's) are kept: ``{"args", "kwargs"}``.
     """
     if not (isinstance(node, dict) and isinstance(node.get("args"), list)):
         raise CheckpointError(
@@ -204,12 +205,23 @@ def _call(node: Any, label: str, path: str) -> list:
         )
     recorded = node.get("kwargs") or {}
     given = {k: v for k, v in recorded.items() if v is not None and not (k == "training" and v is False)}
+    kept = {k: v for k, v in given.items() if k in keywords and k != "training"}
+    given = {k: v for k, v in given.items() if k not in keywords}
     if given:
         raise CheckpointError(
             f"'{path}': {label} is called with keyword arguments {given!r:.200}; dagjax layers take tensors "
             "only (the training mode is model.apply's, for every layer at once)."
         )
-    return _tensors(node["args"], label, path)
+    args = _tensors(node["args"], label, path)
+    return {"args": args, "kwargs": _tensors(kept, label, path)} if kept else args
+
+
+def _call_keywords(class_name: str, layer_name: str) -> tuple:
+    """The keyword arguments the named layer class's symbolic call takes (none for a class not found)."""
+    try:
+        return resolve(class_name, in_scope(None), layer_name).call_keywords
+    except (ValueError, TypeError, AttributeError):
+        return ()
 
 
 def _ends(structure: Any, functional: set[str]) -> Any:
@@ -228,7 +240,10 @@ def _functional(config: dict, path: str) -> dict:
         layer = from_keras(entry, path)
         label = _label(entry)
         layer["name"] = entry.get("name", layer["config"].get("name"))
-        layer["inbound_nodes"] = [_call(node, label, path) for node in entry.get("inbound_nodes", [])]
+        keywords = _call_keywords(layer["class_name"], layer["config"].get("name", "?"))
+        layer["inbound_nodes"] = [
+            _call(node, label, path, keywords) for node in entry.get("inbound_nodes", [])
+        ]
         layers.append(layer)
     functional = {layer["name"] for layer in layers if layer["class_name"] == "Functional"}
     return {
@@ -307,6 +322,8 @@ def _check_writable(layer: Layer) -> None:
             f"Cannot write layer '{layer.name}' ({klass.__name__}) to a Keras file: it is {what}. A Keras "
             "file names Keras's own layer classes only."
         )
+    if isinstance(layer, _layers.MultiHeadAttention):
+        return  # its projections are Keras's EinsumDense, written as part of it
     for sub in layer.sublayers.values():
         _check_writable(sub)
 
@@ -348,6 +365,13 @@ def _sequential_to_keras(model: Sequential) -> dict:
     }
 
 
+def _split_call(call: Any) -> tuple[Any, Any]:
+    """A dagjax config's call as ``(args, kwargs)``: a list of arguments, or ``{"args", "kwargs"}``."""
+    if isinstance(call, dict) and "args" in call:
+        return call["args"], call.get("kwargs")
+    return call, None
+
+
 def _functional_to_keras(model: Model) -> dict:
     config = model.get_config()
     in_model = {id(node) for node in model.nodes}
@@ -385,7 +409,8 @@ def _functional_to_keras(model: Model) -> dict:
         keras_entry = to_keras(model.get_layer(entry["name"]))
         keras_entry["name"] = entry["name"]
         keras_entry["inbound_nodes"] = [
-            {"args": tensors(args), "kwargs": {}} for args in entry["inbound_nodes"]
+            {"args": tensors(args), "kwargs": tensors(kwargs) or {}}
+            for args, kwargs in map(_split_call, entry["inbound_nodes"])
         ]
         layers.append(keras_entry)
     return {

@@ -37,7 +37,16 @@ from dagjax.io._arrays import CheckpointError, nested
 from dagjax.io._atomic import atomic_write
 from dagjax.io._keras_config import from_keras, keras_class_name, to_keras
 from dagjax.io._reading import MANIFEST_LIMIT, checked_zip, read_member, zip_member_names
-from dagjax.layers import GRU, LSTM, Bidirectional, InputLayer, Layer, SimpleRNN, TimeDistributed
+from dagjax.layers import (
+    GRU,
+    LSTM,
+    Bidirectional,
+    InputLayer,
+    Layer,
+    MultiHeadAttention,
+    SimpleRNN,
+    TimeDistributed,
+)
 from dagjax.layers._registry import custom_object_scope
 from dagjax.layers._serialization import layer_from_config
 from dagjax.model import Model
@@ -84,6 +93,11 @@ def _wrapped(layer: Layer) -> list[tuple[str, Layer]]:
         return [("forward_layer", layer.forward_layer), ("backward_layer", layer.backward_layer)]
     if isinstance(layer, TimeDistributed):
         return [("layer", layer.layer)]
+    if isinstance(layer, MultiHeadAttention):
+        projections = layer.sublayers
+        return [(f"{name}_dense", projections[name]) for name in ("query", "key", "value")] + [
+            ("output_dense", projections["attention_output"])
+        ]
     if layer.sublayers:
         raise ValueError(
             f"Layer '{layer.name}' ({type(layer).__name__}) holds layers a Keras file has no place for."
@@ -110,6 +124,9 @@ def _groups(layer: Layer, prefix: str = "", tree_path: tuple[str, ...] = ()) -> 
         yield _Group(f"{prefix}vars", layer.name, weights)
     for attr, sub in _wrapped(layer):
         yield from _groups(sub, f"{prefix}{attr}/", (*tree_path, sub.name))
+    if isinstance(layer, MultiHeadAttention):  # Keras's weightless inner layers: empty groups
+        for attr in ("_dropout_layer", "_softmax"):
+            yield _Group(f"{prefix}{attr}/vars", attr, [])
 
 
 def _leaf(tree: dict, path: tuple[str, ...]) -> Any:

@@ -5,6 +5,8 @@ from dagjax.layers._activation import LeakyReLU as LeakyReLU
 from dagjax.layers._activation import PReLU as PReLU
 from dagjax.layers._activation import ReLU as ReLU
 from dagjax.layers._activation import Softmax as Softmax
+from dagjax.layers._attention import AdditiveAttention as AdditiveAttention
+from dagjax.layers._attention import Attention as Attention
 from dagjax.layers._base import Layer as Layer
 from dagjax.layers._base import LayerInputError as LayerInputError
 from dagjax.layers._categorical import CategoryEncoding as CategoryEncoding
@@ -36,6 +38,7 @@ from dagjax.layers._image_preprocessing import Resizing as Resizing
 from dagjax.layers._input import Input as Input
 from dagjax.layers._input import InputLayer as InputLayer
 from dagjax.layers._keras_scope import UntraceableCallError as UntraceableCallError
+from dagjax.layers._masking import Masking as Masking
 from dagjax.layers._merge import Add as Add
 from dagjax.layers._merge import Average as Average
 from dagjax.layers._merge import Concatenate as Concatenate
@@ -52,6 +55,7 @@ from dagjax.layers._merge import maximum as maximum
 from dagjax.layers._merge import minimum as minimum
 from dagjax.layers._merge import multiply as multiply
 from dagjax.layers._merge import subtract as subtract
+from dagjax.layers._multi_head_attention import MultiHeadAttention as MultiHeadAttention
 from dagjax.layers._noise import AlphaDropout as AlphaDropout
 from dagjax.layers._noise import GaussianDropout as GaussianDropout
 from dagjax.layers._noise import GaussianNoise as GaussianNoise

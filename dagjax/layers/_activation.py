@@ -21,6 +21,7 @@ from dagjax.layers._specs import TensorSpec, WeightSpec
 class _Elementwise(Layer):
     """``FUNCTION(x, **{name: self.name for name in ARGUMENTS})``: no weights, the input's shape and dtype."""
 
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
     FUNCTION: Any = None
     ARGUMENTS: tuple[str, ...] = ()
 
@@ -120,6 +121,8 @@ class PReLU(Layer):
     ``shared_axes`` (counted with the batch axis as 0): ``shared_axes=[1, 2]``
     gives images one slope per channel.
     """
+
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
 
     def __init__(
         self,

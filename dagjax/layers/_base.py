@@ -16,6 +16,12 @@ called on symbolic tensors:
   ``mask`` (batch,) is 1.0 for real rows and 0.0 for padding rows, which must
   not count. Other layers are never passed ``mask``.
 
+Keras masks (``_mask_flow``): ``supports_masking`` layers give their outputs
+the mask ``compute_mask(inputs, mask)`` returns (the first input's mask by
+default), ``creates_mask`` layers (``Embedding(mask_zero=True)``, ``Masking``)
+make one from no mask, and ``uses_input_mask`` layers read their inputs' masks
+in ``apply(..., input_mask=...)``.
+
 Layers holding other layers (wrappers, nested models) list them in
 ``sublayers``; their parameters nest under each sublayer's name. They opt in
 to ``mask`` when a sublayer does, and pass it on with ``batch_mask_kwargs``.
@@ -50,6 +56,7 @@ from dagjax._naming import to_snake_case, unique_name
 from dagjax.layers import _autocast, _keras_style
 from dagjax.layers import _dtype_policy as dtype_policies
 from dagjax.layers._keras_api import KerasLayerAPI
+from dagjax.layers._mask_flow import masked_inputs, output_mask_specs
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, merge_probes, probe
 from dagjax.layers._tunable import factor_tunables, regularized
 
@@ -147,6 +154,10 @@ class Layer(KerasLayerAPI):
     uses_hyperparams: bool = False  # True for layers whose apply takes traced values of their own (Dropout)
     autocast: bool = True  # False: run on inputs and weights as they come (see layers._autocast)
     autocast_weights: bool = True  # False: weights stay in the variable dtype (BatchNormalization's)
+    supports_masking: bool = False  # True for layers whose outputs keep a Keras mask (``compute_mask``)
+    creates_mask: bool = False  # True for layers that make a mask from none (Embedding(mask_zero=True))
+    uses_input_mask: bool = False  # True for layers whose apply reads their inputs' masks (``input_mask=``)
+    call_keywords: tuple[str, ...] = ()  # keyword arguments a symbolic call takes (attention layers')
 
     def __init__(
         self,
@@ -184,6 +195,14 @@ class Layer(KerasLayerAPI):
         if self._keras_style:
             return _keras_style.apply(self, params, state, *inputs, training=training, rng=rng)
         return self.call(params, *inputs), state
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The outputs' Keras mask, from the first input and its mask: that mask, by default (Keras's)."""
+        return mask
+
+    def output_mask_specs(self, node: Node, specs: tuple) -> list | None:
+        """Per output of the call ``node``, the spec of its Keras mask (``_mask_flow``'s rules)."""
+        return output_mask_specs(self, node, specs)
 
     @property
     def trainable(self) -> bool:
@@ -249,8 +268,8 @@ class Layer(KerasLayerAPI):
                 f"got shape {spec.shape} of rank {ndim}"
             )
 
-    def compute_output_spec(self, *input_specs: Any) -> Any:
-        """Output shapes and dtypes, by tracing ``apply`` abstractly (no compute).
+    def compute_output_spec(self, *input_specs: Any, **options: Any) -> Any:
+        """Output shapes and dtypes, by tracing ``apply`` abstractly (no compute); ``options``: the call's.
 
         A Keras-style layer's own ``compute_output_shape``, when it has one, is used instead (as Keras).
         """
@@ -258,16 +277,21 @@ class Layer(KerasLayerAPI):
             return given
         params = self.abstract_weights(trainable=True)
         state = self.abstract_weights(trainable=False)
-        has_unknown = any(None in s.shape for s in flatten(input_specs))
+        tensors = {
+            key: value for key, value in options.items()
+            if any(isinstance(leaf, TensorSpec) for leaf in flatten(value))
+        }
+        static = {key: value for key, value in options.items() if key not in tensors}
+        has_unknown = any(None in s.shape for s in flatten((input_specs, tensors)))
 
         def trace(size: int):
-            probes = jax.tree_util.tree_map(lambda s: probe(s, size), input_specs)
+            probes = jax.tree_util.tree_map(lambda s: probe(s, size), (input_specs, tensors))
             try:
                 out, _ = jax.eval_shape(
-                    lambda p, s, xs: self.apply(_autocast.autocast_weights(self, p), s, *xs, training=False),
-                    params,
-                    state,
-                    probes,
+                    lambda p, s, xs: self.apply(
+                        _autocast.autocast_weights(self, p), s, *xs[0], training=False, **xs[1], **static
+                    ),
+                    params, state, probes,
                 )
             except Exception as err:
                 if not has_unknown or str(size) not in str(err):
@@ -461,6 +485,15 @@ class Layer(KerasLayerAPI):
                 f"Layer '{self.name}' was called with keyword arguments {sorted(kwargs)}; "
                 "pass tensors positionally (training mode is set by model.apply)."
             )
+        return self.record_call(args)
+
+    def record_call(self, args: tuple, options: dict | None = None) -> Any:
+        """Record ``layer(*args, **options)`` on symbolic tensors as a graph node.
+
+        ``options`` (JSON values, or symbolic tensors) go to every ``apply`` of the node as keywords,
+        and into the model config.
+        """
+        options = options or {}
         leaves = jax.tree_util.tree_leaves(args, is_leaf=is_symbolic)
         if not leaves or not all(is_symbolic(x) for x in leaves):
             raise TypeError(
@@ -472,14 +505,19 @@ class Layer(KerasLayerAPI):
         specs = jax.tree_util.tree_map(as_spec, args, is_leaf=is_symbolic)
         try:
             self._ensure_built(*specs)
-            out_specs = self.compute_output_spec(*_autocast.autocast_inputs(self, specs))
+            option_specs = jax.tree_util.tree_map(
+                lambda v: as_spec(v) if is_symbolic(v) else v, options, is_leaf=is_symbolic
+            )
+            out_specs = self.compute_output_spec(*_autocast.autocast_inputs(self, specs), **option_specs)
+            node = Node(self, args, out_specs, options)
+            node.masked_inputs = masked_inputs(args, options)
+            node.output_masks = self.output_mask_specs(node, specs)
         except (LayerInputError, _keras_style.UntraceableCallError):
             raise
         except Exception as err:  # shape rule failures from jax, in the user's words
             raise self.input_error(
                 f"cannot be called on input shape {describe_shapes(specs)}: {err}"
             ) from err
-        node = Node(self, args, out_specs)
         self._inbound_nodes.append(node)
         return node.outputs
 

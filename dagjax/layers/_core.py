@@ -43,6 +43,7 @@ def filled_noise_shape(noise_shape: tuple | None, shape: tuple) -> tuple:
 class Dense(Layer):
     """``activation(x @ kernel + bias)`` over the last axis."""
 
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
     min_ndim = 2
 
     def __init__(
@@ -113,6 +114,8 @@ class Dense(Layer):
 class Activation(Layer):
     """Applies an activation function by name or callable."""
 
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
+
     def __init__(self, activation: Any, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
         self.activation = activations.get(activation)
@@ -133,6 +136,7 @@ class Activation(Layer):
 class Dropout(Layer):
     """Zeroes a fraction ``rate`` of inputs in training and rescales the rest."""
 
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
     uses_rng = True
     uses_hyperparams = True
 
@@ -228,7 +232,10 @@ class Lambda(Layer):
 
 
 class Embedding(Layer):
-    """Integer indices ``(batch, ...)`` -> vectors ``(batch, ..., output_dim)``."""
+    """Integer indices ``(batch, ...)`` -> vectors ``(batch, ..., output_dim)``.
+
+    ``mask_zero=True`` treats index 0 as padding: the output carries the Keras mask ``inputs != 0``.
+    """
 
     autocast = False  # as Keras: the rows are looked up in the float32 table, then cast
 
@@ -244,8 +251,9 @@ class Embedding(Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, activity_regularizer=activity_regularizer, **kwargs)
-        if mask_zero:
-            raise NotImplementedError("Embedding(mask_zero=True): masking is not supported yet.")
+        self.mask_zero = bool(mask_zero)
+        self.supports_masking = True  # as Keras: it defines compute_mask (None without mask_zero)
+        self.creates_mask = self.mask_zero
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
@@ -273,6 +281,10 @@ class Embedding(Layer):
         """The table's row for each index (``jnp.take``: an index past the end gives NaNs, not an error)."""
         return jnp.take(params["embeddings"], x, axis=0).astype(self.compute_dtype)
 
+    def compute_mask(self, inputs: jax.Array, mask: Any = None) -> jax.Array | None:
+        """With ``mask_zero``, index 0 is padding: the mask is ``inputs != 0`` (Keras's)."""
+        return jnp.not_equal(inputs, 0) if self.mask_zero else None
+
     def get_config(self) -> dict:
         """The base config plus the table's dims, initializer and regularizer, as Keras's."""
         return {
@@ -281,4 +293,5 @@ class Embedding(Layer):
             "output_dim": self.output_dim,
             "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
             "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+            "mask_zero": self.mask_zero,
         }

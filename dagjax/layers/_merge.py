@@ -20,6 +20,7 @@ class _Merge(Layer):
     """Elementwise merge of two or more tensors of broadcast-compatible shapes."""
 
     exact_inputs: int | None = None
+    supports_masking = True
 
     def check_input(self, *specs: Any) -> None:
         """One list of at least two tensors (``exact_inputs`` if set), then ``check_shapes``."""
@@ -43,6 +44,12 @@ class _Merge(Layer):
     def call(self, params: dict, inputs: Sequence[jax.Array]) -> jax.Array:
         """``combine`` folded left over the inputs, with numpy broadcasting."""
         return functools.reduce(self.combine, inputs)
+
+    def compute_mask(self, inputs: Sequence[jax.Array], mask: Any = None) -> jax.Array | None:
+        """Keras's: a step is real if it is in any input; no mask if some input has none."""
+        if mask is None or any(m is None for m in mask):
+            return None
+        return functools.reduce(jnp.logical_or, mask)
 
     @staticmethod
     def combine(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -113,6 +120,17 @@ class Concatenate(_Merge):
                     f"cannot concatenate shapes {shapes} on axis {self.axis}: all other dims must match"
                 )
 
+    def compute_mask(self, inputs: Sequence[jax.Array], mask: Any = None) -> jax.Array | None:
+        """Keras's: the masks (all-True for an input without one) joined along ``axis``, any over the last."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        full = [
+            jnp.ones(x.shape, bool) if m is None else jnp.broadcast_to(m[..., None], x.shape)
+            if m.ndim < x.ndim else m
+            for x, m in zip(inputs, mask)
+        ]
+        return jnp.any(jnp.concatenate(full, axis=self.axis), axis=-1)
+
     def call(self, params: dict, inputs: Sequence[jax.Array]) -> jax.Array:
         """The inputs cast to their common dtype and joined along ``axis``."""
         dtype = jnp.result_type(*inputs)
@@ -147,6 +165,10 @@ class Dot(_Merge):
                 f"cannot take the dot product of shapes {a} and {b} over axes {self.axes}: "
                 f"dims {a[ax_a]} and {b[ax_b]} must be equal and not the batch dim"
             )
+
+    def compute_mask(self, inputs: Sequence[jax.Array], mask: Any = None) -> None:
+        """No mask on the dot product (Keras's)."""
+        return None
 
     def call(self, params: dict, inputs: Sequence[jax.Array]) -> jax.Array:
         """Batched ``dot_general`` over ``axes`` (normalized if ``normalize``); (batch,) -> (batch, 1)."""

@@ -32,6 +32,7 @@ def _check_rate(layer: str, rate: float) -> float:
 class _TrainingNoise(Layer):
     """Base: ``noise(x, rng)`` in training when ``active``, the identity otherwise."""
 
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
     uses_rng = True
 
     def active(self) -> bool:

@@ -80,6 +80,7 @@ class BatchNormalization(Layer):
     variance is derived from ``moving_stddev``.
     """
 
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
     uses_batch_mask = True
     autocast_weights = False  # as Keras: scale, offset and statistics are read in float32
 
@@ -260,6 +261,7 @@ class LayerNormalization(Layer):
     """
 
     autocast = False  # as Keras: normalizes in float32 whatever it is given, returns the compute dtype
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
 
     def __init__(
         self,

@@ -194,9 +194,26 @@ class GlobalMaxPooling3D(GlobalMaxPooling):
 
 
 class GlobalAveragePooling1D(GlobalAveragePooling):
-    """Mean over all steps."""
+    """Mean over all steps; with a Keras mask, over the real steps only (Keras's)."""
 
     rank = 1
+    supports_masking = True
+    uses_input_mask = True
+
+    def compute_mask(self, inputs: jax.Array, mask: Any = None) -> None:
+        """The steps are pooled away: no mask."""
+        return None
+
+    def apply(self, params: dict, state: dict, x: jax.Array, training: bool = False,
+              rng: jax.Array | None = None, input_mask: Any = None) -> tuple[jax.Array, dict]:
+        """The mean over steps, the masked ones left out of the sum and the count."""
+        mask = None if input_mask is None else input_mask[0]
+        if mask is None:
+            return self.call(params, x), state
+        (axis,) = self.spatial_axes
+        keep = jnp.expand_dims(mask.astype(bool), 2 if axis == 1 else 1)  # beside the steps: the channels
+        total = jnp.sum(jnp.where(keep, x, 0), axis=axis, keepdims=self.keepdims)
+        return total / jnp.sum(keep.astype(x.dtype), axis=axis, keepdims=self.keepdims), state
 
 
 class GlobalAveragePooling2D(GlobalAveragePooling):

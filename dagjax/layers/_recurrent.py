@@ -14,7 +14,12 @@ A layer may be called as ``layer(x)`` or ``layer(x, initial_state)`` where
 ``initial_state`` is a list of ``(batch, units)`` tensors (``[h, c]`` for LSTM).
 Arguments and defaults are Keras's; those after ``activation`` (and
 ``recurrent_activation``) are keyword-only. ``stateful`` and ``unroll`` are not
-supported (``NotImplementedError``); neither is masking.
+supported (``NotImplementedError``).
+
+A Keras mask on the input (``Embedding(mask_zero=True)``, ``Masking``) makes
+masked steps keep the previous states, and output the previous ``h`` (zeros
+with ``zero_output_for_mask=True``), as Keras's; with ``return_sequences`` the
+output keeps the mask.
 
 >>> x = dj.Input((None, 8))
 >>> seq, h, c = layers.LSTM(4, return_sequences=True, return_state=True)(x)
@@ -56,6 +61,8 @@ class _RNN(Layer):
     """
 
     uses_rng = True
+    supports_masking = True
+    uses_input_mask = True
     gates = 1
     num_states = 1
 
@@ -78,6 +85,7 @@ class _RNN(Layer):
         return_sequences: bool = False,
         return_state: bool = False,
         go_backwards: bool = False,
+        zero_output_for_mask: bool = False,
         stateful: bool = False,
         unroll: bool = False,
         name: str | None = None,
@@ -109,6 +117,7 @@ class _RNN(Layer):
         self.return_sequences = return_sequences
         self.return_state = return_state
         self.go_backwards = go_backwards
+        self.zero_output_for_mask = bool(zero_output_for_mask)
 
     # ------------------------------------------------------------------ building
     def check_input(self, spec: TensorSpec, initial_state: Any = None) -> None:
@@ -158,13 +167,19 @@ class _RNN(Layer):
         initial_state: Any = None,
         training: bool = False,
         rng: jax.Array | None = None,
+        input_mask: Any = None,
     ) -> tuple[Any, dict]:
-        """One ``lax.scan`` of the cell over time: the last or every ``h``, and states if ``return_state``."""
+        """One ``lax.scan`` of the cell over time: the last or every ``h``, and states if ``return_state``.
+
+        ``input_mask``: the Keras masks of ``(x, initial_state)``; masked steps leave the states as they are.
+        """
         input_masks, recurrent_masks = self._dropout_masks(x, training, rng)
         inputs = self._project_inputs(params, x, input_masks)
         inputs = jnp.swapaxes(inputs, 0, 1)  # time-major for the scan
+        steps = None if input_mask is None or input_mask[0] is None else jnp.swapaxes(input_mask[0], 0, 1)
         if self.go_backwards:
             inputs = inputs[::-1]
+            steps = None if steps is None else steps[::-1]
         if initial_state is None:
             carry = tuple(jnp.zeros((x.shape[0], self.units), inputs.dtype) for _ in range(self.num_states))
         else:
@@ -175,9 +190,31 @@ class _RNN(Layer):
             carry = self._step(params, carry, x_t, recurrent_masks)
             return carry, carry[0] if self.return_sequences else None
 
-        carry, outputs = jax.lax.scan(step, carry, inputs)
-        output = jnp.swapaxes(outputs, 0, 1) if self.return_sequences else carry[0]
+        def masked_step(carry, x_and_real):
+            x_t, real = x_and_real
+            real = real[:, None].astype(bool)
+            new = self._step(params, carry, x_t, recurrent_masks)
+            new = tuple(jnp.where(real, n, c) for n, c in zip(new, carry))
+            if not self.return_sequences:
+                return new, None
+            return new, jnp.where(real, new[0], 0.0) if self.zero_output_for_mask else new[0]
+
+        if steps is None:
+            carry, outputs = jax.lax.scan(step, carry, inputs)
+        else:
+            carry, outputs = jax.lax.scan(masked_step, carry, (inputs, steps))
+        if self.return_sequences:
+            output = jnp.swapaxes(outputs, 0, 1)
+        elif steps is not None and self.zero_output_for_mask:
+            output = jnp.where(steps[-1][:, None].astype(bool), carry[0], 0.0)
+        else:
+            output = carry[0]
         return ([output, *carry] if self.return_state else output), state
+
+    def compute_mask(self, inputs: jax.Array, mask: Any = None) -> Any:
+        """The input's mask on a sequence output (``return_sequences``), none on a last step or states."""
+        output_mask = mask if self.return_sequences else None
+        return [output_mask] + [None] * self.num_states if self.return_state else output_mask
 
     def _dropout_masks(self, x, training: bool, rng):
         """Per-sequence masks ``(k, batch, dim)`` for inputs and recurrent state, or ``None``."""
@@ -239,6 +276,7 @@ class _RNN(Layer):
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
+            "zero_output_for_mask": self.zero_output_for_mask,
         }
 
 

@@ -26,6 +26,7 @@ class GroupNormalization(Layer):
     """
 
     autocast = False  # as Keras: normalizes in float32 whatever it is given, returns the compute dtype
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
 
     def __init__(
         self,
@@ -103,6 +104,8 @@ class GroupNormalization(Layer):
 
 class UnitNormalization(Layer):
     """Scales each sample to unit L2 norm over ``axis`` (an int or a list): ``x / max(||x||, 1e-12)``."""
+
+    supports_masking = True  # as Keras: the input's mask passes through unchanged
 
     def __init__(self, axis: int | list[int] = -1, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)

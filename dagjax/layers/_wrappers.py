@@ -42,8 +42,13 @@ class Bidirectional(Layer):
     the backward sequence is flipped back to input order before merging.
     ``merge_mode`` is ``"concat"``, ``"sum"``, ``"mul"``, ``"ave"`` or ``None``
     (a list ``[forward, backward]``). With ``return_state`` the output is
-    ``[output(s), *forward_states, *backward_states]``.
+    ``[output(s), *forward_states, *backward_states]``. Both directions read the
+    input's Keras mask; with ``return_sequences`` masked steps output zeros
+    (Keras forces ``zero_output_for_mask``) and the output keeps the mask.
     """
+
+    supports_masking = True
+    uses_input_mask = True
 
     def __init__(self, layer: Layer, merge_mode: str | None = "concat", backward_layer: Layer | None = None,
                  name: str | None = None, **kwargs: Any) -> None:
@@ -80,6 +85,8 @@ class Bidirectional(Layer):
             raise ValueError(
                 f"Bidirectional '{self.name}': forward and backward layers are both named {fwd.name!r}."
             )
+        for direction in (fwd, bwd):
+            direction.zero_output_for_mask = direction.return_sequences
         self.return_sequences = fwd.return_sequences
         self.return_state = fwd.return_state
         self.uses_rng = fwd.uses_rng or bwd.uses_rng
@@ -122,16 +129,20 @@ class Bidirectional(Layer):
         training: bool = False,
         rng: jax.Array | None = None,
         mask: jax.Array | None = None,
+        input_mask: Any = None,
     ) -> tuple[Any, dict]:
         """Both directions (split ``rng``), the backward sequence flipped back, merged by ``merge_mode``."""
         forward_states, backward_states = self._split_states(initial_state)
+        sequence_mask = None if input_mask is None else input_mask[0]
+        mask_kwargs = {} if sequence_mask is None else {"input_mask": (sequence_mask,)}
         rngs = (None, None) if rng is None else tuple(jax.random.split(rng))
         new_state = dict(state)
         results = []
         for layer, extra, key in ((self.forward_layer, forward_states, rngs[0]),
                                   (self.backward_layer, backward_states, rngs[1])):
             out, layer_state = layer.apply(params.get(layer.name, {}), state.get(layer.name, {}), x, *extra,
-                                           training=training, rng=key, **batch_mask_kwargs(layer, mask))
+                                           training=training, rng=key, **batch_mask_kwargs(layer, mask),
+                                           **mask_kwargs)
             if layer_state:
                 new_state[layer.name] = layer_state
             results.append(out)
@@ -151,6 +162,17 @@ class Bidirectional(Layer):
             "ave": lambda: (y + y_rev) / 2,
         }[self.merge_mode]()
         return ([merged, *states] if self.return_state else merged), new_state
+
+    def compute_mask(self, inputs: jax.Array, mask: Any = None) -> Any:
+        """Keras's: the input's mask on each sequence output, none on a last step or on the states."""
+        if self.return_sequences:
+            output_mask = mask if self.merge_mode else [mask, mask]
+        else:
+            output_mask = None if self.merge_mode else [None, None]
+        if not self.return_state:
+            return output_mask
+        states = [None] * (self.forward_layer.num_states + self.backward_layer.num_states)
+        return (output_mask if isinstance(output_mask, list) else [output_mask]) + states
 
     def get_config(self) -> dict:
         """Keras's Bidirectional config: the forward and backward layers' full configs and ``merge_mode``."""
@@ -193,8 +215,11 @@ class TimeDistributed(Layer):
     statistics per step and updates its moving statistics once per step. Other
     layers get all steps folded into the batch, one call on
     ``(batch * time, ...)`` (``TimeDistributed(Dense(n))`` is one matmul),
-    which gives the same result. The padding mask goes to every step.
+    which gives the same result. The padding mask goes to every step; a
+    Keras mask passes through to the output, as Keras's.
     """
+
+    supports_masking = True
 
     min_ndim = 3
 

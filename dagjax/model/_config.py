@@ -51,7 +51,7 @@ def _encode(structure: Any, ref) -> Any:
     if isinstance(structure, dict):
         return {"dict": {k: _encode(v, ref) for k, v in structure.items()}}
     if structure is None or isinstance(structure, (bool, int, float, str)):
-        return structure  # a constant an op takes in a tensor's place (``x * 2``)
+        return structure  # an op's constant (``x * 2``) or a call option (use_causal_mask)
     if isinstance(structure, slice):
         return {"slice": [structure.start, structure.stop, structure.step]}
     if structure is Ellipsis:
@@ -60,6 +60,19 @@ def _encode(structure: Any, ref) -> Any:
         value = np.asarray(structure)
         return {"array": {"value": value.tolist(), "dtype": value.dtype.name}}
     raise TypeError(f"Cannot record a layer call argument of type {type(structure).__name__}.")
+
+
+def _encode_call(node: Any, ref) -> Any:
+    """A call's arguments as a list, or ``{"args", "kwargs"}`` when it was given keyword options."""
+    args = _encode(list(node.args), ref)
+    return {"args": args, "kwargs": _encode(node.kwargs, ref)} if node.kwargs else args
+
+
+def split_call(call: Any) -> tuple[Any, Any]:
+    """A recorded call's ``(args, kwargs)`` as encoded (kwargs None when it has none)."""
+    if isinstance(call, dict) and "args" in call:
+        return call["args"], call.get("kwargs")
+    return call, None
 
 
 def functional_config(model: Model) -> dict:
@@ -86,7 +99,7 @@ def functional_config(model: Model) -> dict:
         entry = layer_to_config(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [] if isinstance(layer, InputLayer) else [
-            _encode(list(node.args), ref) for node in calls[id(layer)]
+            _encode_call(node, ref) for node in calls[id(layer)]
         ]
         entries.append(entry)
     return {
@@ -118,6 +131,8 @@ def _refs(encoded: Any) -> list:
     if isinstance(encoded, dict):
         if "tensor" in encoded:
             return [encoded["tensor"]]
+        if "args" in encoded:
+            return _refs(encoded["args"]) + _refs(encoded.get("kwargs"))
         return [r for x in encoded.get("dict", {}).values() for r in _refs(x)]
     return []
 
@@ -169,7 +184,8 @@ def functional_from_config(cls: type[Model], config: dict, custom_objects: dict 
         for layer_name, calls in pending.items():
             while calls and ready(calls[0]):
                 layer = layers[layer_name]
-                layer(*_decode(calls.pop(0), produced))
+                args, kwargs = split_call(calls.pop(0))
+                layer(*_decode(args, produced), **(_decode(kwargs, produced) or {}))
                 produced[layer_name].append(layer.inbound_nodes[-1].output_tensors)
                 progressed = True
         if not progressed:

@@ -30,8 +30,10 @@ from dagjax._graph import (
     check_input_shape,
     collect_nodes,
     depth_order,
+    flatten,
     is_symbolic,
     map_structure,
+    mask_spec,
     run_order,
 )
 from dagjax._naming import default_seed, unique_name
@@ -40,6 +42,7 @@ from dagjax.layers._autocast import autocast
 from dagjax.layers._base import batch_mask_kwargs
 from dagjax.layers._keras_scope import collect_losses
 from dagjax.layers._keras_style import in_running_call
+from dagjax.layers._mask_flow import input_mask_kwargs, run_arg_masks, run_output_masks, warn_if_dropped
 from dagjax.layers._operation import Operation
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
 from dagjax.layers._variables import settle_model_layers
@@ -253,6 +256,15 @@ class Model(KerasFacade, ModelWeights, Layer):
             raise self.input_error(f"takes one argument (a tensor, list or dict), got {len(input_specs)}")
         self.flat_inputs(input_specs[0], symbolic=True)
 
+    def output_mask_specs(self, node: Node, specs: tuple) -> list | None:
+        """The masks its own outputs carry (made inside it, by Embedding(mask_zero=True), ...).
+
+        Masks on the tensors it is called on do not reach its layers: they are dropped, with Keras's warning.
+        """
+        warn_if_dropped(self, node)
+        masks = [mask_spec(t) for t in self.outputs]
+        return masks if any(m is not None for m in masks) else None
+
     def compute_output_spec(self, *input_specs: Any) -> Any:
         """The specs of the model's own output tensors: the graph already knows them, nothing is traced."""
         return map_structure(lambda t: TensorSpec(t.shape, t.dtype), self._output_structure)
@@ -305,7 +317,25 @@ class Model(KerasFacade, ModelWeights, Layer):
         hyperparams: dict | None = None,
         outputs: str | list[str] | None = None,
     ) -> tuple[Any, dict, Any]:
-        """``(outputs, new_state, activity_penalty)``: apply plus the activity-regularizer sum.
+        """``(outputs, new_state, activity_penalty)``: ``apply_masked`` without the output masks."""
+        return self.apply_masked(params, state, inputs, training, rng, mask, hyperparams, outputs)[:3]
+
+    def apply_masked(
+        self,
+        params: dict,
+        state: dict,
+        inputs: Any,
+        training: bool = False,
+        rng: jax.Array | None = None,
+        mask: jax.Array | None = None,
+        hyperparams: dict | None = None,
+        outputs: str | list[str] | None = None,
+    ) -> tuple[Any, dict, Any, list]:
+        """``(outputs, new_state, activity_penalty, output_masks)``: apply plus the activity-regularizer sum.
+
+        ``output_masks`` has one entry per output tensor (of ``model.outputs``, or
+        of the requested ``outputs``): its Keras mask (``(batch, time)`` bools,
+        which weigh its loss and metrics) or None.
 
         ``mask`` (batch,) marks real rows (1.0) and padding rows (0.0): padding
         rows are left out of the activity penalty and of its batch size, and
@@ -315,25 +345,27 @@ class Model(KerasFacade, ModelWeights, Layer):
         rates, regularizer factors) in place of the layers' config. ``outputs``: as in :meth:`apply`.
         """
         with collect_losses() as added:  # Keras-style layers' add_loss values
-            result, new_state, penalty = self._run_plan(
+            result, new_state, penalty, output_masks = self._run_plan(
                 params, state, inputs, training, rng, mask, hyperparams, outputs
             )
-        return result, new_state, penalty + added.total()
+        return result, new_state, penalty + added.total(), output_masks
 
     def _run_plan(
         self, params: dict, state: dict, inputs: Any, training: bool, rng: Any, mask: Any, hyperparams: Any,
         outputs: str | list[str] | None,
-    ) -> tuple[Any, dict, Any]:
-        """The plan's layers in order: ``apply_with_penalty`` without the ``add_loss`` values."""
+    ) -> tuple[Any, dict, Any, list]:
+        """The plan's layers in order: ``apply_masked`` without the ``add_loss`` values."""
         plan, structure = self._plan, self._output_structure
         if outputs is not None:
             plan, structure = requested(self, outputs)
         values: dict[int, Any] = dict(zip(map(id, self.inputs), self.flat_inputs(inputs)))
+        masks: dict[int, Any] = {}  # the Keras masks of the tensors that carry one
         new_state = dict(state)
         penalty = 0.0  # a Python number until a regularizer adds to it: no ops traced for none
         for index, node in plan:
             layer = node.layer
             args = map_structure(lambda t: values[id(t)] if is_symbolic(t) else t, node.args)
+            arg_masks = run_arg_masks(node, masks)
             layer_rng = None
             if rng is not None and layer.uses_rng:
                 layer_rng = jax.random.fold_in(rng, index)
@@ -341,7 +373,7 @@ class Model(KerasFacade, ModelWeights, Layer):
             layer_state = new_state.get(layer.name, {})
             given = (hyperparams or {}).get(layer.name)
             if isinstance(layer, Model):
-                out, layer_state, inner_penalty = layer.apply_with_penalty(
+                out, layer_state, inner_penalty, inner_masks = layer.apply_masked(
                     layer_params, layer_state, *args, training=training, rng=layer_rng, mask=mask,
                     hyperparams=given,
                 )
@@ -351,6 +383,7 @@ class Model(KerasFacade, ModelWeights, Layer):
                 out, layer_state = layer.apply(
                     layer_params, layer_state, *args, training=training, rng=layer_rng,
                     **batch_mask_kwargs(layer, mask), **hyperparam_kwargs(layer, given),
+                    **input_mask_kwargs(layer, arg_masks), **_call_options(node, values),
                 )
             if layer_state:
                 new_state[layer.name] = layer_state
@@ -361,8 +394,16 @@ class Model(KerasFacade, ModelWeights, Layer):
                 penalty = penalty + activity_penalty(regularizer, leaves, mask)
             for tensor, value in zip(node.output_tensors, leaves):
                 values[id(tensor)] = value
+            if node.output_masks is not None:
+                nested = isinstance(layer, Model)
+                made = inner_masks if nested else run_output_masks(layer, node, args, arg_masks)
+                for tensor, value in zip(node.output_tensors, made):
+                    if value is not None:
+                        masks[id(tensor)] = value
         result = map_structure(lambda t: values[id(t)], structure)
-        return _unpack_singleton(result), new_state, penalty
+        tensors = self.outputs if outputs is None else flatten(structure)
+        output_masks = [masks.get(id(t)) for t in tensors]
+        return _unpack_singleton(result), new_state, penalty, output_masks
 
     def flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
         """``inputs`` (one, a list in order, or a dict by input name) as a list in ``model.inputs`` order.
@@ -422,6 +463,13 @@ class Model(KerasFacade, ModelWeights, Layer):
     def __repr__(self) -> str:
         kind = type(self).__name__
         return f"<{kind} name={self.name!r} inputs={self.input_names} outputs={self.output_names}>"
+
+
+def _call_options(node: Node, values: dict) -> dict:
+    """The node's keyword options for ``apply``, each symbolic tensor replaced by its value."""
+    if not node.kwargs:
+        return {}
+    return map_structure(lambda v: values[id(v)] if is_symbolic(v) else v, node.kwargs)
 
 
 def _unpack_singleton(structure: Any) -> Any:

@@ -148,11 +148,26 @@ def _per_output_weight(sample_weight, index: int):
 
 
 def _times_mask(sample_weight, mask):
-    """User sample weights with the padding rows zeroed (just the mask when there are none)."""
+    """User sample weights times ``mask`` (padding rows, masked timesteps), aligned on their leading axes."""
     if sample_weight is None:
         return mask
     sample_weight = jnp.asarray(sample_weight, jnp.float32)
-    return sample_weight * jnp.reshape(mask, mask.shape + (1,) * (sample_weight.ndim - 1))
+    rank = max(sample_weight.ndim, mask.ndim)
+    expand = lambda a: jnp.reshape(a, a.shape + (1,) * (rank - a.ndim))
+    return expand(sample_weight) * expand(mask)
+
+
+def joint_mask(output_mask: jax.Array | None, row_mask: jax.Array | None) -> jax.Array | None:
+    """An output's Keras mask (``(batch, time)`` bools) times the padding-row mask ``(batch,)``, as float32.
+
+    As in Keras, masked timesteps weigh nothing in the output's loss and metrics and leave its count.
+    """
+    if output_mask is None:
+        return row_mask
+    joint = jnp.asarray(output_mask, jnp.float32)
+    if row_mask is None:
+        return joint
+    return joint * jnp.reshape(row_mask, row_mask.shape + (1,) * (joint.ndim - 1))
 
 
 def unpack_batch(batch: tuple | list, names: list[str]) -> tuple:
@@ -219,11 +234,12 @@ def make_trainer(
 
     def compute_loss(params, state, x, y, sample_weight, mask, training, rng, hyperparams):
         loss_weights, layers = step_values(hyperparams, weights, names, tunable)
-        outputs, new_state, activity_penalty = model.apply_with_penalty(
+        outputs, new_state, activity_penalty, output_masks = model.apply_masked(
             params, state, x, training, rng, mask, layers
         )
         preds = [in_float32(p) for p in flatten_outputs(outputs, names)]
         targets = flatten_targets(y, names)
+        masks = [joint_mask(output_mask, mask) for output_mask in output_masks]
         per_output = {}
         total = jnp.zeros((), jnp.float32)
         for i, loss_fn in enumerate(loss_fns):
@@ -235,13 +251,13 @@ def make_trainer(
                 targets[i],
                 preds[i],
                 sample_weight=_per_output_weight(sample_weight, i),
-                mask=mask,
+                mask=masks[i],
             )
             per_output[i] = jnp.asarray(value, jnp.float32)
             total = total + loss_weights[i] * per_output[i]
         frozen = trainable_mask(model, params)
         penalty = model.weight_penalty(_frozen_pruned(params, frozen), layers) + activity_penalty
-        return total + penalty, (preds, targets, new_state, per_output)
+        return total + penalty, (preds, targets, new_state, per_output, masks)
 
     tracked = ("loss", *loss_names.values())
 
@@ -252,14 +268,14 @@ def make_trainer(
         return {"loss": zeros, **{name: metric.init() for name, metric, _, _ in metric_entries}}
 
     def update_metrics(metric_state, total, aux, x, sample_weight, mask) -> dict:
-        preds, targets, _, per_output = aux
+        preds, targets, _, per_output, masks = aux
         new = dict(metric_state)
         losses = jnp.stack([total, *(per_output[i] for i in loss_names)])
         real = jnp.float32(jax.tree_util.tree_leaves(x)[0].shape[0]) if mask is None else jnp.sum(mask)
         new["loss"] = _mean_update(new["loss"], losses, real)
         for name, metric, i, weighted in metric_entries:
             user = _per_output_weight(sample_weight, i) if weighted else None
-            weight = user if mask is None else _times_mask(user, mask)
+            weight = user if masks[i] is None else _times_mask(user, masks[i])
             new[name] = metric.update(new[name], targets[i], preds[i], sample_weight=weight)
         return new
 
