@@ -33,9 +33,10 @@ screenshot: $(VENV)/.installed
 		--virtual-time-budget=8000 --screenshot=$(CURDIR)/logs/tensorboard_scalars.png \
 		'http://127.0.0.1:6006/#scalars'; status=$$?; kill $$tb; exit $$status
 
+# Two test processes: the suite is compile-bound and one process keeps about 1.2 of 2 cores busy.
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist worksteal
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test,bench]'

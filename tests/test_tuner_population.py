@@ -68,10 +68,7 @@ def test_four_trials_train_as_one_program_and_score_as_one_at_a_time(tmp_path, d
         assert a.state == b.state == State.COMPLETE and a.params == b.params
         np.testing.assert_allclose(a.value, b.value, rtol=1e-4)
         assert list(a.intermediate_values) == [1, 2]
-    pairs = search(tmp_path, build_rates, 2, x, y, "pairs")
-    assert trained[1:] == [(2, False), (2, True)]  # the second pair ran on the first pair's program
-    for a, b in zip(pairs.study.trials, alone.study.trials, strict=True):
-        np.testing.assert_allclose(a.value, b.value, rtol=1e-4)
+    # a later batch on an earlier batch's programs: see the raw optax test below
     best = together.get_best_models(1)[0]  # the saved best epoch of its member
     x_val, y_val = x[180:], y[180:]
     value = best.evaluate(x_val, y_val, verbose=0, return_dict=True)["loss"]
