@@ -153,6 +153,7 @@ def fit_population(
     trainer, programs = _programs(population, arrays)
     val = None if held_out is None else _validation(population, arrays, held_out, batch_size)
     histories: list[dict] = [{} for _ in range(population.size)]
+    takes_state = on_epoch_end is not None and "state" in inspect.signature(on_epoch_end).parameters
     for epoch in range(epochs):
         if not flags.any():
             break
@@ -173,7 +174,6 @@ def fit_population(
             for name, value in logs[-1].items():
                 histories[i].setdefault(name, []).append(value)
         if on_epoch_end is not None:
-            takes_state = "state" in inspect.signature(on_epoch_end).parameters
             new = on_epoch_end(epoch, logs, state=ps) if takes_state else on_epoch_end(epoch, logs)
             if new is not None:
                 flags = np.asarray(population.flags(new))
