@@ -119,8 +119,8 @@ def test_attention_calls_are_checked_when_the_graph_is_built():
     mha = layers.MultiHeadAttention(2, 3)
     with pytest.raises(TypeError, match="masks from its inputs' Keras masks"):
         mha(x, x, query_mask=x)
-    with pytest.raises(TypeError, match="training mode is set by model.apply"):
-        mha(x, x, training=True)
+    with pytest.raises(NotImplementedError, match="random numbers in inference"):
+        layers.MultiHeadAttention(2, 3, dropout=0.5)(x, x, training=True)
     with pytest.raises(LayerInputError, match=r"value and key that differ in their last dim only"):
         mha(x, dj.Input((5, 3)), key=dj.Input((6, 3)))
     with pytest.raises(LayerInputError, match=r"\[query, value\] or \[query, value, key\]"):

@@ -20,19 +20,10 @@ import jax
 import jax.numpy as jnp
 
 from dagjax import initializers
-from dagjax.layers._base import Layer
+from dagjax.layers._base import Layer, training_option
 from dagjax.layers._specs import TensorSpec, WeightSpec
 
 _SCORE_MODES = ("dot", "concat")
-
-
-def check_symbolic_training(layer: Layer, training: Any) -> None:
-    """A symbolic call takes no training mode: ``model.apply`` sets it for every layer at once."""
-    if training is not None:
-        raise TypeError(
-            f"Layer '{layer.name}' was called with training={training!r}; the training mode is set by "
-            "model.apply (training=...) for every layer at once. Leave it out of the call."
-        )
 
 
 def attention_dropout(layer: Layer, weights: jax.Array, rate: float, training: bool, rng: Any) -> jax.Array:
@@ -76,8 +67,9 @@ class Attention(Layer):
     def __call__(self, inputs: Any, mask: Any = None, return_attention_scores: bool = False,
                  use_causal_mask: bool = False, training: Any = None) -> Any:
         """Record the call on ``[query, value(, key)]``; ``mask``: explicit ``[query_mask, value_mask]``."""
-        check_symbolic_training(self, training)
-        options = {"return_attention_scores": True} if return_attention_scores else {}
+        options = training_option(self, training)
+        if return_attention_scores:
+            options["return_attention_scores"] = True
         if use_causal_mask:
             options["use_causal_mask"] = True
         if mask is not None:

@@ -480,12 +480,13 @@ class Layer(KerasLayerAPI):
                 return _keras_style.call_in_scope(self, args, dict(kwargs))
             if self._keras_style and args:
                 return _keras_style.call_eagerly(self, args, dict(kwargs))
+        training = kwargs.pop("training", None)
         if kwargs:
             raise TypeError(
                 f"Layer '{self.name}' was called with keyword arguments {sorted(kwargs)}; "
                 "pass tensors positionally (training mode is set by model.apply)."
             )
-        return self.record_call(args)
+        return self.record_call(args, training_option(self, training))
 
     def record_call(self, args: tuple, options: dict | None = None) -> Any:
         """Record ``layer(*args, **options)`` on symbolic tensors as a graph node.
@@ -505,8 +506,9 @@ class Layer(KerasLayerAPI):
         specs = jax.tree_util.tree_map(as_spec, args, is_leaf=is_symbolic)
         try:
             self._ensure_built(*specs)
+            shape_options = {key: value for key, value in options.items() if key != "training"}
             option_specs = jax.tree_util.tree_map(
-                lambda v: as_spec(v) if is_symbolic(v) else v, options, is_leaf=is_symbolic
+                lambda v: as_spec(v) if is_symbolic(v) else v, shape_options, is_leaf=is_symbolic
             )
             out_specs = self.compute_output_spec(*_autocast.autocast_inputs(self, specs), **option_specs)
             node = Node(self, args, out_specs, options)
@@ -571,3 +573,22 @@ class Layer(KerasLayerAPI):
 
 
 __all__ = ["Layer", "LayerInputError", "SymbolicTensor", "TensorSpec", "WeightSpec"]
+
+
+def training_option(layer: Layer, training: Any) -> dict:
+    """A symbolic call's ``training=`` as a node option: None follows ``apply``'s mode, a bool fixes it.
+
+    A fixed ``True`` on a layer that draws random numbers is refused: inference (``predict``) gives no rng.
+    """
+    training = getattr(training, "resolved", training)  # a subclassed model's traced ``training``
+    if training is None:
+        return {}
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"Layer '{layer.name}': training= takes True, False or None, got {training!r:.60}.")
+    if training and layer.uses_rng:
+        raise NotImplementedError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) was called with training=True, which would need "
+            "random numbers in inference too (predict draws none). Leave training out: the layer follows "
+            "fit (training) and predict (inference), or call model.apply(..., training=True, rng=key)."
+        )
+    return {"training": bool(training)}

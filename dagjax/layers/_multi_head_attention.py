@@ -28,8 +28,8 @@ import jax
 import jax.numpy as jnp
 
 from dagjax import initializers, regularizers
-from dagjax.layers._attention import attention_dropout, check_symbolic_training
-from dagjax.layers._base import Layer
+from dagjax.layers._attention import attention_dropout
+from dagjax.layers._base import Layer, training_option
 from dagjax.layers._mask_flow import consume_masks
 from dagjax.layers._specs import TensorSpec, WeightSpec
 
@@ -125,7 +125,6 @@ class MultiHeadAttention(Layer):
                  return_attention_scores: bool = False, training: Any = None,
                  use_causal_mask: bool = False) -> Any:
         """Record the call; ``query_mask``/``value_mask``/``key_mask`` come from the inputs' Keras masks."""
-        check_symbolic_training(self, training)
         if any(m is not None for m in (query_mask, value_mask, key_mask)):
             raise TypeError(
                 f"Layer '{self.name}' takes the query, value and key masks from its inputs' Keras masks "
@@ -133,7 +132,9 @@ class MultiHeadAttention(Layer):
                 "(batch, Tq, Tv) to mask pairs of steps."
             )
         args = (query, value) if key is None else (query, value, key)
-        options: dict = {} if attention_mask is None else {"attention_mask": attention_mask}
+        options = training_option(self, training)
+        if attention_mask is not None:
+            options["attention_mask"] = attention_mask
         if return_attention_scores:
             options["return_attention_scores"] = True
         if use_causal_mask:

@@ -91,8 +91,8 @@ def register_layer(cls: type | None = None, *, name: str | None = None) -> Any:
 
 
 def class_name(layer: Layer) -> str:
-    """The name a model file records for ``layer``'s class."""
-    klass = type(layer)
+    """The name a model file records for ``layer``'s class (``saved_class`` when the layer names one)."""
+    klass = getattr(layer, "saved_class", None) or type(layer)
     for key, registered in (*_REGISTERED.items(), *_BUILTINS_ABOVE.items()):
         if registered is klass:
             return key

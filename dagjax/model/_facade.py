@@ -11,12 +11,25 @@ inside the methods: the model package imports nothing above it
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
-# Keras's overridable step methods. dagjax's fit runs one compiled pure step and calls none of them,
-# so a subclass that defines one is refused rather than silently trained with the standard step.
+# Keras's overridable step methods. dagjax's fit runs one compiled pure step and calls none of them
+# (but a pure ``train_step(self, train_state, batch, rng)``), so a subclass that defines one is refused
+# rather than silently trained with the standard step.
 _KERAS_STEP_METHODS = ("train_step", "test_step", "predict_step", "compute_loss", "compute_metrics")
+_PURE_STEP = "train_step(self, train_state, batch, rng) -> (train_state, logs)"
+
+
+def has_pure_train_step(cls: type) -> bool:
+    """Whether ``cls`` defines dagjax's pure ``train_step(self, train_state, batch, rng)``."""
+    step = getattr(cls, "train_step", None)
+    if step is None:
+        return False
+    parameters = [p for p in inspect.signature(step).parameters.values() if p.name != "self"]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return len(parameters) == 3 and all(p.kind in positional for p in parameters)
 
 
 class KerasFacade:
@@ -24,6 +37,7 @@ class KerasFacade:
 
     _session: Any = None
     name: str
+    step_trainer: Any = None  # while fit traces a custom train_step: the trainer of that batch layout
 
     # ------------------------------------------------------------------ training: the session compile makes
     def compile(
@@ -107,16 +121,37 @@ class KerasFacade:
     def _build_for_data(self, x: Any) -> None:
         """Build from the first data given (a ``Sequential`` started without an input shape); else nothing."""
 
+    @property
+    def trainer(self) -> Any:
+        """compile's losses, metrics and optimizer as pure functions (``dagjax.training.core.Trainer``).
+
+        Inside a custom ``train_step``: the ones for the batch being traced (``batch_loss``, ``count_batch``,
+        ``optimizer``, ``metric_results``); elsewhere those for targets shaped like the outputs.
+        """
+        if self.step_trainer is not None:
+            return self.step_trainer
+        return self._compiled_session("read the trainer of").trainer_for([None] * len(self.output_names))
+
     def _refuse_step_overrides(self) -> None:
         """Fail, naming the method, when a subclass defines a Keras step method dagjax would not call."""
-        defined = [name for name in _KERAS_STEP_METHODS if hasattr(type(self), name)]
-        if defined:
+        klass = type(self)
+        defined = [name for name in _KERAS_STEP_METHODS if hasattr(klass, name)]
+        if has_pure_train_step(klass):
+            defined.remove("train_step")
+        if not defined:
+            return
+        if defined[0] == "train_step":
             raise NotImplementedError(
-                f"{type(self).__name__} defines {', '.join(defined)}, which dagjax does not call: fit, "
-                "evaluate and predict run one compiled pure step. For a custom step, write the loop "
-                "over dagjax.training.core.build_trainer's pure train_step (README: the pure core), "
-                f"or remove {defined[0]}."
+                f"{klass.__name__}.train_step{inspect.signature(klass.train_step)} is Keras's stateful form "
+                "(self.optimizer.apply, metric.update_state; or the JAX backend's stateless_call / "
+                f"optimizer.stateless_apply), which dagjax does not run. Write the pure form, {_PURE_STEP}, "
+                "over the TrainState pytree: README, 'A custom training step'."
             )
+        raise NotImplementedError(
+            f"{klass.__name__} defines {', '.join(defined)}, which dagjax does not call: fit, evaluate and "
+            f"predict run compiled pure steps, and only a pure {_PURE_STEP} replaces the default one. "
+            f"Remove {defined[0]}, or move its work into such a train_step."
+        )
 
     def _compiled_session(self, what: str) -> Any:
         if self._session is None:

@@ -47,8 +47,10 @@ from dagjax.layers._operation import Operation
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
 from dagjax.layers._variables import settle_model_layers
 from dagjax.model._config import functional_config, functional_from_config
+from dagjax.model._deferred import GraphOnFirstData
 from dagjax.model._facade import KerasFacade
 from dagjax.model._outputs import requested
+from dagjax.model._subclassed import add_traced_loss, defines_call, trace_call
 from dagjax.model._weights import ModelWeights
 
 
@@ -75,7 +77,7 @@ def _dedupe(names: list[str]) -> list[str]:
     return out
 
 
-class Model(KerasFacade, ModelWeights, Layer):
+class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
     """A directed acyclic graph of layers, from ``inputs`` to ``outputs``.
 
     ``inputs`` and ``outputs`` may each be one symbolic tensor, a list, or a
@@ -89,11 +91,51 @@ class Model(KerasFacade, ModelWeights, Layer):
     autocast = False  # its inputs take its Inputs' dtypes; each of its layers casts for itself
     stop_predicting = False  # set by a callback: predict (which needs no session) stops after this batch
     history = None  # the History of the last fit
+    _subclassed = False  # made without inputs/outputs: its graph is traced from call (``_subclassed``)
+    _traced_losses: list | None = None  # add_loss values while call is being traced
+    _loss_tensors: list = []  # symbolic add_loss values the graph computes (read only; set per graph)
 
-    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True) -> None:
+    def __init__(
+        self, inputs: Any = None, outputs: Any = None, name: str | None = None, trainable: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """``Model(inputs, outputs)``: the graph between them. A subclass with a ``call`` and no
+        ``inputs``/``outputs`` is subclassed (``_subclassed``): its graph is traced from ``call``."""
+        if inputs is None and outputs is None and defines_call(type(self)):
+            Layer.__init__(self, name=name, trainable=trainable, **kwargs)
+            self._reset_weights()
+            self._subclassed = True
+            self._layers, self._nodes, self._sublayers, self._weight_specs = [], [], {}, None
+            self.inputs, self.outputs, self.input_names, self.output_names = [], [], [], []
+            return
+        if inputs is None or outputs is None or kwargs:
+            raise TypeError(
+                "Model(inputs, outputs, name=None, trainable=True) takes the graph's inputs and outputs; "
+                "for a subclassed model, define call(self, inputs) in a Model subclass"
+                + (f" (unexpected arguments {sorted(kwargs)})." if kwargs else ".")
+            )
         super().__init__(name=name if name is not None else unique_name("functional"), trainable=trainable)
         self._build_graph(inputs, outputs)
         self._reset_weights()
+
+    # ------------------------------------------------------------------ subclassed: graph from call
+    def _awaiting_graph(self) -> bool:
+        return self._subclassed and not self._layers
+
+    def _make_graph(self, inputs: Any) -> None:
+        outputs, losses = trace_call(self, inputs)
+        self._build_graph(inputs, outputs, losses)
+        self._params = self._state = self._jitted_apply = None
+
+    @property
+    def saved_class(self) -> type | None:
+        """A subclassed model is saved as the functional graph its ``call`` traced: loading needs no code."""
+        return Model if self._subclassed else None
+
+    def add_loss(self, loss: Any) -> None:
+        """As Keras's: inside a subclassed model's ``call``, a symbolic ``loss`` joins the training loss."""
+        if not add_traced_loss(self, loss):
+            super().add_loss(loss)
 
     def _reset_weights(self) -> None:
         """No weights yet (made on first use), no session, no compiled apply."""
@@ -104,7 +146,8 @@ class Model(KerasFacade, ModelWeights, Layer):
         self._session = None
 
     # ------------------------------------------------------------------ graph
-    def _build_graph(self, inputs: Any, outputs: Any) -> None:
+    def _build_graph(self, inputs: Any, outputs: Any, losses: list | tuple = ()) -> None:
+        """The graph from ``inputs`` to ``outputs``; ``losses``: symbolic ``add_loss`` values too."""
         if isinstance(inputs, tuple):
             inputs = list(inputs)
         if isinstance(outputs, tuple):
@@ -116,7 +159,8 @@ class Model(KerasFacade, ModelWeights, Layer):
         self._input_structure = inputs
         self._output_structure = outputs
 
-        nodes, visit_order = collect_nodes(self.inputs, self.outputs)
+        self._loss_tensors = list(losses)
+        nodes, visit_order = collect_nodes(self.inputs, self.outputs + self._loss_tensors)
         self._check_connected(nodes)
         self._layers = depth_order(nodes, visit_order)
         self._check_names()
@@ -274,6 +318,9 @@ class Model(KerasFacade, ModelWeights, Layer):
         """Fresh ``(params, state)``. When every initializer draws with numpy (the built-in ones do),
         the weights are made on the host, compiling nothing; otherwise one compiled program makes them.
         """
+        if input_specs:  # a model with no graph yet builds from them
+            self._build_for_data(input_specs[0])
+        self._require_graph()
         if rng is None:
             rng = jax.random.key(default_seed())
         if all(isinstance(w.initializer, initializers.Initializer) for w in _weight_specs_under(self)):
@@ -372,16 +419,17 @@ class Model(KerasFacade, ModelWeights, Layer):
             layer_params = params.get(layer.name, {})
             layer_state = new_state.get(layer.name, {})
             given = (hyperparams or {}).get(layer.name)
+            layer_training = node.kwargs.get("training", training)  # a call's training=True/False fixes it
             if isinstance(layer, Model):
                 out, layer_state, inner_penalty, inner_masks = layer.apply_masked(
-                    layer_params, layer_state, *args, training=training, rng=layer_rng, mask=mask,
+                    layer_params, layer_state, *args, training=layer_training, rng=layer_rng, mask=mask,
                     hyperparams=given,
                 )
                 penalty = penalty + inner_penalty
             else:
                 layer_params, args = autocast(layer, layer_params, args)
                 out, layer_state = layer.apply(
-                    layer_params, layer_state, *args, training=training, rng=layer_rng,
+                    layer_params, layer_state, *args, training=layer_training, rng=layer_rng,
                     **batch_mask_kwargs(layer, mask), **hyperparam_kwargs(layer, given),
                     **input_mask_kwargs(layer, arg_masks), **_call_options(node, values),
                 )
@@ -400,6 +448,9 @@ class Model(KerasFacade, ModelWeights, Layer):
                 for tensor, value in zip(node.output_tensors, made):
                     if value is not None:
                         masks[id(tensor)] = value
+        if outputs is None:
+            for tensor in self._loss_tensors:
+                penalty = penalty + jnp.sum(jnp.asarray(values[id(tensor)], jnp.float32))
         result = map_structure(lambda t: values[id(t)], structure)
         tensors = self.outputs if outputs is None else flatten(structure)
         output_masks = [masks.get(id(t)) for t in tensors]
@@ -411,6 +462,9 @@ class Model(KerasFacade, ModelWeights, Layer):
         Each is checked against its Input's shape; arrays (``symbolic=False``) are also given the
         Input's rank and dtype, as ``apply`` takes them. ``symbolic=True``: tensors or specs, only checked.
         """
+        if symbolic:  # a model with no graph yet builds from them
+            self._build_for_data(inputs)
+        self._require_graph()
         names = self.input_names
         flat = by_name(inputs, names, "inputs", kind="input", arrays=True, model=self.name)
         checked = []
@@ -434,6 +488,7 @@ class Model(KerasFacade, ModelWeights, Layer):
             training = kwargs.pop("training", False)
             if kwargs:
                 raise TypeError(f"Unexpected keyword arguments {sorted(kwargs)}.")
+            self._build_for_data(args[0])
             if self._jitted_apply is None:
                 self._jitted_apply = jax.jit(self.apply, static_argnames="training")
             outputs, _ = self._jitted_apply(*self._weights(), args[0], training=training)
@@ -467,9 +522,8 @@ class Model(KerasFacade, ModelWeights, Layer):
 
 def _call_options(node: Node, values: dict) -> dict:
     """The node's keyword options for ``apply``, each symbolic tensor replaced by its value."""
-    if not node.kwargs:
-        return {}
-    return map_structure(lambda v: values[id(v)] if is_symbolic(v) else v, node.kwargs)
+    options = {key: value for key, value in node.kwargs.items() if key != "training"}
+    return map_structure(lambda v: values[id(v)] if is_symbolic(v) else v, options) if options else {}
 
 
 def _unpack_singleton(structure: Any) -> Any:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-
 from dagjax._graph import SymbolicTensor, is_symbolic
 from dagjax._naming import unique_name
 from dagjax.layers import Input, InputLayer, Layer
@@ -29,7 +27,6 @@ class Sequential(Model):
         )
         self._stack: list[Layer] = []
         self._input_tensor: SymbolicTensor | None = None
-        self._pending_compile: tuple[tuple, dict] | None = None  # compile's arguments, until built
         self.input_names: list[str] = []
         self.output_names: list[str] = []  # the last layer's name once one is added
         self._reset_weights()
@@ -85,49 +82,18 @@ class Sequential(Model):
                 )
         self._build_graph(self._input_tensor, out)
 
-    def build(self, input_shape: tuple | None = None) -> None:
-        """Give a Sequential started without an Input its input shape (batch dim included)."""
-        if self._input_tensor is None:
-            if input_shape is None:
-                raise ValueError(f"Sequential '{self.name}' needs an input shape to build.")
-            self._input_tensor = Input(batch_shape=tuple(input_shape))
-            if self._stack:
-                self._rebuild()
-        if self._pending_compile is not None and self._layers:
-            args, kwargs = self._pending_compile
-            self._pending_compile = None
-            super().compile(*args, **kwargs)
+    def _awaiting_graph(self) -> bool:
+        return self._input_tensor is None
 
-    @property
-    def compiled(self) -> bool:
-        """Whether ``compile`` has been called (it may wait for the model to be built)."""
-        return self._session is not None or self._pending_compile is not None
+    def _make_graph(self, inputs: Any) -> None:
+        if not is_symbolic(inputs):
+            raise ValueError(f"Sequential '{self.name}' takes one input, got {type(inputs).__name__}.")
+        self._input_tensor = inputs
+        if self._stack:
+            self._rebuild()
 
-    def compile(self, *args: Any, **kwargs: Any) -> None:
-        """As ``Model.compile``; with no input shape yet, it takes effect when the model is built."""
-        if self._layers or not self._stack:
-            super().compile(*args, **kwargs)
-        else:
-            self._refuse_step_overrides()
-            self._pending_compile = (args, kwargs)
-
-    def _compiled_session(self, what: str) -> Any:
-        if self._pending_compile is not None:
-            self._require_graph()  # compiled, but not built: say how to give it an input shape
-        return super()._compiled_session(what)
-
-    def _build_for_data(self, x: Any) -> None:
-        """With no input shape yet, build for ``x``'s shape past the batch axis (Keras: on first data)."""
-        shape = getattr(x, "shape", None)
-        if not self._layers and self._stack and shape is not None and len(shape) >= 1:
-            self.build((None, *tuple(shape)[1:]))
-
-    def _require_graph(self) -> None:
-        if not self._layers:
-            raise ValueError(
-                f"Sequential '{self.name}' has no input shape yet: start it with "
-                "dj.Input(shape=...), call model.build((None, ...)), or give it arrays first."
-            )
+    def _missing_input_hint(self) -> str:
+        return "start it with dj.Input(shape=...), call model.build((None, ...)), or give it arrays first"
 
     @property
     def layers(self) -> list[Layer]:
@@ -142,20 +108,6 @@ class Sequential(Model):
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Sequential:
         """The Sequential a ``get_config()`` describes, with fresh weights (as Keras's)."""
         return sequential_from_config(cls, config, custom_objects)
-
-    def init(self, rng: jax.Array | None = None, *input_specs: Any) -> tuple[dict, dict]:
-        """As ``Model.init``; a Sequential with no input shape yet first builds from ``input_specs[0]``."""
-        if not self._layers and input_specs:
-            self.build(input_specs[0].shape)
-        self._require_graph()
-        return super().init(rng)
-
-    def flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
-        """As ``Model.flat_inputs``; a Sequential with no input shape yet builds from a symbolic input."""
-        if not self._layers and symbolic:
-            self.build(inputs.shape)
-        self._require_graph()
-        return super().flat_inputs(inputs, symbolic)
 
     def _build_graph(self, inputs: Any, outputs: Any) -> None:
         if not self._stack:

@@ -3,9 +3,11 @@
 from dagjax.training.core._compile_config import NotSerializableError as NotSerializableError
 from dagjax.training.core._compile_config import compile_arguments as compile_arguments
 from dagjax.training.core._compile_config import compile_config as compile_config
+from dagjax.training.core._custom_step import with_custom_step as with_custom_step
 from dagjax.training.core._hyperparams import STEP_HYPERPARAMS as STEP_HYPERPARAMS
 from dagjax.training.core._objective import Objective as Objective
 from dagjax.training.core._objective import resolve_objective as resolve_objective
+from dagjax.training.core._trainer import LossAux as LossAux
 from dagjax.training.core._trainer import Trainer as Trainer
 from dagjax.training.core._trainer import TrainState as TrainState
 from dagjax.training.core._trainer import build_trainer as build_trainer

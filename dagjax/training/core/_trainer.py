@@ -76,6 +76,20 @@ class Trainer(NamedTuple):
     host_results: Callable
     metric_entries: tuple  # (log name, Metric, output index, weighted) per compiled metric
     hyperparams: Callable  # () -> the step's traced hyperparameters at compile's values
+    batch_loss: Callable  # (params, state, batch, rng, training=True) -> (loss, LossAux)
+    count_batch: Callable  # (metrics, loss, aux, batch) -> metrics with this batch counted
+    optimizer: Any  # the optax transformation the step applies (frozen weights masked, loss-scaled)
+    train_results: Callable  # (ts) -> the logs fit shows while training (metric_results, or a custom step's)
+
+
+class LossAux(NamedTuple):
+    """What :attr:`Trainer.batch_loss` computes besides the loss, for the metrics and the next state."""
+
+    preds: list  # one output per model output, float32
+    targets: list  # the batch's targets in output order (None where absent)
+    state: Any  # the model's new state (BatchNormalization's moving statistics, ...)
+    per_output: dict  # output index -> its loss, for outputs that have one
+    masks: list  # per output: its joint Keras and padding mask, or None
 
 
 def flatten_outputs(structure: Any, names: list[str]) -> list:
@@ -257,7 +271,7 @@ def make_trainer(
             total = total + loss_weights[i] * per_output[i]
         frozen = trainable_mask(model, params)
         penalty = model.weight_penalty(_frozen_pruned(params, frozen), layers) + activity_penalty
-        return total + penalty, (preds, targets, new_state, per_output, masks)
+        return total + penalty, LossAux(preds, targets, new_state, per_output, masks)
 
     tracked = ("loss", *loss_names.values())
 
@@ -296,7 +310,7 @@ def make_trainer(
         updates, opt_state = tx.update(grads, ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)
         metric_state = update_metrics(ts.metrics, total, aux, x, sample_weight, mask)
-        new_ts = TrainState(params, aux[2], opt_state, ts.step + 1, metric_state)
+        new_ts = TrainState(params, aux.state, opt_state, ts.step + 1, metric_state)
         return new_ts, metric_results(new_ts)
 
     def eval_step(ts: TrainState, batch: tuple, hyperparams: dict | None = None) -> TrainState:
@@ -309,6 +323,22 @@ def make_trainer(
         """The model's outputs in inference mode, in its output structure."""
         outputs, _ = model.apply(params, state, x, training=False)
         return outputs
+
+    def batch_loss(
+        params: dict, state: dict, batch: tuple, rng: jax.Array | None, training: bool = True,
+        hyperparams: dict | None = None,
+    ) -> tuple[jax.Array, LossAux]:
+        """The step's total loss on ``batch`` (compiled losses, weights, penalties) and its :class:`LossAux`.
+
+        Differentiate it with ``jax.value_and_grad(..., has_aux=True)`` in a custom ``train_step``.
+        """
+        x, y, sample_weight, mask = unpack_batch(batch, names)
+        return compute_loss(params, state, x, y, sample_weight, mask, training, rng, hyperparams)
+
+    def count_batch(metrics: dict, loss: jax.Array, aux: LossAux, batch: tuple) -> dict:
+        """``metrics`` with ``batch`` counted: its loss (from :func:`batch_loss`) and compiled metrics."""
+        x, _, sample_weight, mask = unpack_batch(batch, names)
+        return update_metrics(metrics, loss, aux, x, sample_weight, mask)
 
     def reset_metrics(ts: TrainState) -> TrainState:
         """``ts`` with every loss tracker and metric zeroed."""
@@ -344,6 +374,10 @@ def make_trainer(
         host_results,
         metric_entries,
         hyperparams,
+        batch_loss,
+        count_batch,
+        tx,
+        metric_results,
     )
 
 

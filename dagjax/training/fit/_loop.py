@@ -95,6 +95,11 @@ class Loop:
         self._results = jax.jit(
             lambda metrics: trainer.metric_results(TrainState(None, None, None, None, metrics))
         )
+        self._train_results = self._results  # unless a custom train step logs its own (``core._custom_step``)
+        if trainer is not None and trainer.train_results is not trainer.metric_results:
+            self._train_results = jax.jit(
+                lambda metrics: trainer.train_results(TrainState(None, None, None, None, metrics))
+            )
         self._fresh_metrics: dict | None = None  # zeroed metrics made ahead by ``prepare_reset``
         self._counts = {"train": 1, "test": 1}  # steps per fused call, learnt as calls are timed
         self._warm = {"train": False, "test": False}  # whether the fused program has run (compiled)
@@ -109,9 +114,9 @@ class Loop:
         """Make the next epoch's zeroed metrics now (placing them on the device takes a few 100 us)."""
         self._fresh_metrics = self.trainer.reset_metrics(TrainState(None, None, None, None, {})).metrics
 
-    def logs(self, metrics: dict) -> dict:
+    def logs(self, metrics: dict, training: bool = False) -> dict:
         """The running logs (device arrays) from a metric state, sorted by name."""
-        return self.ordered(self._results(metrics))
+        return self.ordered((self._train_results if training else self._results)(metrics))
 
     @property
     def metric_entries(self) -> tuple:
@@ -174,11 +179,11 @@ class Loop:
         """Logs sorted by name, as Keras's JAX backend hands them to callbacks and ``History``."""
         return dict(sorted(logs.items()))
 
-    def _floats(self, metrics: dict) -> dict:
+    def _floats(self, metrics: dict, training: bool = False) -> dict:
         """The logs as Python floats (arrays for vector metrics); on the host when all are losses."""
         logs = self.trainer.host_results(metrics)
         if logs is None:
-            logs = jax.device_get(self._results(metrics))
+            logs = jax.device_get((self._train_results if training else self._results)(metrics))
         return {k: log_value(v) for k, v in self.ordered(logs).items()}
 
     def train_epoch(
@@ -222,7 +227,7 @@ class Loop:
                 ts = program(*args)
                 done += chunk.count
                 if watched:
-                    logs = self.logs(ts.metrics)
+                    logs = self.logs(ts.metrics, training=True)
                     if fused and self.steps_per_execution == "auto":
                         jax.block_until_ready(logs)  # the call is timed to size the next one
                     end = lambda done=done, logs=logs: callbacks.on_train_batch_end(done - 1, logs)
@@ -234,7 +239,7 @@ class Loop:
             raise
         if ahead is not None and done:
             ahead(done)
-        return ts, done, self._floats(ts.metrics) if done else None
+        return ts, done, self._floats(ts.metrics, training=True) if done else None
 
     def evaluate(self, ts: TrainState, take: Callable, fused: bool, callbacks: Any) -> dict:
         """Losses and metrics over every batch ``take`` gives, as Python floats (``callbacks``: or None)."""

@@ -26,6 +26,7 @@ import numpy as np
 
 from dagjax._naming import default_seed
 from dagjax.layers._keras_style import may_add_losses
+from dagjax.model._facade import has_pure_train_step
 from dagjax.training.core import (
     Objective,
     Trainer,
@@ -34,6 +35,7 @@ from dagjax.training.core import (
     make_trainer,
     resolve_objective,
     trainable_only,
+    with_custom_step,
 )
 from dagjax.training.fit import _perf
 from dagjax.training.fit._arguments import check_batch_size, check_execution, check_fit_arguments
@@ -252,7 +254,10 @@ class FitSession:
         """A trainer for targets of these shapes (None: like the output), for this session's objective."""
         preds = [t.shape for t in self.model.outputs]
         shapes = [p if s is None else s for s, p in zip(target_shapes, preds)]
-        return make_trainer(self.model, objective or self.objective, self.optimizer, shapes)
+        trainer = make_trainer(self.model, objective or self.objective, self.optimizer, shapes)
+        if has_pure_train_step(type(self.model)):
+            trainer = with_custom_step(trainer, self.model, self.model.train_step, shapes)
+        return trainer
 
     def _loop_for(self, source: DataSource) -> Loop:
         """The compiled loop for the source's target shapes (a new target layout builds a new trainer)
@@ -265,7 +270,9 @@ class FitSession:
         return self._loops[key]
 
     def _require_loss(self) -> None:
-        if not self.objective.trains and not may_add_losses(self.model):  # add_loss may give one
+        model = self.model
+        own_loss = may_add_losses(model) or model._loss_tensors or has_pure_train_step(type(model))
+        if not self.objective.trains and not own_loss:  # add_loss or the model's own train_step may give one
             raise ValueError("No loss to train on: pass `loss` to compile().")
 
     # ------------------------------------------------------------------ fit / evaluate
