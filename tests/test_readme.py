@@ -68,3 +68,18 @@ def test_the_readme_population_snippets_run_as_written():
     assert sorted(lengths) == [2, 2, 4, 4]  # two members pruned after the second epoch
     exec(step_snippet, namespace)
     assert namespace["logs"]["loss"].shape == (4,) and namespace["ps"].train.step.tolist() == [1, 1, 0, 1]
+
+
+def test_the_custom_step_snippet_trains_and_clips():
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    (snippet,) = [s for s in SNIPPETS if "def train_step(self, train_state, batch, rng)" in s]
+    namespace = {"dj": dj, "layers": layers, "jax": jax, "jnp": jnp, "optax": optax}
+    exec(snippet, namespace)
+    model = namespace["Clipped"]()
+    model.compile(optax.sgd(1e-2), "mse")
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    history = model.fit(x, 100 * x[:, :1], epochs=2, batch_size=4, verbose=0).history  # large grads: clipped
+    assert len(history["loss"]) == 2 and history["loss"][1] < history["loss"][0]
