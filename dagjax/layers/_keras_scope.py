@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 _stack = threading.local()
+_DRAWS_BASE = 1 << 30  # random draws fold keys far from the sublayer calls' 0, 1, 2...
 
 
 class UntraceableCallError(TypeError):
@@ -71,6 +72,7 @@ class BindingScope(LossCollector):
         self.rng = rng
         self.declaring = declaring  # first call: sublayers build on the shapes they are called on
         self.calls = 0  # sublayer calls so far, each folding its own rng
+        self.draws = 0  # dagjax.random draws so far, each folding its own key from _DRAWS_BASE on
         self._paths: dict[int, tuple] | None = None
 
     def path_of(self, layer: Any) -> tuple | None:
@@ -100,6 +102,18 @@ class BindingScope(LossCollector):
         for key in path[:-1]:
             node = node.setdefault(key, {})
         node[path[-1]] = value
+
+    def next_random_key(self) -> Any:
+        """A fresh key for a ``dagjax.random`` draw in ``call`` (None without an rng).
+
+        Drawing while the layer is being declared marks it as one that draws, so models give it an rng.
+        """
+        if self.declaring:
+            self.layer.__dict__["_draws_random"] = True
+        if self.rng is None:
+            return None
+        self.draws += 1
+        return jax.random.fold_in(self.rng, _DRAWS_BASE + self.draws)
 
     def sublayer_rng(self) -> Any:
         """A key of its own for the next sublayer call (None when the call has none)."""

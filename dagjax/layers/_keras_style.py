@@ -168,7 +168,8 @@ def declare(layer: Any, *input_specs: Any) -> list[WeightSpec]:
         layer.__dict__["_keras_declared"] = None
         raise
     # A model gives a layer a key only when it draws random numbers: it does when a sublayer does.
-    layer.uses_rng = any(sub.uses_rng for sub in tracked_sublayers(layer).values())
+    drew = layer.__dict__.get("_draws_random", False)  # its call used dagjax.random (``layers._random``)
+    layer.uses_rng = drew or any(sub.uses_rng for sub in tracked_sublayers(layer).values())
     return specs
 
 
