@@ -63,3 +63,10 @@ def test_data_without_a_shape_still_asks_for_one():
     batches = ((np.ones((4, 3), "float32"), np.ones((4, 2), "float32")) for _ in range(2))
     with pytest.raises(ValueError, match=r"no input shape yet.*Input\(shape=...\).*build"):
         model.fit(batches, verbose=0)
+
+
+def test_integer_data_builds_an_integer_input_for_a_first_embedding():
+    model = dj.Sequential([layers.Embedding(20, 4), layers.GlobalAveragePooling1D(), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(np.arange(24).reshape(4, 6) % 20, np.zeros((4, 1)), verbose=0)
+    assert model.inputs[0].dtype == np.int32 and model.count_params() == 20 * 4 + 5

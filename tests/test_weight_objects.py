@@ -111,3 +111,13 @@ def test_a_layer_in_no_model_holds_default_seeded_weights():
     alone = dense.get_weights()
     model = dj.Model(inputs, dense(inputs))
     assert all(np.array_equal(a, b) for a, b in zip(alone, model.get_weights()))
+
+
+def test_a_built_in_layer_has_its_weights_as_attributes_and_models_list_the_same_objects():
+    x = dj.Input((3,))
+    dense = dj.layers.Dense(2)
+    model = dj.Model(x, dense(x))
+    assert dense.kernel is model.trainable_weights[0] and dense.bias in model.trainable_weights
+    assert dense.kernel.path == "dense/kernel" and dense.kernel.shape == (3, 2)
+    with pytest.raises(AttributeError, match="'Dense' object has no attribute 'gamma'"):
+        _ = dense.gamma

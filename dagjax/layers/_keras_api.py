@@ -75,6 +75,16 @@ class KerasLayerAPI:
             return [_variable_of(self, path, where=(self, path)) for _, path in self.weight_paths()]
         return [_variable_of(self, path) for _, path in self.weight_paths()]
 
+    def __getattr__(self, name: str) -> Any:
+        """A built layer's own weight by name (``dense.kernel``), as Keras's layers have them."""
+        if hasattr(type(self), name):  # a property that raised AttributeError: let its own message through
+            return object.__getattribute__(self, name)
+        if not name.startswith("_"):
+            for spec in self.__dict__.get("_weight_specs") or ():
+                if spec.name == name:
+                    return _variable_of(self, (name,))
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
     @property
     def trainable_weights(self) -> list[Variable]:
         """The weights training updates: none for a frozen layer, as Keras."""
@@ -131,9 +141,16 @@ def _variable_of(layer: Any, path: tuple, where: tuple | None = None) -> Variabl
     for key in path[:-1]:
         owner = owner.sublayers[key]
     spec = next(w for w in owner.weight_specs if w.name == path[-1])
+    # One object per weight and holder, so that `w in model.trainable_weights` and `is` work as in Keras:
+    # a model's view of a weight whose home is that model is the layer's own object.
+    home = owner.__dict__.get("_weights_home")
+    if where is not None and home is not None and home[0]() is where[0] and (*home[1], spec.name) == where[1]:
+        where = None
     if where is not None:
-        return Variable(owner, spec.name, spec.shape, spec.dtype, spec.trainable, where=where)
-    cache = owner.__dict__.setdefault("_keras_variables", {})
-    if spec.name not in cache:
-        cache[spec.name] = Variable(owner, spec.name, spec.shape, spec.dtype, spec.trainable)
-    return cache[spec.name]
+        cache, key = where[0].__dict__.setdefault("_model_variables", {}), where[1]
+    else:
+        cache, key = owner.__dict__.setdefault("_keras_variables", {}), spec.name
+    found = cache.get(key)
+    if found is None or found._layer is not owner or found.shape != tuple(spec.shape):
+        found = cache[key] = Variable(owner, spec.name, spec.shape, spec.dtype, spec.trainable, where=where)
+    return found
