@@ -182,3 +182,10 @@ def test_keras_stateful_steps_are_refused_with_the_pure_form():
     pure_form = r"stateless_call.*train_step\(self, train_state, batch, rng\)"
     with pytest.raises(NotImplementedError, match=pure_form):
         KerasStep().compile("adam", "mse")
+
+
+def test_a_population_refuses_a_model_with_its_own_step():
+    model = Clipped(1.0)
+    model.build((None, 4))
+    with pytest.raises(NotImplementedError, match="defines its own train_step; a population"):
+        dj.population.Population(model, "mse", optax.sgd(0.1), size=2)

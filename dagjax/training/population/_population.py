@@ -36,6 +36,7 @@ import numpy as np
 import optax
 
 from dagjax.layers import flat_tunables
+from dagjax.model._facade import has_pure_train_step
 from dagjax.training.core import (
     Trainer,
     TrainState,
@@ -95,6 +96,12 @@ class Population:
         weighted_metrics: Any = None,
         target_shapes: list | None = None,
     ) -> None:
+        model._refuse_step_overrides()
+        if has_pure_train_step(type(model)):
+            raise NotImplementedError(
+                f"{type(model).__name__} defines its own train_step; a population (and DeepEnsemble, and the "
+                "tuners' population path) trains every member with the default step. Train it with fit."
+            )
         names = list(model.output_names)
         self.model = model
         abstract = model.abstract_weights(trainable=True)
