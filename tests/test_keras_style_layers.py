@@ -493,3 +493,39 @@ def test_a_sublayer_takes_its_calls_own_keyword_arguments():
             return self.scale(inputs, factor=3.0)
 
     close(Outer()(np.ones((1, 2), "float32")), [[3.0, 3.0]])
+
+
+def _masked_model(k):
+    """The masking guide's layers that read ``mask`` in call: a masked mean, and TemporalSoftmax."""
+
+    class MaskedMean(k.layers.Layer):
+        def call(self, inputs, mask=None):
+            weights = k.ops.expand_dims(k.ops.cast(mask, inputs.dtype), -1)
+            return k.ops.sum(inputs * weights, axis=1) / k.ops.maximum(k.ops.sum(weights, axis=1), 1.0)
+
+        def compute_mask(self, inputs, mask=None):
+            return None  # the mask is used up here: Keras then counts the layer as supporting masks
+
+    class TemporalSoftmax(k.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.supports_masking = True
+
+        def call(self, inputs, mask=None):
+            assert mask is not None
+            broadcast_float_mask = k.ops.expand_dims(k.ops.cast(mask, "float32"), -1)
+            inputs_exp = k.ops.exp(inputs) * broadcast_float_mask
+            inputs_sum = k.ops.sum(inputs_exp * broadcast_float_mask, axis=1, keepdims=True)
+            return inputs_exp / inputs_sum
+
+    inputs = k.Input(shape=(None,), dtype="int32")
+    x = k.layers.Embedding(input_dim=10, output_dim=3, mask_zero=True)(inputs)
+    return k.Model(inputs, [MaskedMean()(x), TemporalSoftmax()(k.layers.Dense(1)(x))])
+
+
+def test_call_gets_its_inputs_mask_as_in_keras():
+    theirs, ours = _masked_model(keras), _masked_model(dj)
+    ours.set_weights(theirs.get_weights())
+    tokens = np.array([[3, 1, 4, 0, 0], [5, 9, 2, 6, 5]])
+    for expected, got in zip(theirs(tokens), ours(tokens)):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

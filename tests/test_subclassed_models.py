@@ -10,6 +10,7 @@ import optax
 import pytest
 
 import dagjax as dj
+from dagjax import population
 from dagjax.layers._keras_scope import UntraceableCallError
 
 RNG = np.random.default_rng(0)
@@ -188,4 +189,4 @@ def test_a_population_refuses_a_model_with_its_own_step():
     model = Clipped(1.0)
     model.build((None, 4))
     with pytest.raises(NotImplementedError, match="defines its own train_step; a population"):
-        dj.population.Population(model, "mse", optax.sgd(0.1), size=2)
+        population.Population(model, "mse", optax.sgd(0.1), size=2)

@@ -51,12 +51,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from dagjax import initializers, regularizers
-from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic
+from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic, map_structure
 from dagjax._naming import to_snake_case, unique_name
 from dagjax.layers import _autocast, _keras_style
 from dagjax.layers import _dtype_policy as dtype_policies
 from dagjax.layers._keras_api import KerasLayerAPI
-from dagjax.layers._mask_flow import masked_inputs, output_mask_specs
+from dagjax.layers._mask_flow import masked_inputs, output_mask_specs, visible_mask
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, merge_probes, probe
 from dagjax.layers._tunable import factor_tunables, regularized
 
@@ -146,6 +146,12 @@ class Layer(KerasLayerAPI):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._keras_style = _keras_style.is_keras_style(cls)
+        if not cls._keras_style:
+            return
+        if "uses_input_mask" not in vars(cls):  # call(inputs, mask=None) gets the masks
+            cls.uses_input_mask = "mask" in inspect.signature(cls.call).parameters
+        if "supports_masking" not in vars(cls) and cls.compute_mask is not Layer.compute_mask:
+            cls.supports_masking = True  # as Keras 3: a layer with its own compute_mask supports masking
 
     input_ndim: int | None = None
     min_ndim: int | None = None
@@ -189,11 +195,16 @@ class Layer(KerasLayerAPI):
         raise NotImplementedError(f"{type(self).__name__} must implement call() or apply().")
 
     def apply(
-        self, params: dict, state: dict, *inputs: Any, training: bool = False, rng: jax.Array | None = None
+        self, params: dict, state: dict, *inputs: Any, training: bool = False, rng: jax.Array | None = None,
+        input_mask: Any = None,
     ) -> tuple[Any, dict]:
-        """``(outputs, new_state)``: pure, safe under ``jit``/``grad``/``vmap``."""
+        """``(outputs, new_state)``: pure, safe under ``jit``/``grad``/``vmap``.
+
+        ``input_mask`` (Keras-style layers whose ``call`` takes ``mask``): the arguments' Keras masks.
+        """
         if self._keras_style:
-            return _keras_style.apply(self, params, state, *inputs, training=training, rng=rng)
+            masks = _keras_style.call_mask_kwargs(input_mask)
+            return _keras_style.apply(self, params, state, *inputs, training=training, rng=rng, **masks)
         return self.call(params, *inputs), state
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
@@ -288,10 +299,10 @@ class Layer(KerasLayerAPI):
             probes = jax.tree_util.tree_map(lambda s: probe(s, size), (input_specs, tensors))
             try:
                 out, _ = jax.eval_shape(
-                    lambda p, s, xs: self.apply(
-                        _autocast.autocast_weights(self, p), s, *xs[0], training=False, **xs[1], **static
+                    lambda p, s, xs, m: self.apply(
+                        _autocast.autocast_weights(self, p), s, *xs[0], training=False, **xs[1], **m, **static
                     ),
-                    params, state, probes,
+                    params, state, probes, _keras_style.mask_probes(self, size),
                 )
             except Exception as err:
                 if not has_unknown or str(size) not in str(err):
@@ -504,6 +515,7 @@ class Layer(KerasLayerAPI):
                 "or build a dj.Model and call the model."
             )
         specs = jax.tree_util.tree_map(as_spec, args, is_leaf=is_symbolic)
+        self.__dict__["_call_masks"] = map_structure(visible_mask, args) if self.uses_input_mask else None
         try:
             self._ensure_built(*specs)
             shape_options = {key: value for key, value in options.items() if key != "training"}
@@ -520,6 +532,8 @@ class Layer(KerasLayerAPI):
             raise self.input_error(
                 f"cannot be called on input shape {describe_shapes(specs)}: {err}"
             ) from err
+        finally:
+            self.__dict__.pop("_call_masks", None)
         self._inbound_nodes.append(node)
         return node.outputs
 

@@ -163,7 +163,8 @@ def declare(layer: Any, *input_specs: Any) -> list[WeightSpec]:
     layer.__dict__["_keras_declared"] = specs  # from here on, add_weight is an error
     try:
         probes = jax.tree_util.tree_map(lambda s: probe(s, PROBE_SIZES[0]), input_specs)
-        jax.eval_shape(lambda xs: apply(layer, {}, {}, *xs, declaring=True)[0], probes)
+        masks = call_mask_kwargs(mask_probes(layer, PROBE_SIZES[0]).get("input_mask"))
+        jax.eval_shape(lambda xs, m: apply(layer, {}, {}, *xs, declaring=True, **m)[0], probes, masks)
     except BaseException:
         layer.__dict__["_keras_declared"] = None
         raise
@@ -183,6 +184,27 @@ def output_spec(layer: Any, *input_specs: Any) -> Any:
     shape = layer.compute_output_shape(*args, **kwargs)
     is_shape = lambda s: isinstance(s, tuple) and all(d is None or isinstance(d, int) for d in s)
     return jax.tree_util.tree_map(lambda s: TensorSpec(s, layer.dtype), shape, is_leaf=is_shape)
+
+
+# ------------------------------------------------------------------ masks for call(inputs, mask=None)
+def call_mask_kwargs(input_mask: Any) -> dict:
+    """``{"mask": ...}`` for ``call`` from the arguments' masks: one argument's own, else the list of them."""
+    if input_mask is None:
+        return {}
+    masks = list(input_mask)
+    return {"mask": masks[0] if len(masks) == 1 else masks}
+
+
+def mask_probes(layer: Any, size: int) -> dict:
+    """``{"input_mask": shapes}`` of the masks the call being recorded sees, to trace ``call`` with; or {}."""
+    masks = layer.__dict__.get("_call_masks")
+    if masks is None or not any(m is not None for m in jax.tree_util.tree_leaves(masks, is_leaf=_is_none)):
+        return {}
+    return {"input_mask": jax.tree_util.tree_map(lambda s: probe(s, size), masks)}
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
 
 
 # ------------------------------------------------------------------ running call
