@@ -274,8 +274,6 @@ def test_wrong_rank_and_merge_shapes_and_dtype():
         layers.RepeatVector(2)(dj.Input((2, 3)))
     with pytest.raises(ValueError, match=r"cannot merge.*\(None, 3\).*\(None, 4\)"):
         layers.add([dj.Input((3,)), dj.Input((4,))])
-    with pytest.raises(ValueError, match="expects integer indices.*float32"):
-        layers.Embedding(5, 2)(dj.Input((3,)))
     with pytest.raises(ValueError, match="cannot concatenate"):
         layers.concatenate([dj.Input((3, 2)), dj.Input((4, 2))])
 

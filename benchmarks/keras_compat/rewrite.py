@@ -25,7 +25,7 @@ SHIM = "keras_compat.testing_shim"
 NAMES = {
     ("keras.src", "testing"): (SHIM, None),
     ("keras.src.backend.common.keras_tensor", "KerasTensor"): ("dagjax", "KerasTensor"),
-    ("keras.src.dtype_policies", "dtype_policy"): ("dagjax", "dtype_policies"),
+    ("keras.src.dtype_policies", "dtype_policy"): ("dagjax", "config"),  # keras.config.dtype_policy
     ("keras.src.layers.core.input_layer", "Input"): ("dagjax.layers", "Input"),
     ("keras.src.layers.input_spec", "InputSpec"): ("dagjax.layers", "InputSpec"),
     ("keras.src.models", "Functional"): ("dagjax.models", "Functional"),
