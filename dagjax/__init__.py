@@ -24,6 +24,7 @@ from dagjax import mixed_precision as mixed_precision
 from dagjax import models as models
 from dagjax import ops as ops
 from dagjax import optimizers as optimizers
+from dagjax import saving as saving
 from dagjax import utils as utils
 from dagjax.io import load_model as load_model
 from dagjax.io import register_layer as register_layer

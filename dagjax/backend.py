@@ -15,6 +15,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from dagjax._graph import SymbolicTensor as KerasTensor  # noqa: F401 - Keras's backend exports it too
 from dagjax._graph import is_symbolic
 from dagjax._naming import clear_session as clear_session
 

@@ -4,6 +4,8 @@ The measure itself (the guides' examples and Keras's ``functional_test.py`` with
 imports changed) is a benchmark, too slow for the suite; these are its findings, small.
 """
 
+import copy
+
 import jax.numpy as jnp
 import keras
 import numpy as np
@@ -69,3 +71,98 @@ def test_backend_answers_as_keras_on_jax():
     assert backend.epsilon() == keras.backend.epsilon()
     assert backend.is_keras_tensor(dj.Input((2,))) and not backend.is_keras_tensor(np.zeros(2))
     assert dj.models.Functional is dj.Model and dj.KerasTensor is dj.SymbolicTensor
+
+
+# A Keras 2 model config (as Keras 3 still reads it): [layer, call, output, kwargs] references.
+_LEGACY_CONFIG = {
+    "name": "legacy",
+    "layers": [
+        {
+            "class_name": "InputLayer",
+            "name": "input_1",
+            "config": {"batch_input_shape": [None, 3], "dtype": "float32", "name": "input_1"},
+            "inbound_nodes": [],
+        },
+        {
+            "class_name": "Dense",
+            "name": "hidden",
+            "config": {"units": 4, "name": "hidden", "activation": "relu"},
+            "inbound_nodes": [[["input_1", 0, 0, {}]]],
+        },
+        {
+            "class_name": "Dense",
+            "name": "out",
+            "config": {"units": 2, "name": "out"},
+            "inbound_nodes": [[["hidden", 0, 0, {}]]],
+        },
+    ],
+    "input_layers": [["input_1", 0, 0]],
+    "output_layers": [["out", 0, 0]],
+}
+
+
+def test_model_from_a_keras_2_config_as_keras():
+    k_model = keras.Model.from_config(copy.deepcopy(_LEGACY_CONFIG))  # Keras's pops keys from it
+    d_model = dj.Model.from_config(copy.deepcopy(_LEGACY_CONFIG))
+    assert [layer.name for layer in d_model.layers] == [layer.name for layer in k_model.layers]
+    d_model.set_weights(k_model.get_weights())
+    x = np.random.default_rng(0).normal(size=(2, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(d_model(x)), np.asarray(k_model(x)), rtol=1e-5, atol=1e-6)
+
+
+def test_broken_configs_say_what_is_wrong():
+    missing = {**_LEGACY_CONFIG, "layers": _LEGACY_CONFIG["layers"][:1] + _LEGACY_CONFIG["layers"][2:]}
+    with pytest.raises(ValueError, match="refers to layer 'hidden'.*Missing node: hidden"):
+        dj.Model.from_config(missing)
+    looped = [dict(entry) for entry in _LEGACY_CONFIG["layers"]]
+    looped[1]["inbound_nodes"] = [[["out", 0, 0, {}]]]
+    with pytest.raises(ValueError, match=r"never run.*\(a loop\).*'hidden', 'out'"):
+        dj.Model.from_config({**_LEGACY_CONFIG, "layers": looped})
+
+
+def test_keras_style_layer_that_states_its_output_is_not_traced_at_build():
+    # Keras's functional_test.py test_training_arg: a layer whose compute_output_spec says its
+    # output is not traced when called on symbolic tensors, so `training` reaches call as given.
+    seen = []
+
+    class Canary(layers.Layer):
+        def call(self, x, training=False):
+            seen.append(training)
+            return x * 2.0
+
+        def compute_output_spec(self, x, training=False):
+            return backend.KerasTensor(x.shape, dtype=x.dtype)
+
+    inputs = dj.Input(shape=(3,), batch_size=2)
+    model = dj.Model(inputs, Canary()(inputs))
+    assert seen == [] and model.output.shape == (2, 3)
+    out = model(np.ones((2, 3), "float32"), training=True)
+    np.testing.assert_allclose(np.asarray(out), 2 * np.ones((2, 3)))
+    assert seen == [True]
+
+
+def test_saving_namespace_round_trips_a_registered_layer(tmp_path):
+    @dj.saving.register_keras_serializable(package="compat_test")
+    class Scale(layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    inputs = dj.Input((2,))
+    model = dj.Model(inputs, Scale(3.0)(layers.Dense(2)(inputs)))
+    serialized = dj.saving.serialize_keras_object(model)
+    assert serialized["config"]["layers"][-1]["class_name"] == "compat_test>Scale"
+    revived = dj.saving.deserialize_keras_object(serialized)
+    assert revived.get_config() == model.get_config()
+    path = str(tmp_path / "scaled.keras")
+    model.save(path)
+    x = np.ones((1, 2), "float32")
+    np.testing.assert_allclose(np.asarray(dj.saving.load_model(path)(x)), np.asarray(model(x)), rtol=1e-6)
+    with pytest.raises(TypeError, match="layer and model classes only.*custom_objects"):
+        dj.saving.register_keras_serializable()(lambda y_true, y_pred: y_pred)
