@@ -169,7 +169,7 @@ def _modern_call(call: Any) -> Any:
     tensors = [{"tensor": x[:3]} for x in call]
     kwargs = {k: v for x in call for k, v in x[3].items()}
     args = tensors[0] if len(tensors) == 1 else tensors
-    return {"args": [args], "kwargs": kwargs} if kwargs else args
+    return {"args": [args], "kwargs": kwargs} if kwargs else [args]
 
 
 def _modern_ends(ends: Any) -> Any:
