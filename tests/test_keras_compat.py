@@ -166,3 +166,27 @@ def test_saving_namespace_round_trips_a_registered_layer(tmp_path):
     np.testing.assert_allclose(np.asarray(dj.saving.load_model(path)(x)), np.asarray(model(x)), rtol=1e-6)
     with pytest.raises(TypeError, match="layer and model classes only.*custom_objects"):
         dj.saving.register_keras_serializable()(lambda y_true, y_pred: y_pred)
+
+
+def test_an_extra_input_entry_is_dropped_with_keras_warning():
+    # Keras's functional_test.py test_input_dict_with_extra_field: warned about once, then ignored.
+    k_in, d_in = keras.Input((3,), name="a"), dj.Input((3,), name="a")
+    k_model, d_model = keras.Model({"a": k_in}, k_in * 5 + 2), dj.Model({"a": d_in}, d_in * 5 + 2)
+    data = {"a": np.ones((2, 3), "float32"), "b": np.ones((2, 1), "float32")}
+    with pytest.warns(UserWarning, match=r"^The structure of `inputs` doesn't match the expected structure"):
+        expected = np.asarray(k_model(data))
+    with pytest.warns(UserWarning, match=r"^The structure of `inputs` doesn't match.*no inputs named \['b'"):
+        got = np.asarray(d_model(data))
+    np.testing.assert_allclose(got, expected)
+
+
+def test_input_errors_carry_keras_words():
+    inputs = dj.Input((4,))
+    model = dj.Model(inputs, layers.Dense(2)(inputs))
+    incompatible = r"Input '.*' of model '.*' is incompatible: expected shape"
+    incompatible += r"=\(None, 4\), found shape=\(2, 3\)"
+    with pytest.raises(ValueError, match=incompatible):
+        model(np.zeros((2, 3), "float32"))
+    # Two arrays for a one-input model are two inputs (Keras: "expects 1 input(s)"), not one nested list.
+    with pytest.raises(ValueError, match=r"a list of 2 arrays; model '.*' expects 1 input"):
+        model([np.zeros((2, 4), "float32"), np.zeros((2, 4), "float32")])
