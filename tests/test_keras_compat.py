@@ -190,3 +190,38 @@ def test_input_errors_carry_keras_words():
     # Two arrays for a one-input model are two inputs (Keras: "expects 1 input(s)"), not one nested list.
     with pytest.raises(ValueError, match=r"a list of 2 arrays; model '.*' expects 1 input"):
         model([np.zeros((2, 4), "float32"), np.zeros((2, 4), "float32")])
+
+
+def test_pydataset_workers_read_batches_in_threads_in_order():
+    # The training guide's PyDataset(workers=4): threads read ahead, the batches keep their order,
+    # so training matches Keras's reading them one by one (Keras's own threads may reorder them).
+    import threading
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 4)).astype("float32"), rng.normal(size=(40, 2)).astype("float32")
+
+    def batches(base):
+        class Batches(base):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.threads = set()
+
+            def __len__(self):
+                return 5
+
+            def __getitem__(self, index):
+                self.threads.add(threading.current_thread().name)
+                return x[8 * index : 8 * index + 8], y[8 * index : 8 * index + 8]
+
+        return Batches
+
+    k_model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    d_model = dj.Sequential([dj.Input((4,)), layers.Dense(2)])
+    d_model.set_weights(k_model.get_weights())
+    for model in (k_model, d_model):
+        model.compile(optimizer="sgd", loss="mse")
+    theirs = k_model.fit(batches(keras.utils.PyDataset)(), epochs=2, shuffle=False, verbose=0)
+    data = batches(dj.utils.PyDataset)(workers=3, max_queue_size=2)
+    ours = d_model.fit(data, epochs=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(ours.history["loss"], theirs.history["loss"], rtol=1e-5)
+    assert any(name.startswith("Batches-reader") for name in data.threads)  # (fit peeks at one batch first)
