@@ -1,6 +1,7 @@
 """dagjax: the Keras functional API as a pure-functional compiler on JAX."""
 
 from dagjax import activations as activations
+from dagjax import applications as applications
 from dagjax import backend as backend
 from dagjax import initializers as initializers
 from dagjax import layers as layers

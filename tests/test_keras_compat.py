@@ -225,3 +225,22 @@ def test_pydataset_workers_read_batches_in_threads_in_order():
     ours = d_model.fit(data, epochs=2, shuffle=False, verbose=0)
     np.testing.assert_allclose(ours.history["loss"], theirs.history["loss"], rtol=1e-5)
     assert any(name.startswith("Batches-reader") for name in data.threads)  # (fit peeks at one batch first)
+
+
+
+def test_applications_build_keras_models_without_downloading():
+    # The Functional API guide's VGG19 and functional_test.py's MobileNet. Building Keras's own takes
+    # ~20 s of eager initialization, so the layer-for-layer parity (names, weight paths, outputs from
+    # the same weights) is benchmarks/keras_compat/applications_parity.py; here: cheap facts.
+    vgg = dj.applications.VGG19(weights=None, include_top=False, input_shape=(32, 32, 3))
+    assert vgg.output.shape == (None, 1, 1, 512) and len(vgg.weights) == 32
+    net = dj.applications.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=7)
+    assert net.name == "mobilenet_0.25_32" and net.output.shape == (None, 7)
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 255, size=(1, 4, 4, 3)).astype("float32")
+    for ours, theirs in ((dj.applications.vgg19, keras.applications.vgg19),
+                         (dj.applications.mobilenet, keras.applications.mobilenet)):
+        np.testing.assert_allclose(ours.preprocess_input(image), theirs.preprocess_input(image.copy()),
+                                   rtol=1e-6)
+    with pytest.raises(ValueError, match="does not download weights"):
+        dj.applications.VGG19()

@@ -60,6 +60,7 @@ RANKS = {
     "dagjax.mixed_precision": 7,
     "dagjax.backend": 7,
     "dagjax.saving": 7,
+    "dagjax.applications": 7,
 }
 FACES = {"dagjax.training": 5}  # that package's __init__ alone; a new package under it ranks as any other
 OTHER = 7
