@@ -426,8 +426,10 @@ def _names_error(
     """``by_name``'s one set of messages: what ``what`` is, the names the model has, and the fix."""
     subject = f"`{what}` is" if what.isidentifier() else f"{what[0].upper()}{what[1:]} are"
     owner = f"model '{model}'" if model else "the model"
-    count = f"{len(names)} {kind}" + ("s" if len(names) != 1 else "")
-    message = f"{subject} {problem}; {owner} {'expects' if kind == 'input' else 'has'} {count} {names}"
+    if kind == "input":  # Keras's words, which Keras code matches on
+        message = f"{subject} {problem}; {owner} expects {len(names)} named input(s) with keys {names}"
+    else:
+        message = f"{subject} {problem}; {owner} has {len(names)} output{'s' * (len(names) != 1)} {names}"
     partial = wanted is not None and len(wanted) != len(names)
     if partial:
         message += f", of which {wanted} need an entry"

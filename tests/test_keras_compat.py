@@ -187,8 +187,8 @@ def test_input_errors_carry_keras_words():
     incompatible += r"=\(None, 4\), found shape=\(2, 3\)"
     with pytest.raises(ValueError, match=incompatible):
         model(np.zeros((2, 3), "float32"))
-    # Two arrays for a one-input model are two inputs (Keras: "expects 1 input(s)"), not one nested list.
-    with pytest.raises(ValueError, match=r"a list of 2 arrays; model '.*' expects 1 input"):
+    # Two arrays for a one-input model are two inputs, not one nested list; Keras's words are kept.
+    with pytest.raises(ValueError, match=r"a list of 2 arrays; model '.*' expects 1 named input\(s\)"):
         model([np.zeros((2, 4), "float32"), np.zeros((2, 4), "float32")])
 
 

@@ -294,7 +294,7 @@ def test_apply_input_errors_name_the_input():
         model.apply(params, state, {**batch(), "extra": np.ones(3)})  # as Keras: a warning, the entry dropped
     with pytest.raises(ValueError, match=r"Input 'meta' .* expected shape=\(None, 6\), found shape=\(3, 5\)"):
         model.apply(params, state, {"text": batch()["text"], "meta": np.ones((3, 5), "float32")})
-    with pytest.raises(ValueError, match="expects 2 inputs"):
+    with pytest.raises(ValueError, match=r"expects 2 named input\(s\)"):
         model.apply(params, state, [batch()["text"]])
 
 
