@@ -1,6 +1,8 @@
 """dagjax: the Keras functional API as a pure-functional compiler on JAX."""
 
 from dagjax import activations as activations
+from dagjax import applications as applications
+from dagjax import backend as backend
 from dagjax import initializers as initializers
 from dagjax import layers as layers
 from dagjax import regularizers as regularizers
@@ -24,6 +26,9 @@ from dagjax import models as models
 from dagjax import ops as ops
 from dagjax import optimizers as optimizers
 from dagjax import random as random
+from dagjax import saving as saving
 from dagjax import utils as utils
 from dagjax.io import load_model as load_model
 from dagjax.io import register_layer as register_layer
+
+KerasTensor = SymbolicTensor  # Keras's name for a symbolic tensor

@@ -9,6 +9,7 @@ here is iterative (explicit stacks), so graphs of any depth are fine.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -360,6 +361,15 @@ def by_name(
     if isinstance(value, dict):
         unknown = [k for k in value if k not in names]
         missing = [n for n in names if n not in value]
+        if kind == "input" and fill is REQUIRED and unknown and not missing:
+            if not any(_is_data(value[k]) for k in unknown):  # as Keras: building a graph drops them quietly
+                return [value[n] for n in names]
+            warnings.warn(  # Keras's words: it warns and drops the entries no input reads
+                f"The structure of `inputs` doesn't match the expected structure: {names}. The model "
+                f"{f'{model!r} ' if model else ''}has no inputs named {unknown}: those entries are ignored.",
+                stacklevel=3,
+            )
+            return [value[n] for n in names]
         if fill is REQUIRED and (missing or unknown):
             parts = [f"missing {missing}"] if missing else []
             parts += [f"unknown {unknown}"] if unknown else []
@@ -368,6 +378,8 @@ def by_name(
         if unknown:
             raise _names_error(f"a dict naming unknown {kind}s {unknown}", *context, advise=False)
         return [value.get(n, fill) for n in names]
+    if kind == "input" and arrays and len(names) == 1 and _holds_arrays(value) and len(value) > 1:
+        raise _names_error(f"a list of {len(value)} arrays", *context)  # not one array as nested lists
     one_value = arrays and len(names) == 1 and not _holds_one_array(value)
     if isinstance(value, (list, tuple)) and not one_value:
         if len(value) == len(names):
@@ -382,6 +394,16 @@ def by_name(
     if wanted is not None and len(wanted) == 1:
         return [value if need else blank for need in needed]
     raise _names_error(f"one {'array' if arrays else 'value'}", *context)
+
+
+def _is_data(x: Any) -> bool:
+    """Values (arrays, numbers, nested lists), not a symbolic tensor or a shape-only spec."""
+    return isinstance(x, (np.ndarray, jax.Array, np.generic, int, float, list, tuple))
+
+
+def _holds_arrays(value: Any) -> bool:
+    """A list or tuple of arrays (or symbolic tensors): one per input, not one array as nested lists."""
+    return isinstance(value, (list, tuple)) and all(hasattr(v, "shape") for v in value)
 
 
 def _holds_one_array(value: Any) -> bool:
@@ -404,8 +426,10 @@ def _names_error(
     """``by_name``'s one set of messages: what ``what`` is, the names the model has, and the fix."""
     subject = f"`{what}` is" if what.isidentifier() else f"{what[0].upper()}{what[1:]} are"
     owner = f"model '{model}'" if model else "the model"
-    count = f"{len(names)} {kind}" + ("s" if len(names) != 1 else "")
-    message = f"{subject} {problem}; {owner} {'expects' if kind == 'input' else 'has'} {count} {names}"
+    if kind == "input":  # Keras's words, which Keras code matches on
+        message = f"{subject} {problem}; {owner} expects {len(names)} named input(s) with keys {names}"
+    else:
+        message = f"{subject} {problem}; {owner} has {len(names)} output{'s' * (len(names) != 1)} {names}"
     partial = wanted is not None and len(wanted) != len(names)
     if partial:
         message += f", of which {wanted} need an entry"
@@ -439,4 +463,7 @@ def check_input_shape(
     got = tuple(got)
     dims = zip(expected[1:], got[1:]) if any_rows else zip(expected, got)
     if len(got) != len(expected) or any(e is not None and e != g for e, g in dims):
-        raise ValueError(f"Input '{name}' of model '{model_name}' expects shape {expected}, got {got}.")
+        raise ValueError(  # Keras's words after dagjax's names: Keras code matches on them
+            f"Input '{name}' of model '{model_name}' is incompatible: "
+            f"expected shape={expected}, found shape={got}."
+        )

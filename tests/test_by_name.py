@@ -46,18 +46,18 @@ def test_needed_names_a_list_of_just_them_and_one_value_for_the_only_one():
             {"a": A, "bb": B},
             {"kind": "input", "arrays": True, "model": "m"},
             "`x` is a dict whose keys do not match the input names: missing ['b'], unknown ['bb']; "
-            "model 'm' expects 2 inputs ['a', 'b'].",
+            "model 'm' expects 2 named input(s) with keys ['a', 'b'].",
         ),
         (
             [A],
             {"kind": "input", "arrays": True, "model": "m"},
-            "`x` is a list of 1; model 'm' expects 2 inputs ['a', 'b']. Pass one entry per input, or a dict "
-            "keyed by input name.",
+            "`x` is a list of 1; model 'm' expects 2 named input(s) with keys ['a', 'b']. Pass one entry per "
+            "input, or a dict keyed by input name.",
         ),
         (
             A,
             {"kind": "input", "arrays": True, "model": "m"},
-            "`x` is one array; model 'm' expects 2 inputs ['a', 'b'].",
+            "`x` is one array; model 'm' expects 2 named input(s) with keys ['a', 'b'].",
         ),
     ],
 )

@@ -560,7 +560,7 @@ def test_bad_input_is_reported_in_the_users_terms():
         model.fit([XA, XB], Y, validation_split=1.0)
     with pytest.raises(ValueError, match="empty"):
         model.fit([XA[:0], XB[:0]], [v[:0] for v in Y])
-    with pytest.raises(ValueError, match=r"Input 'b' .* expects shape \(None, 3\)"):
+    with pytest.raises(ValueError, match=r"Input 'b' .* expected shape=\(None, 3\)"):
         model.predict([XA, XA])
     with pytest.raises(ValueError, match=r"list of 2 entries.*\['age', 'income', 'gender'\]"):
         model.compile("sgd", ["mse", "mse"])

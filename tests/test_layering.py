@@ -58,6 +58,9 @@ RANKS = {
     "dagjax.tuners": 7,
     "dagjax.distribution": 7,
     "dagjax.mixed_precision": 7,
+    "dagjax.backend": 7,
+    "dagjax.saving": 7,
+    "dagjax.applications": 7,
 }
 FACES = {"dagjax.training": 5}  # that package's __init__ alone; a new package under it ranks as any other
 OTHER = 7

@@ -167,7 +167,7 @@ def test_errors_are_the_ones_fit_gives():
             method(x, [y[0], y[1][:, :2]])
         with pytest.raises(ValueError, match="not a data generator"):
             method(iter([(x, y)]))
-    with pytest.raises(ValueError, match=r"Input 'x' .* expects shape \(None, 4\)"):
+    with pytest.raises(ValueError, match=r"Input 'x' .* expected shape=\(None, 4\)"):
         model.predict_on_batch(x[:, :3])
     model.compile("sgd", metrics={"cls": ["accuracy"]})
     with pytest.raises(ValueError, match="No loss to train on"):

@@ -523,6 +523,10 @@ class Layer(KerasLayerAPI):
                 lambda v: as_spec(v) if is_symbolic(v) else v, shape_options, is_leaf=is_symbolic
             )
             out_specs = self.compute_output_spec(*_autocast.autocast_inputs(self, specs), **option_specs)
+            # A Keras-style compute_output_spec returns KerasTensors (dj.KerasTensor(shape, dtype)).
+            out_specs = jax.tree_util.tree_map(
+                lambda v: as_spec(v) if is_symbolic(v) else v, out_specs, is_leaf=is_symbolic
+            )
             node = Node(self, args, out_specs, options)
             node.masked_inputs = masked_inputs(args, options)
             node.output_masks = self.output_mask_specs(node, specs)

@@ -259,8 +259,8 @@ class Embedding(Layer):
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
 
     def check_input(self, spec: TensorSpec) -> None:
-        """Integer indices only, caught when the graph is built, with how to declare the Input."""
-        if not np.issubdtype(spec.dtype, np.integer):
+        """Numbers only (booleans and floats are read as indices, as Keras casts them to int32)."""
+        if not (np.issubdtype(spec.dtype, np.number) or spec.dtype == np.bool_):
             raise self.input_error(
                 f"expects integer indices, got dtype {spec.dtype.name} (shape {spec.shape}); "
                 "declare the input as dj.Input(..., dtype='int32')"
@@ -278,7 +278,13 @@ class Embedding(Layer):
         ]
 
     def call(self, params: dict, x: jax.Array) -> jax.Array:
-        """The table's row for each index (``jnp.take``: an index past the end gives NaNs, not an error)."""
+        """The table's row for each index (``jnp.take``: an index past the end gives NaNs, not an error).
+
+        Indices that are not int32 or int64 are cast to int32 first, as Keras's Embedding does (a float
+        ``Input(shape=(None,))``, Keras's default dtype, feeds it unchanged).
+        """
+        if x.dtype not in (jnp.int32, jnp.int64):
+            x = x.astype(jnp.int32)
         return jnp.take(params["embeddings"], x, axis=0).astype(self.compute_dtype)
 
     def compute_mask(self, inputs: jax.Array, mask: Any = None) -> jax.Array | None:

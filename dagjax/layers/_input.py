@@ -44,8 +44,10 @@ class InputLayer(Layer):
 
     @classmethod
     def from_config(cls, config: dict) -> InputLayer:
-        """An InputLayer from its config, tolerating a missing dtype or name and a list ``batch_shape``."""
-        return cls(tuple(config["batch_shape"]), config.get("dtype", "float32"), config.get("name"))
+        """An InputLayer from its config, tolerating a missing dtype or name and a list ``batch_shape``
+        (Keras 2's ``batch_input_shape`` too, which Keras 3 still reads)."""
+        batch_shape = config["batch_shape"] if "batch_shape" in config else config["batch_input_shape"]
+        return cls(tuple(batch_shape), config.get("dtype", "float32"), config.get("name"))
 
 
 def Input(

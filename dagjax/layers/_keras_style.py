@@ -161,6 +161,8 @@ def declare(layer: Any, *input_specs: Any) -> list[WeightSpec]:
         layer.build(*args, **kwargs)
     specs = list(layer.__dict__.get("_keras_specs", []))
     layer.__dict__["_keras_declared"] = specs  # from here on, add_weight is an error
+    if not tracked_sublayers(layer) and _states_its_output(layer):
+        return specs  # nothing for a trace to build, and Keras would not trace this call either
     try:
         probes = jax.tree_util.tree_map(lambda s: probe(s, PROBE_SIZES[0]), input_specs)
         masks = call_mask_kwargs(mask_probes(layer, PROBE_SIZES[0]).get("input_mask"))
@@ -172,6 +174,14 @@ def declare(layer: Any, *input_specs: Any) -> list[WeightSpec]:
     drew = layer.__dict__.get("_draws_random", False)  # its call used dagjax.random (``layers._random``)
     layer.uses_rng = drew or any(sub.uses_rng for sub in tracked_sublayers(layer).values())
     return specs
+
+
+def _states_its_output(layer: Any) -> bool:
+    """Whether the class says its output shape itself (``compute_output_shape`` / ``compute_output_spec``)."""
+    from dagjax.layers._base import Layer
+
+    return any(getattr(type(layer), name, None) is not getattr(Layer, name, None)
+               for name in ("compute_output_shape", "compute_output_spec"))
 
 
 def output_spec(layer: Any, *input_specs: Any) -> Any:

@@ -154,15 +154,45 @@ def _decode(encoded: Any, produced: dict) -> Any:
     return encoded
 
 
+def _is_legacy_ref(x: Any, size: int) -> bool:
+    """A Keras 2 reference ``[layer, call, output]`` (``size`` 3) or ``[layer, call, output, kwargs]`` (4)."""
+    return (
+        isinstance(x, list) and len(x) == size and isinstance(x[0], str)
+        and all(isinstance(i, int) for i in x[1:3]) and (size == 3 or isinstance(x[3], dict))
+    )
+
+
+def _modern_call(call: Any) -> Any:
+    """A Keras 2 call (a list of ``[layer, call, output, kwargs]``) as dagjax's encoding; others unchanged."""
+    if not (isinstance(call, list) and call and all(_is_legacy_ref(x, 4) for x in call)):
+        return call
+    tensors = [{"tensor": x[:3]} for x in call]
+    kwargs = {k: v for x in call for k, v in x[3].items()}
+    args = tensors[0] if len(tensors) == 1 else tensors
+    return {"args": [args], "kwargs": kwargs} if kwargs else [args]
+
+
+def _modern_ends(ends: Any) -> Any:
+    """Keras 2's ``input_layers`` / ``output_layers`` (``[layer, call, output]`` lists) as references."""
+    if _is_legacy_ref(ends, 3):
+        return {"tensor": ends}
+    if isinstance(ends, list) and ends and all(_is_legacy_ref(x, 3) for x in ends):
+        return [{"tensor": x} for x in ends]
+    return ends
+
+
 def functional_from_config(cls: type[Model], config: dict, custom_objects: dict | None = None) -> Model:
-    """A ``cls`` (a functional model) from its ``get_config()``: its layers rebuilt, their calls replayed."""
+    """A ``cls`` (a functional model) from its ``get_config()``: its layers rebuilt, their calls replayed.
+
+    Keras 2's reference lists (``[[["dense", 0, 0, {}]]]``, which Keras 3 still reads) are read too.
+    """
     layers: dict[str, Layer] = {}
     pending: dict[str, list] = {}
     produced: dict[str, list] = {}  # layer name -> output tensors of each call so far
     for entry in config["layers"]:
         layer = layer_from_config(entry, custom_objects)
         layers[entry["name"]] = layer
-        pending[entry["name"]] = list(entry.get("inbound_nodes", []))
+        pending[entry["name"]] = [_modern_call(call) for call in entry.get("inbound_nodes", [])]
         is_input = isinstance(layer, InputLayer)
         produced[entry["name"]] = [layer.inbound_nodes[0].output_tensors] if is_input else []
 
@@ -170,7 +200,8 @@ def functional_from_config(cls: type[Model], config: dict, custom_objects: dict 
         for layer_name, node_index, _ in _refs(call):
             if layer_name not in produced:
                 raise ValueError(
-                    f"Model config '{config['name']}' refers to layer '{layer_name}', which it does not list."
+                    f"Model config '{config['name']}' refers to layer '{layer_name}', which it does not "
+                    f"list (Missing node: {layer_name})."
                 )
             if node_index >= len(produced[layer_name]) and not pending[layer_name]:
                 raise ValueError(
@@ -190,7 +221,10 @@ def functional_from_config(cls: type[Model], config: dict, custom_objects: dict 
                 progressed = True
         if not progressed:
             stuck = [name for name, calls in pending.items() if calls]
-            raise ValueError(f"Model config '{config['name']}' has calls that can never run: layers {stuck}.")
-    inputs = _decode(config["input_layers"], produced)
-    outputs = _decode(config["output_layers"], produced)
+            raise ValueError(
+                f"Model config '{config['name']}' has calls that can never run, each waiting for another's "
+                f"output (a loop): layers {stuck}."
+            )
+    inputs = _decode(_modern_ends(config["input_layers"]), produced)
+    outputs = _decode(_modern_ends(config["output_layers"]), produced)
     return cls(inputs, outputs, name=config["name"], trainable=config.get("trainable", True))

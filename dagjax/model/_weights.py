@@ -39,7 +39,24 @@ class ModelWeights:
                     "them (dj.config.switches.keep_start_state = True keeps a copy to fall back on)."
                 )
             self._params, self._state = self.init()
+            self._reuse_nested_weights()
         return self._params, self._state
+
+    def _reuse_nested_weights(self) -> None:
+        """Put each nested model's own weights in place of the fresh ones just made for it.
+
+        Calling a model reuses its weights, as in Keras (the Functional API guide's ensemble of
+        three models averages their own predictions). Both models then hold the same arrays, so
+        both are marked shared: a fit that donates its buffers copies them first.
+        """
+        for layer in getattr(self, "layers", ()):
+            if layer is self or not isinstance(layer, ModelWeights) or layer._lent:
+                continue
+            if layer.name in self._params:
+                self._params[layer.name] = layer.params
+            if layer.name in self._state:
+                self._state[layer.name] = layer.state
+            self._weights_shared = True
 
     @property
     def params(self) -> dict:

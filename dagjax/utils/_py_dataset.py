@@ -18,10 +18,9 @@ class PyDataset:
     """Subclass it with ``__len__`` (batches per epoch) and ``__getitem__(index) -> batch``.
 
     A batch is ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``, as ``fit``
-    takes them. ``on_epoch_end`` is the place to reshuffle. dagjax reads the
-    batches in the training loop's own thread: ``workers`` and
-    ``use_multiprocessing`` are accepted at Keras's defaults (1 and False)
-    only; ``max_queue_size`` sizes a queue that one worker does not use.
+    takes them. ``on_epoch_end`` is the place to reshuffle. With ``workers=n > 1``
+    ``n`` threads read up to ``max_queue_size`` batches ahead, in order (as Keras
+    with ``use_multiprocessing=False``); ``use_multiprocessing=True`` is refused.
 
     >>> class Squares(PyDataset):
     ...     def __len__(self):
@@ -36,14 +35,16 @@ class PyDataset:
     max_queue_size = 10
 
     def __init__(self, workers: int = 1, use_multiprocessing: bool = False, max_queue_size: int = 10) -> None:
-        if workers != 1 or use_multiprocessing:
+        if use_multiprocessing:
             raise NotImplementedError(
-                f"PyDataset(workers={workers}, use_multiprocessing={use_multiprocessing}): dagjax reads "
-                "batches in the training loop's thread and has no worker pool yet; leave workers=1 and "
-                "use_multiprocessing=False (Keras's defaults), or make __getitem__ faster (prepare the "
-                "data once, in memory)."
+                f"PyDataset(use_multiprocessing=True): dagjax reads batches in threads only "
+                f"(workers={workers} threads, as Keras with use_multiprocessing=False). Threads help when "
+                "__getitem__ waits on files or numpy (both release the GIL); for Python-bound work, "
+                "prepare the data once, in memory, before fit."
             )
-        self.max_queue_size = max_queue_size
+        if not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"PyDataset(workers={workers!r}): workers must be a positive int.")
+        self.workers, self.use_multiprocessing, self.max_queue_size = workers, False, max_queue_size
 
     def __getitem__(self, index: int) -> Any:
         """Batch number ``index`` (``0 <= index < len(self)``)."""

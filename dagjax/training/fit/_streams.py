@@ -20,6 +20,7 @@ from dagjax.training.fit._data import (
     leaves,
     target_shapes,
 )
+from dagjax.training.fit._read_ahead import read_ahead
 
 if TYPE_CHECKING:
     from dagjax.model import Model
@@ -28,7 +29,11 @@ if TYPE_CHECKING:
 def stream_pass(stream: Any, order: Any = None) -> Iterator:
     """One pass over a stream: a sequence (``len``, ``[i]``) by index, in ``order`` if given."""
     if indexable(stream):
-        return (stream[int(i)] for i in (range(len(stream)) if order is None else order))
+        indices = range(len(stream)) if order is None else order
+        workers = getattr(stream, "workers", 1)
+        if isinstance(workers, int) and workers > 1:  # a PyDataset(workers=n): n threads read ahead
+            return read_ahead(stream, indices, workers, getattr(stream, "max_queue_size", 10))
+        return (stream[int(i)] for i in indices)
     return iter(stream)
 
 
