@@ -211,9 +211,9 @@ class Layer(KerasLayerAPI):
         """The outputs' Keras mask, from the first input and its mask: that mask, by default (Keras's)."""
         return mask
 
-    def output_mask_specs(self, node: Node, specs: tuple) -> list | None:
+    def output_mask_specs(self, node: Node, specs: tuple, mask_of: Any = visible_mask) -> list | None:
         """Per output of the call ``node``, the spec of its Keras mask (``_mask_flow``'s rules)."""
-        return output_mask_specs(self, node, specs)
+        return output_mask_specs(self, node, specs, mask_of)
 
     @property
     def trainable(self) -> bool:

@@ -37,6 +37,11 @@ def visible_mask(tensor: SymbolicTensor) -> Any:
     return None if tensor in _CONSUMED else mask_spec(tensor)
 
 
+def consumed(tensor: SymbolicTensor) -> bool:
+    """Whether a MultiHeadAttention call hid ``tensor``'s mask from the calls recorded after it."""
+    return tensor in _CONSUMED
+
+
 def consume_masks(*tensors: Any) -> None:
     """Hide these tensors' masks from the calls recorded from now on, as Keras's MultiHeadAttention does."""
     _CONSUMED.update(t for t in tensors if is_symbolic(t))
@@ -58,15 +63,17 @@ def has_mask(masks: Any) -> bool:
     return any(m is not None for m in _leaves(masks))
 
 
-def output_mask_specs(layer: Layer, node: Node, specs: tuple) -> list | None:
+def output_mask_specs(layer: Layer, node: Node, specs: tuple, mask_of: Any = visible_mask) -> list | None:
     """Per output of ``node``, the spec of the mask it carries (None: none); None when no output has one.
 
-    ``specs`` are the specs of ``node.args``. Traced abstractly, as output shapes are.
+    ``specs`` are the specs of ``node.args``. Traced abstractly, as output shapes are. ``mask_of(tensor)``:
+    the mask spec the call sees on an argument (a nested model's inner calls see its inputs' masks).
     """
-    first_masks = map_structure(visible_mask, node.args[0])
+    first_masks = map_structure(mask_of, node.args[0])
     given = has_mask(first_masks)
     if not layer.supports_masking:
-        warn_if_dropped(layer, node)
+        if given or mask_of is visible_mask:
+            warn_if_dropped(layer, node, given)
         return None
     if not (given or layer.creates_mask):
         return None
@@ -87,9 +94,9 @@ def output_mask_specs(layer: Layer, node: Node, specs: tuple) -> list | None:
     return masks if any(m is not None for m in masks) else None
 
 
-def warn_if_dropped(layer: Layer, node: Node) -> None:
+def warn_if_dropped(layer: Layer, node: Node, given: bool = False) -> None:
     """Keras's warning when a layer that cannot take masks is called on a masked tensor."""
-    if node.masked_inputs:
+    if node.masked_inputs or given:
         warnings.warn(
             f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with a mask "
             "attached to it. However, this layer does not support masking and will therefore destroy "
@@ -105,11 +112,16 @@ def _aligned(masks: Any, count: int) -> list:
     return (flat + [None] * count)[:count]
 
 
-def run_arg_masks(node: Node, masks: dict) -> Any:
-    """The mask arrays of ``node``'s arguments at run time: those it saw when recorded, None elsewhere."""
-    if not node.masked_inputs:
+def run_arg_masks(node: Node, masks: dict, seen: frozenset | None = None) -> Any:
+    """The mask arrays of ``node``'s arguments at run time: those it saw when recorded, None elsewhere.
+
+    ``seen``: the ids of the arguments whose masks it reads, where they differ from the recorded ones
+    (inside a nested model whose inputs carry masks).
+    """
+    seen = node.masked_inputs if seen is None else seen
+    if not seen:
         return None
-    return map_structure(lambda t: masks.get(id(t)) if id(t) in node.masked_inputs else None, node.args)
+    return map_structure(lambda t: masks.get(id(t)) if id(t) in seen else None, node.args)
 
 
 def input_mask_kwargs(layer: Layer, arg_masks: Any) -> dict:
@@ -117,8 +129,14 @@ def input_mask_kwargs(layer: Layer, arg_masks: Any) -> dict:
     return {"input_mask": arg_masks} if layer.uses_input_mask and has_mask(arg_masks) else {}
 
 
-def run_output_masks(layer: Layer, node: Node, args: tuple, arg_masks: tuple) -> list:
-    """The mask arrays of ``node``'s outputs (None where the graph gave an output none), at run time."""
+def run_output_masks(
+    layer: Layer, node: Node, args: tuple, arg_masks: tuple, specs: list | None = None
+) -> list:
+    """The mask arrays of ``node``'s outputs (None where the graph gave an output none), at run time.
+
+    ``specs``: the outputs' mask specs, where they differ from the recorded ones (a nested model's flow).
+    """
     first_masks = arg_masks[0] if arg_masks else None
     masks = _aligned(layer.compute_mask(args[0], first_masks), len(node.output_tensors))
-    return [m if spec is not None else None for m, spec in zip(masks, node.output_masks)]
+    specs = node.output_masks if specs is None else specs
+    return [m if spec is not None else None for m, spec in zip(masks, specs)]

@@ -42,13 +42,14 @@ from dagjax.layers._autocast import autocast
 from dagjax.layers._base import batch_mask_kwargs
 from dagjax.layers._keras_scope import collect_losses
 from dagjax.layers._keras_style import in_running_call
-from dagjax.layers._mask_flow import input_mask_kwargs, run_arg_masks, run_output_masks, warn_if_dropped
+from dagjax.layers._mask_flow import input_mask_kwargs, run_arg_masks, run_output_masks, visible_mask
 from dagjax.layers._operation import Operation
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
 from dagjax.layers._variables import settle_model_layers
 from dagjax.model._config import functional_config, functional_from_config
 from dagjax.model._deferred import GraphOnFirstData
 from dagjax.model._facade import KerasFacade
+from dagjax.model._nested_masks import MaskPlan, plan_masks
 from dagjax.model._outputs import requested
 from dagjax.model._subclassed import add_traced_loss, defines_call, trace_call
 from dagjax.model._weights import ModelWeights
@@ -300,14 +301,32 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
             raise self.input_error(f"takes one argument (a tensor, list or dict), got {len(input_specs)}")
         self.flat_inputs(input_specs[0], symbolic=True)
 
-    def output_mask_specs(self, node: Node, specs: tuple) -> list | None:
-        """The masks its own outputs carry (made inside it, by Embedding(mask_zero=True), ...).
-
-        Masks on the tensors it is called on do not reach its layers: they are dropped, with Keras's warning.
-        """
-        warn_if_dropped(self, node)
-        masks = [mask_spec(t) for t in self.outputs]
+    def output_mask_specs(self, node: Node, specs: tuple, mask_of: Any = visible_mask) -> list | None:
+        """The masks its outputs carry: made inside it (``Embedding(mask_zero=True)``...), or carried
+        through its layers from the masks of the tensors it is called on, as Keras passes them on."""
+        given = self.input_masks_of(map_structure(mask_of, node.args[0]))
+        if any(m is not None for m in given):
+            masks = self._mask_plan(given).outputs
+        else:
+            masks = [mask_spec(t) for t in self.outputs]
         return masks if any(m is not None for m in masks) else None
+
+    def input_masks_of(self, masks: Any) -> list:
+        """Per input (``model.inputs`` order), its mask in ``masks``, shaped as the argument a call gets."""
+        if isinstance(masks, dict):
+            return [masks.get(name) for name in self.input_names]
+        if isinstance(masks, (list, tuple)) and len(self.inputs) > 1:
+            return list(masks)
+        return [masks[0] if isinstance(masks, (list, tuple)) else masks]
+
+    def _mask_plan(self, input_masks: list) -> MaskPlan:
+        """The mask flow inside this model for inputs carrying these masks (specs or arrays), made once."""
+        key = tuple(m is not None for m in input_masks)
+        plans = self.__dict__.setdefault("_mask_plans", {})
+        if key not in plans:
+            specs = [None if m is None else TensorSpec(m.shape, m.dtype) for m in input_masks]
+            plans[key] = plan_masks(self, specs)
+        return plans[key]
 
     def compute_output_spec(self, *input_specs: Any) -> Any:
         """The specs of the model's own output tensors: the graph already knows them, nothing is traced."""
@@ -377,6 +396,7 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         mask: jax.Array | None = None,
         hyperparams: dict | None = None,
         outputs: str | list[str] | None = None,
+        input_masks: list | None = None,
     ) -> tuple[Any, dict, Any, list]:
         """``(outputs, new_state, activity_penalty, output_masks)``: apply plus the activity-regularizer sum.
 
@@ -390,16 +410,18 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         them out of their batch statistics. ``None``: every row is real.
         ``hyperparams``, shaped as :meth:`tunable`, gives traced values (Dropout
         rates, regularizer factors) in place of the layers' config. ``outputs``: as in :meth:`apply`.
+        ``input_masks``: per input, the Keras mask it carries (a model nested in another, called on masked
+        tensors) or None.
         """
         with collect_losses() as added:  # Keras-style layers' add_loss values
             result, new_state, penalty, output_masks = self._run_plan(
-                params, state, inputs, training, rng, mask, hyperparams, outputs
+                params, state, inputs, training, rng, mask, hyperparams, outputs, input_masks
             )
         return result, new_state, penalty + added.total(), output_masks
 
     def _run_plan(
         self, params: dict, state: dict, inputs: Any, training: bool, rng: Any, mask: Any, hyperparams: Any,
-        outputs: str | list[str] | None,
+        outputs: str | list[str] | None, input_masks: list | None = None,
     ) -> tuple[Any, dict, Any, list]:
         """The plan's layers in order: ``apply_masked`` without the ``add_loss`` values."""
         plan, structure = self._plan, self._output_structure
@@ -407,12 +429,16 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
             plan, structure = requested(self, outputs)
         values: dict[int, Any] = dict(zip(map(id, self.inputs), self.flat_inputs(inputs)))
         masks: dict[int, Any] = {}  # the Keras masks of the tensors that carry one
+        flow = None  # the recorded mask flow, unless inputs carry masks (``_nested_masks``)
+        if input_masks is not None and any(m is not None for m in input_masks):
+            flow = self._mask_plan(input_masks)
+            masks = {id(t): m for t, m in zip(self.inputs, input_masks) if m is not None}
         new_state = dict(state)
         penalty = 0.0  # a Python number until a regularizer adds to it: no ops traced for none
         for index, node in plan:
             layer = node.layer
             args = map_structure(lambda t: values[id(t)] if is_symbolic(t) else t, node.args)
-            arg_masks = run_arg_masks(node, masks)
+            arg_masks = run_arg_masks(node, masks, None if flow is None else flow.seen[id(node)])
             layer_rng = None
             if rng is not None and layer.uses_rng:
                 layer_rng = jax.random.fold_in(rng, index)
@@ -421,9 +447,10 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
             given = (hyperparams or {}).get(layer.name)
             layer_training = node.kwargs.get("training", training)  # a call's training=True/False fixes it
             if isinstance(layer, Model):
+                inner_input_masks = None if arg_masks is None else layer.input_masks_of(arg_masks[0])
                 out, layer_state, inner_penalty, inner_masks = layer.apply_masked(
                     layer_params, layer_state, *args, training=layer_training, rng=layer_rng, mask=mask,
-                    hyperparams=given,
+                    hyperparams=given, input_masks=inner_input_masks,
                 )
                 penalty = penalty + inner_penalty
             else:
@@ -442,9 +469,10 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
                 penalty = penalty + activity_penalty(regularizer, leaves, mask)
             for tensor, value in zip(node.output_tensors, leaves):
                 values[id(tensor)] = value
-            if node.output_masks is not None:
+            node_masks = node.output_masks if flow is None else flow.output_masks[id(node)]
+            if node_masks is not None:
                 nested = isinstance(layer, Model)
-                made = inner_masks if nested else run_output_masks(layer, node, args, arg_masks)
+                made = inner_masks if nested else run_output_masks(layer, node, args, arg_masks, node_masks)
                 for tensor, value in zip(node.output_tensors, made):
                     if value is not None:
                         masks[id(tensor)] = value
