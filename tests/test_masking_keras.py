@@ -175,3 +175,23 @@ def test_masks_pass_into_and_out_of_a_nested_model_as_keras(recwarn):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     unmasked = d_model.apply(d_model.params, d_model.state, np.where(tokens == 0, 7, tokens))[0]
     assert not np.allclose(unmasked[0][0], d_model(tokens)[0][0])  # the padding really was skipped
+
+
+def _explicit_mask(lib):
+    """A mask given to a call (``mask=``), as Keras code may pass one and Keras's files record one."""
+    tokens = lib.Input((None,), dtype="int32")
+    x = lib.layers.Embedding(10, 3)(tokens)
+    steps = lib.layers.LSTM(2, return_sequences=True, **CHEAP)(x, mask=lib.ops.not_equal(tokens, 0))
+    return lib.Model(tokens, lib.layers.Dense(1)(lib.layers.GlobalAveragePooling1D()(steps)))
+
+
+def test_a_mask_given_to_a_call_and_a_keras_file_that_records_masks(tmp_path):
+    k_model, d_model = _explicit_mask(keras), _explicit_mask(dj)
+    d_model.set_weights(random_weights(k_model))
+    tokens = np.array([[3, 1, 4, 0, 0], [5, 9, 2, 6, 5]])
+    expected = np.asarray(k_model(tokens))
+    np.testing.assert_allclose(d_model(tokens), expected, rtol=1e-5, atol=1e-6)
+    d_model.save(tmp_path / "m.dj")
+    np.testing.assert_allclose(dj.load_model(tmp_path / "m.dj")(tokens), expected, rtol=1e-5, atol=1e-6)
+    k_model.save(tmp_path / "m.keras")  # Keras writes the masks its calls computed as call arguments
+    np.testing.assert_allclose(dj.load_model(tmp_path / "m.keras")(tokens), expected, rtol=1e-5, atol=1e-6)

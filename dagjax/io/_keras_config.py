@@ -205,6 +205,7 @@ def _call(node: Any, label: str, path: str, keywords: tuple = ()) -> Any:
         )
     recorded = node.get("kwargs") or {}
     given = {k: v for k, v in recorded.items() if v is not None and not (k == "training" and v is False)}
+    keywords = (*keywords, "mask")  # a mask Keras passed (the one it computed): dagjax's calls take mask= too
     kept = {k: v for k, v in given.items() if k in keywords and k != "training"}
     given = {k: v for k, v in given.items() if k not in keywords}
     if given:

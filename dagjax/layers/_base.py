@@ -491,13 +491,18 @@ class Layer(KerasLayerAPI):
                 return _keras_style.call_in_scope(self, args, dict(kwargs))
             if self._keras_style and args:
                 return _keras_style.call_eagerly(self, args, dict(kwargs))
-        training = kwargs.pop("training", None)
+        options = training_option(self, kwargs.pop("training", None))
+        mask = kwargs.pop("mask", None)
         if kwargs:
             raise TypeError(
                 f"Layer '{self.name}' was called with keyword arguments {sorted(kwargs)}; "
                 "pass tensors positionally (training mode is set by model.apply)."
             )
-        return self.record_call(args, training_option(self, training))
+        if mask is not None:  # an explicit mask for the first argument, in place of the one it carries
+            if not all(map(is_symbolic, jax.tree_util.tree_leaves(mask, is_leaf=is_symbolic))):
+                raise TypeError(f"Layer '{self.name}': mask= takes symbolic tensors: {type(mask).__name__}.")
+            options["mask"] = mask
+        return self.record_call(args, options)
 
     def record_call(self, args: tuple, options: dict | None = None) -> Any:
         """Record ``layer(*args, **options)`` on symbolic tensors as a graph node.
@@ -518,7 +523,7 @@ class Layer(KerasLayerAPI):
         self.__dict__["_call_masks"] = map_structure(visible_mask, args) if self.uses_input_mask else None
         try:
             self._ensure_built(*specs)
-            shape_options = {key: value for key, value in options.items() if key != "training"}
+            shape_options = {key: value for key, value in options.items() if key not in ("training", "mask")}
             option_specs = jax.tree_util.tree_map(
                 lambda v: as_spec(v) if is_symbolic(v) else v, shape_options, is_leaf=is_symbolic
             )

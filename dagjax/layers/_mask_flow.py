@@ -69,7 +69,7 @@ def output_mask_specs(layer: Layer, node: Node, specs: tuple, mask_of: Any = vis
     ``specs`` are the specs of ``node.args``. Traced abstractly, as output shapes are. ``mask_of(tensor)``:
     the mask spec the call sees on an argument (a nested model's inner calls see its inputs' masks).
     """
-    first_masks = map_structure(mask_of, node.args[0])
+    first_masks = first_arg_masks(node, mask_of)
     given = has_mask(first_masks)
     if not layer.supports_masking:
         if given or mask_of is visible_mask:
@@ -92,6 +92,23 @@ def output_mask_specs(layer: Layer, node: Node, specs: tuple, mask_of: Any = vis
         for a, b in zip(first, second)
     ]
     return masks if any(m is not None for m in masks) else None
+
+
+def first_arg_masks(node: Node, mask_of: Any = visible_mask) -> Any:
+    """The mask specs the call sees on its first argument: an explicit ``mask=`` argument's, else flowed."""
+    given = node.kwargs.get("mask")
+    if given is not None:
+        return map_structure(lambda t: TensorSpec(t.shape, t.dtype) if is_symbolic(t) else None, given)
+    return map_structure(mask_of, node.args[0])
+
+
+def explicit_arg_masks(node: Node, values: dict) -> Any:
+    """The arguments' masks at run time when the call was given ``mask=`` (Keras files record it), or None."""
+    given = node.kwargs.get("mask")
+    if given is None:
+        return None
+    first = map_structure(lambda t: values[id(t)] if is_symbolic(t) else None, given)
+    return (first, *map_structure(lambda _: None, node.args[1:]))
 
 
 def warn_if_dropped(layer: Layer, node: Node, given: bool = False) -> None:

@@ -42,7 +42,14 @@ from dagjax.layers._autocast import autocast
 from dagjax.layers._base import batch_mask_kwargs
 from dagjax.layers._keras_scope import collect_losses
 from dagjax.layers._keras_style import in_running_call
-from dagjax.layers._mask_flow import input_mask_kwargs, run_arg_masks, run_output_masks, visible_mask
+from dagjax.layers._mask_flow import (
+    explicit_arg_masks,
+    first_arg_masks,
+    input_mask_kwargs,
+    run_arg_masks,
+    run_output_masks,
+    visible_mask,
+)
 from dagjax.layers._operation import Operation
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
 from dagjax.layers._variables import settle_model_layers
@@ -304,7 +311,7 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
     def output_mask_specs(self, node: Node, specs: tuple, mask_of: Any = visible_mask) -> list | None:
         """The masks its outputs carry: made inside it (``Embedding(mask_zero=True)``...), or carried
         through its layers from the masks of the tensors it is called on, as Keras passes them on."""
-        given = self.input_masks_of(map_structure(mask_of, node.args[0]))
+        given = self.input_masks_of(first_arg_masks(node, mask_of))
         if any(m is not None for m in given):
             masks = self._mask_plan(given).outputs
         else:
@@ -438,7 +445,9 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         for index, node in plan:
             layer = node.layer
             args = map_structure(lambda t: values[id(t)] if is_symbolic(t) else t, node.args)
-            arg_masks = run_arg_masks(node, masks, None if flow is None else flow.seen[id(node)])
+            arg_masks = explicit_arg_masks(node, values)
+            if arg_masks is None:
+                arg_masks = run_arg_masks(node, masks, None if flow is None else flow.seen[id(node)])
             layer_rng = None
             if rng is not None and layer.uses_rng:
                 layer_rng = jax.random.fold_in(rng, index)
@@ -550,7 +559,7 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
 
 def _call_options(node: Node, values: dict) -> dict:
     """The node's keyword options for ``apply``, each symbolic tensor replaced by its value."""
-    options = {key: value for key, value in node.kwargs.items() if key != "training"}
+    options = {key: value for key, value in node.kwargs.items() if key not in ("training", "mask")}
     return map_structure(lambda v: values[id(v)] if is_symbolic(v) else v, options) if options else {}
 
 
