@@ -529,3 +529,23 @@ def test_call_gets_its_inputs_mask_as_in_keras():
     tokens = np.array([[3, 1, 4, 0, 0], [5, 9, 2, 6, 5]])
     for expected, got in zip(theirs(tokens), ours(tokens)):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def _scaled_dense(k):
+    class ScaledDense(k.layers.Dense):
+        """A built-in layer with its call overridden the Keras way: super().call and self.kernel."""
+
+        def call(self, inputs):
+            return super().call(inputs) * 2.0 + k.ops.sum(self.kernel)
+
+    x = k.Input((3,))
+    return k.Model(x, ScaledDense(2, activation="relu")(x))
+
+
+def test_a_built_in_layer_subclass_overrides_call_as_in_keras():
+    theirs, ours = _scaled_dense(keras), _scaled_dense(dj)
+    ours.set_weights(theirs.get_weights())
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    np.testing.assert_allclose(ours(x), theirs(x), rtol=1e-5, atol=1e-6)
+    ours.compile("sgd", "mse")
+    ours.fit(x, np.zeros((4, 2)), verbose=0)  # differentiable through the override

@@ -142,10 +142,14 @@ class Layer(KerasLayerAPI):
     """
 
     _keras_style: bool = False  # written as for Keras (build, add_weight, call(inputs)): set per subclass
+    _call_over_builtin: bool = False  # a built-in layer's subclass with a Keras-style call(inputs)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._keras_style = _keras_style.is_keras_style(cls)
+        cls._call_over_builtin = _keras_style.overrides_builtin_call(cls)
+        if not (cls._keras_style or cls._call_over_builtin) and "call" in vars(cls):
+            cls.call = _keras_style.taking_bound_params(cls.call)  # super().call(x) from a Keras-style call
         if not cls._keras_style:
             return
         if "uses_input_mask" not in vars(cls):  # call(inputs, mask=None) gets the masks
@@ -202,7 +206,7 @@ class Layer(KerasLayerAPI):
 
         ``input_mask`` (Keras-style layers whose ``call`` takes ``mask``): the arguments' Keras masks.
         """
-        if self._keras_style:
+        if self._keras_style or self._call_over_builtin:
             masks = _keras_style.call_mask_kwargs(input_mask)
             return _keras_style.apply(self, params, state, *inputs, training=training, rng=rng, **masks)
         return self.call(params, *inputs), state

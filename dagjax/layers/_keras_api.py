@@ -82,7 +82,10 @@ class KerasLayerAPI:
         if not name.startswith("_"):
             for spec in self.__dict__.get("_weight_specs") or ():
                 if spec.name == name:
-                    return _variable_of(self, (name,))
+                    variable = _variable_of(self, (name,))
+                    scope = innermost_binding()  # in its own running call: the traced array, as add_weight's
+                    running = scope is not None and scope.layer is self and spec.trainable
+                    return variable.value if running else variable
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     @property
