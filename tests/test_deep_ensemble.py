@@ -149,3 +149,24 @@ def test_callbacks_an_ensemble_cannot_run_are_refused_before_training():
     with pytest.raises(ValueError, match=r"batch hooks cannot run \(PerBatch override one\)"):
         ensemble.fit(x, y, callbacks=[PerBatch()])
     _assert_trees_close(ensemble.params, before, rtol=0, atol=0)
+
+
+def test_an_interrupted_fit_leaves_the_members_last_weights_and_the_next_fit_runs(monkeypatch):
+    from dagjax.training.population import _fit
+
+    _, ensemble, _, x, y = _trained()
+    before = ensemble.params
+    reset, calls = _fit.reset_member_metrics, []
+
+    def interrupt_second_epoch(*args):
+        calls.append(1)
+        if len(calls) == 2:  # the first epoch has consumed the state the fit continued from
+            raise KeyboardInterrupt
+        return reset(*args)
+
+    monkeypatch.setattr(_fit, "reset_member_metrics", interrupt_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        ensemble.fit(x, y, batch_size=16, epochs=3, verbose=0)
+    monkeypatch.undo()
+    _assert_trees_close(ensemble.params, before, rtol=0, atol=0)
+    assert len(ensemble.fit(x, y, batch_size=16, epochs=1, verbose=0).history["loss"]) == 1

@@ -145,11 +145,19 @@ class DeepEnsemble:
         hooks.on_train_begin()
         if epochs > 0 and not self.stop_training:
             hooks.on_epoch_begin(0)
-        ps, histories = fit_population(
-            population, x, y, 32 if batch_size is None else batch_size, 0 if self.stop_training else epochs,
-            shuffle=bool(shuffle), sample_weight=sample_weight, validation_split=validation_split,
-            validation_data=validation_data, on_epoch_end=after_epoch, state=ps,
-        )
+        batch_size, epochs = 32 if batch_size is None else batch_size, 0 if self.stop_training else epochs
+        try:
+            ps, histories = fit_population(
+                population, x, y, batch_size, epochs,
+                shuffle=bool(shuffle), sample_weight=sample_weight, validation_split=validation_split,
+                validation_data=validation_data, on_epoch_end=after_epoch, state=ps,
+            )
+        except BaseException:
+            # The steps consumed the state they were given; the members still hold (on the host) the
+            # weights last kept, and a next fit starts from those, its optimizer state afresh.
+            if self._state is not None and any(leaf.is_deleted() for leaf in _device_leaves(self._state)):
+                self._state = None
+            raise
         self._keep(ps)
         history = EnsembleHistory(histories)
         hooks.on_train_end(logs={name: values[-1] for name, values in history.history.items()})
@@ -308,3 +316,7 @@ def _printer(epochs: int) -> Any:
         print(f"Epoch {epoch + 1}/{epochs} - " + " - ".join(f"{k}: {v:.4f}" for k, v in means.items()))
 
     return hook
+
+
+def _device_leaves(tree: Any) -> list:
+    return [leaf for leaf in jax.tree_util.tree_leaves(tree) if isinstance(leaf, jax.Array)]
