@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import time
 
 import jax
 import jax.numpy as jnp
@@ -151,23 +152,30 @@ def test_fit_measures_and_reports_its_choices(picker):
     assert any("(4, 6, 3):float32" in signature for signature in choices["conv"])
 
 
-def test_the_stopwatch_compiles_first_then_keeps_the_best_time_within_its_budget(picker):
-    import time
+def test_the_race_compiles_first_and_stops_once_one_candidate_is_clearly_ahead():
+    from dagjax.layers._race import MAX_ROUNDS, race
 
-    calls = []
+    calls = {"fast": 0, "close": 0, "slow": 0, "broken": 0}
+    seconds = {"fast": 0.01, "close": 0.01, "slow": 0.1}
 
-    def run():
-        calls.append(time.perf_counter())
-        time.sleep(0.3 if len(calls) == 1 else 0.002)  # the first run compiles: not counted
+    def run(name):
+        def once():
+            calls[name] += 1
+            if name == "broken":
+                raise RuntimeError("out of memory")
+            time.sleep(0.12 if calls[name] == 1 and name == "fast" else seconds[name])  # compiling: not timed
 
-    _lowering.settings.max_measure_seconds = 0.005
-    best = _lowering._stopwatch("xla", run)
-    assert 0.002 <= best < 0.25  # the compiling run is not counted
-    assert 2 <= len(calls) <= 6  # stops once the budget is spent (after 1 + 3 runs on an idle machine)
-    _lowering.settings.max_measure_seconds = 10.0
-    calls.clear()
-    _lowering._stopwatch("xla", run)
-    assert len(calls) == 6  # at most five timed runs
+        return once
+
+    timings = race({name: run(name) for name in ("fast", "slow", "broken")}, budget=10.0)
+    assert set(timings) == {"fast", "slow"} and timings["fast"] < 0.1 <= timings["slow"] < 0.2
+    assert calls == {"fast": 2, "close": 0, "slow": 2, "broken": 1}  # one timed round: clearly ahead
+    calls.update(dict.fromkeys(calls, 0))
+    timings = race({name: run(name) for name in ("fast", "close")}, budget=10.0)
+    assert calls["fast"] == calls["close"] == 1 + MAX_ROUNDS  # too close to call early: every round
+    calls.update(dict.fromkeys(calls, 0))
+    race({name: run(name) for name in ("fast", "close")}, budget=0.001)
+    assert calls["fast"] == calls["close"] == 2  # the budget is spent after the first round
 
 
 def test_auto_steps_per_execution_fuses_a_conv_model_when_its_loop_measures_faster(picker):
@@ -193,6 +201,8 @@ def test_the_loop_probe_runs_the_same_steps_both_ways():
     x = dj.Input(shape=(5, 2))
     model = dj.Model(x, layers.Dense(1)(layers.Flatten()(layers.Conv1D(2, 2)(x))))
     runs = _fuse_probe.step_runs(model, [(5, 2)], 3)
+    assert runs["fused"]() is None  # the first run compiles and runs nothing
+    runs["single"]()
     fused, single = runs["fused"](), runs["single"]()
     for a, b in zip(jax.tree_util.tree_leaves(fused), jax.tree_util.tree_leaves(single)):
         np.testing.assert_allclose(a, b, rtol=1e-6)

@@ -12,9 +12,10 @@ real shapes. The answer, in this order:
    nothing; an unreadable cache file is ignored and measured again;
 5. inside :func:`measuring` (the fit session's compiled programs enter it:
    ``fit``, ``evaluate``, ``predict``) with ``settings.measure`` on and
-   concrete sizes: each candidate's forward + backward is compiled and timed
-   once, on a separate thread (the trace in progress is left alone), and the
-   fastest is kept; a candidate that fails drops out;
+   concrete sizes: each candidate's forward + backward is compiled and raced
+   against the others (``_race``: a few interleaved runs, fewer when one is
+   clearly ahead), on a separate thread (the trace in progress is left alone),
+   and the fastest is kept; a candidate that fails drops out;
 6. otherwise the layer's default for the backend (what dagjax did before
    measuring existed), so shape inference and a user's own ``jit`` never measure.
 
@@ -31,13 +32,14 @@ import logging
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from dagjax.layers._race import compiled_run, race
 
 log = logging.getLogger("dagjax")
 
@@ -62,7 +64,7 @@ class LoweringSettings:
     force: str | dict | None = None
     cache_dir: str | None = None
     timer: Timer | None = None
-    max_measure_seconds: float = 0.5  # timing budget per candidate, compile aside
+    max_measure_seconds: float = 0.5  # timing budget per candidate, compile aside (``_race``)
 
 
 settings = LoweringSettings()
@@ -233,55 +235,45 @@ def _pick(layer: Any, signature: str, candidates: dict, example: tuple, default:
 
 
 def _forward_backward(candidates: dict[str, Callable], example: tuple) -> dict[str, Callable[[], Any]]:
-    """For each candidate, a run of its forward + backward on arrays shaped as ``example``'s."""
-    arrays = []
+    """For each candidate, a run of its forward + backward on arrays shaped as ``example``'s (the
+    first run compiles it; the arrays are made once, on the measuring thread, for every candidate).
+    """
+    arrays: list = []
 
-    def run(step: Callable) -> Any:
-        if not arrays:  # made when first run (on the measuring thread), once for every candidate
+    def make_args() -> tuple:
+        if not arrays:
             rng = np.random.default_rng(0)
             arrays.extend(jnp.asarray(rng.standard_normal(a.shape).astype(a.dtype)) for a in example)
-        return jax.block_until_ready(step(*arrays))
+        return tuple(arrays)
 
     runs = {}
     for name, fn in candidates.items():
         loss = lambda *xs, fn=fn: jnp.sum(jnp.square(fn(*xs)))
-        step = jax.jit(jax.grad(loss, argnums=tuple(range(len(example)))))
-        runs[name] = lambda step=step: run(step)
+        runs[name] = compiled_run(jax.grad(loss, argnums=tuple(range(len(example)))), make_args)
     return runs
 
 
 def timed(runs: dict[str, Callable[[], Any]]) -> dict[str, float]:
-    """Seconds each of ``runs`` takes (``settings.timer``, else the best of a few after a compiling
-    one), timed on a fresh thread so that a trace in progress in this one is left alone. A run that
-    raises is left out: a candidate that fails is never chosen, and never fails a model.
+    """Seconds each of ``runs`` takes (``settings.timer`` for each, else a :func:`_race.race` within
+    ``max_measure_seconds`` per candidate), timed on a fresh thread so that a trace in progress in
+    this one is left alone. A run that raises is left out: a candidate that fails is never chosen,
+    and never fails a model.
     """
 
     def time_all() -> dict[str, float]:
-        timings = {}
         with measuring():  # a run that traces layers chooses their lowerings as fit's steps would
+            if settings.timer is None:
+                return race(runs, settings.max_measure_seconds)
+            timings = {}
             for name, run in runs.items():
                 try:
-                    timings[name] = float((settings.timer or _stopwatch)(name, run))
+                    timings[name] = float(settings.timer(name, run))
                 except Exception as err:  # noqa: BLE001
                     log.debug("dagjax: %s failed to run (%s)", name, err)
-        return timings
+            return timings
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(time_all).result()
-
-
-def _stopwatch(name: str, run: Callable[[], Any]) -> float:
-    """The best of a few timed runs of ``run``, after one that compiles it (within the time budget)."""
-    run()
-    best, spent = float("inf"), 0.0
-    for _ in range(5):
-        start = time.perf_counter()
-        run()
-        took = time.perf_counter() - start
-        best, spent = min(best, took), spent + took
-        if spent > settings.max_measure_seconds:
-            break
-    return best
 
 
 def choices(layers: Any) -> dict[str, dict[str, str]]:
