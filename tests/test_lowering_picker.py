@@ -233,3 +233,48 @@ def test_symbolic_sizes_trace_with_the_reference_lowering(picker):
         out = jax.eval_shape(lambda p, v: model.apply(p, model.state, v)[0], model.params, spec)
     assert out.shape[0] == b and picker.timed == []
     assert set(dj.config.lowering_choices(model)["conv2d"].values()) == {"xla"}
+
+
+def loop_lowered_as(layer, steps: int, measure=True) -> str:
+    """How ``layer`` (a recurrent layer, already called) loops over ``steps`` time steps when traced."""
+    params = {w.name: jnp.zeros(w.shape) for w in layer.weight_specs}
+    x = np.zeros((2, steps, 3), "float32")
+    with _lowering.measuring() if measure else _NoContext():
+        jaxpr = jax.make_jaxpr(lambda p, x: layer.apply(p, {}, x)[0])(params, x).jaxpr
+    return "scan" if "scan" in {eqn.primitive.name for eqn in jaxpr.eqns} else "unrolled"
+
+
+def gru():
+    layer = layers.GRU(2, recurrent_initializer="zeros")
+    layer(dj.Input(shape=(None, 3)))
+    return layer
+
+
+def test_a_recurrent_loop_is_unrolled_when_that_measures_faster_and_only_for_short_fixed_lengths(picker):
+    from dagjax.layers._time_loops import MAX_UNROLLED_STEPS
+
+    picker.times = {"scan": 2.0, "unrolled": 1.0}
+    layer = gru()
+    assert loop_lowered_as(layer, 4) == "unrolled" and picker.timed == ["scan", "unrolled"]
+    assert loop_lowered_as(layer, 4) == "unrolled" and len(picker.timed) == 2  # remembered
+    assert loop_lowered_as(layer, MAX_UNROLLED_STEPS + 1) == "scan" and len(picker.timed) == 2
+    assert loop_lowered_as(layer, 5, measure=False) == "scan"  # not measuring: the default
+    picker.times = {"scan": 1.0, "unrolled": 2.0}
+    assert loop_lowered_as(layer, 6) == "scan" and len(picker.timed) == 4
+    assert set(_lowering.choices([layer])[layer.name].values()) == {"unrolled", "scan"}
+
+
+def test_a_recurrent_loop_follows_the_overrides_and_the_off_switch(picker):
+    layer = gru()
+    layer.lowering = "unrolled"
+    assert loop_lowered_as(layer, 4) == "unrolled" and picker.timed == []
+    layer.lowering = None
+    _lowering.settings.force = {"GRU": "unrolled", "Conv2D": "xla"}
+    assert loop_lowered_as(layer, 4) == "unrolled"
+    _lowering.settings.force = "im2col"  # no recurrent layer offers it: the picker chooses
+    picker.times = {"scan": 1.0, "unrolled": 2.0}
+    assert loop_lowered_as(layer, 4) == "scan" and picker.timed == ["scan", "unrolled"]
+    _lowering.settings.force = None
+    _lowering.settings.enabled = False
+    layer.lowering = "unrolled"
+    assert loop_lowered_as(layer, 4) == "scan"  # off: the reference, a lax.scan

@@ -43,8 +43,10 @@ from dagjax.layers._race import compiled_run, race
 
 log = logging.getLogger("dagjax")
 
-REFERENCE = "xla"
-NAMES = ("xla", "im2col", "shifted")  # every lowering a layer may offer
+REFERENCE = "xla"  # a convolution's plain path; a layer family may name its own (``reference=``)
+CONV_NAMES = ("xla", "im2col", "shifted")  # the convolutions' lowerings
+RECURRENT_NAMES = ("scan", "unrolled")  # the recurrent layers' time loops (``_recurrent``)
+NAMES = CONV_NAMES + RECURRENT_NAMES  # every lowering a layer may offer
 CACHE_ENV = "DAGJAX_LOWERING_CACHE"  # a directory for the decisions file, or "off"
 MAX_RECORDED = 4  # signatures remembered per layer for :func:`choices`
 Timer = Callable[[str, Callable[[], Any]], float]  # (candidate name, run once) -> seconds
@@ -162,10 +164,10 @@ def forget() -> None:
         _disk_loaded.clear()
 
 
-def check_name(name: Any, where: str) -> None:
-    """A ValueError, naming ``where``, unless ``name`` is a lowering dagjax has."""
-    if name is not None and name not in NAMES:
-        raise ValueError(f"{where}: unknown lowering {name!r}; choose one of {list(NAMES)} (or None).")
+def check_name(name: Any, where: str, allowed: tuple = NAMES) -> None:
+    """A ValueError, naming ``where``, unless ``name`` is one of the ``allowed`` lowerings (or None)."""
+    if name is not None and name not in allowed:
+        raise ValueError(f"{where}: unknown lowering {name!r}; choose one of {list(allowed)} (or None).")
 
 
 def _override(layer: Any, candidates: dict) -> str | None:
@@ -183,13 +185,15 @@ def _override(layer: Any, candidates: dict) -> str | None:
 
 
 def choose(
-    layer: Any, signature: str, candidates: dict[str, Callable], example: tuple, default: str
+    layer: Any, signature: str, candidates: dict[str, Callable], example: tuple, default: str,
+    reference: str = REFERENCE,
 ) -> str:
     """The lowering of ``layer`` for ``signature``, among ``candidates`` (name -> fn over ``example``'s
-    arrays); ``default`` is the backend's when nothing else decides. Recorded in ``layer.lowered`` when
-    traced by a session's program (inside :func:`measuring`).
+    arrays); ``default`` is the backend's when nothing else decides, ``reference`` the plain path (the
+    off switch's, and the answer when every measured candidate failed). Recorded in ``layer.lowered``
+    when traced by a session's program (inside :func:`measuring`).
     """
-    name = _pick(layer, signature, candidates, example, default)
+    name = _pick(layer, signature, candidates, example, default, reference)
     if not getattr(_local, "measuring", 0):  # shape inference and the user's own traces: not recorded
         return name
     lowered = layer.__dict__.setdefault("lowered", {})
@@ -200,18 +204,21 @@ def choose(
     return name
 
 
-def lower(layer: Any, op: str, candidates: dict[str, Callable], args: tuple, default: str = REFERENCE) -> Any:
+def lower(
+    layer: Any, op: str, candidates: dict[str, Callable], args: tuple, default: str = REFERENCE,
+    reference: str = REFERENCE,
+) -> Any:
     """``candidates[name](*args)`` for the lowering :func:`choose` picks, the signature made from ``op``
     (the operation and its static settings) and the arrays' shapes and dtypes.
     """
     shapes = " ".join(f"{tuple(a.shape)}:{np.dtype(a.dtype).name}" for a in args)
-    name = choose(layer, f"{op} {shapes}", candidates, args, default)
+    name = choose(layer, f"{op} {shapes}", candidates, args, default, reference)
     return candidates[name](*args)
 
 
-def _pick(layer: Any, signature: str, candidates: dict, example: tuple, default: str) -> str:
+def _pick(layer: Any, signature: str, candidates: dict, example: tuple, default: str, reference: str) -> str:
     if not settings.enabled:
-        return REFERENCE
+        return reference
     forced = _override(layer, candidates)
     if forced is not None:
         return forced
@@ -223,10 +230,10 @@ def _pick(layer: Any, signature: str, candidates: dict, example: tuple, default:
         return known
     concrete = all(isinstance(d, int) for a in example for d in a.shape)
     if not (settings.measure and getattr(_local, "measuring", 0) and concrete):
-        return default if default in candidates else REFERENCE
+        return default if default in candidates else reference
     timings = timed(_forward_backward(candidates, example))
     if not timings:
-        return REFERENCE
+        return reference
     best = min(timings, key=timings.get)
     log.info("dagjax: %s lowered as %s (%s)", layer.name, best,
              ", ".join(f"{n} {t * 1e3:.2f} ms" for n, t in sorted(timings.items(), key=lambda i: i[1])))
@@ -235,22 +242,27 @@ def _pick(layer: Any, signature: str, candidates: dict, example: tuple, default:
 
 
 def _forward_backward(candidates: dict[str, Callable], example: tuple) -> dict[str, Callable[[], Any]]:
-    """For each candidate, a run of its forward + backward on arrays shaped as ``example``'s (the
-    first run compiles it; the arrays are made once, on the measuring thread, for every candidate).
+    """For each candidate, a run of its forward + backward (for the floating-point arguments; the
+    outputs may be any pytree) on arrays shaped as ``example``'s (the first run compiles it; the arrays
+    are made once, on the measuring thread, for every candidate).
     """
     arrays: list = []
 
     def make_args() -> tuple:
         if not arrays:
             rng = np.random.default_rng(0)
-            arrays.extend(jnp.asarray(rng.standard_normal(a.shape).astype(a.dtype)) for a in example)
+            arrays.extend(jax.device_put(rng.standard_normal(a.shape).astype(a.dtype)) for a in example)
         return tuple(arrays)
 
-    runs = {}
-    for name, fn in candidates.items():
-        loss = lambda *xs, fn=fn: jnp.sum(jnp.square(fn(*xs)))
-        runs[name] = compiled_run(jax.grad(loss, argnums=tuple(range(len(example)))), make_args)
-    return runs
+    floats = tuple(i for i, a in enumerate(example) if jnp.issubdtype(a.dtype, jnp.floating))
+
+    def forward_backward(fn: Callable) -> Callable:
+        def loss(*xs: Any) -> Any:
+            return sum(jnp.sum(jnp.square(y)) for y in jax.tree_util.tree_leaves(fn(*xs)))
+
+        return jax.grad(loss, argnums=floats) if floats else loss
+
+    return {name: compiled_run(forward_backward(fn), make_args) for name, fn in candidates.items()}
 
 
 def timed(runs: dict[str, Callable[[], Any]]) -> dict[str, float]:
