@@ -1,8 +1,9 @@
 """What the lowering measurement adds to a first ``fit``: the cnn_full workload, cache empty.
 
-    cd benchmarks && PYTHONPATH=<checkout> ../.venv/bin/python measure_cost.py [on|off]
+    cd benchmarks && PYTHONPATH=<checkout> ../.venv/bin/python measure_cost.py [on|off] [cnn_full|lstm]
 
-One epoch of 10 steps at batch 64 with ``dagjax.config.lowering.measure`` on
+One epoch of 10 steps at batch 64 (of cnn_full, or of an LSTM of 32 units
+over 8 steps of 16 features) with ``dagjax.config.lowering.measure`` on
 (or off: the same fit paying nothing), the decisions cache in a fresh
 directory. Prints the fit's wall and CPU seconds (CPU seconds are steadier on
 a shared machine), the seconds spent inside the measurements
@@ -31,7 +32,22 @@ def on_event(event: str, seconds: float, **_: object) -> None:
         compiles["seconds"] += seconds
 
 
-def main(measure: bool) -> None:
+def build(workload: str) -> tuple[dj.Model, tuple]:
+    """The model and one sample's shape."""
+    layers = dj.layers
+    if workload == "lstm":
+        x = dj.Input(shape=(8, 16), name="sequence")
+        return dj.Model(x, layers.Dense(10, activation="softmax")(layers.LSTM(32)(x))), (8, 16)
+    x = dj.Input(shape=(32, 32, 3), name="image")
+    h = layers.BatchNormalization()(layers.Conv2D(32, 3)(x))
+    h = layers.BatchNormalization()(layers.SeparableConv2D(64, 3)(h))
+    h = layers.MaxPooling2D()(h)
+    h = layers.BatchNormalization()(layers.SeparableConv2D(128, 3)(h))
+    h = layers.GlobalAveragePooling2D()(h)
+    return dj.Model(x, layers.Dense(10, activation="softmax", name="probs")(h)), (32, 32, 3)
+
+
+def main(measure: bool, workload: str) -> None:
     jax.monitoring.register_event_duration_secs_listener(on_event)
     spent, depth = [0.0], [0]
     timed = _lowering.timed
@@ -50,17 +66,10 @@ def main(measure: bool) -> None:
     _fuse_probe.timed = timed_and_counted
     dj.config.lowering.cache_dir = tempfile.mkdtemp()
     dj.config.lowering.measure = measure
-    layers = dj.layers
-    x = dj.Input(shape=(32, 32, 3), name="image")
-    h = layers.BatchNormalization()(layers.Conv2D(32, 3)(x))
-    h = layers.BatchNormalization()(layers.SeparableConv2D(64, 3)(h))
-    h = layers.MaxPooling2D()(h)
-    h = layers.BatchNormalization()(layers.SeparableConv2D(128, 3)(h))
-    h = layers.GlobalAveragePooling2D()(h)
-    model = dj.Model(x, layers.Dense(10, activation="softmax", name="probs")(h))
+    model, sample = build(workload)
     model.compile("adam", "sparse_categorical_crossentropy")
     rng = np.random.default_rng(0)
-    images = rng.standard_normal((640, 32, 32, 3)).astype("float32")
+    images = rng.standard_normal((640, *sample)).astype("float32")
     labels = rng.integers(0, 10, 640)
     cpu, wall = time.process_time(), time.perf_counter()
     model.fit(images, labels, batch_size=64, epochs=1, verbose=0)
@@ -72,4 +81,4 @@ def main(measure: bool) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] != ["off"])
+    main("off" not in sys.argv[1:], "lstm" if "lstm" in sys.argv[1:] else "cnn_full")

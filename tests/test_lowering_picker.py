@@ -152,30 +152,38 @@ def test_fit_measures_and_reports_its_choices(picker):
     assert any("(4, 6, 3):float32" in signature for signature in choices["conv"])
 
 
-def test_the_race_compiles_first_and_stops_once_one_candidate_is_clearly_ahead():
-    from dagjax.layers._race import MAX_ROUNDS, race
+def test_the_race_compiles_first_and_stops_once_one_candidate_is_clearly_ahead(monkeypatch):
+    from dagjax.layers import _race
+    from dagjax.layers._race import MAX_ROUNDS, MIN_ROUNDS, race
+
+    monkeypatch.setattr(_race, "WARM_BELOW", 0.0)  # counted below: no untimed warm runs
 
     calls = {"fast": 0, "close": 0, "slow": 0, "broken": 0}
-    seconds = {"fast": 0.01, "close": 0.01, "slow": 0.1}
+    seconds = {"fast": 0.005, "close": 0.005, "slow": 0.05}
 
     def run(name):
         def once():
             calls[name] += 1
             if name == "broken":
                 raise RuntimeError("out of memory")
-            time.sleep(0.12 if calls[name] == 1 and name == "fast" else seconds[name])  # compiling: not timed
+            time.sleep(0.06 if calls[name] == 1 and name == "fast" else seconds[name])  # compiling: not timed
 
         return once
 
     timings = race({name: run(name) for name in ("fast", "slow", "broken")}, budget=10.0)
-    assert set(timings) == {"fast", "slow"} and timings["fast"] < 0.1 <= timings["slow"] < 0.2
-    assert calls == {"fast": 2, "close": 0, "slow": 2, "broken": 1}  # one timed round: clearly ahead
+    assert set(timings) == {"fast", "slow"} and timings["fast"] < 0.05 <= timings["slow"] < 0.1
+    assert calls == {"fast": 1 + MIN_ROUNDS, "close": 0, "slow": 1 + MIN_ROUNDS, "broken": 1}  # clearly ahead
     calls.update(dict.fromkeys(calls, 0))
     timings = race({name: run(name) for name in ("fast", "close")}, budget=10.0)
     assert calls["fast"] == calls["close"] == 1 + MAX_ROUNDS  # too close to call early: every round
     calls.update(dict.fromkeys(calls, 0))
     race({name: run(name) for name in ("fast", "close")}, budget=0.001)
     assert calls["fast"] == calls["close"] == 2  # the budget is spent after the first round
+    monkeypatch.setattr(_race, "WARM_BELOW", 0.01)
+    calls.update(dict.fromkeys(calls, 0))
+    race({name: run(name) for name in ("fast", "slow")}, budget=10.0)
+    assert calls["slow"] == 1 + MIN_ROUNDS  # long runs: timed as they come
+    assert calls["fast"] == 2 + 2 * (MIN_ROUNDS - 1)  # short ones: after a warm run, once timed once
 
 
 def test_auto_steps_per_execution_fuses_a_conv_model_when_its_loop_measures_faster(picker):
