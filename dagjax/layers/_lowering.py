@@ -1,10 +1,11 @@
 """The lowering picker: which of a layer's equal implementations its traced call uses.
 
 A layer that offers several lowerings (the convolutions: ``"xla"``,
-``"im2col"``, ``"shifted"``) asks :func:`choose` while it is traced, with the
-real shapes. The answer, in this order:
+``"im2col"``, ``"shifted"``; the recurrent layers' loops: ``"scan"``,
+``"unrolled"``) asks :func:`choose` while it is traced, with the real shapes.
+The answer, in this order:
 
-1. ``settings.enabled`` off: ``"xla"``, the reference (the plain path);
+1. ``settings.enabled`` off: the reference (``"xla"``, ``"scan"``: the plain path);
 2. the layer's own ``lowering`` attribute, then ``settings.force`` (global);
 3. the only candidate left when the shapes rule the others out;
 4. a decision made before for the same signature (shapes, dtype, op, backend,
@@ -13,13 +14,13 @@ real shapes. The answer, in this order:
 5. inside :func:`measuring` (the fit session's compiled programs enter it:
    ``fit``, ``evaluate``, ``predict``) with ``settings.measure`` on and
    concrete sizes: each candidate's forward + backward is compiled and raced
-   against the others (``_race``: a few interleaved runs, fewer when one is
+   against the others (``_race``: interleaved rounds, ended early when one is
    clearly ahead), on a separate thread (the trace in progress is left alone),
    and the fastest is kept; a candidate that fails drops out;
 6. otherwise the layer's default for the backend (what dagjax did before
    measuring existed), so shape inference and a user's own ``jit`` never measure.
 
-``settings.timer`` replaces the stopwatch (tests inject timings with it).
+``settings.timer`` replaces the race (tests inject timings with it).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ Timer = Callable[[str, Callable[[], Any]], float]  # (candidate name, run once) 
 
 @dataclasses.dataclass
 class LoweringSettings:
-    """How convolutions are lowered; see the module docstring for the order the choice follows.
+    """How convolutions and recurrent loops are lowered; the module docstring has the order of the choice.
 
     ``force``: one lowering name for every layer that offers it, or a dict
     from layer name or class name to a lowering name. ``cache_dir``: where
