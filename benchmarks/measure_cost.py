@@ -58,7 +58,9 @@ def main(measure: bool, workload: str) -> None:
             return timed(runs)
         finally:
             depth[0] -= 1
-            spent[0] += time.perf_counter() - start if depth[0] == 0 else 0.0
+            took = time.perf_counter() - start
+            spent[0] += took if depth[0] == 0 else 0.0
+            print(f"  measured {'/'.join(runs)} in {took:.2f} s{' (nested ones included)' * (not depth[0])}")
 
     _lowering.timed = timed_and_counted  # the loop probe reads it from there at call time too
     from dagjax.training.fit import _fuse_probe
