@@ -42,6 +42,10 @@ from dagjax.layers._core import last_dim
 from dagjax.layers._specs import TensorSpec, WeightSpec
 from dagjax.layers._time_loops import time_loop
 
+# the settings that change what one step computes: part of the loop's signature for the picker
+_BODY_SETTINGS = ("activation", "recurrent_activation", "reset_after", "return_sequences",
+                  "zero_output_for_mask")
+
 
 def _recurrent_matmul(h, kernel, masks):
     """``h @ kernel`` with ``h`` dropped out by ``masks`` ``(k, batch, units)``: one mask per gate block."""
@@ -202,7 +206,8 @@ class _RNN(Layer):
             carry = tuple(jnp.asarray(s, inputs.dtype) for s in states)
 
         xs = (inputs,) if steps is None else (inputs, steps)
-        op = f"{type(self).__name__} sequences={self.return_sequences} masked={steps is not None}"
+        body = {k: v for k, v in self.get_config().items() if k in _BODY_SETTINGS}  # what the step computes
+        op = f"{type(self).__name__} {sorted(body.items())} masked={steps is not None}"
         carry, outputs = time_loop(self, op, self._time_step, (params, recurrent_masks), carry, xs)
         if self.return_sequences:
             output = jnp.swapaxes(outputs, 0, 1)
