@@ -156,34 +156,39 @@ def test_the_race_compiles_first_and_stops_once_one_candidate_is_clearly_ahead(m
     from dagjax.layers import _race
     from dagjax.layers._race import MAX_ROUNDS, MIN_ROUNDS, race
 
-    monkeypatch.setattr(_race, "WARM_BELOW", 0.0)  # counted below: no untimed warm runs
-
     calls = {"fast": 0, "close": 0, "slow": 0, "broken": 0}
-    seconds = {"fast": 0.005, "close": 0.005, "slow": 0.05}
+    seconds = {"fast": 0.005, "close": 0.006, "slow": 0.05}
 
-    def run(name):
-        def once():
-            calls[name] += 1
-            if name == "broken":
-                raise RuntimeError("out of memory")
-            time.sleep(0.06 if calls[name] == 1 and name == "fast" else seconds[name])  # compiling: not timed
+    def attempt(name, run):  # each run "takes" its scripted time: the test does not depend on the load
+        calls[name] += 1
+        if name == "broken":
+            return None  # raised
+        return 9.0 if calls[name] == 1 else seconds[name]  # the first run compiles: not counted
 
-        return once
-
-    timings = race({name: run(name) for name in ("fast", "slow", "broken")}, budget=10.0)
-    assert set(timings) == {"fast", "slow"} and timings["fast"] < 0.05 <= timings["slow"] < 0.1
+    monkeypatch.setattr(_race, "_attempt", attempt)
+    monkeypatch.setattr(_race, "WARM_BELOW", 0.0)  # counted below: no untimed warm runs
+    runs = dict.fromkeys(calls, None)
+    timings = race({name: runs[name] for name in ("fast", "slow", "broken")}, budget=10.0)
+    assert timings == {"fast": 0.005, "slow": 0.05}
     assert calls == {"fast": 1 + MIN_ROUNDS, "close": 0, "slow": 1 + MIN_ROUNDS, "broken": 1}  # clearly ahead
     calls.update(dict.fromkeys(calls, 0))
-    timings = race({name: run(name) for name in ("fast", "close")}, budget=10.0)
+    race({name: runs[name] for name in ("fast", "close")}, budget=10.0)
     assert calls["fast"] == calls["close"] == 1 + MAX_ROUNDS  # too close to call early: every round
     calls.update(dict.fromkeys(calls, 0))
-    race({name: run(name) for name in ("fast", "close")}, budget=0.001)
+    race({name: runs[name] for name in ("fast", "close")}, budget=0.001)
     assert calls["fast"] == calls["close"] == 2  # the budget is spent after the first round
     monkeypatch.setattr(_race, "WARM_BELOW", 0.01)
     calls.update(dict.fromkeys(calls, 0))
-    race({name: run(name) for name in ("fast", "slow")}, budget=10.0)
+    race({name: runs[name] for name in ("fast", "slow")}, budget=10.0)
     assert calls["slow"] == 1 + MIN_ROUNDS  # long runs: timed as they come
     assert calls["fast"] == 2 + 2 * (MIN_ROUNDS - 1)  # short ones: after a warm run, once timed once
+
+
+def test_a_race_run_is_timed_and_a_failing_one_left_out():
+    from dagjax.layers._race import _attempt
+
+    assert 0.01 <= _attempt("sleeps", lambda: time.sleep(0.01)) < 1.0
+    assert _attempt("fails", lambda: 1 / 0) is None
 
 
 def test_auto_steps_per_execution_fuses_a_conv_model_when_its_loop_measures_faster(picker):
