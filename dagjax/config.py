@@ -14,11 +14,13 @@
   names for ``dagjax.mixed_precision.set_global_policy`` / ``global_policy``
   (float32 until set; layers take it when they are made).
 
-- ``lowering``: how convolutions become XLA (``layers._lowering``): each
-  Conv/ConvTranspose/Depthwise/SeparableConv call offers equal lowerings
-  (``"xla"``, ``"im2col"``, ``"shifted"``) and ``fit`` times them once per
-  shape signature and backend, keeping the fastest (cached on disk).
-  ``lowering.enabled = False``: the reference (XLA's convolution) everywhere;
+- ``lowering``: how convolutions and recurrent loops become XLA
+  (``layers._lowering``): each Conv/ConvTranspose/Depthwise/SeparableConv
+  call offers equal lowerings (``"xla"``, ``"im2col"``, ``"shifted"``), each
+  SimpleRNN/LSTM/GRU ``"scan"`` or (fixed lengths up to 32 steps)
+  ``"unrolled"``, and ``fit`` times them once per shape signature and
+  backend, keeping the fastest (cached on disk).
+  ``lowering.enabled = False``: the reference (XLA's convolution, ``lax.scan``) everywhere;
   ``lowering.measure = False``: no timing, the backend's defaults;
   ``lowering.force = "im2col"`` (or ``{layer or class name: lowering}``), or
   ``layer.lowering = ...`` for one layer: an override.

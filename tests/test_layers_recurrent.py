@@ -240,5 +240,5 @@ def test_errors_are_clear():
         layers.Bidirectional(layers.Dense(2))
     with pytest.raises(NotImplementedError, match="stateful=True"):
         layers.GRU(2, stateful=True)
-    with pytest.raises(NotImplementedError, match="unroll=True"):
-        layers.SimpleRNN(2, unroll=True)
+    with pytest.raises(ValueError, match=r"SimpleRNN 'rnn'.lowering: unknown lowering 'im2col'"):
+        layers.SimpleRNN(2, name="rnn").lowering = "im2col"

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import time
 
 import jax
 import jax.numpy as jnp
@@ -151,23 +152,43 @@ def test_fit_measures_and_reports_its_choices(picker):
     assert any("(4, 6, 3):float32" in signature for signature in choices["conv"])
 
 
-def test_the_stopwatch_compiles_first_then_keeps_the_best_time_within_its_budget(picker):
-    import time
+def test_the_race_compiles_first_and_stops_once_one_candidate_is_clearly_ahead(monkeypatch):
+    from dagjax.layers import _race
+    from dagjax.layers._race import MAX_ROUNDS, MIN_ROUNDS, race
 
-    calls = []
+    calls = {"fast": 0, "close": 0, "slow": 0, "broken": 0}
+    seconds = {"fast": 0.005, "close": 0.006, "slow": 0.05}
 
-    def run():
-        calls.append(time.perf_counter())
-        time.sleep(0.3 if len(calls) == 1 else 0.002)  # the first run compiles: not counted
+    def attempt(name, run):  # each run "takes" its scripted time: the test does not depend on the load
+        calls[name] += 1
+        if name == "broken":
+            return None  # raised
+        return 9.0 if calls[name] == 1 else seconds[name]  # the first run compiles: not counted
 
-    _lowering.settings.max_measure_seconds = 0.005
-    best = _lowering._stopwatch("xla", run)
-    assert 0.002 <= best < 0.25  # the compiling run is not counted
-    assert 2 <= len(calls) <= 6  # stops once the budget is spent (after 1 + 3 runs on an idle machine)
-    _lowering.settings.max_measure_seconds = 10.0
-    calls.clear()
-    _lowering._stopwatch("xla", run)
-    assert len(calls) == 6  # at most five timed runs
+    monkeypatch.setattr(_race, "_attempt", attempt)
+    monkeypatch.setattr(_race, "WARM_BELOW", 0.0)  # counted below: no untimed warm runs
+    runs = dict.fromkeys(calls, None)
+    timings = race({name: runs[name] for name in ("fast", "slow", "broken")}, budget=10.0)
+    assert timings == {"fast": 0.005, "slow": 0.05}
+    assert calls == {"fast": 1 + MIN_ROUNDS, "close": 0, "slow": 1 + MIN_ROUNDS, "broken": 1}  # clearly ahead
+    calls.update(dict.fromkeys(calls, 0))
+    race({name: runs[name] for name in ("fast", "close")}, budget=10.0)
+    assert calls["fast"] == calls["close"] == 1 + MAX_ROUNDS  # too close to call early: every round
+    calls.update(dict.fromkeys(calls, 0))
+    race({name: runs[name] for name in ("fast", "close")}, budget=0.001)
+    assert calls["fast"] == calls["close"] == 2  # the budget is spent after the first round
+    monkeypatch.setattr(_race, "WARM_BELOW", 0.01)
+    calls.update(dict.fromkeys(calls, 0))
+    race({name: runs[name] for name in ("fast", "slow")}, budget=10.0)
+    assert calls["slow"] == 1 + MIN_ROUNDS  # long runs: timed as they come
+    assert calls["fast"] == 2 + 2 * (MIN_ROUNDS - 1)  # short ones: after a warm run, once timed once
+
+
+def test_a_race_run_is_timed_and_a_failing_one_left_out():
+    from dagjax.layers._race import _attempt
+
+    assert 0.01 <= _attempt("sleeps", lambda: time.sleep(0.01)) < 1.0
+    assert _attempt("fails", lambda: 1 / 0) is None
 
 
 def test_auto_steps_per_execution_fuses_a_conv_model_when_its_loop_measures_faster(picker):
@@ -193,6 +214,8 @@ def test_the_loop_probe_runs_the_same_steps_both_ways():
     x = dj.Input(shape=(5, 2))
     model = dj.Model(x, layers.Dense(1)(layers.Flatten()(layers.Conv1D(2, 2)(x))))
     runs = _fuse_probe.step_runs(model, [(5, 2)], 3)
+    assert runs["fused"]() is None  # the first run compiles and runs nothing
+    runs["single"]()
     fused, single = runs["fused"](), runs["single"]()
     for a, b in zip(jax.tree_util.tree_leaves(fused), jax.tree_util.tree_leaves(single)):
         np.testing.assert_allclose(a, b, rtol=1e-6)
@@ -204,9 +227,11 @@ def test_the_readme_snippet_runs(picker):
 
     readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
     (snippet,) = [s for s in re.findall(r"```python\n(.*?)```", readme, re.S) if "lowering_choices" in s]
-    model = dj.Model(x := dj.Input(shape=(6, 3)), layers.Conv1D(2, 3, name="conv2d")(x))
+    x = dj.Input(shape=(6, 3))
+    lstm = layers.LSTM(2, recurrent_initializer="zeros", name="lstm")  # zeros: no QR to compile
+    model = dj.Model(x, [layers.Conv1D(2, 3, name="conv2d")(x), lstm(x)])
     exec(snippet, {"dj": dj, "model": model})
-    assert model.get_layer("conv2d").lowering == "im2col"
+    assert model.get_layer("conv2d").lowering == "im2col" and model.get_layer("lstm").lowering == "unrolled"
     assert _lowering.settings.force == "xla" and not _lowering.settings.enabled
 
 
@@ -223,3 +248,48 @@ def test_symbolic_sizes_trace_with_the_reference_lowering(picker):
         out = jax.eval_shape(lambda p, v: model.apply(p, model.state, v)[0], model.params, spec)
     assert out.shape[0] == b and picker.timed == []
     assert set(dj.config.lowering_choices(model)["conv2d"].values()) == {"xla"}
+
+
+def loop_lowered_as(layer, steps: int, measure=True) -> str:
+    """How ``layer`` (a recurrent layer, already called) loops over ``steps`` time steps when traced."""
+    params = {w.name: jnp.zeros(w.shape) for w in layer.weight_specs}
+    x = np.zeros((2, steps, 3), "float32")
+    with _lowering.measuring() if measure else _NoContext():
+        jaxpr = jax.make_jaxpr(lambda p, x: layer.apply(p, {}, x)[0])(params, x).jaxpr
+    return "scan" if "scan" in {eqn.primitive.name for eqn in jaxpr.eqns} else "unrolled"
+
+
+def gru():
+    layer = layers.GRU(2, recurrent_initializer="zeros")
+    layer(dj.Input(shape=(None, 3)))
+    return layer
+
+
+def test_a_recurrent_loop_is_unrolled_when_that_measures_faster_and_only_for_short_fixed_lengths(picker):
+    from dagjax.layers._time_loops import MAX_UNROLLED_STEPS
+
+    picker.times = {"scan": 2.0, "unrolled": 1.0}
+    layer = gru()
+    assert loop_lowered_as(layer, 4) == "unrolled" and picker.timed == ["scan", "unrolled"]
+    assert loop_lowered_as(layer, 4) == "unrolled" and len(picker.timed) == 2  # remembered
+    assert loop_lowered_as(layer, MAX_UNROLLED_STEPS + 1) == "scan" and len(picker.timed) == 2
+    assert loop_lowered_as(layer, 5, measure=False) == "scan"  # not measuring: the default
+    picker.times = {"scan": 1.0, "unrolled": 2.0}
+    assert loop_lowered_as(layer, 6) == "scan" and len(picker.timed) == 4
+    assert set(_lowering.choices([layer])[layer.name].values()) == {"unrolled", "scan"}
+
+
+def test_a_recurrent_loop_follows_the_overrides_and_the_off_switch(picker):
+    layer = gru()
+    layer.lowering = "unrolled"
+    assert loop_lowered_as(layer, 4) == "unrolled" and picker.timed == []
+    layer.lowering = None
+    _lowering.settings.force = {"GRU": "unrolled", "Conv2D": "xla"}
+    assert loop_lowered_as(layer, 4) == "unrolled"
+    _lowering.settings.force = "im2col"  # no recurrent layer offers it: the picker chooses
+    picker.times = {"scan": 1.0, "unrolled": 2.0}
+    assert loop_lowered_as(layer, 4) == "scan" and picker.timed == ["scan", "unrolled"]
+    _lowering.settings.force = None
+    _lowering.settings.enabled = False
+    layer.lowering = "unrolled"
+    assert loop_lowered_as(layer, 4) == "scan"  # off: the reference, a lax.scan

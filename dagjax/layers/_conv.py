@@ -108,7 +108,7 @@ class BaseConv(SpatialLayer):
 
     @lowering.setter
     def lowering(self, name: str | None) -> None:
-        _lowering.check_name(name, f"{type(self).__name__} '{self.name}'.lowering")
+        _lowering.check_name(name, f"{type(self).__name__} '{self.name}'.lowering", _lowering.CONV_NAMES)
         self._lowering = name
 
     def reject_strided_dilation(self) -> None:

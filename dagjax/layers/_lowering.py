@@ -1,10 +1,11 @@
 """The lowering picker: which of a layer's equal implementations its traced call uses.
 
 A layer that offers several lowerings (the convolutions: ``"xla"``,
-``"im2col"``, ``"shifted"``) asks :func:`choose` while it is traced, with the
-real shapes. The answer, in this order:
+``"im2col"``, ``"shifted"``; the recurrent layers' loops: ``"scan"``,
+``"unrolled"``) asks :func:`choose` while it is traced, with the real shapes.
+The answer, in this order:
 
-1. ``settings.enabled`` off: ``"xla"``, the reference (the plain path);
+1. ``settings.enabled`` off: the reference (``"xla"``, ``"scan"``: the plain path);
 2. the layer's own ``lowering`` attribute, then ``settings.force`` (global);
 3. the only candidate left when the shapes rule the others out;
 4. a decision made before for the same signature (shapes, dtype, op, backend,
@@ -12,13 +13,14 @@ real shapes. The answer, in this order:
    nothing; an unreadable cache file is ignored and measured again;
 5. inside :func:`measuring` (the fit session's compiled programs enter it:
    ``fit``, ``evaluate``, ``predict``) with ``settings.measure`` on and
-   concrete sizes: each candidate's forward + backward is compiled and timed
-   once, on a separate thread (the trace in progress is left alone), and the
-   fastest is kept; a candidate that fails drops out;
+   concrete sizes: each candidate's forward + backward is compiled and raced
+   against the others (``_race``: interleaved rounds, ended early when one is
+   clearly ahead), on a separate thread (the trace in progress is left alone),
+   and the fastest is kept; a candidate that fails drops out;
 6. otherwise the layer's default for the backend (what dagjax did before
    measuring existed), so shape inference and a user's own ``jit`` never measure.
 
-``settings.timer`` replaces the stopwatch (tests inject timings with it).
+``settings.timer`` replaces the race (tests inject timings with it).
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ import logging
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,10 +40,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dagjax.layers._race import compiled_run, race
+
 log = logging.getLogger("dagjax")
 
-REFERENCE = "xla"
-NAMES = ("xla", "im2col", "shifted")  # every lowering a layer may offer
+REFERENCE = "xla"  # a convolution's plain path; a layer family may name its own (``reference=``)
+CONV_NAMES = ("xla", "im2col", "shifted")  # the convolutions' lowerings
+RECURRENT_NAMES = ("scan", "unrolled")  # the recurrent layers' time loops (``_recurrent``)
+NAMES = CONV_NAMES + RECURRENT_NAMES  # every lowering a layer may offer
 CACHE_ENV = "DAGJAX_LOWERING_CACHE"  # a directory for the decisions file, or "off"
 MAX_RECORDED = 4  # signatures remembered per layer for :func:`choices`
 Timer = Callable[[str, Callable[[], Any]], float]  # (candidate name, run once) -> seconds
@@ -50,7 +55,7 @@ Timer = Callable[[str, Callable[[], Any]], float]  # (candidate name, run once) 
 
 @dataclasses.dataclass
 class LoweringSettings:
-    """How convolutions are lowered; see the module docstring for the order the choice follows.
+    """How convolutions and recurrent loops are lowered; the module docstring has the order of the choice.
 
     ``force``: one lowering name for every layer that offers it, or a dict
     from layer name or class name to a lowering name. ``cache_dir``: where
@@ -62,7 +67,7 @@ class LoweringSettings:
     force: str | dict | None = None
     cache_dir: str | None = None
     timer: Timer | None = None
-    max_measure_seconds: float = 0.5  # timing budget per candidate, compile aside
+    max_measure_seconds: float = 0.5  # timing budget per candidate, compile aside (``_race``)
 
 
 settings = LoweringSettings()
@@ -160,10 +165,10 @@ def forget() -> None:
         _disk_loaded.clear()
 
 
-def check_name(name: Any, where: str) -> None:
-    """A ValueError, naming ``where``, unless ``name`` is a lowering dagjax has."""
-    if name is not None and name not in NAMES:
-        raise ValueError(f"{where}: unknown lowering {name!r}; choose one of {list(NAMES)} (or None).")
+def check_name(name: Any, where: str, allowed: tuple = NAMES) -> None:
+    """A ValueError, naming ``where``, unless ``name`` is one of the ``allowed`` lowerings (or None)."""
+    if name is not None and name not in allowed:
+        raise ValueError(f"{where}: unknown lowering {name!r}; choose one of {list(allowed)} (or None).")
 
 
 def _override(layer: Any, candidates: dict) -> str | None:
@@ -181,13 +186,15 @@ def _override(layer: Any, candidates: dict) -> str | None:
 
 
 def choose(
-    layer: Any, signature: str, candidates: dict[str, Callable], example: tuple, default: str
+    layer: Any, signature: str, candidates: dict[str, Callable], example: tuple, default: str,
+    reference: str = REFERENCE,
 ) -> str:
     """The lowering of ``layer`` for ``signature``, among ``candidates`` (name -> fn over ``example``'s
-    arrays); ``default`` is the backend's when nothing else decides. Recorded in ``layer.lowered`` when
-    traced by a session's program (inside :func:`measuring`).
+    arrays); ``default`` is the backend's when nothing else decides, ``reference`` the plain path (the
+    off switch's, and the answer when every measured candidate failed). Recorded in ``layer.lowered``
+    when traced by a session's program (inside :func:`measuring`).
     """
-    name = _pick(layer, signature, candidates, example, default)
+    name = _pick(layer, signature, candidates, example, default, reference)
     if not getattr(_local, "measuring", 0):  # shape inference and the user's own traces: not recorded
         return name
     lowered = layer.__dict__.setdefault("lowered", {})
@@ -198,18 +205,21 @@ def choose(
     return name
 
 
-def lower(layer: Any, op: str, candidates: dict[str, Callable], args: tuple, default: str = REFERENCE) -> Any:
+def lower(
+    layer: Any, op: str, candidates: dict[str, Callable], args: tuple, default: str = REFERENCE,
+    reference: str = REFERENCE,
+) -> Any:
     """``candidates[name](*args)`` for the lowering :func:`choose` picks, the signature made from ``op``
     (the operation and its static settings) and the arrays' shapes and dtypes.
     """
     shapes = " ".join(f"{tuple(a.shape)}:{np.dtype(a.dtype).name}" for a in args)
-    name = choose(layer, f"{op} {shapes}", candidates, args, default)
+    name = choose(layer, f"{op} {shapes}", candidates, args, default, reference)
     return candidates[name](*args)
 
 
-def _pick(layer: Any, signature: str, candidates: dict, example: tuple, default: str) -> str:
+def _pick(layer: Any, signature: str, candidates: dict, example: tuple, default: str, reference: str) -> str:
     if not settings.enabled:
-        return REFERENCE
+        return reference
     forced = _override(layer, candidates)
     if forced is not None:
         return forced
@@ -221,10 +231,10 @@ def _pick(layer: Any, signature: str, candidates: dict, example: tuple, default:
         return known
     concrete = all(isinstance(d, int) for a in example for d in a.shape)
     if not (settings.measure and getattr(_local, "measuring", 0) and concrete):
-        return default if default in candidates else REFERENCE
+        return default if default in candidates else reference
     timings = timed(_forward_backward(candidates, example))
     if not timings:
-        return REFERENCE
+        return reference
     best = min(timings, key=timings.get)
     log.info("dagjax: %s lowered as %s (%s)", layer.name, best,
              ", ".join(f"{n} {t * 1e3:.2f} ms" for n, t in sorted(timings.items(), key=lambda i: i[1])))
@@ -233,55 +243,50 @@ def _pick(layer: Any, signature: str, candidates: dict, example: tuple, default:
 
 
 def _forward_backward(candidates: dict[str, Callable], example: tuple) -> dict[str, Callable[[], Any]]:
-    """For each candidate, a run of its forward + backward on arrays shaped as ``example``'s."""
-    arrays = []
+    """For each candidate, a run of its forward + backward (for the floating-point arguments; the
+    outputs may be any pytree) on arrays shaped as ``example``'s (the first run compiles it; the arrays
+    are made once, on the measuring thread, for every candidate).
+    """
+    arrays: list = []
 
-    def run(step: Callable) -> Any:
-        if not arrays:  # made when first run (on the measuring thread), once for every candidate
+    def make_args() -> tuple:
+        if not arrays:
             rng = np.random.default_rng(0)
-            arrays.extend(jnp.asarray(rng.standard_normal(a.shape).astype(a.dtype)) for a in example)
-        return jax.block_until_ready(step(*arrays))
+            arrays.extend(jax.device_put(rng.standard_normal(a.shape).astype(a.dtype)) for a in example)
+        return tuple(arrays)
 
-    runs = {}
-    for name, fn in candidates.items():
-        loss = lambda *xs, fn=fn: jnp.sum(jnp.square(fn(*xs)))
-        step = jax.jit(jax.grad(loss, argnums=tuple(range(len(example)))))
-        runs[name] = lambda step=step: run(step)
-    return runs
+    floats = tuple(i for i, a in enumerate(example) if jnp.issubdtype(a.dtype, jnp.floating))
+
+    def forward_backward(fn: Callable) -> Callable:
+        def loss(*xs: Any) -> Any:
+            return sum(jnp.sum(jnp.square(y)) for y in jax.tree_util.tree_leaves(fn(*xs)))
+
+        return jax.grad(loss, argnums=floats) if floats else loss
+
+    return {name: compiled_run(forward_backward(fn), make_args) for name, fn in candidates.items()}
 
 
 def timed(runs: dict[str, Callable[[], Any]]) -> dict[str, float]:
-    """Seconds each of ``runs`` takes (``settings.timer``, else the best of a few after a compiling
-    one), timed on a fresh thread so that a trace in progress in this one is left alone. A run that
-    raises is left out: a candidate that fails is never chosen, and never fails a model.
+    """Seconds each of ``runs`` takes (``settings.timer`` for each, else a :func:`_race.race` within
+    ``max_measure_seconds`` per candidate), timed on a fresh thread so that a trace in progress in
+    this one is left alone. A run that raises is left out: a candidate that fails is never chosen,
+    and never fails a model.
     """
 
     def time_all() -> dict[str, float]:
-        timings = {}
         with measuring():  # a run that traces layers chooses their lowerings as fit's steps would
+            if settings.timer is None:
+                return race(runs, settings.max_measure_seconds)
+            timings = {}
             for name, run in runs.items():
                 try:
-                    timings[name] = float((settings.timer or _stopwatch)(name, run))
+                    timings[name] = float(settings.timer(name, run))
                 except Exception as err:  # noqa: BLE001
                     log.debug("dagjax: %s failed to run (%s)", name, err)
-        return timings
+            return timings
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(time_all).result()
-
-
-def _stopwatch(name: str, run: Callable[[], Any]) -> float:
-    """The best of a few timed runs of ``run``, after one that compiles it (within the time budget)."""
-    run()
-    best, spent = float("inf"), 0.0
-    for _ in range(5):
-        start = time.perf_counter()
-        run()
-        took = time.perf_counter() - start
-        best, spent = min(best, took), spent + took
-        if spent > settings.max_measure_seconds:
-            break
-    return best
 
 
 def choices(layers: Any) -> dict[str, dict[str, str]]:

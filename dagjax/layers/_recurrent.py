@@ -1,4 +1,4 @@
-"""Recurrent layers: SimpleRNN, LSTM and GRU, each one ``lax.scan`` over time.
+"""Recurrent layers: SimpleRNN, LSTM and GRU, each one loop over time (``lax.scan``, or unrolled).
 
 Inputs are ``(batch, time, features)``; ``time`` may be unknown (``None``),
 so one model runs sequences of any length. The input projection
@@ -13,8 +13,9 @@ Dropout follows Keras: one mask per sequence, reused at every step. With
 A layer may be called as ``layer(x)`` or ``layer(x, initial_state)`` where
 ``initial_state`` is a list of ``(batch, units)`` tensors (``[h, c]`` for LSTM).
 Arguments and defaults are Keras's; those after ``activation`` (and
-``recurrent_activation``) are keyword-only. ``stateful`` and ``unroll`` are not
-supported (``NotImplementedError``).
+``recurrent_activation``) are keyword-only. ``stateful`` is not supported
+(``NotImplementedError``); ``unroll=True`` forces the unrolled loop where the
+length is fixed and short (``_time_loops``), as ``layer.lowering = "unrolled"``.
 
 A Keras mask on the input (``Embedding(mask_zero=True)``, ``Masking``) makes
 masked steps keep the previous states, and output the previous ``h`` (zeros
@@ -35,9 +36,15 @@ import jax
 import jax.numpy as jnp
 
 from dagjax import activations, initializers, regularizers
+from dagjax.layers import _lowering
 from dagjax.layers._base import Layer
 from dagjax.layers._core import last_dim
 from dagjax.layers._specs import TensorSpec, WeightSpec
+from dagjax.layers._time_loops import time_loop
+
+# the settings that change what one step computes: part of the loop's signature for the picker
+_BODY_SETTINGS = ("activation", "recurrent_activation", "reset_after", "return_sequences",
+                  "zero_output_for_mask")
 
 
 def _recurrent_matmul(h, kernel, masks):
@@ -100,8 +107,6 @@ class _RNN(Layer):
                 f"{kind}(stateful=True) is not supported: layers hold no arrays in dagjax. Carry the "
                 "state yourself with return_state=True and pass it back as initial_state."
             )
-        if unroll:
-            raise NotImplementedError(f"{kind}(unroll=True) is not supported: the loop is always a lax.scan.")
         self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
@@ -118,6 +123,19 @@ class _RNN(Layer):
         self.return_state = return_state
         self.go_backwards = go_backwards
         self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.lowering = "unrolled" if unroll else None  # Keras's unroll=True: the unrolled loop
+
+    @property
+    def lowering(self) -> str | None:
+        """This layer's loop over time, forced (``"scan"``, ``"unrolled"``), or None: the picker's
+        (``_time_loops``). Not part of the config: it says how to compute, not what.
+        """
+        return self._lowering
+
+    @lowering.setter
+    def lowering(self, name: str | None) -> None:
+        _lowering.check_name(name, f"{type(self).__name__} '{self.name}'.lowering", _lowering.RECURRENT_NAMES)
+        self._lowering = name
 
     # ------------------------------------------------------------------ building
     def check_input(self, spec: TensorSpec, initial_state: Any = None) -> None:
@@ -169,7 +187,8 @@ class _RNN(Layer):
         rng: jax.Array | None = None,
         input_mask: Any = None,
     ) -> tuple[Any, dict]:
-        """One ``lax.scan`` of the cell over time: the last or every ``h``, and states if ``return_state``.
+        """The cell's loop over time (``lax.scan`` or unrolled: ``_time_loops``): the last or every
+        ``h``, and states if ``return_state``.
 
         ``input_mask``: the Keras masks of ``(x, initial_state)``; masked steps leave the states as they are.
         """
@@ -186,23 +205,10 @@ class _RNN(Layer):
             states = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
             carry = tuple(jnp.asarray(s, inputs.dtype) for s in states)
 
-        def step(carry, x_t):
-            carry = self._step(params, carry, x_t, recurrent_masks)
-            return carry, carry[0] if self.return_sequences else None
-
-        def masked_step(carry, x_and_real):
-            x_t, real = x_and_real
-            real = real[:, None].astype(bool)
-            new = self._step(params, carry, x_t, recurrent_masks)
-            new = tuple(jnp.where(real, n, c) for n, c in zip(new, carry))
-            if not self.return_sequences:
-                return new, None
-            return new, jnp.where(real, new[0], 0.0) if self.zero_output_for_mask else new[0]
-
-        if steps is None:
-            carry, outputs = jax.lax.scan(step, carry, inputs)
-        else:
-            carry, outputs = jax.lax.scan(masked_step, carry, (inputs, steps))
+        xs = (inputs,) if steps is None else (inputs, steps)
+        body = {k: v for k, v in self.get_config().items() if k in _BODY_SETTINGS}  # what the step computes
+        op = f"{type(self).__name__} {sorted(body.items())} masked={steps is not None}"
+        carry, outputs = time_loop(self, op, self._time_step, (params, recurrent_masks), carry, xs)
         if self.return_sequences:
             output = jnp.swapaxes(outputs, 0, 1)
         elif steps is not None and self.zero_output_for_mask:
@@ -210,6 +216,20 @@ class _RNN(Layer):
         else:
             output = carry[0]
         return ([output, *carry] if self.return_state else output), state
+
+    def _time_step(self, consts: tuple, carry: tuple, xs: tuple) -> tuple:
+        """One step of the loop over time: ``consts`` the weights and recurrent dropout masks, ``xs``
+        the step's projected input and, when masked, whether the step is real (else the states stay).
+        """
+        params, recurrent_masks = consts
+        new = self._step(params, carry, xs[0], recurrent_masks)
+        if len(xs) == 1:
+            return new, new[0] if self.return_sequences else None
+        real = xs[1][:, None].astype(bool)
+        new = tuple(jnp.where(real, n, c) for n, c in zip(new, carry))
+        if not self.return_sequences:
+            return new, None
+        return new, jnp.where(real, new[0], 0.0) if self.zero_output_for_mask else new[0]
 
     def compute_mask(self, inputs: jax.Array, mask: Any = None) -> Any:
         """The input's mask on a sequence output (``return_sequences``), none on a last step or states."""
