@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dagjax._naming import default_seed
-from dagjax.layers._variables import Variable, replaced
+from dagjax.layers import Variable
+from dagjax.layers._variables import replaced
 
 
 class SeedState:
