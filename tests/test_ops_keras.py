@@ -82,10 +82,11 @@ CASES = [
     ("broadcast_to", (s, (2, 3, 4)), {}), ("unstack", (x,), {"axis": 1}),
     ("convert_to_tensor", (i, "float32"), {}), ("ones", ((2, 3),), {}),
     ("zeros", ((2,),), {"dtype": "int32"}), ("full", ((2, 2), 3), {}), ("arange", (3,), {}),
-    ("arange", (0.5, 3.0, 0.5), {}), ("eye", (3, 4), {"k": 1}),
+    ("arange", (0.5, 3.0, 0.5), {}), ("eye", (3, 4), {"k": 1}), ("array", ([0, 1, 2],), {}),
+    ("array", ([[1, 0], [0.5, 2]],), {"dtype": "float32"}),
 ]
 KNOWN_BATCH = {"broadcast_to"}  # its target shape names the batch size, which must then be known
-MAKERS = {"ones", "zeros", "full", "arange", "eye"}  # they take no tensor: nothing to record
+MAKERS = {"ones", "zeros", "full", "arange", "eye", "array"}  # they take no tensor: nothing to record
 IDS = [f"{name}-{n}" for n, (name, _, _) in enumerate(CASES)]
 
 

@@ -32,6 +32,12 @@ def has_pure_train_step(cls: type) -> bool:
     return len(parameters) == 3 and all(p.kind in positional for p in parameters)
 
 
+def _takes_keras_jax_state(step: Any) -> bool:
+    """Whether ``step`` is Keras's JAX-backend ``train_step(self, state, data)``."""
+    names = [p.name for p in inspect.signature(step).parameters.values() if p.name != "self"]
+    return names == ["state", "data"]
+
+
 class KerasFacade:
     """``compile`` / ``fit`` / ``evaluate`` / ``predict`` / ``summary`` / ``save`` / ``export``, delegated."""
 
@@ -140,6 +146,14 @@ class KerasFacade:
             defined.remove("train_step")
         if not defined:
             return
+        if defined[0] == "train_step" and _takes_keras_jax_state(klass.train_step):
+            raise NotImplementedError(
+                f"{klass.__name__}.train_step{inspect.signature(klass.train_step)} is Keras's JAX-backend "
+                "form over lists of variables (stateless_call, optimizer.stateless_apply, metric variables), "
+                f"which fit does not call. Write the pure form, {_PURE_STEP}, over the TrainState pytree: "
+                "README, 'A custom training step'. model.stateless_call and optimizer.stateless_apply "
+                "themselves work in a loop of your own (jax.jit it)."
+            )
         if defined[0] == "train_step":
             raise NotImplementedError(
                 f"{klass.__name__}.train_step{inspect.signature(klass.train_step)} is Keras's stateful form "

@@ -58,6 +58,7 @@ from dagjax.model._deferred import GraphOnFirstData
 from dagjax.model._facade import KerasFacade
 from dagjax.model._nested_masks import MaskPlan, plan_masks
 from dagjax.model._outputs import requested
+from dagjax.model._stateless import seed_state, stateless_call
 from dagjax.model._subclassed import add_traced_loss, defines_call, trace_call
 from dagjax.model._weights import ModelWeights
 
@@ -538,6 +539,23 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         """Its layers' tunable trees (``layers._tunable``) by layer name, those with none left out."""
         trees = {name: layer.tunable() for name, layer in self._sublayers.items()}
         return {name: tree for name, tree in trees.items() if tree}
+
+    @property
+    def variables(self) -> list:
+        """``weights`` and, for a model with random layers, its seed state (Keras's ``variables``)."""
+        return self.weights + seed_state(self)
+
+    @property
+    def non_trainable_variables(self) -> list:
+        """``non_trainable_weights`` and, for a model with random layers, its seed state, as Keras."""
+        return self.non_trainable_weights + seed_state(self)
+
+    def stateless_call(
+        self, trainable_variables: list, non_trainable_variables: list, inputs: Any, training: bool = False
+    ) -> tuple[Any, list]:
+        """Keras's JAX-backend pure call over variable lists: ``(outputs, non_trainable values)``
+        (``model/_stateless.py``); ``apply`` is the pytree form."""
+        return stateless_call(self, trainable_variables, non_trainable_variables, inputs, training)
 
     def count_params(self) -> int:
         """The sum of its layers' counts (nested models too), from the weight specs: no arrays are made."""

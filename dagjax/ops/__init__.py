@@ -43,6 +43,7 @@ from dagjax.ops._arrays import transpose as transpose
 from dagjax.ops._arrays import var as var
 from dagjax.ops._arrays import zeros_like as zeros_like
 from dagjax.ops._creation import arange as arange
+from dagjax.ops._creation import array as array
 from dagjax.ops._creation import convert_to_tensor as convert_to_tensor
 from dagjax.ops._creation import eye as eye
 from dagjax.ops._creation import full as full

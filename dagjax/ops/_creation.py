@@ -1,4 +1,5 @@
-"""Arrays made from numbers (``ones``, ``arange``...), ``shape``, ``unstack`` and ``convert_to_tensor``.
+"""Arrays made from data or numbers (``array``, ``ones``, ``arange``...), ``shape``, ``unstack``
+and ``convert_to_tensor``.
 
 The makers take no tensor, so they only compute (float32 unless told, as Keras's ``floatx``);
 ``shape`` reads the static shape, ``None`` for unknown dims of a symbolic tensor.
@@ -12,6 +13,11 @@ import jax
 import jax.numpy as jnp
 
 from dagjax.layers._operation import operation
+
+
+def array(x: Any, dtype: Any = None) -> jax.Array:
+    """``x`` (numbers, nested lists, an array) as an array, as Keras's ``ops.array``."""
+    return jnp.array(x, dtype=dtype)
 
 
 def ones(shape: Any, dtype: Any = None) -> jax.Array:
@@ -59,4 +65,4 @@ def unstack(x: Any, num: int | None = None, axis: int = 0) -> list:
     return [jnp.take(x, i, axis=axis) for i in range(x.shape[axis])]
 
 
-__all__ = ["arange", "convert_to_tensor", "eye", "full", "ones", "shape", "unstack", "zeros"]
+__all__ = ["arange", "array", "convert_to_tensor", "eye", "full", "ones", "shape", "unstack", "zeros"]

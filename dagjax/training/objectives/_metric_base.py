@@ -121,8 +121,42 @@ class Metric:
 
     @property
     def variables(self) -> list[MetricVariable]:
-        """The variables ``add_variable`` made, in order (empty for metrics written as pure functions)."""
-        return list(getattr(self, "_variables", []))
+        """The metric's state as Keras's variables: those ``add_variable`` made, in order; for a metric
+        written as pure functions, its held state's arrays (``total``, ``count``...), as read now."""
+        if self._keras_style():
+            return list(getattr(self, "_variables", []))
+        return [variables_scope.holding(key, value) for key, value in self._held_state().items()]
+
+    # Keras's stateless interface: the state as a list of arrays in ``variables`` order ----------------
+
+    def stateless_update_state(self, metric_variables: list, *args: Any, **kwargs: Any) -> list[jax.Array]:
+        """The values of ``variables`` after accumulating one batch into ``metric_variables``, as Keras's."""
+        new_state = self.update(self._state_of(metric_variables), *args, **kwargs)
+        return [new_state[key] for key in self._stateless_keys()]
+
+    def stateless_result(self, metric_variables: list) -> Any:
+        """The metric's value for the state ``metric_variables`` (a list in ``variables`` order)."""
+        return self.result(self._state_of(metric_variables))
+
+    def stateless_reset_state(self) -> list[jax.Array]:
+        """The initial values of ``variables``, as a list."""
+        initial = self.init()
+        return [initial[key] for key in self._stateless_keys()]
+
+    def _stateless_keys(self) -> list[str]:
+        """The state's keys in ``variables`` order."""
+        return self._state_keys() if self._keras_style() else list(self.init())
+
+    def _state_of(self, metric_variables: list) -> dict:
+        """``metric_variables`` (arrays or variables, in ``variables`` order) as the state pytree."""
+        keys = self._stateless_keys()
+        if len(metric_variables) != len(keys):
+            raise ValueError(
+                f"Metric '{self.name}' has {len(keys)} variables ({', '.join(keys)}), "
+                f"got a list of {len(metric_variables)}: pass metric.variables or a list from "
+                "stateless_update_state / stateless_reset_state."
+            )
+        return {k: jnp.asarray(getattr(v, "value", v)) for k, v in zip(keys, metric_variables)}
 
     def update_state(self, *args: Any, **kwargs: Any) -> None:
         """Accumulate one batch into the held state: ``update`` on it, as Keras's stateful metrics.

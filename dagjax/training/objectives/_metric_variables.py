@@ -150,6 +150,14 @@ def bound_to(variables: list[MetricVariable], state: dict) -> Iterator[dict]:
     new_state.update({k: scope[id(v)] for v, k in zip(variables, keys)})
 
 
+def holding(name: str, value: Any) -> MetricVariable:
+    """A variable named ``name`` that holds ``value`` (a pure metric's state, shown as Keras's variables)."""
+    value = jnp.asarray(value)
+    variable = MetricVariable(name, value.shape, value.dtype, "zeros")
+    variable._value = value
+    return variable
+
+
 def held_state(variables: list[MetricVariable]) -> dict:
     """The variables' held values as a state pytree."""
     return {k: v.value for v, k in zip(variables, state_keys(variables))}

@@ -43,6 +43,7 @@ from dagjax.training.optimizers._rules import (
     rmsprop,
     sgd,
 )
+from dagjax.training.optimizers._stateless import KerasStatelessApply
 
 LearningRate = float | Callable[[jax.Array], jax.Array]
 
@@ -174,12 +175,13 @@ class Recipe(NamedTuple):
         return inject(learning_rate=self.learning_rate, **values)
 
 
-class KerasOptimizer(optax.GradientTransformationExtraArgs):
+class KerasOptimizer(KerasStatelessApply, optax.GradientTransformationExtraArgs):
     """A Keras-style optimizer's optax transformation, which remembers how it was made.
 
     ``class_name`` and ``get_config()`` are the constructor and its arguments
     (defaults filled in), so a model file can record the optimizer and
-    ``dj.load_model`` can make it again. Everything else is optax's.
+    ``dj.load_model`` can make it again. Keras's JAX-backend ``build`` / ``variables`` /
+    ``stateless_apply`` come from ``_stateless``. Everything else is optax's.
     """
 
     def __new__(

@@ -1,0 +1,14 @@
+"""DLwP 2nd ed. (Keras 3 imports), ch. 7 "The Sequential model": specifying the input shape in advance, then adding layers."""
+
+import keras
+from keras import layers
+
+model = keras.Sequential()
+model.add(keras.Input(shape=(3,)))
+model.add(layers.Dense(64, activation="relu"))
+
+model.summary()
+
+model.add(layers.Dense(10, activation="softmax"))
+model.summary()
+assert [tuple(w.shape) for w in model.weights] == [(3, 64), (64,), (64, 10), (10,)]

@@ -1,0 +1,117 @@
+"""Keras's JAX-backend ``model.stateless_call``: the model as a pure function of its variable lists.
+
+``stateless_call(trainable_variables, non_trainable_variables, inputs, training=...)`` takes
+the arrays of ``model.trainable_variables`` and ``model.non_trainable_variables`` (in that
+order), puts them in the params and state pytrees, runs the pure ``apply`` and returns
+``(outputs, new non_trainable values)``. Nothing is read from or written to the model, so it
+can be traced under ``jax.grad`` and ``jax.jit`` as Keras's can; it is ``apply`` spoken in
+Keras's list form, for loops written against Keras's JAX backend.
+
+Randomness follows Keras: a model with random layers (Dropout...) has one more
+non-trainable variable, its seed state (``seed_generator_state``, two uint32, as Keras's
+``SeedGenerator``). A training call draws its rng from that state and returns the state
+advanced, so a loop that threads the non-trainable values gets new dropout masks each step,
+with no hidden state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dagjax._naming import default_seed
+from dagjax.layers import Variable
+from dagjax.layers._variables import replaced
+
+
+class SeedState:
+    """A random model's seed state, as Keras's ``seed_generator_state`` variable: ``value``, ``numpy()``."""
+
+    name = "seed_generator_state"
+    path = "seed_generator/seed_generator_state"
+    trainable = False
+    shape = (2,)
+    dtype = "uint32"
+
+    def __init__(self) -> None:
+        self.value = jax.random.key_data(jax.random.key(default_seed()))
+
+    def numpy(self) -> np.ndarray:
+        return np.asarray(self.value)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self.value, dtype)
+
+    def __repr__(self) -> str:
+        return f"<SeedState path={self.path} value={self.numpy().tolist()}>"
+
+
+def draws_random(model: Any) -> bool:
+    """Whether any layer of ``model`` (nested models searched) draws random numbers in training."""
+    for layer in getattr(model, "layers", ()):
+        if layer is model:
+            continue
+        if hasattr(layer, "weights_view") and hasattr(layer, "layers"):
+            if draws_random(layer):
+                return True
+        elif layer.uses_rng or layer.__dict__.get("_draws_random", False):
+            return True
+    return False
+
+
+def seed_state(model: Any) -> list[SeedState]:
+    """``[the model's SeedState]`` for a model with random layers, else ``[]``."""
+    if not draws_random(model):
+        return []
+    if "_seed_state" not in model.__dict__:
+        model.__dict__["_seed_state"] = SeedState()
+    return [model.__dict__["_seed_state"]]
+
+
+def _value(v: Any) -> Any:
+    return v.value if isinstance(v, (Variable, SeedState)) else jnp.asarray(v)
+
+
+def stateless_call(
+    model: Any, trainable_variables: list, non_trainable_variables: list, inputs: Any, training: bool = False
+) -> tuple[Any, list]:
+    """``(outputs, non_trainable values after the call)``: ``model.apply`` over Keras's variable lists."""
+    trainable, frozen = model.trainable_weights, model.non_trainable_weights
+    seeds = seed_state(model)
+    for given, expected, what in (
+        (trainable_variables, len(trainable), "trainable_variables"),
+        (non_trainable_variables, len(frozen) + len(seeds), "non_trainable_variables"),
+    ):
+        if len(given) != expected:
+            raise ValueError(
+                f"Model '{model.name}'.stateless_call: {what} has {len(given)} entries, the model has "
+                f"{expected} (pass the values of model.{what}, in that order)."
+            )
+    params, state = model.weights_view()
+    trees = {"params": params, "state": state}
+    values = [_value(v) for v in list(trainable_variables) + list(non_trainable_variables)]
+    for variable, value in zip(trainable + frozen, values):
+        _, tree_path, _ = variable._location()
+        if tuple(jnp.shape(value)) != tuple(variable.shape):
+            raise ValueError(
+                f"Model '{model.name}'.stateless_call: variable '{variable.path}' has shape "
+                f"{variable.shape}, got a value of shape {tuple(jnp.shape(value))}."
+            )
+        trees[variable.collection] = replaced(trees[variable.collection], tree_path, value)
+    rng, new_seeds = None, []
+    if seeds:
+        key = jax.random.wrap_key_data(jnp.asarray(values[-1], jnp.uint32))
+        rng, following = jax.random.split(key)
+        new_seeds = [jax.random.key_data(following) if training else values[-1]]
+    outputs, new_state = model.apply(trees["params"], trees["state"], inputs, training=training, rng=rng)
+    updated = {"params": trees["params"], "state": new_state}
+    new_frozen = []
+    for variable in frozen:
+        tree = updated[variable.collection]
+        for key in variable._location()[1]:
+            tree = tree[key]
+        new_frozen.append(tree)
+    return outputs, new_frozen + new_seeds
