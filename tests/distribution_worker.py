@@ -3,7 +3,8 @@
 ``devices``: on 4 forced CPU devices, fit/evaluate/predict under DataParallel and a 2x2 ModelParallel
 against one device, with the shardings inside and outside the step. ``process <id> <n> <port> <dir>``:
 one of ``n`` processes joined by ``dagjax.distribution.initialize``, a data-parallel fit with
-BackupAndRestore (``DAGJAX_TEST_KILL_AT`` kills process 1 at that epoch's start). Each mode prints
+BackupAndRestore (``DAGJAX_TEST_KILL_AT`` kills process 1 at that epoch's start), then predict on each
+process's own rows and weights split across the processes loaded and saved. Each mode prints
 one JSON line of results for the test to check.
 """
 
@@ -157,18 +158,54 @@ def process_mode(process_id, processes, port, backup_dir):
         shuffle=False,
         callbacks=[callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False), Kill()],
     )
+    rows = x[: 13 if process_id == 0 else 5] + process_id  # unequal shares: 4, 4, 4, 1 rows against 4, 1
+    predicted = model.predict(rows, batch_size=batch, verbose=0)  # each process gets its own rows' outputs
     dd.set_distribution(None)
     out = {
         "history": history.history,
         "epochs": history.epoch,
         "kernel_devices": len(model.params["dense"]["kernel"].sharding.device_set),
+        "pred_rows": len(predicted),
+        "pred_diff": max_diff(predicted, model.apply(*jax.device_get((model.params, model.state)), rows)[0]),
     }
+    out.update(split_saving(model, processes, process_id, backup_dir))
     if process_id == 0:
         reference = compiled(build())
         reference.fit(x, y, batch_size=batch, epochs=EPOCHS, verbose=0, shuffle=False)
         out["param_diff"] = max_diff(jax.device_get(model.params), reference.params)
         out["backups"] = sorted(os.listdir(backup_dir))
     print(json.dumps(out), flush=True)
+
+
+def split_saving(model, processes, process_id, scratch):
+    """Weights split across the processes (ModelParallel over them): loaded straight into their
+    shardings, saved to one file by process 0 with the same arrays as the replicated model's file."""
+    from jax.experimental import multihost_utils
+
+    from dagjax import distribution as dd
+    from dagjax.io._reading import read_archive
+
+    replicated, split = os.path.join(scratch, "replicated.dj"), os.path.join(scratch, "split.dj")
+    model.save_weights(replicated)
+    multihost_utils.sync_global_devices("replicated weights written")  # the others read process 0's file
+    layout_map = dd.LayoutMap(dd.DeviceMesh((1, processes), ("batch", "model")))
+    layout_map["dense.*kernel"] = (None, "model")
+    loaded = compiled(build())
+    with dd.ModelParallel(layout_map=layout_map).scope():
+        loaded.load_weights(replicated)
+        kernel = loaded.params["dense"]["kernel"]
+        loaded.save_weights(split)  # every process joins the gathers; process 0 writes
+    moments = jax.tree_util.tree_leaves(loaded.fit_session.opt_state_view())
+    out = {
+        "split_kernel": [kernel.is_fully_addressable, list(kernel.addressable_shards[0].data.shape)],
+        "split_moments": sorted({str(spec(v)) for v in moments if np.ndim(v) == 2}),
+    }
+    if process_id == 0:
+        (before, a), (after, b) = read_archive(replicated), read_archive(split)
+        out["split_file_same"] = before["arrays"] == after["arrays"] and all(
+            np.array_equal(a[k], b[k]) for k in a
+        )
+    return out
 
 
 def spec_of(sharding):

@@ -227,4 +227,11 @@ def test_two_processes_resume_after_a_kill_and_match_one_process(tmp_path):
     assert chief["history"] == other["history"]  # the logs (so every callback decision) are global
     assert chief["kernel_devices"] == 2
     assert chief["param_diff"] < TOLERANCE  # against one process fitting all the data for 4 epochs
-    assert chief["backups"] == ["backup-000004.dj"]
+    assert chief["backups"] == ["backup-000004.dj", "replicated.dj", "split.dj"]
+    # predict: each process its own rows (13 and 5 of them, so they took different numbers of batches)
+    assert (chief["pred_rows"], other["pred_rows"]) == (13, 5)
+    assert max(chief["pred_diff"], other["pred_diff"]) < 10 * TOLERANCE
+    # ModelParallel over the two processes: each holds half of every kernel, and of Adam's moments;
+    # the one file process 0 saves from them holds the same arrays as the replicated model's
+    assert chief["split_kernel"] == other["split_kernel"] == [False, [6, 4]]
+    assert chief["split_moments"] == ["[None, 'model']"] and chief["split_file_same"]
