@@ -115,6 +115,9 @@ def devices_mode():
                 {str(spec(v)) for v in jax.tree_util.tree_leaves(loaded_mu) if np.ndim(v) == 2}
             ),
         }
+    out["population"] = population_runs(
+        x, y, [("data", dd.DataParallel()), ("model", dd.ModelParallel(layout_map=layout_map))], reference
+    )
     bad = dd.LayoutMap(dd.DeviceMesh((1, 4), ("batch", "model")))
     bad["dense/kernel"] = ("model", None)  # 6 rows over 4 devices
     try:
@@ -124,6 +127,33 @@ def devices_mode():
     except ValueError as err:
         out["model"]["bad_layout"] = str(err)
     print(json.dumps(out))
+
+
+def population_runs(x, y, distributions, reference):
+    """Two members of a population (as DeepEnsemble and the tuners train them) under each distribution:
+    member 0 (seed 0) against ``reference``, the same training by ``fit`` on one device; where the
+    arrays and batches live."""
+    from dagjax.population import Population, fit_population, member
+
+    out = {}
+    for name, dist in distributions:
+        seen = []
+
+        def probe(t, seen=seen):
+            jax.debug.inspect_array_sharding(t, callback=lambda sharding: seen.append(spec_of(sharding)))
+            return t
+
+        population = Population(build(probe), "sparse_categorical_crossentropy", "adam", size=2)
+        with dist.scope():
+            ps = fit_population(population, x, y, batch_size=10, epochs=2)[0]
+        kernel = ps.train.params["dense"]["kernel"]
+        out[name] = {
+            "param_diff": max_diff(member(ps.train, 0).params, reference.params),
+            "kernel_spec": spec(kernel),
+            "kernel_shard_shape": list(kernel.addressable_shards[0].data.shape),
+            "batch_specs": sorted({str(s) for s in seen}),
+        }
+    return out
 
 
 def process_mode(process_id, processes, port, backup_dir):

@@ -167,6 +167,7 @@ def test_data_and_model_parallel_on_four_devices_match_one_device(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     runs = _result(done.stdout)
+    populations = runs.pop("population")
     for name, run in runs.items():
         assert run["param_diff"] < TOLERANCE, (name, run)
         for key in ("loss_diff", "eval_diff", "pred_diff"):  # losses are sums over a batch: a looser bound
@@ -183,6 +184,14 @@ def test_data_and_model_parallel_on_four_devices_match_one_device(tmp_path):
     assert model["kernel_spec"] == [None, "model"] and model["kernel_shard_shape"] == [6, 4]
     assert model["opt_kernel_specs"] == ["[None, 'model']"]  # Adam's moments live where their kernel does
     assert "'dense/kernel' of shape (6, 8) cannot be split" in model["bad_layout"]
+    # A population's members (DeepEnsemble, the population tuners) under the same distributions: member 0
+    # ends as fit on one device; kernels laid out as fit's behind the member axis, every member's batch
+    # split along the batch axis.
+    for run in populations.values():
+        assert run["param_diff"] < TOLERANCE and run["batch_specs"] == ["[None, 'batch']"], run
+    assert populations["data"]["kernel_spec"] == [] and populations["data"]["kernel_shard_shape"] == [2, 6, 8]
+    assert populations["model"]["kernel_spec"] == [None, None, "model"]
+    assert populations["model"]["kernel_shard_shape"] == [2, 6, 4]
 
 
 def _free_port() -> int:
