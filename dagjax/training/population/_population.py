@@ -95,14 +95,14 @@ class Population:
         loss_weights: Any = None,
         metrics: Any = None,
         weighted_metrics: Any = None,
-        target_shapes: list | None = None,
         auto_scale_loss: bool = True,
+        target_shapes: list | None = None,
     ) -> None:
-        if not isinstance(auto_scale_loss, bool):
-            raise TypeError(f"Population(auto_scale_loss={auto_scale_loss!r}): expected True or False.")
         names = list(model.output_names)
         self.model = model
         abstract = model.abstract_weights(trainable=True)
+        if not isinstance(auto_scale_loss, bool):
+            raise TypeError(f"Population(auto_scale_loss={auto_scale_loss!r}): expected True or False.")
         scaled = (lambda tx: with_loss_scaling(tx, model)) if auto_scale_loss else (lambda tx: tx)
         wrap = lambda tx: trainable_only(scaled(tx), model)  # as compile: scaling inside, then freezing
         if isinstance(optimizer, (list, tuple)) and not isinstance(optimizer, optax.GradientTransformation):
