@@ -1,7 +1,8 @@
 """Runs in a subprocess of tests/test_distribution.py, never collected by pytest itself.
 
 ``devices``: on 4 forced CPU devices, fit/evaluate/predict under DataParallel and a 2x2 ModelParallel
-against one device, with the shardings inside and outside the step. ``process <id> <n> <port> <dir>``:
+against one device, with the shardings inside and outside the step, and a population under both.
+``process <id> <n> <port> <dir>``:
 one of ``n`` processes joined by ``dagjax.distribution.initialize``, a data-parallel fit with
 BackupAndRestore (``DAGJAX_TEST_KILL_AT`` kills process 1 at that epoch's start), then predict on each
 process's own rows and weights split across the processes loaded and saved. Each mode prints
