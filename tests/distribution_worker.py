@@ -1,9 +1,11 @@
 """Runs in a subprocess of tests/test_distribution.py, never collected by pytest itself.
 
 ``devices``: on 4 forced CPU devices, fit/evaluate/predict under DataParallel and a 2x2 ModelParallel
-against one device, with the shardings inside and outside the step. ``process <id> <n> <port> <dir>``:
+against one device, with the shardings inside and outside the step, and a population under both.
+``process <id> <n> <port> <dir>``:
 one of ``n`` processes joined by ``dagjax.distribution.initialize``, a data-parallel fit with
-BackupAndRestore (``DAGJAX_TEST_KILL_AT`` kills process 1 at that epoch's start). Each mode prints
+BackupAndRestore (``DAGJAX_TEST_KILL_AT`` kills process 1 at that epoch's start), then predict on each
+process's own rows and weights split across the processes loaded and saved. Each mode prints
 one JSON line of results for the test to check.
 """
 
@@ -114,6 +116,9 @@ def devices_mode():
                 {str(spec(v)) for v in jax.tree_util.tree_leaves(loaded_mu) if np.ndim(v) == 2}
             ),
         }
+    out["population"] = population_runs(
+        x, y, [("data", dd.DataParallel()), ("model", dd.ModelParallel(layout_map=layout_map))], reference
+    )
     bad = dd.LayoutMap(dd.DeviceMesh((1, 4), ("batch", "model")))
     bad["dense/kernel"] = ("model", None)  # 6 rows over 4 devices
     try:
@@ -123,6 +128,33 @@ def devices_mode():
     except ValueError as err:
         out["model"]["bad_layout"] = str(err)
     print(json.dumps(out))
+
+
+def population_runs(x, y, distributions, reference):
+    """Two members of a population (as DeepEnsemble and the tuners train them) under each distribution:
+    member 0 (seed 0) against ``reference``, the same training by ``fit`` on one device; where the
+    arrays and batches live."""
+    from dagjax.population import Population, fit_population, member
+
+    out = {}
+    for name, dist in distributions:
+        seen = []
+
+        def probe(t, seen=seen):
+            jax.debug.inspect_array_sharding(t, callback=lambda sharding: seen.append(spec_of(sharding)))
+            return t
+
+        population = Population(build(probe), "sparse_categorical_crossentropy", "adam", size=2)
+        with dist.scope():
+            ps = fit_population(population, x, y, batch_size=10, epochs=2)[0]
+        kernel = ps.train.params["dense"]["kernel"]
+        out[name] = {
+            "param_diff": max_diff(member(ps.train, 0).params, reference.params),
+            "kernel_spec": spec(kernel),
+            "kernel_shard_shape": list(kernel.addressable_shards[0].data.shape),
+            "batch_specs": sorted({str(s) for s in seen}),
+        }
+    return out
 
 
 def process_mode(process_id, processes, port, backup_dir):
@@ -157,18 +189,54 @@ def process_mode(process_id, processes, port, backup_dir):
         shuffle=False,
         callbacks=[callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False), Kill()],
     )
+    rows = x[: 13 if process_id == 0 else 5] + process_id  # unequal shares: 4, 4, 4, 1 rows against 4, 1
+    predicted = model.predict(rows, batch_size=batch, verbose=0)  # each process gets its own rows' outputs
     dd.set_distribution(None)
     out = {
         "history": history.history,
         "epochs": history.epoch,
         "kernel_devices": len(model.params["dense"]["kernel"].sharding.device_set),
+        "pred_rows": len(predicted),
+        "pred_diff": max_diff(predicted, model.apply(*jax.device_get((model.params, model.state)), rows)[0]),
     }
+    out.update(split_saving(model, processes, process_id, backup_dir))
     if process_id == 0:
         reference = compiled(build())
         reference.fit(x, y, batch_size=batch, epochs=EPOCHS, verbose=0, shuffle=False)
         out["param_diff"] = max_diff(jax.device_get(model.params), reference.params)
         out["backups"] = sorted(os.listdir(backup_dir))
     print(json.dumps(out), flush=True)
+
+
+def split_saving(model, processes, process_id, scratch):
+    """Weights split across the processes (ModelParallel over them): loaded straight into their
+    shardings, saved to one file by process 0 with the same arrays as the replicated model's file."""
+    from jax.experimental import multihost_utils
+
+    from dagjax import distribution as dd
+    from dagjax.io._reading import read_archive
+
+    replicated, split = os.path.join(scratch, "replicated.dj"), os.path.join(scratch, "split.dj")
+    model.save_weights(replicated)
+    multihost_utils.sync_global_devices("replicated weights written")  # the others read process 0's file
+    layout_map = dd.LayoutMap(dd.DeviceMesh((1, processes), ("batch", "model")))
+    layout_map["dense.*kernel"] = (None, "model")
+    loaded = compiled(build())
+    with dd.ModelParallel(layout_map=layout_map).scope():
+        loaded.load_weights(replicated)
+        kernel = loaded.params["dense"]["kernel"]
+        loaded.save_weights(split)  # every process joins the gathers; process 0 writes
+    moments = jax.tree_util.tree_leaves(loaded.fit_session.opt_state_view())
+    out = {
+        "split_kernel": [kernel.is_fully_addressable, list(kernel.addressable_shards[0].data.shape)],
+        "split_moments": sorted({str(spec(v)) for v in moments if np.ndim(v) == 2}),
+    }
+    if process_id == 0:
+        (before, a), (after, b) = read_archive(replicated), read_archive(split)
+        out["split_file_same"] = before["arrays"] == after["arrays"] and all(
+            np.array_equal(a[k], b[k]) for k in a
+        )
+    return out
 
 
 def spec_of(sharding):

@@ -167,6 +167,7 @@ def test_data_and_model_parallel_on_four_devices_match_one_device(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     runs = _result(done.stdout)
+    populations = runs.pop("population")
     for name, run in runs.items():
         assert run["param_diff"] < TOLERANCE, (name, run)
         for key in ("loss_diff", "eval_diff", "pred_diff"):  # losses are sums over a batch: a looser bound
@@ -183,6 +184,14 @@ def test_data_and_model_parallel_on_four_devices_match_one_device(tmp_path):
     assert model["kernel_spec"] == [None, "model"] and model["kernel_shard_shape"] == [6, 4]
     assert model["opt_kernel_specs"] == ["[None, 'model']"]  # Adam's moments live where their kernel does
     assert "'dense/kernel' of shape (6, 8) cannot be split" in model["bad_layout"]
+    # A population's members (DeepEnsemble, the population tuners) under the same distributions: member 0
+    # ends as fit on one device; kernels laid out as fit's behind the member axis, every member's batch
+    # split along the batch axis.
+    for run in populations.values():
+        assert run["param_diff"] < TOLERANCE and run["batch_specs"] == ["[None, 'batch']"], run
+    assert populations["data"]["kernel_spec"] == [] and populations["data"]["kernel_shard_shape"] == [2, 6, 8]
+    assert populations["model"]["kernel_spec"] == [None, None, "model"]
+    assert populations["model"]["kernel_shard_shape"] == [2, 6, 4]
 
 
 def _free_port() -> int:
@@ -227,4 +236,11 @@ def test_two_processes_resume_after_a_kill_and_match_one_process(tmp_path):
     assert chief["history"] == other["history"]  # the logs (so every callback decision) are global
     assert chief["kernel_devices"] == 2
     assert chief["param_diff"] < TOLERANCE  # against one process fitting all the data for 4 epochs
-    assert chief["backups"] == ["backup-000004.dj"]
+    assert chief["backups"] == ["backup-000004.dj", "replicated.dj", "split.dj"]
+    # predict: each process its own rows (13 and 5 of them, so they took different numbers of batches)
+    assert (chief["pred_rows"], other["pred_rows"]) == (13, 5)
+    assert max(chief["pred_diff"], other["pred_diff"]) < 10 * TOLERANCE
+    # ModelParallel over the two processes: each holds half of every kernel, and of Adam's moments;
+    # the one file process 0 saves from them holds the same arrays as the replicated model's
+    assert chief["split_kernel"] == other["split_kernel"] == [False, [6, 4]]
+    assert chief["split_moments"] == ["[None, 'model']"] and chief["split_file_same"]

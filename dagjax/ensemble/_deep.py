@@ -90,13 +90,20 @@ class DeepEnsemble:
 
     # ------------------------------------------------------------------ training
     def compile(
-        self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None, loss_weights: Any = None
+        self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None, loss_weights: Any = None,
+        *, auto_scale_loss: bool = True,
     ) -> None:
-        """Set every member's optimizer, loss and metrics; the optimizer state starts afresh, as in Keras."""
-        self._compiled = dict(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights)
+        """Set every member's optimizer, loss and metrics; the optimizer state starts afresh, as in Keras.
+
+        ``auto_scale_loss`` as ``Model.compile``'s: float16 members train with a ``LossScaleOptimizer``.
+        """
+        self._compiled = dict(
+            optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,
+            auto_scale_loss=auto_scale_loss,
+        )
         self._population = Population(
             self.model, loss, optimizer, size=self.n_members, seed=self.seed,
-            loss_weights=loss_weights, metrics=metrics,
+            loss_weights=loss_weights, metrics=metrics, auto_scale_loss=auto_scale_loss,
         )
         self._state = None
 
@@ -255,7 +262,8 @@ class DeepEnsemble:
         ensemble.members = [_member(ensemble.model, i, w) for i, w in enumerate(weights)]
         if loaded.compiled:
             saved = loaded.fit_session.compile_arguments
-            ensemble.compile(**{k: saved[k] for k in ("optimizer", "loss", "metrics", "loss_weights")})
+            keys = ("optimizer", "loss", "metrics", "loss_weights", "auto_scale_loss")
+            ensemble.compile(**{k: saved[k] for k in keys})
         return ensemble
 
 

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from dagjax.io._atomic import atomic_write, writes_files
 
@@ -73,13 +74,23 @@ def storage_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(f"uint{8 * dtype.itemsize}") if dtype.kind == "V" else dtype
 
 
+def split_across_processes(value: Any) -> bool:
+    """Whether ``value`` is a JAX array of which no one process holds the whole (a model-parallel
+    weight over several processes' devices)."""
+    return isinstance(value, jax.Array) and not (value.is_fully_addressable or value.is_fully_replicated)
+
+
+def host_value(value: Any) -> Any:
+    """``value`` whole where this process can read it: an array split across processes is gathered
+    (``multihost_utils.process_allgather``, a collective every process joins in the same order);
+    any other value is left as it is, since a process holds it whole already."""
+    if split_across_processes(value):
+        return multihost_utils.process_allgather(value, tiled=True)
+    return value
+
+
 def _encode(path: Path, value: Any) -> tuple[np.ndarray, str]:
     """The array to store and the name of its real dtype."""
-    if isinstance(value, jax.Array) and not (value.is_fully_addressable or value.is_fully_replicated):
-        raise ValueError(
-            f"Cannot save '{show(path)}': it is split over several processes' devices, and a dagjax file "
-            "holds whole arrays written by process 0. Save with a layout that replicates it across processes."
-        )
     try:
         array = np.asarray(value)
     except Exception as err:
@@ -96,11 +107,16 @@ def _encode(path: Path, value: Any) -> tuple[np.ndarray, str]:
 def write_archive(path: str | os.PathLike, metadata: dict, arrays: Iterable[tuple[Path, Any]]) -> None:
     """Save ``arrays`` (``(path, array)`` pairs) and JSON ``metadata`` to ``path``, atomically.
 
-    In a multi-process run only process 0 writes (the others fetch nothing from their devices).
+    In a multi-process run only process 0 writes; every process joins the gathering of the arrays
+    split across processes (:func:`host_value`), and fetches nothing else from its devices.
     """
+    arrays = list(arrays)
     if not writes_files():
+        for _, value in arrays:
+            if split_across_processes(value):
+                host_value(value)
         return
-    encoded = [(tuple(p), *_encode(tuple(p), value)) for p, value in arrays]
+    encoded = [(tuple(p), *_encode(tuple(p), host_value(value))) for p, value in arrays]
     entries = [
         {"path": list(p), "shape": list(stored.shape), "dtype": dtype, "member": f"arrays/{i}.npy"}
         for i, (p, stored, dtype) in enumerate(encoded)

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dagjax._naming import to_snake_case
-from dagjax.io._arrays import CheckpointError, nested
+from dagjax.io._arrays import CheckpointError, host_value, nested
 from dagjax.io._atomic import atomic_write
 from dagjax.io._keras_config import from_keras, keras_class_name, to_keras
 from dagjax.io._reading import MANIFEST_LIMIT, checked_zip, read_member, zip_member_names
@@ -280,7 +280,7 @@ def _weights_h5(model: Model, groups: list[_Group]) -> bytes:
             node = root.require_group(group.path)
             node.attrs["name"] = group.layer
             for i, (collection, tree_path) in enumerate(group.weights):
-                array = np.asarray(_leaf(trees[collection], tree_path))
+                array = np.asarray(host_value(_leaf(trees[collection], tree_path)))
                 if array.dtype.kind not in "biuf":
                     raise TypeError(
                         f"Cannot write weight '{'/'.join(tree_path)}' ({array.dtype}) to a Keras file: HDF5 "

@@ -36,6 +36,7 @@ import numpy as np
 from dagjax.io._arrays import CheckpointError, Path, nested, show, write_archive
 from dagjax.io._keras_files import is_keras_file, load_keras_model, save_keras_model
 from dagjax.io._reading import read_archive
+from dagjax.layers import _dtype_policy
 from dagjax.layers._registry import class_name, custom_object_scope
 from dagjax.layers._serialization import layer_from_config, layer_to_config
 from dagjax.training.core import NotSerializableError, compile_arguments
@@ -139,6 +140,9 @@ def save_model(
         save_keras_model(model, filepath)
         return
     arrays, metadata = _arrays_of(model, include_optimizer)
+    # The model's own policy (not in Keras's model config) decides, with its layers', whether compile
+    # scales the loss: a model made under mixed_float16 must load to train as it did.
+    metadata["dtype_policy"] = _dtype_policy.serialize(model.dtype_policy)
     if model.fit_session is not None:
         metadata["compile"] = _compile_entry(model.fit_session)
     write_archive(filepath, {"kind": "model", **metadata, "config": layer_to_config(model)}, arrays)
@@ -332,6 +336,8 @@ def load_model(
     try:
         with custom_object_scope(custom_objects):
             model = layer_from_config(manifest["config"])
+        if "dtype_policy" in manifest:  # files written before it was recorded keep the model's default
+            model.dtype_policy = manifest["dtype_policy"]
     except (ValueError, TypeError) as err:  # layer_from_config reports a config it cannot rebuild as these
         raise CheckpointError(f"{err} (in the model file '{filepath}')") from err
     params, state = _checked_weights(model, filepath, manifest, arrays)

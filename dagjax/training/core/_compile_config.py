@@ -18,6 +18,8 @@ from dagjax.training.optimizers import _keras as optimizers
 # compile argument -> the kind of its leaves (None: numbers and names)
 _KINDS = {"loss": "loss", "loss_weights": None, "metrics": "metric", "weighted_metrics": "metric"}
 _PLAIN = ("steps_per_execution", "seed")
+# recorded since auto_scale_loss was saved; a file written before has none and gets the default
+_OPTIONAL = {"auto_scale_loss": True}
 
 
 def compile_config(arguments: dict) -> dict:
@@ -25,6 +27,7 @@ def compile_config(arguments: dict) -> dict:
     config = {"optimizer": optimizers.serialize(arguments["optimizer"])}
     config.update({name: serialize(arguments[name], kind) for name, kind in _KINDS.items()})
     config.update({name: arguments[name] for name in _PLAIN})
+    config.update({name: arguments.get(name, default) for name, default in _OPTIONAL.items()})
     return config
 
 
@@ -33,9 +36,14 @@ def compile_arguments(config: dict, custom_objects: dict | None = None) -> dict:
 
     A name that neither dagjax nor ``custom_objects`` knows raises ValueError.
     """
-    if not isinstance(config, dict) or set(config) != {"optimizer", *_KINDS, *_PLAIN}:
-        raise ValueError(f"A compile config has the keys optimizer, {', '.join([*_KINDS, *_PLAIN])}.")
+    required = {"optimizer", *_KINDS, *_PLAIN}
+    if not isinstance(config, dict) or not required <= set(config) <= required | set(_OPTIONAL):
+        raise ValueError(
+            f"A compile config has the keys optimizer, {', '.join([*_KINDS, *_PLAIN])} "
+            f"(and optionally {', '.join(_OPTIONAL)})."
+        )
     arguments = {"optimizer": optimizers.deserialize(config["optimizer"])}
     arguments.update({name: deserialize(config[name], kind, custom_objects) for name, kind in _KINDS.items()})
     arguments.update({name: config[name] for name in _PLAIN})
+    arguments.update({name: config.get(name, default) for name, default in _OPTIONAL.items()})
     return arguments

@@ -14,7 +14,10 @@ the plain single-device path, unchanged. With one:
   devices is split unevenly by XLA, never refused);
 - in a multi-process run each process reads its own data and its share of
   every batch (``batch_size // num_processes`` rows, Keras's auto-sharding):
-  the blocks of host batches become global arrays (:func:`global_chunk`).
+  the blocks of host batches become global arrays (:func:`global_chunk`);
+- ``predict`` in a multi-process run: each process feeds its own inputs, the
+  processes agree on every step's padded size (:func:`agreed_rows`), and each
+  gets back the outputs of its own rows (:func:`local_outputs`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import PartitionSpec
 
 from dagjax.training.core import TrainState
 from dagjax.training.fit._placement import place, state_shardings, weight_shardings
@@ -167,31 +172,64 @@ def global_chunk(batches: list[tuple], masks: list[np.ndarray], capacity: int) -
 
 
 def place_for_inference(params: Any, state: Any) -> tuple[Any, Any]:
-    """``predict``'s weights on the current distribution's mesh (not built for several processes yet)."""
+    """``predict``'s weights on the current distribution's mesh (as they are without one)."""
     dist = current_distribution()
     if dist is None:
         return params, state
-    if multi_process(dist):
-        raise NotImplementedError(
-            "predict under a multi-process distribution is not built yet: run model.apply under jax.jit "
-            "with the distribution's shardings (README: the pure step), or predict in a single-process "
-            "run from the saved weights."
-        )
     return place((params, state), (weight_shardings(dist, params), weight_shardings(dist, state)))
 
 
 def batch_multiple() -> int:
-    """Rows a ``predict`` batch is padded to a multiple of: the batch axis's device count (1 without)."""
+    """Rows a ``predict`` batch is padded to a multiple of: the batch axis's devices (1 without), in a
+    multi-process run those of this process."""
     dist = current_distribution()
     if dist is None:
         return 1
     mesh = dist.device_mesh
-    return mesh.shape[mesh.axis_names.index(dist.batch_dim_name)]
+    devices = mesh.shape[mesh.axis_names.index(dist.batch_dim_name)]
+    return max(1, devices // jax.process_count()) if multi_process(dist) else devices
 
 
 def place_inputs(x: Any) -> Any:
-    """A ``predict`` batch (padded by :func:`batch_multiple`) split along the batch axis."""
+    """A ``predict`` batch (padded by :func:`batch_multiple`) split along the batch axis; in a
+    multi-process run this process's batch is its share of a global one."""
     dist = current_distribution()
     if dist is None:
         return x
+    if multi_process(dist):
+        return jax.tree_util.tree_map(lambda v: _global_rows(dist, np.asarray(v)), x)
     return jax.device_put(x, jax.tree_util.tree_map(lambda _: dist.data_sharding(), x))
+
+
+def _global_rows(dist: Distribution, local: np.ndarray) -> jax.Array:
+    """Every process's ``local`` rows as one global array split along the batch axis, process by process."""
+    shape = (local.shape[0] * jax.process_count(), *local.shape[1:])
+    return jax.make_array_from_process_local_data(dist.data_sharding(), local, shape)
+
+
+def agreed_rows(rows: int) -> np.ndarray:
+    """Every process's row count for this ``predict`` step (a collective: all processes call it in
+    turn, so they take the same number of steps of the same padded size); ``[rows]`` in one process."""
+    if not multi_process(current_distribution()):
+        return np.asarray([rows])
+    return np.asarray(multihost_utils.process_allgather(np.int32(rows))).reshape(-1)
+
+
+def rows_split(outputs: Any) -> Any:
+    """Inside ``predict``'s function: outputs split along the batch axis only, so that in a multi-process
+    run each process holds whole rows of its own inputs (a model-parallel output is gathered)."""
+    dist = current_distribution()
+    if not multi_process(dist):
+        return outputs
+    return jax.lax.with_sharding_constraint(
+        outputs, jax.tree_util.tree_map(lambda _: dist.data_sharding(), outputs)
+    )
+
+
+def local_outputs(outputs: Any) -> Any:
+    """``predict``'s outputs for this process's rows (in a multi-process run), else as they are."""
+    dist = current_distribution()
+    if not multi_process(dist):
+        return outputs
+    specs = jax.tree_util.tree_map(lambda _: PartitionSpec(dist.batch_dim_name), outputs)
+    return multihost_utils.global_array_to_host_local_array(outputs, dist.device_mesh.backend_mesh, specs)

@@ -28,7 +28,15 @@ from dagjax.training.fit._batching import (
     warn_short_epoch,
 )
 from dagjax.training.fit._data import is_stream, model_inputs, unpack_stream_item
-from dagjax.training.fit._distributed import batch_multiple, place_for_inference, place_inputs
+from dagjax.training.fit._distributed import (
+    agreed_rows,
+    batch_multiple,
+    local_batch_size,
+    local_outputs,
+    place_for_inference,
+    place_inputs,
+    rows_split,
+)
 from dagjax.training.fit._streams import stream_pass
 
 if TYPE_CHECKING:
@@ -41,7 +49,11 @@ def _forward(model: Model) -> Callable:
     """The model's jitted inference function ``(params, state, x) -> outputs``, made once per model."""
     if model not in _FORWARD:
         ref = weakref.ref(model)  # the cache must not keep the model alive
-        _FORWARD[model] = _perf.dispatching(jax.jit(lambda p, s, x: ref().apply(p, s, x, training=False)[0]))
+        # rows_split: in a multi-process run the outputs stay split by rows (the input's sharding, so
+        # jit's cache tells the distributions apart); elsewhere it is the identity
+        _FORWARD[model] = _perf.dispatching(
+            jax.jit(lambda p, s, x: rows_split(ref().apply(p, s, x, training=False)[0]))
+        )
     return _FORWARD[model]
 
 
@@ -52,7 +64,7 @@ def predict(
 
     ``callbacks`` is a ready ``CallbackList`` (it gets the run's ``steps``).
     """
-    batch_size = check_batch_size(batch_size)
+    batch_size = local_batch_size(check_batch_size(batch_size))  # a multi-process run: this process's share
     if is_stream(x):
         items = itertools.islice(stream_pass(x), steps)
         batches = (model_inputs(model, unpack_stream_item(item)[0]) for item in items)
@@ -86,25 +98,39 @@ def _run(model: Model, batches: Iterator, batch_size: int, callbacks: Any) -> An
     Batches are padded to the largest seen so far, at least ``batch_size`` (a
     stream's batches set their own size, as in Keras, which ignores the argument there),
     and under a distribution to a multiple of the devices along its batch axis.
+    In a multi-process run every process takes the same steps of the same padded size
+    (:func:`agreed_rows`): one whose data ends first, or whose callback stopped it, computes
+    padding until all are done, and each gets back the outputs of its own rows.
     """
     forward, multiple = _forward(model), batch_multiple()
     # inference donates nothing: the model keeps them
     params, state = place_for_inference(*model.weights_view())
-    outputs = []
-    size = batch_size
-    for step, x in enumerate(batches):
-        if callbacks is not None:
+    outputs, size, last, stopped = [], batch_size, None, False
+    batches = iter(batches)
+    for step in itertools.count():
+        x = None if stopped else next(batches, None)
+        counts = agreed_rows(0 if x is None else batch_rows(x))
+        if not counts.any():
+            break
+        if step == 0 and not counts.all():
+            raise ValueError(
+                f"predict in a {len(counts)}-process run: processes {np.flatnonzero(counts == 0).tolist()} "
+                "were given no data. Give every process some of the inputs."
+            )
+        n = 0 if x is None else batch_rows(x)
+        if n and callbacks is not None:
             callbacks.on_predict_batch_begin(step)
-        n = batch_rows(x)
-        size = -(-max(size, n) // multiple) * multiple  # under a distribution: rows split evenly
-        out = forward(params, state, place_inputs(pad_batch(x, size)[0]))
+        x, last = (last, last) if x is None else (x, x)  # out of data: pad from the last batch, drop it all
+        size = -(-max(size, int(counts.max())) // multiple) * multiple  # under a distribution: even splits
+        out = local_outputs(forward(params, state, place_inputs(pad_batch(x, size)[0])))
+        if n == 0:
+            continue
         if n < size:  # a padded batch: its padding rows go before anyone sees them, as in Keras
             out = jax.tree_util.tree_map(lambda v, n=n: v[:n], out)
         outputs.append(out)
         if callbacks is not None:
             callbacks.on_predict_batch_end(step, {"outputs": out})
-        if model.stop_predicting:
-            break
+        stopped = model.stop_predicting
     if not outputs:
         raise ValueError("The data set given to predict is empty.")
     return jax.tree_util.tree_map(lambda *vs: np.concatenate(vs), *jax.device_get(outputs))

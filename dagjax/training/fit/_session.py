@@ -77,6 +77,7 @@ class FitSession:
         self.compile_arguments = {
             "optimizer": get(optimizer), "loss": loss, "loss_weights": loss_weights, "metrics": metrics,
             "weighted_metrics": weighted_metrics, "steps_per_execution": steps_per_execution, "seed": seed,
+            "auto_scale_loss": auto_scale_loss,
         }
         optimizer = self.compile_arguments["optimizer"]
         if auto_scale_loss:  # as Keras: a float16 model's optimizer scales the loss

@@ -37,6 +37,7 @@ from dagjax.training.fit._data import (
     target_shapes,
     weight_shapes,
 )
+from dagjax.training.fit._distributed import put_whole
 from dagjax.training.fit._perf import donated, fuses_well
 from dagjax.training.population._population import (
     Population,
@@ -46,19 +47,27 @@ from dagjax.training.population._population import (
     reset_member_metrics,
     train_members,
 )
+from dagjax.training.population._sharding import (
+    pin_population,
+    place_population,
+    population_distribution,
+    split_rows,
+)
 
 EpochHook = Callable[[int, list], Sequence[bool] | None]
 
 
 class _Programs:
-    """The compiled epoch programs of one trainer over a population (compiled once each)."""
+    """The compiled epoch programs of one trainer over a population (compiled once each), laid out on
+    ``dist``'s mesh when there is one (``_sharding``)."""
 
-    def __init__(self, trainer: Trainer, fused: bool) -> None:
+    def __init__(self, trainer: Trainer, fused: bool, dist: Any = None) -> None:
         self.fused = fused
 
         def train_row(ps, data, idx, mask, active, row):
             batches = jax.vmap(gather, in_axes=(None, 0, None, None))(data, idx, mask, row)  # one per member
-            return train_members(trainer, ps, batches, member_rngs(ps), active, batch_axis=0)[0]
+            batches = split_rows(dist, batches, member_axis=True)
+            return pin_population(dist, train_members(trainer, ps, batches, member_rngs(ps), active, 0)[0])
 
         def train_rows(ps, data, idx, mask, active, start, count):
             body = lambda row, ps: train_row(ps, data, idx, mask, active, row)
@@ -66,7 +75,7 @@ class _Programs:
 
         def eval_rows(ps, data, idx, mask, count):
             def body(row, train):
-                batch = gather(data, idx, mask, row)
+                batch = split_rows(dist, gather(data, idx, mask, row), member_axis=False)
                 step = lambda ts, hyper: trainer.eval_step(ts, batch, hyper)
                 return jax.vmap(step)(train, ps.hyperparams)
 
@@ -107,7 +116,7 @@ def _member_plans(ps: PopulationState, size: int, batch_size: int, shuffle: bool
     seeds, steps = jax.device_get((ps.seed, ps.train.step))
     plans = [host_plan((int(seed), int(step)), size, batch_size, shuffle) for seed, step in zip(seeds, steps)]
     mask = plans[0][1]  # where padding falls depends on the sizes alone: the same for every member
-    return jax.device_put(np.stack([idx for idx, _ in plans])), None if mask is None else jax.device_put(mask)
+    return put_whole(np.stack([idx for idx, _ in plans])), None if mask is None else put_whole(mask)
 
 
 def fit_population(
@@ -137,7 +146,8 @@ def fit_population(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-    ps = population.init() if state is None else state
+    population_distribution()  # refused across several processes, before any work
+    ps = place_population(population.init() if state is None else state)
     flags = np.asarray(population.flags(active))
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split}.")
@@ -147,7 +157,7 @@ def fit_population(
         held_out = _validation_arrays(population, validation_data)
     elif validation_split:
         arrays, held_out = split(arrays, validation_split)
-    data, size = jax.device_put(leaves(arrays)), arrays.size
+    data, size = put_whole(leaves(arrays)), arrays.size
     batch_size = min(batch_size, size)
     rows = pass_rows(size, batch_size)
     trainer, programs = _programs(population, arrays)
@@ -159,7 +169,7 @@ def fit_population(
             break
         ps = ps._replace(train=reset_member_metrics(trainer, ps.train, population.size))
         idx, mask = _member_plans(ps, size, batch_size, shuffle)
-        ps = programs.train_epoch(ps, data, idx, mask, jax.device_put(flags), rows)
+        ps = programs.train_epoch(ps, data, idx, mask, put_whole(flags), rows)
         results = jax.device_get(programs.results(ps.train.metrics))
         val_results = None if val is None else jax.device_get(_evaluate(programs, ps, *val))
         logs: list = []
@@ -181,13 +191,14 @@ def fit_population(
 
 
 def _programs(population: Population, arrays: ArrayData) -> tuple[Trainer, _Programs]:
-    """The trainer and compiled programs for the data's target shapes, made once per population and kept."""
-    shapes = target_shapes(arrays)
-    key = tuple(None if s is None else tuple(s[1:]) for s in shapes)
+    """The trainer and compiled programs for the data's target shapes and the current distribution, made
+    once per population and kept."""
+    shapes, dist = target_shapes(arrays), population_distribution()
+    key = (tuple(None if s is None else tuple(s[1:]) for s in shapes), dist)
     if key not in population.compiled:
         trainer = population.trainer_for(shapes)
         samples = [tuple(np.shape(v))[1:] for v in arrays.x]
-        population.compiled[key] = (trainer, _Programs(trainer, fuses_well(population.model, samples)))
+        population.compiled[key] = (trainer, _Programs(trainer, fuses_well(population.model, samples), dist))
     return population.compiled[key]
 
 
@@ -201,8 +212,8 @@ def _validation_arrays(population: Population, data: Any) -> ArrayData:
 def _validation(population: Population, train: ArrayData, arrays: ArrayData, batch_size: int) -> tuple:
     """``(arrays on the device, idx, mask, rows)`` for the validation data, read in order as ``fit`` does."""
     check_same_targets(population.model, target_shapes(train), target_shapes(arrays), "validation_data")
-    idx, mask = jax.device_put(host_plan(0, arrays.size, min(batch_size, arrays.size), False))
-    return jax.device_put(leaves(arrays)), idx, mask, idx.shape[0]
+    idx, mask = put_whole(host_plan(0, arrays.size, min(batch_size, arrays.size), False))
+    return put_whole(leaves(arrays)), idx, mask, idx.shape[0]
 
 
 def _evaluate(programs: _Programs, ps: PopulationState, data: tuple, idx, mask, rows: int) -> dict:

@@ -45,7 +45,7 @@ from dagjax.training.core import (
     step_rng,
     trainable_only,
 )
-from dagjax.training.optimizers import set_hyperparams
+from dagjax.training.optimizers import set_hyperparams, with_loss_scaling
 from dagjax.training.population._members import Members, members, nested
 from dagjax.training.population._optimizer import per_member_constants, shared_optimizer
 from dagjax.training.population._stacking import stack
@@ -79,7 +79,9 @@ class Population:
     ``size`` is the number of members (default: the lists' length);
     members without a ``"seed"`` list get ``seed, seed + 1, ...``.
     ``target_shapes`` picks shape-dependent losses and metrics as in
-    ``build_trainer``.
+    ``build_trainer``. ``auto_scale_loss``: as ``compile``'s, a model computing
+    in float16 (``mixed_float16``) trains its members with the optimizer in a
+    ``LossScaleOptimizer`` (each member its own scale); False trains with it as given.
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class Population:
         loss_weights: Any = None,
         metrics: Any = None,
         weighted_metrics: Any = None,
+        auto_scale_loss: bool = True,
         target_shapes: list | None = None,
     ) -> None:
         model._refuse_step_overrides()
@@ -105,7 +108,10 @@ class Population:
         names = list(model.output_names)
         self.model = model
         abstract = model.abstract_weights(trainable=True)
-        wrap = lambda tx: trainable_only(tx, model)
+        if not isinstance(auto_scale_loss, bool):
+            raise TypeError(f"Population(auto_scale_loss={auto_scale_loss!r}): expected True or False.")
+        scaled = (lambda tx: with_loss_scaling(tx, model)) if auto_scale_loss else (lambda tx: tx)
+        wrap = lambda tx: trainable_only(scaled(tx), model)  # as compile: scaling inside, then freezing
         if isinstance(optimizer, (list, tuple)) and not isinstance(optimizer, optax.GradientTransformation):
             if size is not None and size != len(optimizer):
                 raise ValueError(f"optimizer: a list of {len(optimizer)} for a population of size {size}.")
