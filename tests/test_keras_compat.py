@@ -244,3 +244,28 @@ def test_applications_build_keras_models_without_downloading():
                                    rtol=1e-6)
     with pytest.raises(ValueError, match="does not download weights"):
         dj.applications.VGG19()
+
+
+def _optional_model(k):
+    class AddIfGiven(k.layers.Layer):
+        def call(self, x, y=None):
+            return x if y is None else x + y
+
+        def compute_output_shape(self, x_shape):  # one shape for a call of two: Keras passes the first
+            return x_shape
+
+    first, second = k.Input((2,), name="first"), k.Input((2,), name="second", optional=True)
+    return k.Model({"first": first, "second": second}, AddIfGiven()(first, second))
+
+
+def test_an_optional_input_may_be_given_none_as_in_keras(tmp_path):
+    theirs, ours = _optional_model(keras), _optional_model(dj)
+    ones = np.ones((2, 2), "float32")
+    for given in ({"first": ones, "second": None}, [ones, None], {"first": ones, "second": 2 * ones}):
+        np.testing.assert_allclose(ours(given), theirs(given))
+    custom = {"AddIfGiven": type(ours.layers[-1])}
+    assert dj.Model.from_config(ours.get_config(), custom_objects=custom).inputs[1].node.layer.optional
+    with pytest.raises(ValueError, match="not optional"):
+        ours({"first": None, "second": ones})
+    with pytest.raises(NotImplementedError, match="fit, evaluate and predict take an array for every input"):
+        ours.predict({"first": ones, "second": None}, verbose=0)

@@ -21,8 +21,11 @@ class InputLayer(Layer):
     reading it cast it to their compute dtype.
     """
 
-    def __init__(self, batch_shape: tuple, dtype: Any = "float32", name: str | None = None) -> None:
+    def __init__(
+        self, batch_shape: tuple, dtype: Any = "float32", name: str | None = None, optional: bool = False
+    ) -> None:
         super().__init__(name=name)
+        self.optional = bool(optional)  # a model called on arrays may be given None for it (Keras 3)
         self._input_dtype = np.dtype(jnp.dtype(dtype or "float32"))
         self.batch_shape = tuple(batch_shape)
         self._weight_specs = []
@@ -40,14 +43,16 @@ class InputLayer(Layer):
 
     def get_config(self) -> dict:
         """Keras's InputLayer config: name, ``batch_shape`` and dtype (no ``trainable``)."""
-        return {"name": self.name, "batch_shape": self.batch_shape, "dtype": self.dtype.name}
+        config = {"name": self.name, "batch_shape": self.batch_shape, "dtype": self.dtype.name}
+        return {**config, "optional": True} if self.optional else config
 
     @classmethod
     def from_config(cls, config: dict) -> InputLayer:
         """An InputLayer from its config, tolerating a missing dtype or name and a list ``batch_shape``
         (Keras 2's ``batch_input_shape`` too, which Keras 3 still reads)."""
         batch_shape = config["batch_shape"] if "batch_shape" in config else config["batch_input_shape"]
-        return cls(tuple(batch_shape), config.get("dtype", "float32"), config.get("name"))
+        optional = bool(config.get("optional", False))
+        return cls(tuple(batch_shape), config.get("dtype", "float32"), config.get("name"), optional)
 
 
 def Input(
@@ -56,10 +61,12 @@ def Input(
     name: str | None = None,
     batch_size: int | None = None,
     batch_shape: tuple | None = None,
+    optional: bool = False,
 ) -> SymbolicTensor:
     """A symbolic input: ``Input(shape=(32,))`` has shape ``(None, 32)``.
 
     Dims may be ``None`` (e.g. variable-length sequences: ``Input((None,), "int32")``).
+    ``optional=True``: a model called on arrays may be given None for it, which its layers then get.
     """
     if batch_shape is None:
         if shape is None:
@@ -70,5 +77,5 @@ def Input(
     for d in batch_shape:
         if d is not None and (not isinstance(d, int) or d <= 0):
             raise ValueError(f"Input shape dims must be positive ints or None, got {tuple(batch_shape)}.")
-    layer = InputLayer(batch_shape, dtype=dtype or "float32", name=name)
+    layer = InputLayer(batch_shape, dtype=dtype or "float32", name=name, optional=optional)
     return layer.output

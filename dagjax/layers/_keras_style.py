@@ -160,15 +160,16 @@ def tracked_sublayers(layer: Any) -> dict:
     return found
 
 
-def _shape_arguments(layer: Any, specs: tuple) -> tuple[tuple, dict]:
-    """Input shapes as Keras passes them to ``build`` / ``compute_output_shape``.
+def _shape_arguments(layer: Any, specs: tuple, target: Any) -> tuple[tuple, dict]:
+    """Input shapes as Keras passes them to ``target`` (``build`` / ``compute_output_shape``).
 
-    One input (a tensor, or a list/dict of them): one shape structure, positionally. Several
-    positional inputs (``call(self, x, y)``): by keyword, ``x_shape=..., y_shape=...``.
+    One input (a tensor, or a list/dict of them), or a ``target`` taking one shape: the first input's
+    shape structure, positionally. Several positional inputs (``call(self, x, y)``): by keyword,
+    ``x_shape=..., y_shape=...``.
     """
     is_spec = lambda s: isinstance(s, TensorSpec)
     shapes = jax.tree_util.tree_map(lambda s: tuple(s.shape), specs, is_leaf=is_spec)
-    if len(shapes) == 1:
+    if len(shapes) == 1 or len(inspect.signature(target).parameters) == 1:
         return (shapes[0],), {}
     names = [p.name for p in inspect.signature(type(layer).call).parameters.values()
              if p.name != "self" and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -183,7 +184,7 @@ def declare(layer: Any, *input_specs: Any) -> list[WeightSpec]:
     from dagjax.layers._base import Layer
 
     if type(layer).build is not Layer.build:
-        args, kwargs = _shape_arguments(layer, input_specs)
+        args, kwargs = _shape_arguments(layer, input_specs, layer.build)
         layer.build(*args, **kwargs)
     specs = list(layer.__dict__.get("_keras_specs", []))
     layer.__dict__["_keras_declared"] = specs  # from here on, add_weight is an error
@@ -216,7 +217,7 @@ def output_spec(layer: Any, *input_specs: Any) -> Any:
 
     if getattr(type(layer), "compute_output_shape", None) is getattr(Layer, "compute_output_shape", None):
         return None
-    args, kwargs = _shape_arguments(layer, input_specs)
+    args, kwargs = _shape_arguments(layer, input_specs, layer.compute_output_shape)
     shape = layer.compute_output_shape(*args, **kwargs)
     is_shape = lambda s: isinstance(s, tuple) and all(d is None or isinstance(d, int) for d in s)
     return jax.tree_util.tree_map(lambda s: TensorSpec(s, layer.dtype), shape, is_leaf=is_shape)

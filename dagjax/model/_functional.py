@@ -507,6 +507,14 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         flat = by_name(inputs, names, "inputs", kind="input", arrays=True, model=self.name)
         checked = []
         for name, tensor, x in zip(names, self.inputs, flat):
+            if x is None:  # only an optional Input may be given None (Keras 3): its layers get None
+                if not tensor.node.layer.optional:
+                    raise ValueError(
+                        f"Input '{name}' of model '{self.name}' was given None, but it is not optional "
+                        "(Input(..., optional=True) makes it so)."
+                    )
+                checked.append(None)
+                continue
             if getattr(x, "shape", None) is None:
                 x = jnp.asarray(x)
             if not symbolic:

@@ -85,6 +85,13 @@ def model_inputs(model: Model, x: Any) -> list:
     flat = by_name(x, names, "x", kind="input", arrays=True, model=model.name)
     out = []
     for name, tensor, value in zip(names, model.inputs, flat):
+        if value is None:
+            if tensor.node.layer.optional:
+                raise NotImplementedError(
+                    f"x for input '{name}' is None: an optional Input may be left out of a model call "
+                    "(model(...)), but fit, evaluate and predict take an array for every input."
+                )
+            raise ValueError(f"x for input '{name}' of model '{model.name}' is None: it is not optional.")
         value = adjust_input_rank(_readable(value, f"x for input '{name}'", tensor.dtype), tensor.shape)
         check_input_shape(name, tensor.shape, value.shape, model.name, any_rows=True)
         out.append(value)
