@@ -269,3 +269,13 @@ def test_an_optional_input_may_be_given_none_as_in_keras(tmp_path):
         ours({"first": None, "second": ones})
     with pytest.raises(NotImplementedError, match="fit, evaluate and predict take an array for every input"):
         ours.predict({"first": ones, "second": None}, verbose=0)
+
+
+def test_outputs_given_as_a_tuple_come_back_as_a_tuple():
+    inputs = dj.Input((3,))
+    hidden = layers.Dense(5)(inputs)
+    model = dj.Model(inputs, (layers.Dense(4)(hidden), layers.Dense(2)(hidden)))
+    restored = dj.Model.from_config(model.get_config())
+    x = np.ones((2, 3), "float32")
+    assert isinstance(model(x), tuple) and isinstance(restored(x), tuple)
+    assert isinstance(restored(dj.Input((3,))), tuple) and isinstance(model.predict(x, verbose=0), tuple)

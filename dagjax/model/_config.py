@@ -107,7 +107,7 @@ def functional_config(model: Model) -> dict:
         "trainable": model.trainable,
         "layers": entries,
         "input_layers": _encode(model._input_structure, ref),
-        "output_layers": _encode(model._output_structure, ref),
+        "output_layers": _outputs_kept(model._output_structure, _encode(model._output_structure, ref)),
     }
 
 
@@ -137,7 +137,14 @@ def _refs(encoded: Any) -> list:
     return []
 
 
+def _outputs_kept(structure: Any, encoded: Any) -> Any:
+    """Outputs given as a tuple stay a tuple in the config (as Keras's, until JSON makes it a list)."""
+    return tuple(encoded) if isinstance(structure, tuple) else encoded
+
+
 def _decode(encoded: Any, produced: dict) -> Any:
+    if isinstance(encoded, tuple):
+        return tuple(_decode(x, produced) for x in encoded)
     if isinstance(encoded, list):
         return [_decode(x, produced) for x in encoded]
     if isinstance(encoded, dict):

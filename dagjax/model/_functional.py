@@ -159,8 +159,6 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         """The graph from ``inputs`` to ``outputs``; ``losses``: symbolic ``add_loss`` values too."""
         if isinstance(inputs, tuple):
             inputs = list(inputs)
-        if isinstance(outputs, tuple):
-            outputs = list(outputs)
         self.inputs = _check_symbolic(inputs, "inputs")
         self.outputs = _check_symbolic(outputs, "outputs")
         if len({id(t) for t in self.inputs}) != len(self.inputs):
