@@ -279,3 +279,12 @@ def test_outputs_given_as_a_tuple_come_back_as_a_tuple():
     x = np.ones((2, 3), "float32")
     assert isinstance(model(x), tuple) and isinstance(restored(x), tuple)
     assert isinstance(restored(dj.Input((3,))), tuple) and isinstance(model.predict(x, verbose=0), tuple)
+
+
+def test_a_disconnected_output_is_named_by_its_path_and_layers_is_not_assignable():
+    first, second = dj.Input((2,), name="first"), dj.Input((2,), name="second")
+    with pytest.raises(ValueError, match="Output with path `late` is not connected. Graph disconnected"):
+        dj.Model(first, {"early": first * 2, "late": second * 3})
+    model = dj.Model(first, first * 2)
+    with pytest.raises(AttributeError, match="`Model.layers` attribute is reserved"):
+        model.layers = []

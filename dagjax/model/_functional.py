@@ -199,11 +199,30 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
                     "the outputs",
                 )
                 given = [t.node.layer.name for t in self.inputs]
+                path = self._output_path_from(node)
+                keras_words = "" if path is None else f"Output with path `{path}` is not connected. "
                 raise ValueError(
-                    f"Graph disconnected: layer '{consumer}' needs input '{node.layer.name}' "
+                    f"{keras_words}Graph disconnected: layer '{consumer}' needs input '{node.layer.name}' "
                     f"(shape {node.layer.batch_shape}), which is not among the inputs given to "
                     f"Model '{self.name}': {given}."
                 )
+
+    def _output_path_from(self, source: Node) -> str | None:
+        """The path (dict key or list index, as Keras names it) of the first output made from ``source``."""
+        structure = self._output_structure
+        paths = sorted(structure) if isinstance(structure, dict) else range(len(self.outputs))
+        if not isinstance(structure, (dict, list, tuple)):
+            paths = [""]
+        for path, tensor in zip(paths, self.outputs):
+            stack, seen = [tensor.node], set()
+            while stack:
+                node = stack.pop()
+                if node is source:
+                    return str(path)
+                if id(node) not in seen:
+                    seen.add(id(node))
+                    stack.extend(t.node for t in node.input_tensors)
+        return None
 
     def _check_names(self) -> None:
         owners: dict[str, Layer] = {}
@@ -239,6 +258,13 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         As in Keras, ops (``x + y``, ``dj.ops.mean(x)``) are graph nodes but not layers: see ``operations``.
         """
         return [layer for layer in self._layers if not isinstance(layer, Operation)]
+
+    @layers.setter
+    def layers(self, value: Any) -> None:
+        raise AttributeError(
+            "`Model.layers` attribute is reserved and should not be used: the graph decides a model's "
+            "layers. Store them under another name."
+        )
 
     @property
     def operations(self) -> list[Layer]:
