@@ -63,15 +63,20 @@ from dagjax.model._subclassed import add_traced_loss, defines_call, trace_call
 from dagjax.model._weights import ModelWeights
 
 
+class NotSymbolicError(TypeError, ValueError):
+    """A model's inputs or outputs that are not symbolic tensors: a TypeError, and Keras's ValueError."""
+
+
 def _check_symbolic(structure: Any, what: str) -> list[SymbolicTensor]:
     """The tensors of ``structure`` in Keras's flat order (a dict's by sorted key), each checked symbolic."""
     leaves = by_name(structure, None, what)
     for i, x in enumerate(leaves):
         if not is_symbolic(x):
             where = f"{what}[{sorted(structure)[i]!r}]" if isinstance(structure, dict) else what
-            raise TypeError(
-                f"Model {where} must be symbolic tensors (from dj.Input or a layer call), "
-                f"got {type(x).__name__}" + (f" with shape {x.shape}" if hasattr(x, "shape") else "") + "."
+            raise NotSymbolicError(
+                f"All `{what}` values must be KerasTensors: Model {where} must be symbolic tensors (from "
+                f"dj.Input or a layer call), got {type(x).__name__}"
+                + (f" with shape {x.shape}" if hasattr(x, "shape") else "") + "."
             )
     return leaves
 
