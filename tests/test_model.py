@@ -170,14 +170,29 @@ def test_sequential_used_as_a_layer():
     assert set(params["block"]) == {"dense", "dense_1"}
 
 
-def test_layer_input_output_and_ambiguity():
+def test_layer_input_and_output_are_those_of_its_first_call_as_in_keras_3():
     x = dj.Input((3,))
     dense = layers.Dense(2)
     y = dense(x)
     assert dense.input is x and dense.output is y
     dense(dj.Input((3,)))
-    with pytest.raises(AttributeError, match="called 2 times"):
-        _ = dense.output
+    assert dense.input is x and dense.output is y
+    with pytest.raises(AttributeError, match="has not been called yet"):
+        _ = layers.Dense(2).output
+
+
+def test_a_model_between_intermediate_tensors_has_inputs_of_its_own_and_shares_weights():
+    x = dj.Input((2,))
+    first, second = layers.Dense(3), layers.Dense(4)
+    hidden = first(x)
+    full = dj.Model(x, second(hidden))
+    tail = dj.Model(hidden, full.output)  # as Keras: a new Input for `hidden`, second's call replayed on it
+    assert [type(layer).__name__ for layer in tail.layers] == ["InputLayer", "Dense"]
+    h = np.ones((2, 3), "float32")
+    full_params = full.params
+    np.testing.assert_allclose(tail.apply({second.name: full_params[second.name]}, {}, h)[0],
+                               h @ full_params[second.name]["kernel"] + full_params[second.name]["bias"],
+                               rtol=1e-6)
 
 
 def test_deep_chain_builds_and_runs_without_recursion():

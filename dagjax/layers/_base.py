@@ -559,26 +559,22 @@ class Layer(KerasLayerAPI):
         """
         return list(self._inbound_nodes)
 
-    def _single_node(self, what: str) -> Node:
+    def _first_node(self, what: str) -> Node:
+        """The layer's first call: Keras 3's ``input`` / ``output`` read it, however often it was called."""
         if not self._inbound_nodes:
             raise AttributeError(f"Layer '{self.name}' has not been called yet, so it has no {what}.")
-        if len(self._inbound_nodes) > 1:
-            raise AttributeError(
-                f"Layer '{self.name}' has been called {len(self._inbound_nodes)} times, so its "
-                f"{what} is ambiguous; read it from the tensors each call returned."
-            )
         return self._inbound_nodes[0]
 
     @property
     def input(self) -> Any:
-        """The symbolic input(s) of the layer's one call (a list for several arguments), as Keras."""
-        node = self._single_node("input")
+        """The symbolic input(s) of the layer's first call (a list for several arguments), as Keras 3's."""
+        node = self._first_node("input")
         return node.args[0] if len(node.args) == 1 else list(node.args)
 
     @property
     def output(self) -> Any:
-        """The symbolic output(s) of the layer's one call, as Keras."""
-        return self._single_node("output").outputs
+        """The symbolic output(s) of the layer's first call, as Keras 3's."""
+        return self._first_node("output").outputs
 
     @property
     def input_shape(self) -> Any:

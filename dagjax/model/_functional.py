@@ -58,6 +58,7 @@ from dagjax.model._deferred import GraphOnFirstData
 from dagjax.model._facade import KerasFacade
 from dagjax.model._nested_masks import MaskPlan, plan_masks
 from dagjax.model._outputs import requested
+from dagjax.model._slicing import on_own_inputs
 from dagjax.model._stateless import seed_state, stateless_call
 from dagjax.model._subclassed import add_traced_loss, defines_call, trace_call
 from dagjax.model._weights import ModelWeights
@@ -162,6 +163,9 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
     # ------------------------------------------------------------------ graph
     def _build_graph(self, inputs: Any, outputs: Any, losses: list | tuple = ()) -> None:
         """The graph from ``inputs`` to ``outputs``; ``losses``: symbolic ``add_loss`` values too."""
+        _check_symbolic(inputs, "inputs")
+        _check_symbolic(outputs, "outputs")
+        inputs, outputs = on_own_inputs(inputs, outputs)  # intermediate inputs become Inputs (Keras's)
         if isinstance(inputs, tuple):
             inputs = list(inputs)
         self.inputs = _check_symbolic(inputs, "inputs")
