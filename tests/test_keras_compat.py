@@ -288,3 +288,32 @@ def test_a_disconnected_output_is_named_by_its_path_and_layers_is_not_assignable
     model = dj.Model(first, first * 2)
     with pytest.raises(AttributeError, match="`Model.layers` attribute is reserved"):
         model.layers = []
+
+
+def _ranked(k):
+    class Pairwise(k.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.input_spec = k.layers.InputSpec(ndim=3, axes={-1: 2})
+
+        def call(self, x):
+            return x[:, :, :1] * x[:, :, 1:]
+
+    return Pairwise(name="pairwise")
+
+
+def test_input_spec_refuses_what_keras_refuses_with_keras_words():
+    cases = (((4,), "expected ndim=3, found ndim=2"), ((4, 3), "expected axis -1 of input shape"))
+    for shape, words in cases:
+        errors = []
+        for k in (keras, dj):
+            with pytest.raises(ValueError) as caught:
+                _ranked(k)(k.Input(shape))
+            errors.append(str(caught.value))
+        assert words in errors[0] and words in errors[1], errors
+    inputs = dj.Input((None, 3))
+    model = dj.Model(inputs, layers.Dense(2)(inputs))
+    model.input_spec = layers.InputSpec(shape=(None, 4, 3))
+    with pytest.raises(ValueError, match=r"expected shape=\(None, 4, 3\), found shape=\(2, 3, 3\)"):
+        model(np.zeros((2, 3, 3), "float32"))
+    assert model(np.zeros((2, 4, 3), "float32")).shape == (2, 4, 2)

@@ -37,6 +37,7 @@ from dagjax.layers._image_preprocessing import CenterCrop as CenterCrop
 from dagjax.layers._image_preprocessing import Resizing as Resizing
 from dagjax.layers._input import Input as Input
 from dagjax.layers._input import InputLayer as InputLayer
+from dagjax.layers._input_spec import InputSpec as InputSpec
 from dagjax.layers._keras_scope import UntraceableCallError as UntraceableCallError
 from dagjax.layers._masking import Masking as Masking
 from dagjax.layers._merge import Add as Add

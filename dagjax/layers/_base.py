@@ -55,6 +55,7 @@ from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_sym
 from dagjax._naming import to_snake_case, unique_name
 from dagjax.layers import _autocast, _keras_style
 from dagjax.layers import _dtype_policy as dtype_policies
+from dagjax.layers._input_spec import check_against_spec
 from dagjax.layers._keras_api import KerasLayerAPI
 from dagjax.layers._mask_flow import masked_inputs, output_mask_specs, visible_mask
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, merge_probes, probe
@@ -265,7 +266,11 @@ class Layer(KerasLayerAPI):
         return self._dtype_policy.variable_dtype
 
     def check_input(self, *input_specs: Any) -> None:
-        """Raise :class:`LayerInputError` for inputs this layer cannot take."""
+        """Raise :class:`LayerInputError` for inputs this layer cannot take (and Keras's error for inputs
+        its ``input_spec`` refuses)."""
+        declared = self.__dict__.get("input_spec")
+        if declared is not None and input_specs:
+            check_against_spec(declared, flatten(input_specs[0]), self.name)
         if len(input_specs) != 1 or (self.input_ndim is None and self.min_ndim is None):
             return
         (spec,) = input_specs

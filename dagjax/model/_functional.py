@@ -40,6 +40,7 @@ from dagjax._naming import default_seed, unique_name
 from dagjax.layers import InputLayer, Layer, TensorSpec
 from dagjax.layers._autocast import autocast
 from dagjax.layers._base import batch_mask_kwargs
+from dagjax.layers._input_spec import check_against_spec
 from dagjax.layers._keras_scope import collect_losses
 from dagjax.layers._keras_style import in_running_call
 from dagjax.layers._mask_flow import (
@@ -538,6 +539,9 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         self._require_graph()
         names = self.input_names
         flat = by_name(inputs, names, "inputs", kind="input", arrays=True, model=self.name)
+        declared = self.__dict__.get("input_spec")
+        if declared is not None and not symbolic:  # a symbolic call was checked by check_input
+            check_against_spec(declared, [x if x is None else jnp.asarray(x) for x in flat], self.name)
         checked = []
         for name, tensor, x in zip(names, self.inputs, flat):
             if x is None:  # only an optional Input may be given None (Keras 3): its layers get None
