@@ -63,3 +63,13 @@ def test_keras_unroll_true_is_the_unrolled_loop_and_matches_keras():
     k_model, d_model = keras_and_dagjax(X.shape[1:], keras.layers.LSTM(**kwargs), layers.LSTM(**kwargs))
     assert d_model.layers[-1].lowering == "unrolled"
     np.testing.assert_allclose(np.asarray(d_model(X)), np.asarray(k_model(X)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("unroll", [False, True])
+def test_unroll_round_trips_through_the_config_as_in_keras(unroll):
+    """``unroll`` and ``stateful`` are in the config as Keras writes them: an unrolled LSTM stays so."""
+    layer = layers.LSTM(2, unroll=unroll)
+    config = layer.get_config()
+    want = keras.layers.LSTM(2, unroll=unroll).get_config()
+    assert (config["unroll"], config["stateful"]) == (want["unroll"], want["stateful"])
+    assert layers.LSTM.from_config(config).lowering == ("unrolled" if unroll else None)

@@ -128,7 +128,7 @@ class _RNN(Layer):
     @property
     def lowering(self) -> str | None:
         """This layer's loop over time, forced (``"scan"``, ``"unrolled"``), or None: the picker's
-        (``_time_loops``). Not part of the config: it says how to compute, not what.
+        (``_time_loops``). Only ``"unrolled"`` reaches the config, as Keras's ``unroll=True``.
         """
         return self._lowering
 
@@ -297,6 +297,8 @@ class _RNN(Layer):
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
             "zero_output_for_mask": self.zero_output_for_mask,
+            "stateful": False,
+            "unroll": self.lowering == "unrolled",  # Keras's flag, kept as files from Keras keep it
         }
 
 
