@@ -51,6 +51,16 @@ def test_embedding_matches_keras():
     assert_same_function(model, kmodel, data)
 
 
+def test_embedding_input_length_is_ignored_with_keras_warning():
+    """Keras 2's ``input_length`` (DLwP 1st ed.'s listings): accepted with Keras 3's warning, not stored."""
+    with pytest.warns(UserWarning) as ours:
+        layer = layers.Embedding(10, 3, input_length=5)
+    with pytest.warns(UserWarning) as theirs:
+        keras.layers.Embedding(10, 3, input_length=5)
+    assert str(ours[0].message) == str(theirs[0].message)
+    assert "input_length" not in layer.get_config()
+
+
 def test_lambda_layer():
     model, kmodel, data = single(
         layers.Lambda(lambda t: t * 2.0 + 1.0), keras.layers.Lambda(lambda t: t * 2.0 + 1.0), (3,)
@@ -223,3 +233,17 @@ def test_keras_arguments_dagjax_lacks_are_accepted_at_their_defaults_and_refused
         layers.Embedding(10, 3, weights=[np.zeros((10, 3))])
     with pytest.raises(TypeError, match=r"Dense\(\) got an unexpected keyword argument 'kernel_constrain'"):
         layers.Dense(3, kernel_constrain=None)
+
+
+def test_a_model_with_open_dims_called_on_known_ones_gives_their_output_shapes_as_keras():
+    """A fully convolutional model used as a layer on 8x8 images: its output is 6x6 there, so a Dense
+    after a Flatten gets its kernel from the call, as in Keras (not the model's own (None, None) output)."""
+    shapes = []
+    for k in (keras, dj):
+        inner_input = k.Input((None, None, 3))
+        inner = k.Model(inner_input, k.layers.Conv2D(4, 3)(inner_input))
+        x = k.Input((8, 8, 3))
+        features = inner(x)
+        outputs = k.layers.Dense(2)(k.layers.Flatten()(features))
+        shapes.append((tuple(features.shape), tuple(outputs.shape), k.Model(x, outputs).count_params()))
+    assert shapes[0] == shapes[1] == ((None, 6, 6, 4), (None, 2), 112 + 6 * 6 * 4 * 2 + 2)

@@ -236,10 +236,16 @@ def test_applications_build_keras_models_without_downloading():
     assert vgg.output.shape == (None, 1, 1, 512) and len(vgg.weights) == 32
     net = dj.applications.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=7)
     assert net.name == "mobilenet_0.25_32" and net.output.shape == (None, 7)
+    xception = dj.applications.Xception(weights=None, include_top=False)  # DLwP 1st ed.'s shared base
+    assert xception.input.shape == (None, None, None, 3) and len(xception.weights) == 234
+    assert xception(dj.Input((71, 71, 3))).shape == (None, 3, 3, 2048)
+    with pytest.raises(ValueError, match="at least 71x71"):
+        dj.applications.Xception(weights=None, input_shape=(70, 70, 3))
     rng = np.random.default_rng(0)
     image = rng.uniform(0, 255, size=(1, 4, 4, 3)).astype("float32")
     for ours, theirs in ((dj.applications.vgg19, keras.applications.vgg19),
-                         (dj.applications.mobilenet, keras.applications.mobilenet)):
+                         (dj.applications.mobilenet, keras.applications.mobilenet),
+                         (dj.applications.xception, keras.applications.xception)):
         np.testing.assert_allclose(ours.preprocess_input(image), theirs.preprocess_input(image.copy()),
                                    rtol=1e-6)
     with pytest.raises(ValueError, match="does not download weights"):

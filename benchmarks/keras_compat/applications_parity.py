@@ -18,6 +18,7 @@ import dagjax as dj  # noqa: E402
 CASES = {
     "VGG19": dict(weights=None, include_top=False, input_shape=(32, 32, 3), pooling="avg"),
     "MobileNet": dict(input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=7),
+    "Xception": dict(input_shape=(71, 71, 3), weights=None, classes=5),
 }
 
 for name, kwargs in CASES.items():
@@ -26,7 +27,7 @@ for name, kwargs in CASES.items():
     assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers], name
     assert [w.path for w in ours.weights] == [w.path for w in theirs.weights], name
     ours.set_weights(theirs.get_weights())
-    x = np.random.default_rng(0).uniform(-1, 1, size=(2, 32, 32, 3)).astype("float32")
+    x = np.random.default_rng(0).uniform(-1, 1, size=(2, *kwargs["input_shape"])).astype("float32")
     diff = np.abs(np.asarray(ours(x)) - np.asarray(theirs(x))).max()
     print(f"{name}: {len(ours.layers)} layers, {len(ours.weights)} weights, names and paths equal; "
           f"max |output difference| {diff:.2e}")

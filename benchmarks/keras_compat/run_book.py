@@ -7,8 +7,10 @@ Each file in ``book/`` is one runnable code example of the chapter (or a few tha
 other) from the companion notebooks of the 3rd edition (``ed3_*``, ``chapter07_deep-dive-keras``)
 and the 2nd edition (``ed2_*``, ``chapter07_working-with-keras``, its ``tensorflow.keras`` imports
 written as ``import keras``), with synthetic data of MNIST's shapes in place of downloads and
-fewer samples. The 1st edition's chapter 7 has no companion notebook. The examples written for
-other backends cannot run here and are listed as not run, with why. Files run as the guides do
+fewer samples. The 1st edition's chapter 7 has no companion notebook: its examples (``ed1_*``) are
+written here after the chapter's, with its Keras 2 imports, and each says what it changes to run
+on Keras 3 itself. The examples written for other backends cannot run here and are listed as not
+run, with why. Files run as the guides do
 (``run_guides.run_one``: rewritten imports, a fresh namespace and temporary folder).
 """
 

@@ -10,5 +10,7 @@ Same layer names, shapes and weight order as Keras's, so
 
 from dagjax.applications import mobilenet as mobilenet
 from dagjax.applications import vgg19 as vgg19
+from dagjax.applications import xception as xception
 from dagjax.applications.mobilenet import MobileNet as MobileNet
 from dagjax.applications.vgg19 import VGG19 as VGG19
+from dagjax.applications.xception import Xception as Xception

@@ -10,12 +10,17 @@ from dagjax.layers import Input
 
 
 def image_input(
-    input_shape: tuple | None, input_tensor: Any, default_size: int, include_top: bool, name: str
+    input_shape: tuple | None,
+    input_tensor: Any,
+    default_size: int,
+    include_top: bool,
+    name: str,
+    min_size: int = 32,
 ) -> Any:
     """The model's image Input, as Keras's ``obtain_input_shape`` decides it (channels-last, 3 channels).
 
     With the classifier on top the size must be known (default ``default_size`` square); without it,
-    ``(None, None, 3)``. A known side under 32 pixels is refused, as Keras refuses it.
+    ``(None, None, 3)``. A known side under ``min_size`` pixels is refused, as Keras refuses it.
     """
     if input_tensor is not None:
         return input_tensor
@@ -26,8 +31,8 @@ def image_input(
         raise ValueError(f"{name}: input_shape must be (rows, cols, 3), channels last; got {input_shape}.")
     if include_top and None in input_shape:
         raise ValueError(f"{name}(include_top=True) needs a known input_shape, got {input_shape}.")
-    if any(d is not None and d < 32 for d in input_shape[:2]):
-        raise ValueError(f"{name}: input size must be at least 32x32, got {input_shape}.")
+    if any(d is not None and d < min_size for d in input_shape[:2]):
+        raise ValueError(f"{name}: input size must be at least {min_size}x{min_size}, got {input_shape}.")
     return Input(shape=input_shape)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -248,9 +249,12 @@ class Embedding(Layer):
         activity_regularizer: Any = None,
         mask_zero: bool = False,
         name: str | None = None,
+        input_length: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, activity_regularizer=activity_regularizer, **kwargs)
+        if input_length is not None:  # Keras 2's; Keras 3 ignores it with this warning
+            warnings.warn("Argument `input_length` is deprecated. Just remove it.", stacklevel=2)
         self.mask_zero = bool(mask_zero)
         self.supports_masking = True  # as Keras: it defines compute_mask (None without mask_zero)
         self.creates_mask = self.mask_zero

@@ -371,8 +371,22 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         return plans[key]
 
     def compute_output_spec(self, *input_specs: Any) -> Any:
-        """The specs of the model's own output tensors: the graph already knows them, nothing is traced."""
+        """The specs of its outputs for these inputs: the graph's own when they say no more than its
+        Inputs; traced (as any layer) when they fix a dim the Inputs leave open, so an image model of
+        ``(None, None, 3)`` called on 71x71 images gives its feature maps' sizes, as Keras does.
+        """
+        if len(input_specs) == 1 and self._inputs_fix_open_dims(input_specs[0]):
+            return super().compute_output_spec(*input_specs)
         return map_structure(lambda t: TensorSpec(t.shape, t.dtype), self._output_structure)
+
+    def _inputs_fix_open_dims(self, given: Any) -> bool:
+        """Whether ``given`` (specs, as a call passes them) knows a dim one of the model's Inputs does not."""
+        flat = by_name(given, self.input_names, "inputs", kind="input", arrays=True, model=self.name)
+        return any(
+            want is None and have is not None
+            for spec, tensor in zip(flat, self.inputs) if spec is not None
+            for want, have in zip(tensor.shape, spec.shape)
+        )
 
     # ------------------------------------------------------------------ pure functions
     def init(self, rng: jax.Array | None = None, *input_specs: Any) -> tuple[dict, dict]:
