@@ -8,14 +8,17 @@ over 8 steps of 16 features) with ``dagjax.config.lowering.measure`` on
 directory. Prints the fit's wall and CPU seconds (CPU seconds are steadier on
 a shared machine), the seconds spent inside the measurements
 (``_lowering.timed``, the loop probe's included), XLA compiles and their
-seconds, and the choices.
+seconds, how many times each program was compiled, and the choices (the
+``dagjax`` log's lines give each measurement's timings and the loop probe's answer).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 import time
+from collections import Counter
 
 import jax
 import numpy as np
@@ -24,12 +27,14 @@ import dagjax as dj
 from dagjax.layers import _lowering
 
 compiles = {"count": 0, "seconds": 0.0}
+programs: Counter = Counter()  # compiles per program name: fit's steps should be compiled once each
 
 
-def on_event(event: str, seconds: float, **_: object) -> None:
+def on_event(event: str, seconds: float, fun_name: str = "", **_: object) -> None:
     if event == "/jax/core/compile/backend_compile_duration":
         compiles["count"] += 1
         compiles["seconds"] += seconds
+        programs[fun_name] += 1
 
 
 def build(workload: str) -> tuple[dj.Model, tuple]:
@@ -48,6 +53,8 @@ def build(workload: str) -> tuple[dj.Model, tuple]:
 
 
 def main(measure: bool, workload: str) -> None:
+    logging.basicConfig(format="  %(message)s")  # the decisions and their timings, as dagjax logs them
+    logging.getLogger("dagjax").setLevel(logging.INFO)
     jax.monitoring.register_event_duration_secs_listener(on_event)
     spent, depth = [0.0], [0]
     timed = _lowering.timed
@@ -79,6 +86,7 @@ def main(measure: bool, workload: str) -> None:
     nested = spent[0]
     print(f"measure {'on' if measure else 'off'}: fit {wall:.1f} s wall, {cpu:.1f} s CPU; measuring "
           f"{nested:.1f} s wall; {compiles['count']} compiles, {compiles['seconds']:.1f} s")
+    print("  compiled:", dict(programs))
     print("  choices:", {k: sorted(set(v.values())) for k, v in dj.config.lowering_choices(model).items()})
 
 

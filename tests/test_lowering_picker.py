@@ -293,3 +293,78 @@ def test_a_recurrent_loop_follows_the_overrides_and_the_off_switch(picker):
     _lowering.settings.enabled = False
     layer.lowering = "unrolled"
     assert loop_lowered_as(layer, 4) == "scan"  # off: the reference, a lax.scan
+
+
+def compiled_names(run):
+    """The names of the programs XLA compiles while ``run()`` runs, on any thread (the probe times on its
+    own): counted through a JAX monitoring listener registered for this call only."""
+    names = []
+
+    def listen(event, seconds, fun_name="", **_):
+        if event == "/jax/core/compile/backend_compile_duration":
+            names.append(fun_name)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        run()
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    return names
+
+
+@pytest.mark.parametrize("form", ["fused", "single"])
+def test_the_loop_probe_runs_fits_own_steps_on_a_copy_compiling_each_form_once(picker, form):
+    """The probe times fit's own two programs on a copy of the train state: the form fit keeps is not
+    compiled again, the real weights are not consumed, and training is bit for bit as without a probe."""
+    ran = []
+    times = {"fused": 1.0, "single": 2.0 if form == "fused" else 1.0}  # not clearly faster: one per call
+
+    def timer(name, run):  # the layers' candidates are not run; each form compiles, then runs once
+        if name not in times:
+            return picker.times[name]
+        run()  # compiles
+        ran.append(name)
+        run()
+        return times[name]
+
+    _lowering.settings.timer = timer
+    data = np.random.default_rng(0).normal(size=(12, 6, 3)).astype("float32"), np.ones((12, 2), "float32")
+
+    def trained(steps_per_execution, model=None):
+        if model is None:
+            dj.clear_session()
+            x = dj.Input(shape=(6, 3))
+            model = dj.Model(x, layers.GlobalAveragePooling1D()(layers.Conv1D(2, 3)(x)))
+            model.compile("adam", "mse", steps_per_execution=steps_per_execution)
+        names = compiled_names(lambda: model.fit(*data, batch_size=4, epochs=2, verbose=0))
+        steps = ("jit(train_one)", "jit(train_chunk)", "jit(step)", "jit(loop)")  # fit's, the old probe's
+        return model, [name for name in names if name in steps]
+
+    model, steps = trained("auto")
+    assert ran == ["fused", "single"]
+    assert sorted(steps) == ["jit(train_chunk)", "jit(train_one)"]  # each form once: the kept one not again
+    assert trained("auto", model)[1] == [] and len(ran) == 2  # a later fit: nothing measured or compiled
+    fit_again = model.get_weights()
+    _lowering.settings.measure = False
+    plain, _ = trained(100 if form == "fused" else 1)  # the same form, chosen without a probe
+    trained(None, plain)
+    for a, b in zip(fit_again, plain.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_loop_probe_times_steps_of_its_own_for_batches_fed_from_the_host(picker):
+    """A generator's blocks of batches depend on the choice, so none is there to run fit's programs on
+    ahead: the probe times train-like steps of its own, and training goes on with the form chosen."""
+
+    def timer(name, run):
+        if name in ("fused", "single"):
+            run()  # compiles
+        return {"fused": 1.0, "single": 2.0}.get(name) or picker.times[name]
+
+    _lowering.settings.timer = timer
+    x = dj.Input(shape=(6, 3))
+    model = dj.Model(x, layers.GlobalAveragePooling1D()(layers.Conv1D(2, 3)(x)))
+    model.compile("sgd", "mse")
+    batches = ((np.ones((4, 6, 3), "float32"), np.ones((4, 2), "float32")) for _ in range(3))
+    names = compiled_names(lambda: model.fit(batches, epochs=1, verbose=0))
+    assert {"jit(loop)", "jit(step)", "jit(train_chunk)"} <= set(names) and "jit(train_one)" not in names

@@ -232,6 +232,12 @@ class DataSource(ABC):
     def steps_per_epoch(self) -> int | None:
         """Batches in an epoch, or None when unknown (a generator with no ``steps``)."""
 
+    def unshuffled_pass(self) -> Chunk | None:
+        """One pass over the data, unshuffled, as a chunk ``fit``'s steps read, the data not moved on:
+        for the fusing probe, which times the steps on its first batches. None (the default) where the
+        blocks of data depend on how many steps a call runs (batches fed from the host)."""
+        return None
+
     @abstractmethod
     def epoch(self, capacity: int, seed: int, step: int = 0) -> Take:
         """``take(count) -> Chunk | None`` over the next epoch; ``capacity`` caps a host block.

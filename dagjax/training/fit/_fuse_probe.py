@@ -5,11 +5,18 @@ XLA:CPU runs a convolution's weight gradient far slower inside a loop
 may loop well, so for a convolutional model ``_perf.fuses_well`` asks
 :func:`loops_faster`, which times a few steps both ways once per model,
 data shapes and backend and keeps the answer with the lowering decisions.
+
+What it times is fit's own two programs where it can (:func:`program_runs`:
+data held on the device), on a copy of the train state: compiling them is
+most of the probe's cost, and fit then runs the form it keeps without
+compiling it again. Where fit's blocks of data depend on the choice (batches
+fed from the host), it times train-like steps of its own (:func:`step_runs`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +29,8 @@ from dagjax.layers import _lowering
 from dagjax.layers._lowering import backend_key, remember, remembered, timed
 from dagjax.layers._race import compiled_run
 from dagjax.model import Model
+from dagjax.training.core import TrainState
+from dagjax.training.fit._batching import Chunk
 
 log = logging.getLogger("dagjax")
 
@@ -29,11 +38,19 @@ _PROBE_STEPS = 2  # steps timed in one loop against as many calls of one step
 _FUSE_MARGIN = 0.9  # the loop must take at most this fraction of the calls' time: never a slower form
 
 
-def loops_faster(model: Model, forward: str, sample_shapes: list | None, batch_size: int | None) -> bool:
+Runs = dict[str, Callable[[], Any]]  # "fused" and "single": each runs ``_PROBE_STEPS`` steps once
+
+
+def loops_faster(
+    model: Model, forward: str, sample_shapes: list | None, batch_size: int | None,
+    runs: Callable[[], Runs | None] | None = None,
+) -> bool:
     """Whether ``_PROBE_STEPS`` training steps of ``model`` (forward, backward, an update) run clearly
-    faster as one loop than as as many calls, timed once on zero weights and the data's shapes and kept
-    with the lowering decisions under the ``forward`` jaxpr's hash (``dagjax.config.lowering``: its
-    ``measure`` off, or no batch size known: no, as before measuring). Any failure: no.
+    faster as one loop than as as many calls, timed once and kept with the lowering decisions under the
+    ``forward`` jaxpr's hash (``dagjax.config.lowering``: its ``measure`` off, or no batch size known:
+    no, as before measuring). ``runs()`` makes the runs to time (fit's own programs: :func:`program_runs`);
+    without it, or when it gives None, :func:`step_runs` on zero weights and the data's shapes. Any
+    failure: no.
     """
     settings = _lowering.settings  # read when used: it may be replaced
     if not (settings.measure and settings.enabled and batch_size and sample_shapes):
@@ -43,7 +60,7 @@ def loops_faster(model: Model, forward: str, sample_shapes: list | None, batch_s
     known = remembered(key)
     if known is None:
         try:
-            timings = timed(step_runs(model, sample_shapes, batch_size))
+            timings = timed((runs and runs()) or step_runs(model, sample_shapes, batch_size))
         except Exception as err:  # noqa: BLE001 -- a heuristic never fails a fit
             log.debug("dagjax: one step per call: timing %s's loop failed (%s)", model.name, err)
             return False
@@ -87,3 +104,41 @@ def step_runs(model: Model, sample_shapes: list, batch_size: int) -> dict[str, C
         return jax.block_until_ready(p)
 
     return {"fused": compiled_run(loop, lambda: (params, xs)), "single": calls}
+
+
+def program_runs(one: Callable, many: Callable, ts: TrainState, chunk: Chunk, seed: int) -> Runs:
+    """``{"fused": ..., "single": ...}``: ``_PROBE_STEPS`` steps of fit's own programs, ``many`` (the
+    fused loop: ``ts, data, idx, mask, start, count, seed``) called once and ``one`` (one step: ``ts,
+    data, idx, mask, row, seed``) called as many times, from ``chunk``'s first batch, with the arguments
+    fit's first call passes. ``ts`` is the probe's own copy of the train state: the programs may donate
+    it, so each call's new state is the next one's. The first run of each compiles its program ahead
+    of time and runs nothing (as ``_race`` expects); jit keeps it for fit's own call of that form.
+    """
+    held = [ts]
+    data, idx, mask, start = chunk.data, chunk.idx, chunk.mask, chunk.start
+
+    def fused(ts: TrainState, _: int) -> tuple:
+        return ts, data, idx, mask, start, _PROBE_STEPS, seed
+
+    def single(ts: TrainState, i: int) -> tuple:
+        return ts, data, idx, mask, start + i, seed
+
+    return {"fused": _calls(many, fused, 1, held), "single": _calls(one, single, _PROBE_STEPS, held)}
+
+
+def _calls(program: Callable, arguments: Callable[[Any, int], tuple], count: int, held: list) -> Callable:
+    """A run of ``count`` calls ``program(*arguments(state, i))``, the state ``held[0]`` passed on from
+    call to call; the first run compiles ``program`` for those arguments and runs nothing."""
+    compiled: list = []
+
+    def run() -> Any:
+        if not compiled:
+            # unwrapped down to the jitted function (``_perf.dispatching`` wraps it), whose cache keeps it
+            jitted = inspect.unwrap(program, stop=lambda fn: hasattr(fn, "trace"))
+            compiled.append(jitted.trace(*arguments(held[0], 0)).lower().compile())
+            return None
+        for i in range(count):
+            held[0] = program(*arguments(held[0], i))
+        return jax.block_until_ready(held[0])
+
+    return run

@@ -38,6 +38,7 @@ from dagjax.training.core import Trainer, TrainState, gather, step_rng
 from dagjax.training.fit import _perf
 from dagjax.training.fit._batching import Chunk
 from dagjax.training.fit._distributed import pin_metrics, pin_train_state, split_batch
+from dagjax.training.fit._fuse_probe import Runs, program_runs
 
 if TYPE_CHECKING:
     from dagjax.distribution import Distribution
@@ -129,16 +130,31 @@ class Loop:
         return STREAM_CHUNK if self.steps_per_execution == "auto" else self.steps_per_execution
 
     def fuse(
-        self, per_batch_callbacks: bool, sample_shapes: list | None = None, batch_size: int | None = None
+        self,
+        per_batch_callbacks: bool,
+        sample_shapes: list | None = None,
+        batch_size: int | None = None,
+        probe: Callable[[], tuple[TrainState, Chunk, int] | None] | None = None,
     ) -> bool:
-        """Whether to run many steps per call (see the module docstring); the data's shapes and batch size."""
+        """Whether to run many steps per call (see the module docstring); the data's shapes and batch size.
+
+        ``probe()``, called only if the choice is timed, gives what the first step would get: a copy of
+        the train state (the timing donates it), the data's first chunk and the seed, or None where the
+        chunks depend on the choice. The timing then runs this loop's own programs on them, so the form
+        kept is not compiled again.
+        """
         if self.steps_per_execution != "auto":
             return self.steps_per_execution > 1
         if per_batch_callbacks:
             return False
         if self._fused is None:
-            self._fused = _perf.fuses_well(self.model, sample_shapes, batch_size)
+            runs = None if probe is None else lambda: self._probe_runs(probe())
+            self._fused = _perf.fuses_well(self.model, sample_shapes, batch_size, runs)
         return self._fused
+
+    def _probe_runs(self, first_step: tuple[TrainState, Chunk, int] | None) -> Runs | None:
+        """The fusing probe's runs of this loop's train programs from ``first_step``'s arguments, if any."""
+        return None if first_step is None else program_runs(self._train_one, self._train_chunk, *first_step)
 
     # ------------------------------------------------------------------ loops
     def _chunks(

@@ -48,7 +48,7 @@ from jax.extend import core as jex_core
 from dagjax.layers._lowering import measuring
 from dagjax.model import Model
 from dagjax.training.core import TrainState
-from dagjax.training.fit._fuse_probe import loops_faster
+from dagjax.training.fit._fuse_probe import Runs, loops_faster
 
 log = logging.getLogger("dagjax")
 
@@ -136,7 +136,10 @@ def _layer_calls(model: Model) -> int:
     return sum(_layer_calls(node.layer) if isinstance(node.layer, Model) else 1 for node in model.nodes)
 
 
-def fuses_well(model: Model, sample_shapes: list | None = None, batch_size: int | None = None) -> bool:
+def fuses_well(
+    model: Model, sample_shapes: list | None = None, batch_size: int | None = None,
+    runs: Callable[[], Runs | None] | None = None,
+) -> bool:
     """Whether many steps of ``model`` run faster in one loop than one step per call, on this backend.
 
     A loop saves a per-call cost (~0.1-0.3 ms on this project's CPU) but
@@ -145,7 +148,8 @@ def fuses_well(model: Model, sample_shapes: list | None = None, batch_size: int 
     models gain (the crossover measured near ``_CPU_FUSE_MAX_OPS``) and a
     model with a convolution is measured (``_fuse_probe.loops_faster``): with its
     convolutions lowered to matmuls (``dagjax.config.lowering``) it may loop
-    well. The forward pass is traced on the data's ``sample_shapes``; if that
+    well; ``runs()`` gives the probe fit's own programs to time, if it can. The
+    forward pass is traced on the data's ``sample_shapes``; if that
     fails, the answer is the plain path (one step per call): a heuristic
     never fails a model. Off (``switches.fuse_steps``): never.
     """
@@ -161,7 +165,7 @@ def fuses_well(model: Model, sample_shapes: list | None = None, batch_size: int 
         log.debug("dagjax: one step per call: tracing %s to choose failed (%s)", model.name, err)
         return False
     if _has_conv(jaxpr):
-        return loops_faster(model, str(jaxpr), sample_shapes, batch_size)
+        return loops_faster(model, str(jaxpr), sample_shapes, batch_size, runs)
     return _op_count(jaxpr) <= _CPU_FUSE_MAX_OPS
 
 

@@ -39,7 +39,7 @@ from dagjax.training.core import (
 )
 from dagjax.training.fit import _perf
 from dagjax.training.fit._arguments import check_batch_size, check_execution, check_fit_arguments
-from dagjax.training.fit._batching import DataSource
+from dagjax.training.fit._batching import Chunk, DataSource
 from dagjax.training.fit._data import array_data, check_same_targets, is_stream, leaves, take
 from dagjax.training.fit._distributed import current_distribution, place_train_state
 from dagjax.training.fit._loop import Loop, check_steps_per_execution, warn_out_of_data
@@ -204,6 +204,21 @@ class FitSession:
         params, state = _perf.owned(lent, shared)
         return place_train_state(TrainState(params, state, self._opt_state, self._current_step(), {}))
 
+    def _first_step(self, loop: Loop, source: DataSource) -> tuple[TrainState, Chunk, int] | None:
+        """What ``loop``'s first train step on ``source`` gets, for the fusing probe to time the steps on:
+        a copy of the train state (``_take``'s, made as it makes it: the probe's steps donate it, the
+        real one is left alone), the data's first chunk and the seed; None where the data has no chunk
+        to give ahead (``DataSource.unshuffled_pass``).
+        """
+        chunk = source.unshuffled_pass()
+        if chunk is None:
+            return None
+        params, state = self.model.weights_view()
+        trees = [params, state, self._current_opt_state(), self._current_step()]
+        params, state, opt_state, step = _perf.owned(trees, shared=True)
+        ts = place_train_state(TrainState(params, state, opt_state, step, {}))
+        return loop.trainer.reset_metrics(ts), chunk, self.seed
+
     def _current_step(self) -> jax.Array:
         """The step counter, made (0) on first use."""
         if self._step is None:
@@ -315,8 +330,9 @@ class FitSession:
             check_same_targets(model, train.target_shapes, val.target_shapes, "validation_data")
             self._check_layout(val)
         callbacks.configure(model, verbose=verbose, epochs=epochs, steps=train.steps_per_epoch)
-        fused = loop.fuse(callbacks.needs_every_batch("train"), train.sample_shapes, train.batch_size)
-        if verbose != 0 and not fused and loop.fuse(False, train.sample_shapes, train.batch_size):
+        probe = lambda: self._first_step(loop, train)
+        fused = loop.fuse(callbacks.needs_every_batch("train"), train.sample_shapes, train.batch_size, probe)
+        if verbose != 0 and not fused and loop.fuse(False, train.sample_shapes, train.batch_size, probe):
             print(callbacks.per_batch_notice("train"))
         self.stop_training = False
         self._resume_epoch, self.validation = None, val

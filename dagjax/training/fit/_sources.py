@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from dagjax.training.fit._batching import (
+    Chunk,
     DataSource,
     Take,
     array_batches,
@@ -182,6 +183,15 @@ class ArraySource(DataSource):
             batches = array_batches(self.arrays, self.batch_size, self._pass, start, count)
             return host_epoch(batches, self.batch_size, capacity)
         return device_epoch(device, self._pass, start, count)
+
+    def unshuffled_pass(self) -> Chunk | None:
+        """One pass over the arrays on the device, unshuffled (an epoch's differs only in its order;
+        placing the arrays is no more than the first epoch does); None when they come as host batches."""
+        device = self._on_device()
+        if device is None:
+            return None
+        size, batch_size = self.arrays.size, self.batch_size
+        return Chunk(device, *epoch_plan(0, size, batch_size, False), 0, pass_rows(size, batch_size))
 
     def _pass_plan(self, seed: Any):
         """A new pass's shuffle for ``seed``: the one ``prepare`` drew for that seed, else drawn now."""
