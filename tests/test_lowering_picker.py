@@ -198,7 +198,7 @@ def test_auto_steps_per_execution_fuses_a_conv_model_when_its_loop_measures_fast
     model = dj.Model(x, layers.GlobalAveragePooling1D()(layers.Conv1D(2, 3)(x)))
     picker.times = {"fused": 1.0, "single": 2.0}
     assert _perf.fuses_well(model, [(6, 3)], 4)
-    assert picker.timed == ["fused", "single"]
+    assert picker.timed == ["single", "fused"]
     assert _perf.fuses_well(model, [(6, 3)], 4) and len(picker.timed) == 2  # remembered
     picker.times = {"fused": 0.95, "single": 1.0}  # not clearly faster: one step per call
     assert not _perf.fuses_well(model, [(6, 3)], 8)
@@ -206,6 +206,33 @@ def test_auto_steps_per_execution_fuses_a_conv_model_when_its_loop_measures_fast
     _lowering.settings.measure = False
     picker.times = {"fused": 0.1, "single": 1.0}
     assert not _perf.fuses_well(model, [(6, 3)], 16) and len(picker.timed) == 4
+
+
+@pytest.mark.parametrize("trainable", [True, False])
+def test_the_loop_is_not_run_when_a_trained_convolution_stays_xlas(picker, trainable):
+    """XLA's convolution's weight gradient in a loop is the CPU's trap (20-115 s for the probe's loop in
+    BUILD_NOTES): when a trained convolution decided on it, the probe says one step per call without
+    compiling or running the loop; a frozen one has no weight gradient, and its loop is timed."""
+    from dagjax.training.fit import _perf
+
+    ran = []
+
+    def timer(name, run):
+        if name in ("fused", "single"):
+            run()  # compiles (the single step's trace makes the layers' decisions), or raises
+            ran.append(name)
+            return {"fused": 1.0, "single": 2.0}[name]
+        return picker.times[name]
+
+    _lowering.settings.timer = timer
+    picker.times = {"xla": 1.0, "im2col": 2.0, "shifted": 3.0}  # XLA's convolution measures fastest
+    x = dj.Input(shape=(6, 3))
+    model = dj.Model(x, layers.Dense(1)(layers.GlobalAveragePooling1D()(layers.Conv1D(2, 3, name="c")(x))))
+    model.get_layer("c").trainable = trainable
+    assert _perf.fuses_well(model, [(6, 3)], 4) is not trainable
+    assert ran == (["single"] if trainable else ["single", "fused"])
+    assert set(dj.config.lowering_choices(model)["c"].values()) == {"xla"}
+    assert _perf.fuses_well(model, [(6, 3)], 4) is not trainable and len(ran) == (1 if trainable else 2)
 
 
 def test_the_loop_probe_runs_the_same_steps_both_ways():
@@ -341,7 +368,7 @@ def test_the_loop_probe_runs_fits_own_steps_on_a_copy_compiling_each_form_once(p
         return model, [name for name in names if name in steps]
 
     model, steps = trained("auto")
-    assert ran == ["fused", "single"]
+    assert ran == ["single", "fused"]
     assert sorted(steps) == ["jit(train_chunk)", "jit(train_one)"]  # each form once: the kept one not again
     assert trained("auto", model)[1] == [] and len(ran) == 2  # a later fit: nothing measured or compiled
     fit_again = model.get_weights()

@@ -59,18 +59,66 @@ def loops_faster(
     key = f"{backend_key()}|fuse steps|{batch_size} {sample_shapes}|{digest}"
     known = remembered(key)
     if known is None:
+        trapped: list[str] = []
         try:
-            timings = timed((runs and runs()) or step_runs(model, sample_shapes, batch_size))
+            made = (runs and runs()) or step_runs(model, sample_shapes, batch_size)
+            # "single" first: compiling it makes the layers' lowering decisions the loop would have
+            fused = _unless_trapped(made["fused"], model, trapped)
+            timings = timed({"single": made["single"], "fused": fused})
         except Exception as err:  # noqa: BLE001 -- a heuristic never fails a fit
             log.debug("dagjax: one step per call: timing %s's loop failed (%s)", model.name, err)
             return False
-        if len(timings) < 2:
+        if trapped:
+            known = "single"
+            log.info("dagjax: %s: one step per call, the loop not timed: %s trains XLA's convolution, "
+                     "whose weight gradient runs many times slower in a loop here", model.name, trapped[0])
+        elif len(timings) < 2:
             return False
-        known = "fused" if timings["fused"] < _FUSE_MARGIN * timings["single"] else "single"
-        log.info("dagjax: %s: %d steps take %.1f ms in one loop, %.1f ms as calls: %s", model.name,
-                 _PROBE_STEPS, timings["fused"] * 1e3, timings["single"] * 1e3, known)
+        else:
+            known = "fused" if timings["fused"] < _FUSE_MARGIN * timings["single"] else "single"
+            log.info("dagjax: %s: %d steps take %.1f ms in one loop, %.1f ms as calls: %s", model.name,
+                     _PROBE_STEPS, timings["fused"] * 1e3, timings["single"] * 1e3, known)
         remember(key, known)
     return known == "fused"
+
+
+class _LoopTrapped(Exception):
+    """The fused run is not worth running: a trained convolution stays XLA's (``_unless_trapped``)."""
+
+
+def _unless_trapped(run: Callable[[], Any], model: Model, trapped: list) -> Callable[[], Any]:
+    """``run``, unless a layer of ``model`` that trains decided on XLA's convolution (its name is put in
+    ``trapped`` and every run raises, so the race leaves the loop out, neither compiled nor run).
+
+    On XLA:CPU a convolution's weight gradient inside a loop runs 2-60x slower than in a step of its
+    own (PERF_NOTES): the probe's loop then took 20-115 s where the calls took 0.3-1.3 s (BUILD_NOTES),
+    a first ``fit`` spent in the stopwatch. The layers' decisions are made when the first program is
+    traced, so this is asked on the loop's first run, after the single step's.
+    """
+    verdict: list = []
+
+    def checked() -> Any:
+        if not verdict:
+            verdict.append(_trained_xla_convolution(model.layers))
+            if verdict[0]:
+                trapped.append(verdict[0])
+        if verdict[0]:
+            raise _LoopTrapped(verdict[0])
+        return run()
+
+    return checked
+
+
+def _trained_xla_convolution(layers: Any) -> str | None:
+    """The name of a trainable layer (nested models' too) whose traced lowering was XLA's convolution."""
+    for layer in layers:
+        lowered = getattr(layer, "lowered", None) or {}
+        if getattr(layer, "trainable", True) and _lowering.REFERENCE in lowered.values():
+            return layer.name
+        found = _trained_xla_convolution(getattr(layer, "sublayers", {}).values())
+        if found:
+            return found
+    return None
 
 
 def step_runs(model: Model, sample_shapes: list, batch_size: int) -> dict[str, Callable[[], Any]]:
