@@ -133,8 +133,11 @@ def _build(lib, make_class, units=1, activation=None, normalize=True):
     return make_class(lib)(inputs, lib.layers.Dense(units, activation=activation)(x))
 
 
-def _trained_pair(make_class, compile_args, y, epochs=1, samples=32, **build):
-    """Both libraries' models, set to the same weights, compiled alike and fit on the same batches."""
+def _trained_pair(make_class, compile_args, y, epochs=1, samples=32, fit=None, **build):
+    """Both libraries' models, set to the same weights, compiled alike and fit on the same batches
+    (``fit``: more arguments to fit, ``steps_per_execution`` among them for compile)."""
+    fit = dict(fit or {})
+    steps_per_execution = fit.pop("steps_per_execution", 1)
     dj.clear_session()
     keras.utils.clear_session()
     theirs, ours = _build(keras, make_class, **build), _build(dj, make_class, **build)
@@ -142,8 +145,9 @@ def _trained_pair(make_class, compile_args, y, epochs=1, samples=32, **build):
     histories = []
     for lib, model in ((keras, theirs), (dj, ours)):
         optimizer, loss, metrics = compile_args(lib)
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
-        fitted = model.fit(X[:samples], y[:samples], batch_size=16, epochs=epochs, shuffle=False, verbose=0)
+        model.compile(optimizer, loss, metrics=metrics, steps_per_execution=steps_per_execution)
+        data = (X[:samples], y[:samples])
+        fitted = model.fit(*data, batch_size=16, epochs=epochs, shuffle=False, verbose=0, **fit)
         histories.append(fitted.history)
     return (theirs, histories[0]), (ours, histories[1])
 
@@ -157,20 +161,40 @@ def _assert_same(theirs, ours, histories):
         np.testing.assert_allclose(mine, their, rtol=2e-5, atol=1e-6)
 
 
+def _held_results(model):
+    """What ``model.metrics`` hold, by log name (``compile_metrics`` gives a dict, as Keras's)."""
+    results = {}
+    for metric in model.metrics:
+        value = metric.result()
+        results.update(value if isinstance(value, dict) else {metric.name: value})
+    return {name: float(value) for name, value in results.items()}
+
+
+def _assert_same_held(theirs, ours):
+    expected, got = _held_results(theirs), _held_results(ours)
+    assert sorted(got) == sorted(expected)
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=2e-5, err_msg=name)
+
+
 def _adam_mse_mae(lib):
     return lib.optimizers.Adam(learning_rate=0.05), "mse", ["mae"]
 
 
 @pytest.fixture(scope="module")
 def guide_pair():
-    return _trained_pair(guide_model_class, _adam_mse_mae, Y, epochs=2, samples=40)
+    fit = {"sample_weight": np.linspace(0.5, 1.5, 40), "validation_data": (X[:24], Y[:24])}
+    fit["steps_per_execution"] = 2
+    return _trained_pair(guide_model_class, _adam_mse_mae, Y, epochs=2, samples=40, fit=fit)
 
 
 def test_the_guides_train_step_trains_as_keras(guide_pair):
-    """Two epochs of 16 + 16 + 8 samples: the short batch runs as it is, the metrics restart each epoch."""
+    """Two epochs of 16 + 16 + 8 weighted samples, two steps per call, test_step validating: the short
+    batch runs as it is, the metrics restart each epoch."""
     (theirs, their_history), (ours, our_history) = guide_pair
-    assert sorted(our_history) == ["loss", "mae"] and len(our_history["loss"]) == 2
+    assert sorted(our_history) == ["loss", "mae", "val_loss", "val_mae"] and len(our_history["loss"]) == 2
     _assert_same(theirs, ours, (their_history, our_history))
+    _assert_same_held(theirs, ours)  # the metrics hold the last validation's state, as Keras syncs them
 
 
 def test_the_guides_test_step_evaluates_as_keras(guide_pair):
@@ -180,6 +204,7 @@ def test_the_guides_test_step_evaluates_as_keras(guide_pair):
     assert sorted(got) == sorted(expected) == ["loss", "mae"]
     for name in expected:
         np.testing.assert_allclose(got[name], expected[name], rtol=2e-5, err_msg=name)
+    _assert_same_held(theirs, ours)
 
 
 def test_a_metrics_property_with_a_mean_tracker_trains_as_keras():
@@ -187,6 +212,7 @@ def test_a_metrics_property_with_a_mean_tracker_trains_as_keras():
     (theirs, their_history), (ours, our_history) = _trained_pair(tracker_model_class, compile_args, Y)
     _assert_same(theirs, ours, (their_history, our_history))
     assert [m.name for m in ours.metrics] == ["loss", "mae"]
+    _assert_same_held(theirs, ours)  # the epoch's training state
 
 
 def test_compute_loss_and_compiled_metrics_as_keras():
@@ -200,6 +226,7 @@ def test_compute_loss_and_compiled_metrics_as_keras():
     assert sorted(our_history) == ["loss", "sparse_categorical_accuracy"]
     _assert_same(theirs, ours, (their_history, our_history))
     assert [m.name for m in ours.metrics] == [m.name for m in theirs.metrics] == ["loss", "compile_metrics"]
+    _assert_same_held(theirs, ours)
 
 
 # ------------------------------------------------------------------ clear errors
@@ -237,6 +264,14 @@ def test_compute_loss_in_a_step_of_a_regularized_model_points_to_stateless_compu
     model = _model(classifier_class(dj), regularizer="l2")
     model.compile("sgd", "mse")
     with pytest.raises(NotImplementedError, match=r"weight regularizers.*self\.stateless_compute_loss\("):
+        model.fit(X, Y, verbose=0)
+
+
+def test_compute_loss_refuses_losses_of_the_forward_pass_naming_them():
+    inputs = dj.Input(shape=(4,))
+    model = classifier_class(dj)(inputs, dj.layers.Dense(1, activity_regularizer="l2", name="coded")(inputs))
+    model.compile("sgd", "mse")
+    with pytest.raises(NotImplementedError, match=r"activity regularizers \(coded\).*stateless_call"):
         model.fit(X, Y, verbose=0)
 
 

@@ -52,6 +52,20 @@ class CompileMetrics:
         parts = self._split(metric_variables)
         return {name: metric.stateless_result(part) for part, (name, metric, *_) in zip(parts, self.entries)}
 
+    def assign_variables(self, metric_variables: list) -> None:
+        """Hold ``metric_variables`` (a list in :attr:`variables` order) in the compiled metrics."""
+        for part, (_, metric, _, _) in zip(self._split(metric_variables), self.entries):
+            metric.assign_variables(part)
+
+    def result(self) -> dict:
+        """Each compiled metric's held value by its log name, as Keras's ``CompileMetrics.result()``."""
+        return {name: metric.result() for name, metric, _, _ in self.entries}
+
+    def reset_state(self) -> None:
+        """Every compiled metric's held state back to its start."""
+        for _, metric, _, _ in self.entries:
+            metric.reset_state()
+
     def _split(self, metric_variables: list) -> list[list]:
         sizes = [len(metric.variables) for _, metric, _, _ in self.entries]
         if len(metric_variables) != sum(sizes):

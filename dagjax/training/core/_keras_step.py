@@ -92,6 +92,17 @@ def step_scope(model: Any, trainer: Trainer, optimizer: StepOptimizer) -> Iterat
         model.step_trainer, model.step_optimizer = previous
 
 
+def hand_to_metrics(model: Any, trainer: Trainer, metrics: dict) -> None:
+    """Give ``model.metrics`` the variables a Keras-form step left in ``metrics`` (a train state's), as
+    Keras syncs its metrics' variables after ``fit`` and ``evaluate``."""
+    values = list(jax.device_get(metrics[VARIABLES]))
+    with step_scope(model, trainer, None):
+        for metric in model.metrics:
+            count = len(metric.variables)
+            metric.assign_variables(values[:count])
+            values = values[count:]
+
+
 def keras_data(model: Any, x: list, y: list | None, sample_weight: Any) -> tuple:
     """A fit batch as Keras's ``data``: ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` in the model's
     input and output structures."""

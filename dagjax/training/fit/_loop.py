@@ -118,6 +118,7 @@ class Loop:
         self._counts = {"train": 1, "test": 1}  # steps per fused call, learnt as calls are timed
         self._warm = {"train": False, "test": False}  # whether the fused program has run (compiled)
         self.latest: TrainState | None = None  # the newest state of an epoch that raised
+        self.evaluated: dict | None = None  # the metric state the last evaluation ended with
 
     def reset_metrics(self, ts: TrainState) -> TrainState:
         """``ts`` with zeroed metrics, those made ahead by ``prepare_reset`` if any."""
@@ -301,6 +302,7 @@ class Loop:
                 break
         if not done:
             raise ValueError("The evaluation data set is empty.")
+        self.evaluated = metrics
         return self._floats(metrics)
 
 

@@ -35,6 +35,7 @@ from dagjax.training.core import (
     TrainState,
     compile_config,
     compute_loss,
+    hand_to_metrics,
     make_trainer,
     resolve_objective,
     trainable_only,
@@ -369,7 +370,7 @@ class FitSession:
         start = _perf.StartCopy()
         try:
             for epoch in range(initial_epoch, epochs):
-                ts = loop.reset_metrics(ts)
+                ts, loop.evaluated = loop.reset_metrics(ts), None
                 ts = self.around_hook(ts, lambda epoch=epoch: callbacks.on_epoch_begin(epoch))
                 step = int(ts.step)
                 take_batches = train.epoch(loop.capacity if fused else 1, self.seed, step)
@@ -394,6 +395,7 @@ class FitSession:
         finally:
             self._end_training(ts, start.copy)
             self.validation = None
+        self._hand_to_metrics(loop, ts.metrics)
         callbacks.on_train_end(epoch_logs)
         return callbacks.history
 
@@ -432,7 +434,17 @@ class FitSession:
         loop = self._loop_for(source)
         callbacks.configure(self.model, verbose=verbose, epochs=1, steps=source.steps_per_epoch)
         logs = self._run_evaluate(loop, self._inference_state(), source, callbacks)
+        self._hand_to_metrics(loop, None)
         return self._keras_result(loop, logs, return_dict)
+
+    def _hand_to_metrics(self, loop: Loop, trained: dict | None) -> None:
+        """Give ``model.metrics`` the state the last Keras-form step left, as Keras syncs its metrics: the
+        last evaluation's (a validation in fit's last epoch), else ``trained`` (fit's last epoch)."""
+        klass = type(self.model)
+        if loop.evaluated is not None and has_keras_step(klass, "test_step"):
+            hand_to_metrics(self.model, loop.trainer, loop.evaluated)
+        elif trained is not None and has_keras_step(klass, "train_step"):
+            hand_to_metrics(self.model, loop.trainer, trained)
 
     # ------------------------------------------------------------------ one batch
     def _one_batch(self, x: Any, y: Any, sample_weight: Any, class_weight: dict | None):
