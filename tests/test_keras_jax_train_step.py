@@ -72,13 +72,26 @@ def guide_model_class(lib):
 
 
 def tracker_model_class(lib):
-    """The guide's lower-level example: the model's own Mean and MAE, listed by its ``metrics`` property."""
+    """The guide's lower-level example: the model's own Mean and MAE, listed by its ``metrics`` property,
+    and a metric written with ``add_variable``."""
+
+    class SampleCount(lib.metrics.Metric):
+        def __init__(self, name="samples"):
+            super().__init__(name=name)
+            self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.count.assign(self.count + lib.ops.sum(lib.ops.ones_like(y_true[:, 0])))
+
+        def result(self):
+            return self.count.value
 
     class CustomModel(lib.Model):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.loss_tracker = lib.metrics.Mean(name="loss")
             self.mae_metric = lib.metrics.MeanAbsoluteError(name="mae")
+            self.sample_count = SampleCount()
             self.loss_fn = lib.losses.MeanSquaredError()
 
         def train_step(self, state, data):
@@ -98,7 +111,7 @@ def tracker_model_class(lib):
 
         @property
         def metrics(self):
-            return [self.loss_tracker, self.mae_metric]
+            return [self.loss_tracker, self.mae_metric, self.sample_count]
 
     return CustomModel
 
@@ -211,7 +224,7 @@ def test_a_metrics_property_with_a_mean_tracker_trains_as_keras():
     compile_args = lambda lib: (lib.optimizers.SGD(learning_rate=0.1, momentum=0.9), None, None)
     (theirs, their_history), (ours, our_history) = _trained_pair(tracker_model_class, compile_args, Y)
     _assert_same(theirs, ours, (their_history, our_history))
-    assert [m.name for m in ours.metrics] == ["loss", "mae"]
+    assert [m.name for m in ours.metrics] == ["loss", "mae", "samples"]
     _assert_same_held(theirs, ours)  # the epoch's training state
 
 
