@@ -159,16 +159,3 @@ def test_keras_style_metric_stateless_methods_are_pure():
     assert float(metric.stateless_result(state)) == 9.0 and float(metric.result()) == 0.0
     with pytest.raises(ValueError, match=r"Metric 'total' has 1 variables \(total\), got a list of 2"):
         metric.stateless_result([0.0, 1.0])
-
-
-class _KerasJaxStep(dj.Model):
-    def train_step(self, state, data):
-        raise AssertionError("never called")
-
-
-def test_keras_jax_train_step_is_refused_pointing_to_the_pure_form():
-    x = dj.Input((2,))
-    model = _KerasJaxStep(x, layers.Dense(1)(x))
-    refused = r"train_step\(self, state, data\) is Keras's JAX-backend form.*\(self, train_state, batch, rng"
-    with pytest.raises(NotImplementedError, match=refused):
-        model.compile("adam", "mse")

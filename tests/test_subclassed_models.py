@@ -168,7 +168,24 @@ def test_a_pure_train_step_is_compiled_in_place_of_the_default():
     assert sorted(loose.evaluate(X, Y, verbose=0, return_dict=True)) == ["loss", "mae"]  # default eval
 
 
-def test_keras_stateful_steps_are_refused_with_the_pure_form():
+def test_keras_stateful_steps_are_refused_with_the_forms_fit_runs():
+    class KerasStep(dj.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = dj.layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def test_step(self, data):
+            return {}
+
+    forms = r"test_step\(self, data\) is Keras's stateful form.*test_step\(self, state, data\) -> \(logs"
+    with pytest.raises(NotImplementedError, match=forms):
+        KerasStep().compile("adam", "mse")
+
+
+def test_a_subclassed_model_trains_with_a_keras_jax_train_step():
     class KerasStep(dj.Model):
         def __init__(self):
             super().__init__()
@@ -178,15 +195,22 @@ def test_keras_stateful_steps_are_refused_with_the_pure_form():
             return self.dense(x)
 
         def train_step(self, state, data):
-            return {}, state
+            trainable, non_trainable, optimizer_variables, metrics_variables = state
+            trainable = [v + 1.0 for v in trainable]
+            return {"steps": 1.0}, (trainable, non_trainable, optimizer_variables, metrics_variables)
 
-    pure_form = r"stateless_call.*train_step\(self, train_state, batch, rng\)"
-    with pytest.raises(NotImplementedError, match=pure_form):
-        KerasStep().compile("adam", "mse")
+    model = KerasStep()
+    model.build((None, 2))
+    before = model.get_weights()
+    model.compile("adam", "mse")
+    history = model.fit(np.ones((6, 2), "f4"), np.ones((6, 1), "f4"), batch_size=4, verbose=0)
+    assert history.history == {"steps": [1.0]}
+    for after, start in zip(model.get_weights(), before):  # two steps (4 + 2 samples), each adding 1
+        np.testing.assert_allclose(after, start + 2.0)
 
 
 def test_a_population_refuses_a_model_with_its_own_step():
     model = Clipped(1.0)
     model.build((None, 4))
-    with pytest.raises(NotImplementedError, match="defines its own train_step; a population"):
+    with pytest.raises(NotImplementedError, match="defines its own train_step or test_step; a population"):
         population.Population(model, "mse", optax.sgd(0.1), size=2)

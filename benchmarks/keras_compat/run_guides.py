@@ -4,8 +4,9 @@
     PYTHONPATH=. .venv/bin/python benchmarks/keras_compat/run_guides.py --keras    # the same files on Keras
 
 Each file in ``guides/`` is one example of the guides "The Functional API", "Training &
-evaluation with the built-in methods" and "Writing your own callbacks", written as Keras
-code (synthetic data in place of downloads, small sizes). The runner rewrites its imports
+evaluation with the built-in methods", "Writing your own callbacks" and "Customizing what
+happens in fit() with JAX", written as Keras code (synthetic data in place of downloads, small
+sizes). The runner rewrites its imports
 (``rewrite.py``) and runs it in this process in a fresh namespace and a fresh temporary
 working folder (files it saves go there), its output hidden unless ``-v``; it prints each
 example's result with the first line of its error, and the totals. ``--keras`` runs the files

@@ -15,27 +15,44 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-# Keras's overridable step methods. dagjax's fit runs one compiled pure step and calls none of them
-# (but a pure ``train_step(self, train_state, batch, rng)``), so a subclass that defines one is refused
-# rather than silently trained with the standard step.
+# Keras's overridable step methods. dagjax's fit runs one compiled pure step and calls only these forms of
+# them: the pure ``train_step(self, train_state, batch, rng)``, and Keras's JAX-backend
+# ``train_step(self, state, data)`` / ``test_step(self, state, data)`` (``training/core/_keras_step.py``).
+# A subclass that defines another is refused rather than silently trained with the standard step.
 _KERAS_STEP_METHODS = ("train_step", "test_step", "predict_step", "compute_loss", "compute_metrics")
 _PURE_STEP = "train_step(self, train_state, batch, rng) -> (train_state, logs)"
+_KERAS_JAX_STEP = "train_step(self, state, data) -> (logs, state)"
+
+
+def _positional_count(method: Any) -> int | None:
+    """Positional parameters after ``self``; None when it takes any other kind."""
+    parameters = [p for p in inspect.signature(method).parameters.values() if p.name != "self"]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return len(parameters) if all(p.kind in positional for p in parameters) else None
+
+
+def _own(cls: type, name: str) -> Any:
+    """``cls``'s ``name`` where a subclass defines it (not the base model's), else None."""
+    method = getattr(cls, name, None)
+    return None if method is None or method is getattr(KerasFacade, name, None) else method
 
 
 def has_pure_train_step(cls: type) -> bool:
     """Whether ``cls`` defines dagjax's pure ``train_step(self, train_state, batch, rng)``."""
-    step = getattr(cls, "train_step", None)
-    if step is None:
-        return False
-    parameters = [p for p in inspect.signature(step).parameters.values() if p.name != "self"]
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return len(parameters) == 3 and all(p.kind in positional for p in parameters)
+    step = _own(cls, "train_step")
+    return step is not None and _positional_count(step) == 3
 
 
-def _takes_keras_jax_state(step: Any) -> bool:
-    """Whether ``step`` is Keras's JAX-backend ``train_step(self, state, data)``."""
-    names = [p.name for p in inspect.signature(step).parameters.values() if p.name != "self"]
-    return names == ["state", "data"]
+def has_keras_step(cls: type, name: str) -> bool:
+    """Whether ``cls`` defines Keras's JAX-backend ``train_step`` / ``test_step`` (``name``): ``(self, state,
+    data) -> (logs, state)``."""
+    step = _own(cls, name)
+    return step is not None and _positional_count(step) == 2
+
+
+def has_own_train_step(cls: type) -> bool:
+    """Whether ``cls`` trains with a step of its own (the pure form or Keras's JAX-backend form)."""
+    return has_pure_train_step(cls) or has_keras_step(cls, "train_step")
 
 
 class KerasFacade:
@@ -44,6 +61,7 @@ class KerasFacade:
     _session: Any = None
     name: str
     step_trainer: Any = None  # while fit traces a custom train_step: the trainer of that batch layout
+    step_optimizer: Any = None  # while fit traces a Keras-form step: the optimizer over its variable lists
 
     # ------------------------------------------------------------------ training: the session compile makes
     def compile(
@@ -89,13 +107,57 @@ class KerasFacade:
 
     @property
     def optimizer(self) -> Any:
-        """The optimizer ``compile`` was given, as an optax transformation (None before ``compile``)."""
+        """The optimizer ``compile`` was given, as an optax transformation (None before ``compile``).
+
+        Inside a Keras-form ``train_step``: the same, with ``stateless_apply`` over that step's lists.
+        """
+        if self.step_optimizer is not None:
+            return self.step_optimizer
         return None if self._session is None else self._session.optimizer
 
     @property
     def loss(self) -> Any:
         """The ``loss`` argument ``compile`` was given (None before ``compile``)."""
         return None if self._session is None else self._session.loss
+
+    @property
+    def metrics(self) -> list:
+        """Keras's ``model.metrics``: the loss tracker (``loss``), compile's metrics as one
+        ``compile_metrics`` object, then the metrics set as the model's attributes ([] before ``compile``).
+
+        A Keras-form ``train_step`` loops over them with their ``stateless_*`` methods; fit resets them
+        at each epoch's start. A subclass may override this property to list its own.
+        """
+        return [] if self._session is None else self._session.keras_metrics()
+
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
+        """compile's losses on ``y`` and ``y_pred``, weighted and summed, plus the weight regularizers'
+        penalty, as Keras's ``compute_loss`` (``x`` and ``training`` are not used, as in Keras)."""
+        return self._compiled_session("compute the loss of").compute_loss(y, y_pred, sample_weight)
+
+    def stateless_compute_loss(
+        self,
+        trainable_variables: list,
+        non_trainable_variables: list,
+        metrics_variables: list,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> tuple[Any, tuple]:
+        """:meth:`compute_loss` with the weight penalty taken at ``trainable_variables`` (so it is
+        differentiated with them): ``(loss, (trainable, non_trainable, metrics variables))``, as Keras's."""
+        session = self._compiled_session("compute the loss of")
+        loss = session.compute_loss(y, y_pred, sample_weight, trainable_variables)
+        return loss, (trainable_variables, non_trainable_variables, metrics_variables)
 
     @property
     def opt_state(self) -> Any:
@@ -141,30 +203,32 @@ class KerasFacade:
     def _refuse_step_overrides(self) -> None:
         """Fail, naming the method, when a subclass defines a Keras step method dagjax would not call."""
         klass = type(self)
-        defined = [name for name in _KERAS_STEP_METHODS if hasattr(klass, name)]
-        if has_pure_train_step(klass):
-            defined.remove("train_step")
+        defined = [name for name in _KERAS_STEP_METHODS if _own(klass, name) is not None]
+        supported = {"train_step": has_own_train_step(klass), "test_step": has_keras_step(klass, "test_step")}
+        if supported["train_step"] and supported["test_step"]:  # both steps are the user's: they call these
+            supported.update(compute_loss=True, compute_metrics=True)
+        defined = [name for name in defined if not supported.get(name)]
         if not defined:
             return
-        if defined[0] == "train_step" and _takes_keras_jax_state(klass.train_step):
+        name = defined[0]
+        if name in ("train_step", "test_step"):
+            pure = f", or the pure form, {_PURE_STEP}: README, 'A custom training step'"
+            pure = pure if name == "train_step" else ""
             raise NotImplementedError(
-                f"{klass.__name__}.train_step{inspect.signature(klass.train_step)} is Keras's JAX-backend "
-                "form over lists of variables (stateless_call, optimizer.stateless_apply, metric variables), "
-                f"which fit does not call. Write the pure form, {_PURE_STEP}, over the TrainState pytree: "
-                "README, 'A custom training step'. model.stateless_call and optimizer.stateless_apply "
-                "themselves work in a loop of your own (jax.jit it)."
+                f"{klass.__name__}.{name}{inspect.signature(getattr(klass, name))} is Keras's stateful form "
+                "(self.optimizer.apply, metric.update_state), which dagjax does not run. Write Keras's "
+                f"JAX-backend form, {_KERAS_JAX_STEP.replace('train_step', name)}, over stateless_call, "
+                f"optimizer.stateless_apply and the metrics' stateless methods{pure}."
             )
-        if defined[0] == "train_step":
+        if name in ("compute_loss", "compute_metrics"):
             raise NotImplementedError(
-                f"{klass.__name__}.train_step{inspect.signature(klass.train_step)} is Keras's stateful form "
-                "(self.optimizer.apply, metric.update_state; or the JAX backend's stateless_call / "
-                f"optimizer.stateless_apply), which dagjax does not run. Write the pure form, {_PURE_STEP}, "
-                "over the TrainState pytree: README, 'A custom training step'."
+                f"{klass.__name__} defines {name}, which only steps of your own call here: fit and "
+                f"evaluate run compiled steps that use compile's losses and metrics. Define both "
+                f"{_KERAS_JAX_STEP} and test_step(self, state, data) that call it, or remove {name}."
             )
         raise NotImplementedError(
-            f"{klass.__name__} defines {', '.join(defined)}, which dagjax does not call: fit, evaluate and "
-            f"predict run compiled pure steps, and only a pure {_PURE_STEP} replaces the default one. "
-            f"Remove {defined[0]}, or move its work into such a train_step."
+            f"{klass.__name__} defines {name}, which dagjax does not call: predict runs the model's compiled "
+            f"inference function. Remove {name}, or post-process predict's outputs."
         )
 
     def _compiled_session(self, what: str) -> Any:

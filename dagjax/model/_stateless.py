@@ -75,43 +75,66 @@ def _value(v: Any) -> Any:
     return v.value if isinstance(v, (Variable, SeedState)) else jnp.asarray(v)
 
 
+def read_variables(model: Any, params: dict, state: dict) -> tuple[list, list]:
+    """The values of ``model.trainable_weights`` and ``model.non_trainable_weights`` in these pytrees."""
+    trees = {"params": params, "state": state}
+    read = lambda variables: [_leaf(trees[v.collection], v._location()[1]) for v in variables]
+    return read(model.trainable_weights), read(model.non_trainable_weights)
+
+
+def write_variables(
+    model: Any, params: dict, state: dict, trainable: list, non_trainable: list, caller: str
+) -> tuple[dict, dict]:
+    """``(params, state)`` with the values of the weight lists put at their variables' paths (shapes checked).
+
+    ``caller`` names the Keras method whose arguments these are, for the errors.
+    """
+    variables = model.trainable_weights + model.non_trainable_weights
+    trees = {"params": params, "state": state}
+    for variable, value in zip(variables, [_value(v) for v in list(trainable) + list(non_trainable)]):
+        if tuple(jnp.shape(value)) != tuple(variable.shape):
+            raise ValueError(
+                f"Model '{model.name}'.{caller}: variable '{variable.path}' has shape "
+                f"{variable.shape}, got a value of shape {tuple(jnp.shape(value))}."
+            )
+        trees[variable.collection] = replaced(trees[variable.collection], variable._location()[1], value)
+    return trees["params"], trees["state"]
+
+
+def _leaf(tree: dict, path: tuple) -> Any:
+    for key in path:
+        tree = tree[key]
+    return tree
+
+
+def check_lengths(model: Any, trainable_variables: list, non_trainable_variables: list, caller: str) -> None:
+    """Raise, naming ``caller``, unless the lists are as long as ``model``'s variable lists."""
+    expected_frozen = len(model.non_trainable_weights) + len(seed_state(model))
+    for given, expected, what in (
+        (trainable_variables, len(model.trainable_weights), "trainable_variables"),
+        (non_trainable_variables, expected_frozen, "non_trainable_variables"),
+    ):
+        if len(given) != expected:
+            raise ValueError(
+                f"Model '{model.name}'.{caller}: {what} has {len(given)} entries, the model has "
+                f"{expected} (pass the values of model.{what}, in that order)."
+            )
+
+
 def stateless_call(
     model: Any, trainable_variables: list, non_trainable_variables: list, inputs: Any, training: bool = False
 ) -> tuple[Any, list]:
     """``(outputs, non_trainable values after the call)``: ``model.apply`` over Keras's variable lists."""
-    trainable, frozen = model.trainable_weights, model.non_trainable_weights
-    seeds = seed_state(model)
-    for given, expected, what in (
-        (trainable_variables, len(trainable), "trainable_variables"),
-        (non_trainable_variables, len(frozen) + len(seeds), "non_trainable_variables"),
-    ):
-        if len(given) != expected:
-            raise ValueError(
-                f"Model '{model.name}'.stateless_call: {what} has {len(given)} entries, the model has "
-                f"{expected} (pass the values of model.{what}, in that order)."
-            )
-    params, state = model.weights_view()
-    trees = {"params": params, "state": state}
-    values = [_value(v) for v in list(trainable_variables) + list(non_trainable_variables)]
-    for variable, value in zip(trainable + frozen, values):
-        _, tree_path, _ = variable._location()
-        if tuple(jnp.shape(value)) != tuple(variable.shape):
-            raise ValueError(
-                f"Model '{model.name}'.stateless_call: variable '{variable.path}' has shape "
-                f"{variable.shape}, got a value of shape {tuple(jnp.shape(value))}."
-            )
-        trees[variable.collection] = replaced(trees[variable.collection], tree_path, value)
+    check_lengths(model, trainable_variables, non_trainable_variables, "stateless_call")
+    seeded = bool(seed_state(model))
+    frozen = list(non_trainable_variables)[: len(non_trainable_variables) - seeded]
+    scope = getattr(model, "step_optimizer", None)  # inside fit's traced step: the weights fit holds
+    params, state = (scope.params, scope.state) if scope is not None else model.weights_view()
+    params, state = write_variables(model, params, state, trainable_variables, frozen, "stateless_call")
     rng, new_seeds = None, []
-    if seeds:
-        key = jax.random.wrap_key_data(jnp.asarray(values[-1], jnp.uint32))
-        rng, following = jax.random.split(key)
-        new_seeds = [jax.random.key_data(following) if training else values[-1]]
-    outputs, new_state = model.apply(trees["params"], trees["state"], inputs, training=training, rng=rng)
-    updated = {"params": trees["params"], "state": new_state}
-    new_frozen = []
-    for variable in frozen:
-        tree = updated[variable.collection]
-        for key in variable._location()[1]:
-            tree = tree[key]
-        new_frozen.append(tree)
-    return outputs, new_frozen + new_seeds
+    if seeded:
+        seed = jnp.asarray(_value(non_trainable_variables[-1]), jnp.uint32)
+        rng, following = jax.random.split(jax.random.wrap_key_data(seed))
+        new_seeds = [jax.random.key_data(following) if training else seed]
+    outputs, new_state = model.apply(params, state, inputs, training=training, rng=rng)
+    return outputs, read_variables(model, params, new_state)[1] + new_seeds

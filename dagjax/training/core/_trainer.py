@@ -80,6 +80,8 @@ class Trainer(NamedTuple):
     count_batch: Callable  # (metrics, loss, aux, batch) -> metrics with this batch counted
     optimizer: Any  # the optax transformation the step applies (frozen weights masked, loss-scaled)
     train_results: Callable  # (ts) -> the logs fit shows while training (metric_results, or a custom step's)
+    compiled_loss: Callable  # (y, y_pred, sample_weight) -> the weighted sum of compile's losses
+    exact_batches: bool = False  # the step needs each batch unpadded (Keras's own step form: no mask)
 
 
 class LossAux(NamedTuple):
@@ -119,7 +121,7 @@ def trainable_mask(layer: Layer, params: dict, parent_trainable: bool = True) ->
     }
 
 
-def _frozen_pruned(params: dict, mask: dict) -> dict:
+def frozen_pruned(params: dict, mask: dict) -> dict:
     """``params`` without the subtrees of frozen layers, so their regularizers add nothing."""
     out = {}
     for key, value in params.items():
@@ -128,7 +130,7 @@ def _frozen_pruned(params: dict, mask: dict) -> dict:
             if all(jax.tree_util.tree_leaves(sub)):
                 out[key] = value
             elif any(jax.tree_util.tree_leaves(sub)):
-                out[key] = _frozen_pruned(value, sub)
+                out[key] = frozen_pruned(value, sub)
         elif sub:
             out[key] = value
     return out
@@ -246,6 +248,21 @@ def make_trainer(
 
     tunable = model.tunable()
 
+    def outputs_loss(targets, preds, sample_weight, masks, loss_weights) -> tuple[jax.Array, dict]:
+        """``sum_i loss_weight_i * loss_i`` over the outputs with a loss, and each of those losses."""
+        per_output = {}
+        total = jnp.zeros((), jnp.float32)
+        for i, loss_fn in enumerate(loss_fns):
+            if loss_fn is None:
+                continue
+            if targets[i] is None:
+                raise ValueError(f"Output '{names[i]}' has a loss but the batch has no target for it.")
+            weight = _per_output_weight(sample_weight, i)
+            value = loss_fn(targets[i], preds[i], sample_weight=weight, mask=masks[i])
+            per_output[i] = jnp.asarray(value, jnp.float32)
+            total = total + loss_weights[i] * per_output[i]
+        return total, per_output
+
     def compute_loss(params, state, x, y, sample_weight, mask, training, rng, hyperparams):
         loss_weights, layers = step_values(hyperparams, weights, names, tunable)
         outputs, new_state, activity_penalty, output_masks = model.apply_masked(
@@ -254,23 +271,9 @@ def make_trainer(
         preds = [in_float32(p) for p in flatten_outputs(outputs, names)]
         targets = flatten_targets(y, names)
         masks = [joint_mask(output_mask, mask) for output_mask in output_masks]
-        per_output = {}
-        total = jnp.zeros((), jnp.float32)
-        for i, loss_fn in enumerate(loss_fns):
-            if loss_fn is None:
-                continue
-            if targets[i] is None:
-                raise ValueError(f"Output '{names[i]}' has a loss but the batch has no target for it.")
-            value = loss_fn(
-                targets[i],
-                preds[i],
-                sample_weight=_per_output_weight(sample_weight, i),
-                mask=masks[i],
-            )
-            per_output[i] = jnp.asarray(value, jnp.float32)
-            total = total + loss_weights[i] * per_output[i]
+        total, per_output = outputs_loss(targets, preds, sample_weight, masks, loss_weights)
         frozen = trainable_mask(model, params)
-        penalty = model.weight_penalty(_frozen_pruned(params, frozen), layers) + activity_penalty
+        penalty = model.weight_penalty(frozen_pruned(params, frozen), layers) + activity_penalty
         return total + penalty, LossAux(preds, targets, new_state, per_output, masks)
 
     tracked = ("loss", *loss_names.values())
@@ -359,6 +362,13 @@ def make_trainer(
         means = trackers["total"] / count if count > 0 else np.zeros_like(trackers["total"])
         return dict(zip(tracked, means.tolist()))
 
+    def compiled_loss(y: Any, y_pred: Any, sample_weight: Any = None) -> jax.Array:
+        """compile's losses on these targets and outputs, weighted and summed (no penalties): Keras's
+        ``CompileLoss``."""
+        preds = [in_float32(jnp.asarray(p)) for p in flatten_outputs(y_pred, names)]
+        unmasked = [None] * len(names)
+        return outputs_loss(flatten_targets(y, names), preds, sample_weight, unmasked, weights)[0]
+
     def hyperparams() -> dict:
         """The step's traced hyperparameters at compile's values: ``{"loss_weights": (outputs,) float32}``."""
         return {"loss_weights": np.asarray(weights, np.float32)}
@@ -378,6 +388,7 @@ def make_trainer(
         count_batch,
         tx,
         metric_results,
+        compiled_loss,
     )
 
 

@@ -89,10 +89,24 @@ class Loop:
             body = lambda i, metrics: eval_one(params, state, metrics, data, idx, mask, i)
             return jax.lax.fori_loop(start, start + count, body, metrics)
 
+        def first_rows(data, idx, row, rows):  # a short batch's real rows (padding comes after them)
+            batch = jax.tree_util.tree_map(lambda a: a[:rows], gather(data, idx, None, row))
+            return split_batch(distribution, batch)
+
+        def train_rows(ts, data, idx, row, seed, rows):
+            batch = first_rows(data, idx, row, rows)
+            return pin_train_state(distribution, trainer.train_step(ts, batch, step_rng(seed, ts.step))[0])
+
+        def eval_rows(params, state, metrics, data, idx, row, rows):
+            ts = TrainState(params, state, None, None, metrics)
+            return pin_metrics(distribution, trainer.eval_step(ts, first_rows(data, idx, row, rows)).metrics)
+
         self._train_chunk = _perf.dispatching(_perf.donated(train_chunk, 0))
         self._train_one = _perf.dispatching(_perf.donated(train_one, 0))
         self._eval_chunk = _perf.dispatching(_perf.donated(eval_chunk, 2))
         self._eval_one = _perf.dispatching(_perf.donated(eval_one, 2))
+        self._train_rows = _perf.dispatching(_perf.donated(train_rows, 0, static=(5,)))
+        self._eval_rows = _perf.dispatching(_perf.donated(eval_rows, 2, static=(6,)))
         self._results = jax.jit(
             lambda metrics: trainer.metric_results(TrainState(None, None, None, None, metrics))
         )
@@ -105,6 +119,7 @@ class Loop:
         self._counts = {"train": 1, "test": 1}  # steps per fused call, learnt as calls are timed
         self._warm = {"train": False, "test": False}  # whether the fused program has run (compiled)
         self.latest: TrainState | None = None  # the newest state of an epoch that raised
+        self.evaluated: dict | None = None  # the metric state the last evaluation ended with
 
     def reset_metrics(self, ts: TrainState) -> TrainState:
         """``ts`` with zeroed metrics, those made ahead by ``prepare_reset`` if any."""
@@ -190,6 +205,23 @@ class Loop:
                 self._counts[mode], chunk.count, time.perf_counter() - started, first
             )
 
+    def _pieces(self, chunk: Chunk) -> Iterator[tuple[Chunk, int | None]]:
+        """``chunk`` as a step without a padding mask needs it (``Trainer.exact_batches``): runs of full
+        batches without the mask, ``(piece, None)``, and each short batch alone, ``(piece, real rows)``."""
+        if not self.trainer.exact_batches or chunk.mask is None:
+            yield chunk, None
+            return
+        real = np.asarray(chunk.mask[chunk.start : chunk.start + chunk.count]).sum(axis=1).astype(int)
+        full, start, end = chunk.mask.shape[1], chunk.start, chunk.start + chunk.count
+        for row, rows in enumerate(real.tolist(), chunk.start):
+            if rows < full:
+                if row > start:
+                    yield chunk._replace(mask=None, start=start, count=row - start), None
+                yield chunk._replace(mask=None, start=row, count=1), rows
+                start = row + 1
+        if end > start:
+            yield chunk._replace(mask=None, start=start, count=end - start), None
+
     @staticmethod
     def ordered(logs: dict) -> dict:
         """Logs sorted by name, as Keras's JAX backend hands them to callbacks and ``History``."""
@@ -227,20 +259,23 @@ class Loop:
         per_batch = callbacks is not None and callbacks.needs_every_batch("train")
         watched = callbacks is not None and callbacks.has_batch_hooks("train")
         run_hook = session.around_hook if per_batch else _without_hand_off
-        done = 0
+        done, started = 0, False
         stopping = bool(self.model.stop_training)
         try:
             for chunk in self._chunks(take, fused, watched, "train", stopping):
                 if watched:
                     ts = run_hook(ts, lambda done=done: callbacks.on_train_batch_begin(done))
-                where = (chunk.data, chunk.idx, chunk.mask, chunk.start)
-                if fused:
-                    program, args = self._train_chunk, (ts, *where, chunk.count, seed)
-                else:
-                    program, args = self._train_one, (ts, *where, seed)
-                if first_step is not None and not done:
-                    first_step(program, args)
-                ts = program(*args)
+                for piece, rows in self._pieces(chunk):
+                    where = (piece.data, piece.idx, piece.mask, piece.start)
+                    if rows is not None:
+                        program, args = self._train_rows, (ts, piece.data, piece.idx, piece.start, seed, rows)
+                    elif fused:
+                        program, args = self._train_chunk, (ts, *where, piece.count, seed)
+                    else:
+                        program, args = self._train_one, (ts, *where, seed)
+                    if first_step is not None and not started:
+                        first_step(program, args)
+                    ts, started = program(*args), True
                 done += chunk.count
                 if watched:
                     logs = self.logs(ts.metrics, training=True)
@@ -266,8 +301,13 @@ class Loop:
         for chunk in self._chunks(take, fused, watched, "test", stopping):
             if watched:
                 callbacks.on_test_batch_begin(done)
-            args = (ts.params, ts.state, metrics, chunk.data, chunk.idx, chunk.mask, chunk.start)
-            metrics = self._eval_chunk(*args, chunk.count) if fused else self._eval_one(*args)
+            for piece, rows in self._pieces(chunk):
+                if rows is not None:
+                    where = (piece.data, piece.idx, piece.start, rows)
+                    metrics = self._eval_rows(ts.params, ts.state, metrics, *where)
+                    continue
+                args = (ts.params, ts.state, metrics, piece.data, piece.idx, piece.mask, piece.start)
+                metrics = self._eval_chunk(*args, piece.count) if fused else self._eval_one(*args)
             done += chunk.count
             if watched:
                 logs = self.logs(metrics)
@@ -278,6 +318,7 @@ class Loop:
                 break
         if not done:
             raise ValueError("The evaluation data set is empty.")
+        self.evaluated = metrics
         return self._floats(metrics)
 
 

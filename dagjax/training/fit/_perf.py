@@ -170,9 +170,10 @@ def fuses_well(
 
 
 # ------------------------------------------------------------------ donation
-def donated(fn: Callable, argnum: int) -> Callable:
-    """``jax.jit(fn)``, donating argument ``argnum``'s buffers when ``switches.donate`` is on."""
-    return jax.jit(fn, donate_argnums=argnum if switches.donate else ())
+def donated(fn: Callable, argnum: int, static: tuple[int, ...] = ()) -> Callable:
+    """``jax.jit(fn)``, donating argument ``argnum``'s buffers when ``switches.donate`` is on
+    (arguments ``static`` are compile-time constants)."""
+    return jax.jit(fn, donate_argnums=argnum if switches.donate else (), static_argnums=static)
 
 
 def owned(trees: list, shared: bool) -> list:

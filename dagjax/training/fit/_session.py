@@ -26,16 +26,21 @@ import numpy as np
 
 from dagjax._naming import default_seed
 from dagjax.layers._keras_style import may_add_losses
-from dagjax.model._facade import has_pure_train_step
+from dagjax.metrics import Mean, Metric
+from dagjax.model._facade import has_keras_step, has_own_train_step, has_pure_train_step
 from dagjax.training.core import (
+    CompileMetrics,
     Objective,
     Trainer,
     TrainState,
     compile_config,
+    compute_loss,
+    hand_to_metrics,
     make_trainer,
     resolve_objective,
     trainable_only,
     with_custom_step,
+    with_keras_steps,
 )
 from dagjax.training.fit import _perf
 from dagjax.training.fit._arguments import check_batch_size, check_execution, check_fit_arguments
@@ -93,6 +98,9 @@ class FitSession:
         self.stop_training = False  # set by a callback (``model.stop_training``): end fit after this batch
         self.stop_evaluating = False  # likewise for evaluate (and a validation)
         self._resume_epoch: int | None = None
+        self.loss_tracker = Mean(name="loss")  # Keras's ``model.metrics[0]``, for Keras-form steps
+        self._compile_metrics: dict[tuple, CompileMetrics] = {}  # one per trainer's metric entries
+        self._default_trainer: Trainer | None = None  # for targets shaped like the outputs, made on first use
         _perf.compilation_cache_from_env()
 
     # ------------------------------------------------------------------ what callbacks and files read
@@ -270,10 +278,43 @@ class FitSession:
         """A trainer for targets of these shapes (None: like the output), for this session's objective."""
         preds = [t.shape for t in self.model.outputs]
         shapes = [p if s is None else s for s, p in zip(target_shapes, preds)]
-        trainer = make_trainer(self.model, objective or self.objective, self.optimizer, shapes)
-        if has_pure_train_step(type(self.model)):
-            trainer = with_custom_step(trainer, self.model, self.model.train_step, shapes)
+        model, klass = self.model, type(self.model)
+        trainer = make_trainer(model, objective or self.objective, self.optimizer, shapes)
+        if has_pure_train_step(klass):
+            trainer = with_custom_step(trainer, model, model.train_step, shapes)
+        keras_train, keras_test = has_keras_step(klass, "train_step"), has_keras_step(klass, "test_step")
+        if keras_train or keras_test:
+            steps = (model.train_step if keras_train else None, model.test_step if keras_test else None)
+            trainer = with_keras_steps(trainer, model, *steps, shapes)
         return trainer
+
+    # ------------------------------------------------------------------ Keras's step helpers, on the model
+    def _step_trainer(self) -> Trainer:
+        """The trainer of the step being traced, else of the first compiled loop, else for targets shaped
+        like the outputs."""
+        if self.model.step_trainer is not None:
+            return self.model.step_trainer
+        if self._loops:
+            return next(iter(self._loops.values())).trainer
+        if self._default_trainer is None:
+            self._default_trainer = self.trainer_for([None] * len(self.model.output_names))
+        return self._default_trainer
+
+    def keras_metrics(self) -> list:
+        """``model.metrics`` as Keras lists them: the loss tracker, ``compile_metrics`` (when compile was
+        given metrics), then the metrics set as the model's attributes."""
+        found: list = [self.loss_tracker]
+        arguments = self.compile_arguments
+        if arguments["metrics"] is not None or arguments["weighted_metrics"] is not None:
+            entries = self._step_trainer().metric_entries
+            if entries not in self._compile_metrics:
+                self._compile_metrics[entries] = CompileMetrics(entries, self.model.output_names)
+            found.append(self._compile_metrics[entries])
+        return found + [value for value in vars(self.model).values() if isinstance(value, Metric)]
+
+    def compute_loss(self, y: Any, y_pred: Any, sample_weight: Any, trainable: list | None = None) -> Any:
+        """Keras's ``model.compute_loss`` (``stateless_compute_loss`` with ``trainable``), see ``core``."""
+        return compute_loss(self.model, self._step_trainer(), y, y_pred, sample_weight, trainable)
 
     def _loop_for(self, source: DataSource) -> Loop:
         """The compiled loop for the source's target shapes (a new target layout builds a new trainer)
@@ -287,7 +328,7 @@ class FitSession:
 
     def _require_loss(self) -> None:
         model = self.model
-        own_loss = may_add_losses(model) or model._loss_tensors or has_pure_train_step(type(model))
+        own_loss = may_add_losses(model) or model._loss_tensors or has_own_train_step(type(model))
         if not self.objective.trains and not own_loss:  # add_loss or the model's own train_step may give one
             raise ValueError("No loss to train on: pass `loss` to compile().")
 
@@ -345,7 +386,7 @@ class FitSession:
         start = _perf.StartCopy()
         try:
             for epoch in range(initial_epoch, epochs):
-                ts = loop.reset_metrics(ts)
+                ts, loop.evaluated = loop.reset_metrics(ts), None
                 ts = self.around_hook(ts, lambda epoch=epoch: callbacks.on_epoch_begin(epoch))
                 step = int(ts.step)
                 take_batches = train.epoch(loop.capacity if fused else 1, self.seed, step)
@@ -370,6 +411,7 @@ class FitSession:
         finally:
             self._end_training(ts, start.copy)
             self.validation = None
+        self._hand_to_metrics(loop, ts.metrics)
         callbacks.on_train_end(epoch_logs)
         return callbacks.history
 
@@ -408,7 +450,17 @@ class FitSession:
         loop = self._loop_for(source)
         callbacks.configure(self.model, verbose=verbose, epochs=1, steps=source.steps_per_epoch)
         logs = self._run_evaluate(loop, self._inference_state(), source, callbacks)
+        self._hand_to_metrics(loop, None)
         return self._keras_result(loop, logs, return_dict)
+
+    def _hand_to_metrics(self, loop: Loop, trained: dict | None) -> None:
+        """Give ``model.metrics`` the state the last Keras-form step left, as Keras syncs its metrics: the
+        last evaluation's (a validation in fit's last epoch), else ``trained`` (fit's last epoch)."""
+        klass = type(self.model)
+        if loop.evaluated is not None and has_keras_step(klass, "test_step"):
+            hand_to_metrics(self.model, loop.trainer, loop.evaluated)
+        elif trained is not None and has_keras_step(klass, "train_step"):
+            hand_to_metrics(self.model, loop.trainer, trained)
 
     # ------------------------------------------------------------------ one batch
     def _one_batch(self, x: Any, y: Any, sample_weight: Any, class_weight: dict | None):

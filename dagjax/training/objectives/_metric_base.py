@@ -143,6 +143,16 @@ class Metric:
         initial = self.init()
         return [initial[key] for key in self._stateless_keys()]
 
+    def assign_variables(self, metric_variables: list) -> None:
+        """Hold the state ``metric_variables`` (a list in ``variables`` order), as assigning each of Keras's
+        variables does; fit does it after a Keras-form step, as Keras syncs its variables."""
+        state = self._state_of(metric_variables)
+        if not self._keras_style():
+            self._held = state
+            return
+        for variable, key in zip(self.variables, self._state_keys()):
+            variable.assign(state[key])
+
     def _stateless_keys(self) -> list[str]:
         """The state's keys in ``variables`` order."""
         return self._state_keys() if self._keras_style() else list(self.init())

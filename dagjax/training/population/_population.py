@@ -36,7 +36,7 @@ import numpy as np
 import optax
 
 from dagjax.layers import flat_tunables
-from dagjax.model._facade import has_pure_train_step
+from dagjax.model._facade import has_keras_step, has_own_train_step
 from dagjax.training.core import (
     Trainer,
     TrainState,
@@ -100,10 +100,11 @@ class Population:
         target_shapes: list | None = None,
     ) -> None:
         model._refuse_step_overrides()
-        if has_pure_train_step(type(model)):
+        if has_own_train_step(type(model)) or has_keras_step(type(model), "test_step"):
             raise NotImplementedError(
-                f"{type(model).__name__} defines its own train_step; a population (and DeepEnsemble, and the "
-                "tuners' population path) trains every member with the default step. Train it with fit."
+                f"{type(model).__name__} defines its own train_step or test_step; a population (and "
+                "DeepEnsemble, and the tuners' population path) trains and evaluates every member with the "
+                "default steps. Train it with fit."
             )
         names = list(model.output_names)
         self.model = model

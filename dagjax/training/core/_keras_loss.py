@@ -1,0 +1,54 @@
+"""Keras's ``model.compute_loss``: compile's losses on given targets and outputs, plus the weight penalty.
+
+Keras's ``compute_loss(x, y, y_pred, sample_weight)`` sums compile's weighted losses and
+``model.losses``. Here the losses are the trainer's (``Trainer.compiled_loss``) and the
+penalty is the weight regularizers' at the weights in hand: the model's own weights outside
+a step, the ``trainable_variables`` given to ``stateless_compute_loss``. Inside a traced
+step the model's weights are not the ones differentiated, so a penalty there needs those
+values, and the error says so rather than adding a constant the gradient would not see.
+Losses made in the forward pass (``add_loss`` in the graph, activity regularizers) are not
+returned by ``stateless_call``, so a model with them is refused, naming them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagjax.model._stateless import write_variables
+from dagjax.training.core._trainer import Trainer, frozen_pruned, trainable_mask
+
+
+def compute_loss(
+    model: Any, trainer: Trainer, y: Any, y_pred: Any, sample_weight: Any, trainable: list | None = None
+) -> Any:
+    """compile's weighted losses plus the weight penalty at ``trainable`` (None: at the model's weights)."""
+    _refuse_forward_losses(model)
+    loss = trainer.compiled_loss(y, y_pred, sample_weight)
+    scope = model.step_optimizer  # inside a traced step: holds that step's weights
+    in_step = scope is not None
+    params, state = (scope.params, scope.state) if in_step else model.weights_view()
+    if trainable is not None:
+        params, _ = write_variables(model, params, state, trainable, [], "stateless_compute_loss")
+    penalty = model.weight_penalty(frozen_pruned(params, trainable_mask(model, params)))
+    if isinstance(penalty, float):  # no weight regularizers (a Python 0.0)
+        return loss
+    if in_step and trainable is None:
+        raise NotImplementedError(
+            f"Model '{model.name}' has weight regularizers, whose penalty depends on the weights your step "
+            "differentiates: call self.stateless_compute_loss(trainable_variables, non_trainable_variables, "
+            "metrics_variables, x=x, y=y, y_pred=y_pred, sample_weight=sample_weight) instead of "
+            "self.compute_loss(...), as Keras's own JAX train_step does."
+        )
+    return loss + penalty
+
+
+def _refuse_forward_losses(model: Any) -> None:
+    """Raise, naming them, when the model's forward pass adds losses (which ``stateless_call`` drops)."""
+    regularized = [layer.name for layer in model.layers if getattr(layer, "activity_regularizer", None)]
+    if model._loss_tensors or regularized:
+        what = f"activity regularizers ({', '.join(regularized)})" if regularized else "add_loss losses"
+        raise NotImplementedError(
+            f"Model '{model.name}' has {what}, computed in its forward pass, which stateless_call does not "
+            "return, so compute_loss cannot add them. Train it with fit's default step, or with the pure "
+            "train_step(self, train_state, batch, rng), whose self.trainer.batch_loss includes them."
+        )
