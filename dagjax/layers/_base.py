@@ -51,13 +51,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from dagjax import initializers, regularizers
-from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic, map_structure
+from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic
 from dagjax._naming import to_snake_case, unique_name
 from dagjax.layers import _autocast, _keras_style
 from dagjax.layers import _dtype_policy as dtype_policies
 from dagjax.layers._input_spec import check_against_spec
 from dagjax.layers._keras_api import KerasLayerAPI
-from dagjax.layers._mask_flow import masked_inputs, output_mask_specs, visible_mask
+from dagjax.layers._mask_flow import call_mask_specs, masked_inputs, output_mask_specs, visible_mask
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, merge_probes, probe
 from dagjax.layers._tunable import factor_tunables, regularized
 
@@ -529,7 +529,7 @@ class Layer(KerasLayerAPI):
                 "or build a dj.Model and call the model."
             )
         specs = jax.tree_util.tree_map(as_spec, args, is_leaf=is_symbolic)
-        self.__dict__["_call_masks"] = map_structure(visible_mask, args) if self.uses_input_mask else None
+        self.__dict__["_call_masks"] = call_mask_specs(args, options) if self.uses_input_mask else None
         try:
             self._ensure_built(*specs)
             shape_options = {key: value for key, value in options.items() if key not in ("training", "mask")}
