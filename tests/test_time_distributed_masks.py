@@ -88,3 +88,23 @@ def test_a_mask_that_does_not_fit_the_steps_is_refused_when_called():
     expected = r"'td' \(TimeDistributed\).*mask of shape \(None, 5\)"
     with pytest.raises(dj.layers.LayerInputError, match=expected):
         dj.layers.TimeDistributed(dj.layers.LSTM(4), name="td")(words, mask=other)
+
+
+def _normalized(k):
+    """BatchNormalization on a masked sequence, on its own and per step: moments over the real steps."""
+    tokens = k.Input((5,), dtype="int32")
+    x = k.layers.Embedding(8, 3, mask_zero=True)(tokens)
+    whole = k.layers.BatchNormalization(momentum=0.5, name="whole")(x)
+    per_step = k.layers.TimeDistributed(k.layers.BatchNormalization(momentum=0.5, name="per_step"))(x)
+    return k.Model(tokens, [k.layers.LSTM(2, return_sequences=True, **CHEAP)(whole), per_step])
+
+
+def test_batch_normalization_takes_moments_over_the_real_steps_as_keras():
+    theirs, ours = _normalized(keras), _normalized(dj)
+    ours.set_weights(random_weights(theirs))
+    got, state = ours.apply(ours.params, ours.state, TOKENS, training=True)
+    _close(got, theirs(TOKENS, training=True))  # Keras updates its moving statistics here
+    for name in ("whole", "per_step"):
+        layer = theirs.get_layer(name) if name == "whole" else theirs.layers[-1].layer
+        new = state[name] if name == "whole" else state["time_distributed"][name]
+        _close([new["moving_mean"], new["moving_variance"]], [layer.moving_mean, layer.moving_variance])
