@@ -108,6 +108,7 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
     stop_predicting = False  # set by a callback: predict (which needs no session) stops after this batch
     history = None  # the History of the last fit
     _subclassed = False  # made without inputs/outputs: its graph is traced from call (``_subclassed``)
+    _traces_call = True  # a subclass's call(inputs) is traced into its graph, not run by apply
     _traced_losses: list | None = None  # add_loss values while call is being traced
     _loss_tensors: list = []  # symbolic add_loss values the graph computes (read only; set per graph)
 
