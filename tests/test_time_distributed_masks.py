@@ -67,14 +67,18 @@ def test_masked_sequence_through_time_distributed_matches_keras(inner):
 
 
 def _hierarchical(k):
-    """Words in sentences: each sentence's words go through an LSTM and a masked average, padding skipped."""
+    """Words in sentences: each sentence's words go through an LSTM (in a model of its own too) and a masked
+    average, padding skipped."""
     documents = k.Input((3, 4), dtype="int32")
     words = k.layers.Embedding(8, 3, mask_zero=True)(documents)
+    sentence = k.Input((4, 3))
+    encoder = k.Model(sentence, k.layers.LSTM(4, **CHEAP)(k.layers.Dense(3)(sentence)))
     sentences = k.layers.TimeDistributed(k.layers.LSTM(4, **CHEAP))(words)
+    encoded = k.layers.TimeDistributed(encoder)(words)
     bidirectional = k.layers.Bidirectional(k.layers.GRU(2, **CHEAP), merge_mode="sum")
     both_ways = k.layers.TimeDistributed(bidirectional)(words)
     averages = k.layers.TimeDistributed(k.layers.GlobalAveragePooling1D())(words)
-    return k.Model(documents, [sentences, both_ways, averages])
+    return k.Model(documents, [sentences, both_ways, averages, encoded])
 
 
 def test_each_step_of_a_nested_sequence_gets_its_words_mask_as_in_keras():
