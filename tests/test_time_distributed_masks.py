@@ -75,10 +75,8 @@ def _hierarchical(k):
     encoder = k.Model(sentence, k.layers.LSTM(4, **CHEAP)(k.layers.Dense(3)(sentence)))
     sentences = k.layers.TimeDistributed(k.layers.LSTM(4, **CHEAP))(words)
     encoded = k.layers.TimeDistributed(encoder)(words)
-    bidirectional = k.layers.Bidirectional(k.layers.GRU(2, **CHEAP), merge_mode="sum")
-    both_ways = k.layers.TimeDistributed(bidirectional)(words)
     averages = k.layers.TimeDistributed(k.layers.GlobalAveragePooling1D())(words)
-    return k.Model(documents, [sentences, both_ways, averages, encoded])
+    return k.Model(documents, [sentences, averages, encoded])
 
 
 def test_each_step_of_a_nested_sequence_gets_its_words_mask_as_in_keras():
