@@ -125,8 +125,6 @@ def test_attention_calls_are_checked_when_the_graph_is_built():
         mha(x, dj.Input((5, 3)), key=dj.Input((6, 3)))
     with pytest.raises(LayerInputError, match=r"\[query, value\] or \[query, value, key\]"):
         layers.Attention()([x])
-    with pytest.raises(NotImplementedError, match="attention_axes"):
-        layers.MultiHeadAttention(2, 3, attention_axes=(1, 2))
 
 
 def test_attention_dropout_draws_only_in_training():

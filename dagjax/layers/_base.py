@@ -51,13 +51,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from dagjax import initializers, regularizers
-from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic, map_structure
+from dagjax._graph import Node, SymbolicTensor, describe_shapes, flatten, is_symbolic
 from dagjax._naming import to_snake_case, unique_name
-from dagjax.layers import _autocast, _keras_style
+from dagjax.layers import _autocast, _builtin_call, _keras_style
 from dagjax.layers import _dtype_policy as dtype_policies
 from dagjax.layers._input_spec import check_against_spec
 from dagjax.layers._keras_api import KerasLayerAPI
-from dagjax.layers._mask_flow import masked_inputs, output_mask_specs, visible_mask
+from dagjax.layers._mask_flow import call_mask_specs, masked_inputs, output_mask_specs, visible_mask
 from dagjax.layers._specs import PROBE_SIZES, TensorSpec, WeightSpec, as_spec, merge_probes, probe
 from dagjax.layers._tunable import factor_tunables, regularized
 
@@ -144,13 +144,18 @@ class Layer(KerasLayerAPI):
 
     _keras_style: bool = False  # written as for Keras (build, add_weight, call(inputs)): set per subclass
     _call_over_builtin: bool = False  # a built-in layer's subclass with a Keras-style call(inputs)
+    _builtin_apply: Any = None  # the built-in apply that super().call(inputs) runs (``_builtin_call``)
+    _traces_call: bool = False  # True where a subclass's call(inputs) becomes a graph instead (Model)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._keras_style = _keras_style.is_keras_style(cls)
-        cls._call_over_builtin = _keras_style.overrides_builtin_call(cls)
+        inherited = cls._call_over_builtin and not {"call", "apply"} & set(vars(cls))
+        cls._call_over_builtin = _builtin_call.overrides_builtin_call(cls) or inherited
         if not (cls._keras_style or cls._call_over_builtin) and "call" in vars(cls):
-            cls.call = _keras_style.taking_bound_params(cls.call)  # super().call(x) from a Keras-style call
+            cls.call = _builtin_call.taking_bound_params(cls.call)  # super().call(x) from a Keras-style call
+        if cls._call_over_builtin and not cls._traces_call:
+            _override_builtin(cls)
         if not cls._keras_style:
             return
         if "uses_input_mask" not in vars(cls):  # call(inputs, mask=None) gets the masks
@@ -195,8 +200,13 @@ class Layer(KerasLayerAPI):
         """The layer's own weights for these input specs (none; ``build``'s for a Keras-style layer)."""
         return _keras_style.declare(self, *input_specs) if self._keras_style else []
 
-    def call(self, params: dict, *inputs: Any) -> Any:
-        """Outputs from inputs and params, for layers with no state, rng or training mode."""
+    def call(self, params: dict, *inputs: Any, **kwargs: Any) -> Any:
+        """Outputs from inputs and params, for layers with no state, rng or training mode.
+
+        Here: ``super().call(inputs)`` from a Keras-style ``call`` overriding a built-in's ``apply``.
+        """
+        if _builtin_call.reaches_builtin(self, params) and self._builtin_apply is not None:
+            return _builtin_call.builtin_call(self, (params, *inputs), kwargs)
         raise NotImplementedError(f"{type(self).__name__} must implement call() or apply().")
 
     def apply(
@@ -529,7 +539,7 @@ class Layer(KerasLayerAPI):
                 "or build a dj.Model and call the model."
             )
         specs = jax.tree_util.tree_map(as_spec, args, is_leaf=is_symbolic)
-        self.__dict__["_call_masks"] = map_structure(visible_mask, args) if self.uses_input_mask else None
+        self.__dict__["_call_masks"] = call_mask_specs(args, options) if self.uses_input_mask else None
         try:
             self._ensure_built(*specs)
             shape_options = {key: value for key, value in options.items() if key not in ("training", "mask")}
@@ -601,6 +611,23 @@ class Layer(KerasLayerAPI):
 
 
 __all__ = ["Layer", "LayerInputError", "SymbolicTensor", "TensorSpec", "WeightSpec"]
+
+
+def _override_builtin(cls: type) -> None:
+    """A built-in's subclass whose Keras-style ``call`` overrides it: runs that ``call`` (``_builtin_call``).
+
+    Over a built-in that implements ``apply``, ``apply`` becomes the Keras-style one and the built-in's is
+    kept for ``super().call``; shapes are traced through the new ``call``, and its ``mask`` argument, if
+    any, gets the inputs' masks.
+    """
+    if "uses_input_mask" not in vars(cls):
+        cls.uses_input_mask = cls.uses_input_mask or _builtin_call.takes_mask(cls)
+    if cls.apply is Layer.apply or "apply" in vars(cls):
+        return
+    cls._builtin_apply = cls._builtin_apply or cls.apply
+    cls.apply = _builtin_call.apply_over_builtin
+    if "compute_output_spec" not in vars(cls):
+        cls.compute_output_spec = Layer.compute_output_spec
 
 
 def training_option(layer: Layer, training: Any) -> dict:

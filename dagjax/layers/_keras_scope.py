@@ -73,6 +73,7 @@ class BindingScope(LossCollector):
         self.declaring = declaring  # first call: sublayers build on the shapes they are called on
         self.calls = 0  # sublayer calls so far, each folding its own rng
         self.draws = 0  # dagjax.random draws so far, each folding its own key from _DRAWS_BASE on
+        self.builtin_options: dict = {}  # a built-in's apply options for super().call (``_builtin_call``)
         self._paths: dict[int, tuple] | None = None
 
     def path_of(self, layer: Any) -> tuple | None:

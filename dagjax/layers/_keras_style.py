@@ -18,7 +18,6 @@ stays pure; its ``assign``-ed non-trainable weights come back as new state.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import itertools
 from typing import Any
@@ -60,31 +59,6 @@ def is_keras_style(cls: type) -> bool:
         return "build" in dir(cls) and cls.build is not Layer.build
     arguments = [p for p in inspect.signature(cls.call).parameters.values() if p.name != "self"]
     return not (arguments and arguments[0].name == "params")
-
-
-def overrides_builtin_call(cls: type) -> bool:
-    """A subclass of a dagjax-style layer (``Dense``...) whose own ``call`` is Keras's ``call(inputs)``.
-
-    Such a ``call`` runs as a Keras-style one, on the built-in's weights; inside it ``super().call(x)``
-    reaches the built-in's ``call(params, x)`` with the bound params (:func:`taking_bound_params`).
-    """
-    if is_keras_style(cls) or "call" not in vars(cls):
-        return False
-    arguments = [p for p in inspect.signature(cls.call).parameters.values() if p.name != "self"]
-    return not (arguments and arguments[0].name == "params")
-
-
-def taking_bound_params(call: Any) -> Any:
-    """A built-in ``call(params, *inputs)`` that, called without params by a subclass's Keras-style
-    ``call`` (``super().call(inputs)``), takes the params of that running call."""
-    @functools.wraps(call)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        scope = innermost_binding()
-        if scope is not None and scope.layer is self and args and not isinstance(args[0], dict):
-            return call(self, scope.params, *args, **kwargs)
-        return call(self, *args, **kwargs)
-
-    return wrapper
 
 
 # ------------------------------------------------------------------ weights
@@ -255,9 +229,14 @@ def _call_kwargs(layer: Any, training: bool, extra: dict) -> dict:
 
 
 def apply(layer: Any, params: dict, state: dict, *inputs: Any, training: bool = False, rng: Any = None,
-          declaring: bool = False, **call_kwargs: Any) -> tuple[Any, dict]:
-    """``(outputs, new_state)``: ``layer.call(*inputs)``, its weights bound to ``params`` and ``state``."""
+          declaring: bool = False, builtin_options: dict | None = None,
+          **call_kwargs: Any) -> tuple[Any, dict]:
+    """``(outputs, new_state)``: ``layer.call(*inputs)``, its weights bound to ``params`` and ``state``.
+
+    ``builtin_options``: the built-in's own ``apply`` options, for ``super().call`` (``_builtin_call``).
+    """
     scope = BindingScope(layer, params, state, training, rng, declaring)
+    scope.builtin_options = builtin_options or {}
     attributes = vars(layer)
     own = attributes.get("_keras_variables", {})
     rebound = {key: value for key, value in attributes.items()

@@ -102,6 +102,16 @@ def first_arg_masks(node: Node, mask_of: Any = visible_mask) -> Any:
     return map_structure(mask_of, node.args[0])
 
 
+def call_mask_specs(args: tuple, options: dict) -> tuple:
+    """The mask specs a call being recorded sees on its arguments: an explicit ``mask=`` for the first."""
+    masks = tuple(map_structure(visible_mask, arg) for arg in args)
+    given = options.get("mask")
+    if given is None or not masks:
+        return masks
+    first = map_structure(lambda t: TensorSpec(t.shape, t.dtype) if is_symbolic(t) else None, given)
+    return (first, *masks[1:])
+
+
 def explicit_arg_masks(node: Node, values: dict) -> Any:
     """The arguments' masks at run time when the call was given ``mask=`` (Keras files record it), or None."""
     given = node.kwargs.get("mask")

@@ -1,12 +1,14 @@
 """``MultiHeadAttention`` as Keras 3's: projections ``query``, ``key``, ``value``, ``attention_output``.
 
-Inputs are ``(batch, steps, dim)`` (attention over the steps, Keras's default
-``attention_axes``). Weights nest under the four projections with Keras's
+Inputs are ``(batch, steps, dim)``, or of higher rank with ``attention_axes``
+saying which axes attention runs over (all between batch and features by
+default: the pixels of ``(batch, H, W, C)`` images; ``layers._attention_axes``).
+Weights nest under the four projections with Keras's
 names and shapes (``query/kernel (dim, num_heads, key_dim)``, ...,
 ``attention_output/kernel (num_heads, value_dim, dim)``), in Keras's order, so
 ``set_weights(keras_model.get_weights())`` copies a Keras layer's weights.
 
-Called as Keras calls it; ``attention_mask`` (``(batch, Tq, Tv)``, True to
+Called as Keras calls it; ``attention_mask`` (``(batch, Tq..., Tv...)``, True to
 attend), ``use_causal_mask`` and the inputs' Keras masks (``Embedding(mask_zero=True)``,
 ``Masking``) combine with a logical and:
 
@@ -16,7 +18,7 @@ attend), ``use_causal_mask`` and the inputs' Keras masks (``Embedding(mask_zero=
 As Keras's, a call takes the masks off its inputs: layers called on them later
 see none (the output carries the query's). As in Keras, a query step that may
 attend nowhere gets the mean of the values when neither scores nor dropout are
-asked for (the fused attention Keras runs then), zero weights otherwise.
+asked for on sequences (the fused attention Keras runs then), zero weights otherwise.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import jax.numpy as jnp
 
 from dagjax import initializers, regularizers
 from dagjax.layers._attention import attention_dropout
+from dagjax.layers._attention_axes import equations, mask_for_scores, resolve_axes
 from dagjax.layers._base import Layer, training_option
 from dagjax.layers._mask_flow import consume_masks
 from dagjax.layers._specs import TensorSpec, WeightSpec
@@ -101,10 +104,11 @@ class MultiHeadAttention(Layer):
                 raise ValueError(f"MultiHeadAttention {arg} must be a positive int, got {value!r}.")
         if isinstance(attention_axes, int):
             attention_axes = (attention_axes,)
-        if attention_axes is not None and tuple(attention_axes) not in ((1,), (-2,)):
-            raise NotImplementedError(
-                f"MultiHeadAttention(attention_axes={attention_axes!r}): dagjax attends over the steps of "
-                "(batch, steps, dim) inputs only (Keras's default); leave attention_axes out."
+        ints = isinstance(attention_axes, (list, tuple)) and all(isinstance(a, int) for a in attention_axes)
+        if attention_axes is not None and not (ints and attention_axes):
+            raise ValueError(
+                f"MultiHeadAttention attention_axes must be an int, or a list or tuple of ints, "
+                f"got {attention_axes!r}."
             )
         self.num_heads, self.key_dim = num_heads, key_dim
         self.value_dim = value_dim or key_dim
@@ -149,17 +153,28 @@ class MultiHeadAttention(Layer):
         return dict(self._projections)
 
     def check_input(self, query: Any, value: Any, key: Any = None) -> None:
-        """``(batch, steps, dim)`` query, value and key; value and key with the same steps."""
+        """Query, value and key of one rank (>= 3) whose axes outside attention agree; value and key
+        that differ in their last dim only."""
         key = value if key is None else key
         shapes = [tuple(t.shape) for t in (query, value, key)]
-        if any(len(s) != 3 for s in shapes):
+        if len(shapes[0]) < 3 or len({len(s) for s in shapes}) != 1:
             raise self.input_error(
-                f"expects query, value and key of shape (batch, steps, dim), got {shapes} (dagjax attends "
-                "over the steps axis only)"
+                f"expects query, value and key of one rank, (batch, steps, dim) or (batch, *axes, dim), "
+                f"got {shapes}"
             )
-        if shapes[1][1] != shapes[2][1]:
+        if shapes[1][1:-1] != shapes[2][1:-1]:
             raise self.input_error(
                 f"needs value and key that differ in their last dim only, got {shapes[1]} and {shapes[2]}"
+            )
+        try:
+            axes = resolve_axes(self.attention_axes, len(shapes[0]))
+        except ValueError as err:
+            raise self.input_error(f"got query of shape {shapes[0]}: {err}") from None
+        others = [i for i in range(1, len(shapes[0]) - 1) if i not in axes]
+        if any(None not in (shapes[0][i], shapes[1][i]) and shapes[0][i] != shapes[1][i] for i in others):
+            raise self.input_error(
+                f"attends over axes {axes}, so query and value must agree on axes {others}; got query "
+                f"{shapes[0]} and value {shapes[1]}"
             )
 
     def declare_weights(self, query: TensorSpec, value: TensorSpec, key: TensorSpec | None = None) -> list:
@@ -184,15 +199,15 @@ class MultiHeadAttention(Layer):
 
     # ------------------------------------------------------------------ running
     def _allowed(self, query, value, input_mask, attention_mask, use_causal_mask) -> jax.Array | None:
-        """Keras's combined attention mask ``(batch or 1, Tq, Tv)``: True where a query step may attend."""
+        """Keras's combined attention mask ``(batch or 1, Tq..., Tv...)``: True where a query may attend."""
         masks = list(input_mask or ()) + [None] * 3
         query_mask, value_mask = masks[0], masks[1]
         key_mask = masks[2] if len(input_mask or ()) > 2 else None
         allowed = None
         for part in (
-            None if query_mask is None else query_mask.astype(bool)[:, :, None],
-            None if value_mask is None else value_mask.astype(bool)[:, None, :],
-            None if key_mask is None else key_mask.astype(bool)[:, None, :],
+            None if query_mask is None else jnp.expand_dims(query_mask.astype(bool), -1),
+            None if value_mask is None else jnp.expand_dims(value_mask.astype(bool), -2),
+            None if key_mask is None else jnp.expand_dims(key_mask.astype(bool), -2),
             jnp.tril(jnp.ones((query.shape[1], value.shape[1]), bool))[None] if use_causal_mask else None,
             None if attention_mask is None else attention_mask.astype(bool),
         ):
@@ -204,22 +219,26 @@ class MultiHeadAttention(Layer):
               key: jax.Array | None = None, training: bool = False, rng: Any = None,
               input_mask: Any = None, attention_mask: Any = None, return_attention_scores: bool = False,
               use_causal_mask: bool = False) -> tuple[Any, dict]:
-        """The output ``(batch, Tq, *output_shape)``, and the weights ``(batch, heads, Tq, Tv)`` if asked."""
+        """The output ``(batch, Tq..., *output_shape)``, and the weights if asked: ``(batch, heads, Tq, Tv)``
+        for sequences, Keras's layout (``layers._attention_axes``) for other attention axes."""
         key = value if key is None else key
+        axes = resolve_axes(self.attention_axes, query.ndim)
+        scores_equation, combine_equation = equations(query.ndim + 1, axes)
         allowed = self._allowed(query, value, input_mask, attention_mask, use_causal_mask)
         project = {name: layer.call(params[name], x) for (name, layer), x in
                    zip(self._projections.items(), (query, key, value))}
-        logits = jnp.einsum("btnh,bsnh->bnts", project["query"], project["key"]) / math.sqrt(self.key_dim)
-        fused = not (return_attention_scores or self.dropout > 0)  # Keras's path without scores or dropout
+        logits = jnp.einsum(scores_equation, project["query"], project["key"]) / math.sqrt(self.key_dim)
+        # Keras's fused path: sequences, without scores or dropout
+        fused = not (return_attention_scores or self.dropout > 0 or query.ndim != 3)
         if allowed is not None:
-            allowed = allowed[:, None]  # one mask for every head
+            allowed = mask_for_scores(allowed, logits.ndim, axes)  # one mask for every head
             floor = -0.7 * jnp.finfo(logits.dtype).max if fused else -1.0e9
             logits = jnp.where(allowed, logits, floor)
-        weights = jax.nn.softmax(logits, axis=-1)
+        weights = jax.nn.softmax(logits, axis=tuple(range(logits.ndim - len(axes), logits.ndim)))
         if allowed is not None and not fused:
             weights = jnp.where(allowed, weights, 0.0)
         dropped = attention_dropout(self, weights, self.dropout, training, rng)
-        combined = jnp.einsum("bnts,bsnh->btnh", dropped, project["value"])
+        combined = jnp.einsum(combine_equation, dropped, project["value"])
         output = self._projections["attention_output"].call(params["attention_output"], combined)
         return ((output, weights) if return_attention_scores else output), state
 

@@ -4,7 +4,8 @@ BatchNormalization keeps its moving statistics as non-trainable weights in
 ``state``; ``apply(..., training=True)`` normalises with the batch moments and
 returns the updated statistics as the new state. In a padded batch the moments
 are taken over the real rows only (``mask``, see ``uses_batch_mask``), so they
-equal Keras's on the unpadded batch.
+equal Keras's on the unpadded batch; on a sequence with a Keras mask, over its
+real steps only, as Keras's masked moments.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class BatchNormalization(Layer):
 
     supports_masking = True  # as Keras: the input's mask passes through unchanged
     uses_batch_mask = True
+    uses_input_mask = True  # as Keras: batch moments over the steps the input's mask keeps
     autocast_weights = False  # as Keras: scale, offset and statistics are read in float32
 
     def __init__(
@@ -161,14 +163,24 @@ class BatchNormalization(Layer):
         training: bool = False,
         rng: jax.Array | None = None,
         mask: jax.Array | None = None,
+        input_mask: Any = None,
     ) -> tuple[jax.Array, dict]:
-        """Trainable and training: batch moments (real rows only), stats updated; else the moving ones."""
+        """Trainable and training: batch moments (real rows, real steps), stats updated; else the moving ones.
+
+        ``input_mask``: the Keras mask of ``x`` (its shape without the last axis), as Keras's ``mask``.
+        """
+        steps = None if input_mask is None else input_mask[0]
+        if steps is not None and steps.ndim != x.ndim - 1:  # checked whatever the mode, as Keras
+            raise self.input_error(
+                f"takes a mask of one dimension less than its inputs; got mask shape {steps.shape} "
+                f"for inputs of shape {x.shape}"
+            )
         x = x.astype(compute_dtype(x.dtype))
         axis = self.axis % x.ndim
         reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
         gamma, beta = params.get("gamma"), params.get("beta")
         if training and self.trainable:
-            mean, variance = self._moments(x, reduce_axes, mask)
+            mean, variance = self._moments(x, reduce_axes, self._entry_weights(x, mask, steps))
             if self.renorm:
                 gamma, beta = self._renorm_transform(state, mean, variance, gamma, beta)
                 new_state = self._renorm_update(state, mean, variance)
@@ -187,16 +199,30 @@ class BatchNormalization(Layer):
         out = normalize(x, mean.reshape(shape), variance.reshape(shape), self.epsilon, gamma, beta)
         return out.astype(self.compute_dtype), new_state
 
-    def _moments(self, x, axes: tuple, mask):
-        """Batch mean and variance over ``axes``; with a ``mask``, over the real rows only."""
-        if mask is None:
+    def _entry_weights(self, x, rows, steps) -> jax.Array | None:
+        """1.0 for the entries of ``x`` the moments count, 0.0 elsewhere; None when all count.
+
+        ``rows`` (batch,): the padding mask of a padded batch; ``steps``: the Keras mask, ``x``'s shape
+        without its last axis (Keras broadcasts it over the last axis, whatever ``axis`` is).
+        """
+        weights = None
+        if rows is not None:
+            if rows.shape != x.shape[:1]:
+                raise self.input_error(f"got a mask of shape {rows.shape} for inputs of shape {x.shape}")
+            weights = jnp.reshape(rows, rows.shape + (1,) * (x.ndim - 1)).astype(x.dtype)
+        if steps is not None:
+            steps = steps[..., None].astype(x.dtype)
+            weights = steps if weights is None else weights * steps
+        return None if weights is None else jnp.broadcast_to(weights, x.shape)
+
+    @staticmethod
+    def _moments(x, axes: tuple, weights):
+        """Batch mean and variance over ``axes``; with ``weights``, over the entries they keep only."""
+        if weights is None:
             return jnp.mean(x, axes), jnp.var(x, axes)
-        if mask.shape != x.shape[:1]:
-            raise self.input_error(f"got a mask of shape {mask.shape} for inputs of shape {x.shape}")
-        rows = jnp.reshape(mask, mask.shape + (1,) * (x.ndim - 1)).astype(x.dtype)
-        count = jnp.maximum(jnp.sum(rows), 1.0) * math.prod(x.shape[a] for a in axes[1:])
-        mean = jnp.sum(x * rows, axes, keepdims=True) / count
-        variance = jnp.sum(jnp.square(x - mean) * rows, axes) / count
+        count = jnp.maximum(jnp.sum(weights, axes, keepdims=True), 1.0)  # an all-masked channel: zeros
+        mean = jnp.sum(x * weights, axes, keepdims=True) / count
+        variance = jnp.sum(jnp.square(x - mean) * weights, axes) / count.reshape(-1)
         return mean.reshape(-1), variance
 
     def _renorm_transform(self, state, mean, variance, gamma, beta):

@@ -209,7 +209,7 @@ class GlobalAveragePooling1D(GlobalAveragePooling):
         """The mean over steps, the masked ones left out of the sum and the count."""
         mask = None if input_mask is None else input_mask[0]
         if mask is None:
-            return self.call(params, x), state
+            return super().call(params, x), state  # the pooling itself, even under an overriding call
         (axis,) = self.spatial_axes
         keep = jnp.expand_dims(mask.astype(bool), 2 if axis == 1 else 1)  # beside the steps: the channels
         total = jnp.sum(jnp.where(keep, x, 0), axis=axis, keepdims=self.keepdims)

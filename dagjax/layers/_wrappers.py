@@ -215,11 +215,14 @@ class TimeDistributed(Layer):
     statistics per step and updates its moving statistics once per step. Other
     layers get all steps folded into the batch, one call on
     ``(batch * time, ...)`` (``TimeDistributed(Dense(n))`` is one matmul),
-    which gives the same result. The padding mask goes to every step; a
-    Keras mask passes through to the output, as Keras's.
+    which gives the same result. The padding mask goes to every step. The
+    input's Keras mask passes through to the output, and, as in Keras, a
+    wrapped layer that reads masks (an RNN, GlobalAveragePooling1D, a
+    Keras-style ``call(inputs, mask=None)``) gets each step's slice of it.
     """
 
     supports_masking = True
+    uses_input_mask = True
 
     min_ndim = 3
 
@@ -237,11 +240,33 @@ class TimeDistributed(Layer):
         return {self.layer.name: self.layer}
 
     def declare_weights(self, spec: TensorSpec) -> list:
-        """None of its own: builds the wrapped layer for the folded spec ``(batch * time, ...)``."""
-        batch, time, *rest = spec.shape
-        steps = None if batch is None or time is None else batch * time
-        self.layer._ensure_built(TensorSpec((steps, *rest), spec.dtype))
+        """None of its own: builds the wrapped layer for the folded spec ``(batch * time, ...)``.
+
+        A wrapped layer that reads masks is built seeing the folded mask of the call being recorded.
+        """
+        step_masks = None
+        call_masks = self.__dict__.get("_call_masks")
+        if self.layer.uses_input_mask and call_masks is not None and call_masks[0] is not None:
+            step_masks = (self._folded_mask_spec(spec, call_masks[0]),)
+        self.layer.__dict__["_call_masks"] = step_masks
+        try:
+            self.layer._ensure_built(_folded_spec(spec))
+        finally:
+            self.layer.__dict__.pop("_call_masks", None)
         return []
+
+    def _folded_mask_spec(self, spec: TensorSpec, mask: TensorSpec) -> TensorSpec:
+        """``mask``'s spec with time folded into the batch; Keras's error for a mask that does not fit."""
+        if len(mask.shape) < 2:
+            raise self.input_error(
+                f"takes a mask of at least 2 dimensions (batch_size, timesteps), got mask shape {mask.shape}"
+            )
+        if any(a is not None and b is not None and a != b for a, b in zip(mask.shape[:2], spec.shape[:2])):
+            raise self.input_error(
+                f"got a mask of shape {mask.shape} for inputs of shape {spec.shape}: the mask's first two "
+                f"dimensions (batch size and timesteps) must be the input's, {spec.shape[:2]}"
+            )
+        return _folded_spec(mask)
 
     def apply(
         self,
@@ -251,30 +276,39 @@ class TimeDistributed(Layer):
         training: bool = False,
         rng: jax.Array | None = None,
         mask: jax.Array | None = None,
+        input_mask: Any = None,
     ) -> tuple[Any, dict]:
-        """The layer on every step: folded into the batch, or a ``lax.scan`` when steps must go in turn."""
+        """The layer on every step: folded into the batch, or a ``lax.scan`` when steps must go in turn.
+
+        ``input_mask``: the Keras mask of ``x``; each step's slice goes to a wrapped layer that reads masks.
+        """
         name = self.layer.name
         layer_params, layer_state = params.get(name, {}), state.get(name, {})
         mask_kwargs = batch_mask_kwargs(self.layer, mask)
+        keras_mask = input_mask[0] if input_mask is not None and self.layer.uses_input_mask else None
         if _needs_steps_one_by_one(self.layer):
 
-            def step(carry, x_and_t):
-                x_t, t = x_and_t
+            def step(carry, inputs):
+                x_t, t, mask_t = inputs
                 step_rng = None if rng is None else jax.random.fold_in(rng, t)
+                step_kwargs = {} if mask_t is None else {"input_mask": (mask_t,)}
                 out, carry = self.layer.apply(layer_params, carry, x_t, training=training, rng=step_rng,
-                                              **mask_kwargs)
+                                              **mask_kwargs, **step_kwargs)
                 return carry, out
 
-            time_first = (jnp.swapaxes(x, 0, 1), jnp.arange(x.shape[1]))
-            layer_state, out = jax.lax.scan(step, layer_state, time_first)
+            time_first = [jnp.swapaxes(x, 0, 1), jnp.arange(x.shape[1]), None]
+            if keras_mask is not None:
+                time_first[2] = jnp.swapaxes(keras_mask, 0, 1)
+            layer_state, out = jax.lax.scan(step, layer_state, tuple(time_first))
             out = jax.tree_util.tree_map(lambda y: jnp.swapaxes(y, 0, 1), out)
         else:
             batch, time = x.shape[:2]
             if mask_kwargs:
                 mask_kwargs = {"mask": jnp.repeat(mask, time)}  # one entry per folded row (sample, step)
-            folded = x.reshape(batch * time, *x.shape[2:])
-            out, layer_state = self.layer.apply(layer_params, layer_state, folded, training=training, rng=rng,
-                                                **mask_kwargs)
+            if keras_mask is not None:
+                mask_kwargs["input_mask"] = (_fold(keras_mask),)
+            out, layer_state = self.layer.apply(layer_params, layer_state, _fold(x), training=training,
+                                                rng=rng, **mask_kwargs)
             out = jax.tree_util.tree_map(lambda y: y.reshape(batch, time, *y.shape[1:]), out)
         return out, ({**state, name: layer_state} if layer_state else state)
 
@@ -287,3 +321,14 @@ class TimeDistributed(Layer):
         """The nested layer config rebuilt into a layer first, custom classes resolved as in a model file."""
         return cls(**{**config, "layer": layer_from_config(config["layer"])})
 
+
+def _folded_spec(spec: TensorSpec) -> TensorSpec:
+    """``(batch, time, ...)`` as ``(batch * time, ...)`` (None where either is unknown)."""
+    batch, time, *rest = spec.shape
+    steps = None if batch is None or time is None else batch * time
+    return TensorSpec((steps, *rest), spec.dtype)
+
+
+def _fold(x: jax.Array) -> jax.Array:
+    """``(batch, time, ...)`` as ``(batch * time, ...)``: sample-major, each sample's steps in order."""
+    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])

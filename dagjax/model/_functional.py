@@ -104,10 +104,12 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
 
     uses_rng = True
     uses_batch_mask = True
+    uses_input_mask = True  # Keras's Functional call(mask=): its Inputs carry the masks (TimeDistributed's)
     autocast = False  # its inputs take its Inputs' dtypes; each of its layers casts for itself
     stop_predicting = False  # set by a callback: predict (which needs no session) stops after this batch
     history = None  # the History of the last fit
     _subclassed = False  # made without inputs/outputs: its graph is traced from call (``_subclassed``)
+    _traces_call = True  # a subclass's call(inputs) is traced into its graph, not run by apply
     _traced_losses: list | None = None  # add_loss values while call is being traced
     _loss_tensors: list = []  # symbolic add_loss values the graph computes (read only; set per graph)
 
@@ -411,6 +413,7 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         rng: jax.Array | None = None,
         mask: jax.Array | None = None,
         outputs: str | list[str] | None = None,
+        input_mask: Any = None,
     ) -> tuple[Any, dict]:
         """``(outputs, new_state)``. Pure: use it under ``jit``, ``grad`` and ``vmap``.
 
@@ -422,7 +425,12 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         ``mask`` (batch,) marks the padding rows of a padded batch (0.0) for
         layers with batch statistics (see ``apply_with_penalty``). ``outputs``: an output name (that
         array alone comes back) or a list of names, to compute only the layers those need.
+        ``input_mask``: the Keras masks of ``(inputs,)``, which its Inputs then carry (a wrapper's call).
         """
+        if input_mask is not None:
+            input_masks = self.input_masks_of(input_mask[0])
+            return self.apply_masked(params, state, inputs, training, rng, mask, outputs=outputs,
+                                     input_masks=input_masks)[:2]
         result, new_state, _ = self.apply_with_penalty(
             params, state, inputs, training, rng, mask, outputs=outputs
         )
