@@ -35,5 +35,5 @@ model.compile(optimizer="rmsprop", loss="binary_crossentropy")
 x = np.random.random((64, 12))
 y = np.random.randint(0, 2, size=(64, 1))
 model.fit(x, y, epochs=2, batch_size=32, callbacks=[ActivationLogger(x[:1])])
-saved = np.load("activations_at_epoch_1.npz")
-assert [saved[key].shape for key in sorted(saved.files)] == [(1, 12), (1, 8), (1, 1)]
+with np.load("activations_at_epoch_1.npz") as saved:
+    assert [saved[key].shape for key in sorted(saved.files)] == [(1, 12), (1, 8), (1, 1)]
