@@ -5,8 +5,11 @@ against one device, with the shardings inside and outside the step, and a popula
 ``process <id> <n> <port> <dir>``:
 one of ``n`` processes joined by ``dagjax.distribution.initialize``, a data-parallel fit with
 BackupAndRestore (``DAGJAX_TEST_KILL_AT`` kills process 1 at that epoch's start), then predict on each
-process's own rows and weights split across the processes loaded and saved. Each mode prints
-one JSON line of results for the test to check.
+process's own rows and weights split across the processes loaded and saved.
+``model-parallel <id> <n> <port> <dir>``: one of ``n`` processes with 2 forced CPU devices each, fitting
+as ``devices`` mode's ModelParallel does, on the same 2x2 mesh shape, its 'model' axis across the
+processes (so each process holds every batch row and feeds the whole data), with a checkpoint per epoch.
+Each mode prints one JSON line of results for the test to check.
 """
 
 from __future__ import annotations
@@ -100,6 +103,8 @@ def devices_mode():
         loaded_mu = loaded.fit_session.opt_state_view()
         mu_specs = sorted({str(spec(leaf)) for leaf in jax.tree_util.tree_leaves(mu) if np.ndim(leaf) == 2})
         out[name] = {
+            "params": as_lists(jax.device_get(params)),
+            "history": history,
             "param_diff": max_diff(params, reference.params),
             "loss_diff": max(abs(a - b) for a, b in zip(history["loss"], ref_history["loss"])),
             "eval_diff": max(abs(evaluated - ref_eval), abs(streamed - ref_eval)),
@@ -243,9 +248,63 @@ def spec_of(sharding):
     return [list(a) if isinstance(a, tuple) else a for a in sharding.spec]
 
 
+def as_lists(tree):
+    return jax.tree_util.tree_map(lambda v: np.asarray(v).tolist(), tree)
+
+
+def model_parallel_mode(process_id, processes, port, scratch):
+    """ModelParallel with the 'model' axis across the processes (the 2x2 mesh of ``devices`` mode, each
+    process one column): fit as there, with a checkpoint each epoch; the checkpoint loaded back into the
+    same layout; evaluate and predict over arrays and over streams (whose batches set their own size)."""
+    from jax.experimental import multihost_utils
+
+    from dagjax import callbacks
+    from dagjax import distribution as dd
+
+    jax.config.update("jax_num_cpu_devices", 2)
+    dd.initialize(f"127.0.0.1:{port}", processes, process_id)
+    by_process = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
+    grid = np.asarray(by_process, dtype=object).reshape(processes, -1).T  # rows: batch, columns: process
+    layout_map = dd.LayoutMap(dd.DeviceMesh(grid.shape, ("batch", "model"), devices=grid))
+    layout_map["dense.*kernel"] = (None, "model")
+    x, y = data(46)  # as in devices mode; each process holds both batch positions, so it feeds every row
+    model, loaded = compiled(build()), compiled(build())
+    checkpoint = callbacks.ModelCheckpoint(os.path.join(scratch, "mp-{epoch}.dj"), save_weights_only=True)
+    with dd.ModelParallel(layout_map=layout_map).scope():
+        history = model.fit(x, y, batch_size=10, epochs=2, verbose=0, callbacks=[checkpoint])
+        multihost_utils.sync_global_devices("checkpoint written")  # by process 0, the others read it
+        loaded.load_weights(os.path.join(scratch, "mp-2.dj"))
+        rows = x[:10]
+        predicted = model.predict(rows, batch_size=4, verbose=0)
+        # a stream's batches are this process's own as they come: batch_size (3 rows cannot split over
+        # the two batch positions) is ignored there, as Keras ignores it
+        streamed = model.predict((rows[i : i + 4] for i in range(0, 10, 4)), batch_size=3, verbose=0)
+        evaluated = model.evaluate(x, y, batch_size=10, verbose=0)
+        stream_evaluated = model.evaluate(
+            ((x[i : i + 10], y[i : i + 10]) for i in range(0, len(x), 10)), batch_size=3, verbose=0
+        )
+    kernel, loaded_kernel = model.params["dense"]["kernel"], loaded.params["dense"]["kernel"]
+    params = multihost_utils.process_allgather(model.params, tiled=True)
+    expected = model.apply(*jax.device_get((params, {})), rows)[0]
+    out = {
+        "history": history.history,
+        "params": as_lists(params),
+        "kernel_spec": spec(kernel),
+        "kernel_addressable": kernel.is_fully_addressable,
+        "kernel_shard_shape": list(kernel.addressable_shards[0].data.shape),
+        "loaded_kernel_spec": spec(loaded_kernel),
+        "loaded_diff": max_diff(multihost_utils.process_allgather(loaded.params, tiled=True), params),
+        "pred_diff": max(max_diff(predicted, expected), max_diff(streamed, expected)),
+        "eval_diff": abs(evaluated - stream_evaluated),
+    }
+    print(json.dumps(out), flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "devices":  # devices <scratch dir>
         jax.config.update("jax_num_cpu_devices", 4)
         devices_mode()
+    elif sys.argv[1] == "model-parallel":  # model-parallel <id> <n> <port> <scratch dir>
+        model_parallel_mode(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
     else:
         process_mode(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
