@@ -5,10 +5,12 @@ against one device, with the shardings inside and outside the step, and a popula
 ``process <id> <n> <port> <dir>``:
 one of ``n`` processes joined by ``dagjax.distribution.initialize``, a data-parallel fit with
 BackupAndRestore (``DAGJAX_TEST_KILL_AT`` kills process 1 at that epoch's start), then predict on each
-process's own rows and weights split across the processes loaded and saved.
+process's own rows, a DeepEnsemble fit on each process's own rows, and weights split across the
+processes loaded and saved.
 ``model-parallel <id> <n> <port> <dir>``: one of ``n`` processes with 2 forced CPU devices each, fitting
 as ``devices`` mode's ModelParallel does, on the same 2x2 mesh shape, its 'model' axis across the
-processes (so each process holds every batch row and feeds the whole data), with a checkpoint per epoch.
+processes (so each process holds every batch row and feeds the whole data), with a checkpoint per epoch,
+and a population fit there.
 Each mode prints one JSON line of results for the test to check.
 """
 
@@ -105,6 +107,7 @@ def devices_mode():
         out[name] = {
             "params": as_lists(jax.device_get(params)),
             "history": history,
+            "evaluated": evaluated,
             "param_diff": max_diff(params, reference.params),
             "loss_diff": max(abs(a - b) for a, b in zip(history["loss"], ref_history["loss"])),
             "eval_diff": max(abs(evaluated - ref_eval), abs(streamed - ref_eval)),
@@ -166,16 +169,19 @@ def process_mode(process_id, processes, port, backup_dir):
     """Each process fits its own rows of every global batch; process 0 checks against one device."""
     from dagjax import callbacks
     from dagjax import distribution as dd
+    from dagjax.population import Population, fit_population
 
     dd.initialize(f"127.0.0.1:{port}", processes, process_id)
     x, y = data(48)
     batch, share = 8, 8 // processes
-    mine = np.concatenate(
-        [
-            np.arange(r * batch + process_id * share, r * batch + (process_id + 1) * share)
-            for r in range(48 // batch)
-        ]
-    )
+
+    def rows_of(count):  # this process's share of each batch of the first ``count`` rows
+        starts = range(0, count, batch)
+        return np.concatenate(
+            [np.arange(r + process_id * share, r + (process_id + 1) * share) for r in starts]
+        )
+
+    mine = rows_of(48)
     kill_at = int(os.environ.get("DAGJAX_TEST_KILL_AT", "-1"))
 
     class Kill(callbacks.Callback):
@@ -196,6 +202,15 @@ def process_mode(process_id, processes, port, backup_dir):
     )
     rows = x[: 13 if process_id == 0 else 5] + process_id  # unequal shares: 4, 4, 4, 1 rows against 4, 1
     predicted = model.predict(rows, batch_size=batch, verbose=0)  # each process gets its own rows' outputs
+    val = rows_of(16)
+    ensemble_fit = lambda x, y, val_x, val_y: ensemble_run(x, y, val_x, val_y, batch)
+    ensemble = ensemble_fit(x[mine], y[mine], x[val], y[val])  # each process its own rows of every batch
+    try:  # every member draws one shuffle for all the processes: their row counts must agree
+        population = Population(build(), "sparse_categorical_crossentropy", "adam", size=2)
+        fit_population(population, x[: 8 + 4 * process_id], y[: 8 + 4 * process_id], batch_size=batch)
+        unequal = "no error"
+    except ValueError as err:
+        unequal = str(err)
     dd.set_distribution(None)
     out = {
         "history": history.history,
@@ -203,14 +218,28 @@ def process_mode(process_id, processes, port, backup_dir):
         "kernel_devices": len(model.params["dense"]["kernel"].sharding.device_set),
         "pred_rows": len(predicted),
         "pred_diff": max_diff(predicted, model.apply(*jax.device_get((model.params, model.state)), rows)[0]),
+        "unequal_rows": unequal,
     }
     out.update(split_saving(model, processes, process_id, backup_dir))
     if process_id == 0:
         reference = compiled(build())
         reference.fit(x, y, batch_size=batch, epochs=EPOCHS, verbose=0, shuffle=False)
         out["param_diff"] = max_diff(jax.device_get(model.params), reference.params)
+        alone = ensemble_fit(x, y, x[:16], y[:16])  # the same ensemble in one process, on all the rows
+        out["ensemble_diff"] = max_diff(ensemble[0], alone[0])
+        out["ensemble_history_diff"] = max_diff(ensemble[1], alone[1])
         out["backups"] = sorted(os.listdir(backup_dir))
     print(json.dumps(out), flush=True)
+
+
+def ensemble_run(x, y, val_x, val_y, batch):
+    """A DeepEnsemble of two fit for 2 epochs in order: its members' params and its history."""
+    from dagjax.ensemble import DeepEnsemble
+
+    ensemble = DeepEnsemble(build(), 2)
+    ensemble.compile("adam", "sparse_categorical_crossentropy")
+    history = ensemble.fit(x, y, batch, 2, verbose=0, shuffle=False, validation_data=(val_x, val_y))
+    return ensemble.params, history.history
 
 
 def split_saving(model, processes, process_id, scratch):
@@ -260,6 +289,7 @@ def model_parallel_mode(process_id, processes, port, scratch):
 
     from dagjax import callbacks
     from dagjax import distribution as dd
+    from dagjax.population import Population, fit_population, member
 
     jax.config.update("jax_num_cpu_devices", 2)
     dd.initialize(f"127.0.0.1:{port}", processes, process_id)
@@ -279,10 +309,12 @@ def model_parallel_mode(process_id, processes, port, scratch):
         # a stream's batches are this process's own as they come: batch_size (3 rows cannot split over
         # the two batch positions) is ignored there, as Keras ignores it
         streamed = model.predict((rows[i : i + 4] for i in range(0, 10, 4)), batch_size=3, verbose=0)
-        evaluated = model.evaluate(x, y, batch_size=10, verbose=0)
         stream_evaluated = model.evaluate(
             ((x[i : i + 10], y[i : i + 10]) for i in range(0, len(x), 10)), batch_size=3, verbose=0
         )
+        # a population there: every process feeds its rows of each member's batches (here all of them)
+        population = Population(build(), "sparse_categorical_crossentropy", "adam", size=2)
+        members = fit_population(population, x, y, batch_size=10, epochs=2)[0].train.params
     kernel, loaded_kernel = model.params["dense"]["kernel"], loaded.params["dense"]["kernel"]
     params = multihost_utils.process_allgather(model.params, tiled=True)
     expected = model.apply(*jax.device_get((params, {})), rows)[0]
@@ -295,7 +327,9 @@ def model_parallel_mode(process_id, processes, port, scratch):
         "loaded_kernel_spec": spec(loaded_kernel),
         "loaded_diff": max_diff(multihost_utils.process_allgather(loaded.params, tiled=True), params),
         "pred_diff": max(max_diff(predicted, expected), max_diff(streamed, expected)),
-        "eval_diff": abs(evaluated - stream_evaluated),
+        "evaluated": stream_evaluated,
+        "member_kernel": [spec(members["dense"]["kernel"]), members["dense"]["kernel"].is_fully_addressable],
+        "member_diff": max_diff(member(multihost_utils.process_allgather(members, tiled=True), 0), params),
     }
     print(json.dumps(out), flush=True)
 

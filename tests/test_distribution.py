@@ -22,6 +22,7 @@ import pytest
 import dagjax as dj
 from dagjax import distribution as dd
 from dagjax import layers
+from dagjax.training.population._process_rows import RowLayout, global_plan
 
 WORKER = pathlib.Path(__file__).resolve().parent / "distribution_worker.py"
 REPO = WORKER.parent.parent
@@ -129,6 +130,24 @@ def test_initialize_hands_keras_arguments_and_variables_to_jax(monkeypatch):
         {"coordinator_address": "10.0.0.1:1234", "num_processes": 2, "process_id": 1},
         {"coordinator_address": "10.0.0.9:99", "num_processes": 4, "process_id": 3},
     ]
+
+
+def test_a_population_plan_over_each_process_rows_names_the_global_rows():
+    """Member plans drawn over one process's rows, as plans over the global data set that holds each
+    process's rows at its batch positions (``_process_rows``)."""
+    # two processes, one position each, 5 rows each: process 1's rows follow process 0's
+    idx, mask = global_plan(
+        RowLayout([[0], [1]], 5), np.array([[[3, 1], [4, 0]]]), np.array([[1, 1], [1, 0]])
+    )
+    assert idx.tolist() == [[[3, 1, 8, 6], [4, 0, 9, 5]]]
+    assert mask.tolist() == [[1, 1, 1, 1], [1, 0, 1, 0]]
+    # positions 0 and 2 in process 0, 1 and 3 in process 1, 2 rows of the global data per position:
+    # a local batch's rows go to its positions in order, its local row 3 is in its second part
+    idx, mask = global_plan(RowLayout([[0, 2], [1, 3]], 2), np.array([[3, 0]]), None)
+    assert idx.tolist() == [[5, 7, 0, 2]] and mask is None
+    # both processes hold every position (a model axis across them): the plan is the local one
+    idx, _ = global_plan(RowLayout([[0, 1], [0, 1]], 3), np.array([[4, 0, 2, 5]]), None)
+    assert idx.tolist() == [[4, 0, 2, 5]]
 
 
 def test_only_process_zero_writes_files(tmp_path, monkeypatch):
@@ -269,6 +288,12 @@ def test_two_processes_resume_after_a_kill_and_match_one_process(tmp_path):
     # the one file process 0 saves from them holds the same arrays as the replicated model's
     assert chief["split_kernel"] == other["split_kernel"] == [False, [6, 4]]
     assert chief["split_moments"] == ["[None, 'model']"] and chief["split_file_same"]
+    # a DeepEnsemble (a population) fit with each process feeding its own rows of every member's batches,
+    # validation data likewise: the same members and History as the ensemble fit in one process
+    assert chief["ensemble_diff"] < TOLERANCE and chief["ensemble_history_diff"] < 10 * TOLERANCE
+    for run in (chief, other):
+        assert "same number of training rows in every process" in run["unequal_rows"]
+        assert "[8, 12]" in run["unequal_rows"]
 
 
 def test_model_parallel_fit_across_two_processes_matches_one_process(tmp_path, four_devices):
@@ -289,7 +314,11 @@ def test_model_parallel_fit_across_two_processes_matches_one_process(tmp_path, f
         assert run["kernel_spec"] == reference["kernel_spec"] == [None, "model"]
         assert run["kernel_addressable"] is False and run["kernel_shard_shape"] == [6, 4]
         assert run["loaded_kernel_spec"] == [None, "model"] and run["loaded_diff"] == 0.0
-        assert run["pred_diff"] < 10 * TOLERANCE and run["eval_diff"] < 10 * TOLERANCE
+        assert run["pred_diff"] < 10 * TOLERANCE  # over arrays and over a stream
+        assert abs(run["evaluated"] - reference["evaluated"]) < 10 * TOLERANCE  # over a stream
+        # a population there: members' kernels laid out as fit's behind the member axis, across the
+        # processes, and member 0 ends as fit
+        assert run["member_kernel"] == [[None, None, "model"], False] and run["member_diff"] < TOLERANCE
     # the last epoch's checkpoint, written during fit by process 0 alone, loads here on one device
     x = dj.Input((6,), name="x")
     hidden = layers.Dense(8, activation="relu", name="dense")(x)

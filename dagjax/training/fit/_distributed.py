@@ -123,8 +123,9 @@ def put_whole(tree: Any) -> Any:
     )
 
 
-def batch_positions(dist: Distribution) -> tuple[list[int], int]:
-    """The positions along the batch axis that this process's devices hold (ascending), and the axis size.
+def batch_positions(dist: Distribution, process: int | None = None) -> tuple[list[int], int]:
+    """The positions along the batch axis that a process's devices hold (ascending; this process's by
+    default), and the axis size.
 
     A process feeds the rows of these positions; processes that share a position
     (a model axis across processes) feed the same rows for it.
@@ -132,7 +133,7 @@ def batch_positions(dist: Distribution) -> tuple[list[int], int]:
     mesh = dist.device_mesh
     axis = mesh.axis_names.index(dist.batch_dim_name)
     by_position = np.moveaxis(mesh.devices, axis, 0).reshape(mesh.shape[axis], -1)
-    me = jax.process_index()
+    me = jax.process_index() if process is None else process
     held = [i for i, devices in enumerate(by_position) if any(d.process_index == me for d in devices)]
     return held, len(by_position)
 
