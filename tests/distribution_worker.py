@@ -289,6 +289,7 @@ def model_parallel_mode(process_id, processes, port, scratch):
 
     from dagjax import callbacks
     from dagjax import distribution as dd
+    from dagjax.ensemble import DeepEnsemble
     from dagjax.population import Population, fit_population, member
 
     jax.config.update("jax_num_cpu_devices", 2)
@@ -315,6 +316,8 @@ def model_parallel_mode(process_id, processes, port, scratch):
         # a population there: every process feeds its rows of each member's batches (here all of them)
         population = Population(build(), "sparse_categorical_crossentropy", "adam", size=2)
         members = fit_population(population, x, y, batch_size=10, epochs=2)[0].train.params
+        ensemble = DeepEnsemble(build(), 2)
+        ensemble.params = members  # its host copy, as DeepEnsemble.fit keeps one: the split kernels gathered
     kernel, loaded_kernel = model.params["dense"]["kernel"], loaded.params["dense"]["kernel"]
     params = multihost_utils.process_allgather(model.params, tiled=True)
     expected = model.apply(*jax.device_get((params, {})), rows)[0]
@@ -330,6 +333,7 @@ def model_parallel_mode(process_id, processes, port, scratch):
         "evaluated": stream_evaluated,
         "member_kernel": [spec(members["dense"]["kernel"]), members["dense"]["kernel"].is_fully_addressable],
         "member_diff": max_diff(member(multihost_utils.process_allgather(members, tiled=True), 0), params),
+        "ensemble_member_diff": max_diff(ensemble.members[0].params, params),
     }
     print(json.dumps(out), flush=True)
 

@@ -319,6 +319,7 @@ def test_model_parallel_fit_across_two_processes_matches_one_process(tmp_path, f
         # a population there: members' kernels laid out as fit's behind the member axis, across the
         # processes, and member 0 ends as fit
         assert run["member_kernel"] == [[None, None, "model"], False] and run["member_diff"] < TOLERANCE
+        assert run["ensemble_member_diff"] < TOLERANCE  # a DeepEnsemble's host copy of those members
     # the last epoch's checkpoint, written during fit by process 0 alone, loads here on one device
     x = dj.Input((6,), name="x")
     hidden = layers.Dense(8, activation="relu", name="dense")(x)
