@@ -313,6 +313,11 @@ def model_parallel_mode(process_id, processes, port, scratch):
         stream_evaluated = model.evaluate(
             ((x[i : i + 10], y[i : i + 10]) for i in range(0, len(x), 10)), batch_size=3, verbose=0
         )
+        try:  # a stream's batch of 5 rows cannot split over the 2 batch positions each process holds
+            model.evaluate(iter([(x[:5], y[:5])]), verbose=0)
+            odd = "no error"
+        except ValueError as err:
+            odd = str(err)
         # a population there: every process feeds its rows of each member's batches (here all of them)
         population = Population(build(), "sparse_categorical_crossentropy", "adam", size=2)
         members = fit_population(population, x, y, batch_size=10, epochs=2)[0].train.params
@@ -331,6 +336,7 @@ def model_parallel_mode(process_id, processes, port, scratch):
         "loaded_diff": max_diff(multihost_utils.process_allgather(loaded.params, tiled=True), params),
         "pred_diff": max(max_diff(predicted, expected), max_diff(streamed, expected)),
         "evaluated": stream_evaluated,
+        "odd_stream_batch": odd,
         "member_kernel": [spec(members["dense"]["kernel"]), members["dense"]["kernel"].is_fully_addressable],
         "member_diff": max_diff(member(multihost_utils.process_allgather(members, tiled=True), 0), params),
         "ensemble_member_diff": max_diff(ensemble.members[0].params, params),

@@ -316,6 +316,7 @@ def test_model_parallel_fit_across_two_processes_matches_one_process(tmp_path, f
         assert run["loaded_kernel_spec"] == [None, "model"] and run["loaded_diff"] == 0.0
         assert run["pred_diff"] < 10 * TOLERANCE  # over arrays and over a stream
         assert abs(run["evaluated"] - reference["evaluated"]) < 10 * TOLERANCE  # over a stream
+        assert "A batch of 5 rows cannot be split over the 2 batch positions" in run["odd_stream_batch"]
         # a population there: members' kernels laid out as fit's behind the member axis, across the
         # processes, and member 0 ends as fit
         assert run["member_kernel"] == [[None, None, "model"], False] and run["member_diff"] < TOLERANCE

@@ -168,7 +168,14 @@ def global_chunk(batches: list[tuple], masks: list[np.ndarray], capacity: int) -
     count, (held, size) = len(batches), batch_positions(dist)
     batches = batches + [batches[0]] * (capacity - count)
     masks = masks + [np.zeros_like(masks[0])] * (capacity - count)
-    share = masks[0].shape[0] // len(held)
+    rows = masks[0].shape[0]
+    if rows % len(held):  # arrays' batches always split (local_batch_size); a stream's come as they are
+        raise ValueError(
+            f"A batch of {rows} rows cannot be split over the {len(held)} batch positions this process "
+            f"holds: in a {jax.process_count()}-process run each batch a process feeds needs a multiple "
+            f"of {len(held)} rows."
+        )
+    share = rows // len(held)
 
     def by_position(*vs: np.ndarray) -> np.ndarray:  # (capacity, held, share, ...) -> position-major rows
         stacked = np.stack(vs).reshape(capacity, len(held), share, *vs[0].shape[1:])
