@@ -232,6 +232,27 @@ def process_mode(process_id, processes, port, backup_dir):
     print(json.dumps(out), flush=True)
 
 
+def data_parallel_interleaved(grid, process_id, x, y):
+    """DataParallel over all 4 devices with the processes' devices interleaved along the batch axis
+    (process 0 holds positions 0 and 2, process 1 positions 1 and 3), each process feeding its own rows:
+    against one device fitting the global batches those rows make, in order."""
+    from dagjax import distribution as dd
+
+    mesh = dd.DeviceMesh((grid.size,), ("batch",), devices=grid.reshape(-1))
+    # a global batch of 8 is positions 0..3 in turn, 2 rows each: each process's batch of 4 holds the
+    # rows of its two positions, so rows 0-1 and 4-5 of every 8 are process 0's, 2-3 and 6-7 process 1's
+    mine = np.concatenate([r + 2 * process_id + np.array([0, 1, 4, 5]) for r in range(0, 24, 8)])
+    model = compiled(build())
+    with dd.DataParallel(device_mesh=mesh).scope():
+        model.fit(x[mine], y[mine], batch_size=8, epochs=1, verbose=0, shuffle=False)
+    out = {"interleaved_kernel_devices": len(model.params["dense"]["kernel"].sharding.device_set)}
+    if process_id == 0:
+        alone = compiled(build())
+        alone.fit(x[:24], y[:24], batch_size=8, epochs=1, verbose=0, shuffle=False)
+        out["interleaved_diff"] = max_diff(jax.device_get(model.params), alone.params)
+    return out
+
+
 def ensemble_run(x, y, val_x, val_y, batch):
     """A DeepEnsemble of two fit for 2 epochs in order: its members' params and its history."""
     from dagjax.ensemble import DeepEnsemble
@@ -323,10 +344,11 @@ def model_parallel_mode(process_id, processes, port, scratch):
         members = fit_population(population, x, y, batch_size=10, epochs=2)[0].train.params
         ensemble = DeepEnsemble(build(), 2)
         ensemble.params = members  # its host copy, as DeepEnsemble.fit keeps one: the split kernels gathered
+    out = data_parallel_interleaved(grid, process_id, x, y)
     kernel, loaded_kernel = model.params["dense"]["kernel"], loaded.params["dense"]["kernel"]
     params = multihost_utils.process_allgather(model.params, tiled=True)
     expected = model.apply(*jax.device_get((params, {})), rows)[0]
-    out = {
+    out |= {
         "history": history.history,
         "params": as_lists(params),
         "kernel_spec": spec(kernel),

@@ -321,6 +321,10 @@ def test_model_parallel_fit_across_two_processes_matches_one_process(tmp_path, f
         # processes, and member 0 ends as fit
         assert run["member_kernel"] == [[None, None, "model"], False] and run["member_diff"] < TOLERANCE
         assert run["ensemble_member_diff"] < TOLERANCE  # a DeepEnsemble's host copy of those members
+    # DataParallel with the processes' devices interleaved on the batch axis: each process's rows go to
+    # its two positions, and the fit is one device's over the global batches
+    assert chief["interleaved_kernel_devices"] == other["interleaved_kernel_devices"] == 4
+    assert chief["interleaved_diff"] < TOLERANCE
     # the last epoch's checkpoint, written during fit by process 0 alone, loads here on one device
     x = dj.Input((6,), name="x")
     hidden = layers.Dense(8, activation="relu", name="dense")(x)
