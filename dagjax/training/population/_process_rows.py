@@ -85,13 +85,13 @@ def global_plan(layout: RowLayout, idx: np.ndarray, mask: np.ndarray | None) -> 
         for i, position in enumerate(held):
             owner.setdefault(position, (held, i))
     share = idx.shape[-1] // len(layout.held[0])
-    columns, rows_of = [], []
+    columns, held_by_column = [], []
     for position in sorted(owner):
         held, i = owner[position]
         columns.extend(range(i * share, (i + 1) * share))
-        rows_of.extend([np.asarray(held)] * share)
+        held_by_column.extend([np.asarray(held)] * share)
     local = idx[..., columns]
-    held_at = np.stack(rows_of)[np.arange(len(columns)), local // layout.part]  # each row's position
+    held_at = np.stack(held_by_column)[np.arange(len(columns)), local // layout.part]  # each row's position
     global_idx = (held_at * layout.part + local % layout.part).astype(np.int32)
     return global_idx, None if mask is None else mask[..., columns]
 
