@@ -22,6 +22,7 @@ import pytest
 import dagjax as dj
 from dagjax import distribution as dd
 from dagjax import layers
+from dagjax.training.population._process_rows import RowLayout, global_plan
 
 WORKER = pathlib.Path(__file__).resolve().parent / "distribution_worker.py"
 REPO = WORKER.parent.parent
@@ -131,6 +132,24 @@ def test_initialize_hands_keras_arguments_and_variables_to_jax(monkeypatch):
     ]
 
 
+def test_a_population_plan_over_each_process_rows_names_the_global_rows():
+    """Member plans drawn over one process's rows, as plans over the global data set that holds each
+    process's rows at its batch positions (``_process_rows``)."""
+    # two processes, one position each, 5 rows each: process 1's rows follow process 0's
+    idx, mask = global_plan(
+        RowLayout([[0], [1]], 5), np.array([[[3, 1], [4, 0]]]), np.array([[1, 1], [1, 0]])
+    )
+    assert idx.tolist() == [[[3, 1, 8, 6], [4, 0, 9, 5]]]
+    assert mask.tolist() == [[1, 1, 1, 1], [1, 0, 1, 0]]
+    # positions 0 and 2 in process 0, 1 and 3 in process 1, 2 rows of the global data per position:
+    # a local batch's rows go to its positions in order, its local row 3 is in its second part
+    idx, mask = global_plan(RowLayout([[0, 2], [1, 3]], 2), np.array([[3, 0]]), None)
+    assert idx.tolist() == [[5, 7, 0, 2]] and mask is None
+    # both processes hold every position (a model axis across them): the plan is the local one
+    idx, _ = global_plan(RowLayout([[0, 1], [0, 1]], 3), np.array([[4, 0, 2, 5]]), None)
+    assert idx.tolist() == [[4, 0, 2, 5]]
+
+
 def test_only_process_zero_writes_files(tmp_path, monkeypatch):
     x = dj.Input((3,))
     model = dj.Model(x, layers.Dense(2)(x))
@@ -157,16 +176,16 @@ def test_the_readme_distribution_snippet_runs_as_written():
 
 
 # ------------------------------------------------------------------ sharded runs, in subprocesses
-def test_data_and_model_parallel_on_four_devices_match_one_device(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(WORKER), "devices", str(tmp_path)],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    runs = _result(done.stdout)
+@pytest.fixture(scope="module")
+def four_devices(tmp_path_factory) -> dict:
+    """The ``devices`` worker's runs (4 forced CPU devices in one process), made once for the module."""
+    scratch = tmp_path_factory.mktemp("four_devices")
+    (run,) = _finish(_launch(_workers(f"devices {scratch}"), scratch), scratch, timeout=300)
+    return run
+
+
+def test_data_and_model_parallel_on_four_devices_match_one_device(four_devices):
+    runs = dict(four_devices)
     populations = runs.pop("population")
     for name, run in runs.items():
         assert run["param_diff"] < TOLERANCE, (name, run)
@@ -200,38 +219,63 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(backup_dir, **env):
-    port = _free_port()
-    return [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), "process", str(i), "2", str(port), str(backup_dir)],
-            env=_env(**env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
+def _workers(*args: str) -> list[list[str]]:
+    """The worker's command line for each argument list."""
+    return [[sys.executable, str(WORKER), *a.split()] for a in args]
+
+
+def _launch(commands: list[list[str]], scratch: pathlib.Path, **env) -> list[subprocess.Popen]:
+    """The workers started side by side, their stdout and stderr in files under ``scratch``."""
+    procs = []
+    for i, command in enumerate(commands):
+        with open(scratch / f"out-{i}.txt", "w") as out, open(scratch / f"err-{i}.txt", "w") as err:
+            procs.append(subprocess.Popen(command, env=_env(**env), stdout=out, stderr=err, text=True))
+    return procs
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """Kill the workers still running (one that failed leaves the others waiting in a collective)."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def _finish(procs: list[subprocess.Popen], scratch: pathlib.Path, timeout: float) -> list[dict]:
+    """Wait for every worker to succeed (all are killed at the first failure or at ``timeout``); their
+    results."""
+    deadline = time.monotonic() + timeout
+    try:
+        while any(p.poll() is None for p in procs):
+            failed = [i for i, p in enumerate(procs) if p.poll() not in (None, 0)]
+            assert not failed, (scratch / f"err-{failed[0]}.txt").read_text()[-3000:]
+            assert time.monotonic() < deadline, f"workers still running after {timeout} s"
+            time.sleep(0.05)
+    finally:
+        _stop(procs)
+    for i, p in enumerate(procs):
+        assert p.returncode == 0, (scratch / f"err-{i}.txt").read_text()[-3000:]
+    return [_result((scratch / f"out-{i}.txt").read_text()) for i in range(len(procs))]
 
 
 def test_two_processes_resume_after_a_kill_and_match_one_process(tmp_path):
-    first = _launch(tmp_path, DAGJAX_TEST_KILL_AT="2")
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    port = _free_port()
+    commands = _workers(*(f"process {i} 2 {port} {backups}" for i in range(2)))
+    first = _launch(commands, tmp_path, DAGJAX_TEST_KILL_AT="2")
     try:
-        assert first[1].wait(timeout=240) == 3, first[1].stderr.read()[-3000:]
+        assert first[1].wait(timeout=240) == 3, (tmp_path / "err-1.txt").read_text()[-3000:]
         deadline = time.monotonic() + 60
-        while not (tmp_path / "backup-000002.dj").exists() and first[0].poll() is None:
+        while not (backups / "backup-000002.dj").exists() and first[0].poll() is None:
             assert time.monotonic() < deadline, "process 0 wrote no backup of epoch 2"
             time.sleep(0.1)
     finally:
-        for p in first:
-            p.kill()
-            p.communicate()
-    assert (tmp_path / "backup-000002.dj").exists()
-    second = _launch(tmp_path)
-    outputs = [p.communicate(timeout=240) for p in second]
-    for p, (_, err) in zip(second, outputs):
-        assert p.returncode == 0, err[-3000:]
-    chief, other = (_result(out) for out, _ in outputs)
+        _stop(first)
+    assert (backups / "backup-000002.dj").exists()
+    port = _free_port()
+    commands = _workers(*(f"process {i} 2 {port} {backups}" for i in range(2)))
+    chief, other = _finish(_launch(commands, tmp_path), tmp_path, timeout=240)
     assert chief["epochs"] == [2, 3]  # resumed through BackupAndRestore after the two finished epochs
     assert chief["history"] == other["history"]  # the logs (so every callback decision) are global
     assert chief["kernel_devices"] == 2
@@ -244,3 +288,52 @@ def test_two_processes_resume_after_a_kill_and_match_one_process(tmp_path):
     # the one file process 0 saves from them holds the same arrays as the replicated model's
     assert chief["split_kernel"] == other["split_kernel"] == [False, [6, 4]]
     assert chief["split_moments"] == ["[None, 'model']"] and chief["split_file_same"]
+    # a DeepEnsemble (a population) fit with each process feeding its own rows of every member's batches,
+    # validation data likewise: the same members and History as the ensemble fit in one process
+    assert chief["ensemble_diff"] < TOLERANCE and chief["ensemble_history_diff"] < 10 * TOLERANCE
+    for run in (chief, other):
+        assert "same number of training rows in every process" in run["unequal_rows"]
+        assert "[8, 12]" in run["unequal_rows"]
+
+
+def test_model_parallel_fit_across_two_processes_matches_one_process(tmp_path, four_devices):
+    """Kernels split over a 'model' axis whose two columns are the two processes (2 CPU devices each, the
+    'batch' axis inside each process), against the 2x2 ModelParallel fit of one process on 4 devices
+    (``four_devices``, itself within TOLERANCE of one device). Both processes hold every batch row, so each
+    feeds all the data. Tolerance: TOLERANCE on params, as above (measured 0.0)."""
+    port = _free_port()
+    commands = _workers(*(f"model-parallel {i} 2 {port} {tmp_path}" for i in range(2)))
+    chief, other = _finish(_launch(commands, tmp_path), tmp_path, timeout=120)
+    reference = four_devices["model"]
+    leaves = lambda run: [np.asarray(v) for v in jax.tree_util.tree_leaves(run["params"], is_leaf=_is_list)]
+    assert max(np.max(np.abs(a - b)) for a, b in zip(leaves(chief), leaves(reference))) < TOLERANCE
+    assert chief["params"] == other["params"]
+    assert chief["history"] == other["history"]  # global logs, so every callback decides alike
+    assert np.allclose(chief["history"]["loss"], reference["history"]["loss"], rtol=0, atol=10 * TOLERANCE)
+    for run in (chief, other):  # each process holds a 6x4 half of the 6x8 kernel
+        assert run["kernel_spec"] == reference["kernel_spec"] == [None, "model"]
+        assert run["kernel_addressable"] is False and run["kernel_shard_shape"] == [6, 4]
+        assert run["loaded_kernel_spec"] == [None, "model"] and run["loaded_diff"] == 0.0
+        assert run["pred_diff"] < 10 * TOLERANCE  # over arrays and over a stream
+        assert abs(run["evaluated"] - reference["evaluated"]) < 10 * TOLERANCE  # over a stream
+        assert "A batch of 5 rows cannot be split over the 2 batch positions" in run["odd_stream_batch"]
+        # a population there: members' kernels laid out as fit's behind the member axis, across the
+        # processes, and member 0 ends as fit
+        assert run["member_kernel"] == [[None, None, "model"], False] and run["member_diff"] < TOLERANCE
+        assert run["ensemble_member_diff"] < TOLERANCE  # a DeepEnsemble's host copy of those members
+    # DataParallel with the processes' devices interleaved on the batch axis: each process's rows go to
+    # its two positions, and the fit is one device's over the global batches
+    assert chief["interleaved_kernel_devices"] == other["interleaved_kernel_devices"] == 4
+    assert chief["interleaved_diff"] < TOLERANCE
+    # the last epoch's checkpoint, written during fit by process 0 alone, loads here on one device
+    x = dj.Input((6,), name="x")
+    hidden = layers.Dense(8, activation="relu", name="dense")(x)
+    model = dj.Model(x, layers.Dense(4, activation="softmax", name="dense_1")(hidden))
+    model.load_weights(tmp_path / "mp-2.dj")
+    assert jax.tree_util.tree_all(
+        jax.tree_util.tree_map(lambda a, b: np.array_equal(a, np.asarray(b)), model.params, chief["params"])
+    )
+
+
+def _is_list(value) -> bool:
+    return isinstance(value, list)

@@ -1,6 +1,7 @@
-"""Populations and DeepEnsemble honour compile's loss scaling, and refuse a multi-process distribution.
+"""Populations and DeepEnsemble honour compile's loss scaling.
 
-Their sharding on 4 devices is checked in tests/test_distribution.py (a subprocess).
+Their sharding on 4 devices and across two processes is checked in tests/test_distribution.py
+(subprocesses).
 """
 
 import jax
@@ -8,7 +9,6 @@ import numpy as np
 import pytest
 
 import dagjax as dj
-from dagjax import distribution as dd
 from dagjax import layers
 from dagjax import mixed_precision as mp
 from dagjax.ensemble import DeepEnsemble
@@ -50,11 +50,3 @@ def test_float16_members_train_with_a_loss_scaler_as_fit_does(global_policy):
     assert mp.loss_scale(jax.eval_shape(averaged.optimizer.init, averaged.params)) is None
     with pytest.raises(TypeError, match="auto_scale_loss='no'"):
         Population(model, LOSS, size=2, auto_scale_loss="no")
-
-
-def test_a_multi_process_distribution_is_refused_before_any_work(monkeypatch):
-    population = Population(mlp(), LOSS, "adam", size=2)
-    dist = dd.DataParallel()
-    monkeypatch.setattr(jax, "process_count", lambda: 2)
-    with dist.scope(), pytest.raises(NotImplementedError, match="multi-process distribution"):
-        fit_population(population, X, Y, batch_size=8)

@@ -43,6 +43,7 @@ from dagjax.callbacks import (
     TensorBoard,
 )
 from dagjax.ensemble._average import average
+from dagjax.io._arrays import host_value
 from dagjax.model import Model, clone_model
 from dagjax.training.fit import log_value
 from dagjax.training.population import Population, PopulationState, fit_population, stack, unstack
@@ -141,7 +142,7 @@ class DeepEnsemble:
                 printer(epoch, logs)
             if not hooks.callbacks:
                 return None
-            self._keep(jax.device_get(state))
+            self._keep(_on_host(state))
             hooks.on_epoch_end(epoch, logs=_mean_logs(logs))
             if self.stop_training:
                 return [False] * self.n_members
@@ -190,7 +191,7 @@ class DeepEnsemble:
 
     def _set_weights(self, params: dict, state: dict) -> None:
         """Members (and the population state that a next ``fit`` continues from) holding these weights."""
-        params, state = jax.device_get((params, state))
+        params, state = _on_host((params, state))
         if self._state is not None:
             self._state = self._state._replace(train=self._state.train._replace(params=params, state=state))
         weights = zip(_unstacked(params, self.n_members), _unstacked(state, self.n_members))
@@ -273,6 +274,12 @@ def _member(model: Model, index: int, weights: tuple[dict, dict]) -> Model:
     clone.name = f"member_{index}"
     clone.params, clone.state = weights
     return clone
+
+
+def _on_host(tree: Any) -> Any:
+    """``tree``'s arrays as numpy; one split across processes (a member's kernel under a ModelParallel
+    whose model axis spans them) is gathered first, a collective every process joins alike."""
+    return jax.device_get(jax.tree.map(host_value, tree))
 
 
 def _host_stack(trees: list[dict]) -> dict:

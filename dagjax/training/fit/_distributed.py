@@ -13,8 +13,12 @@ the plain single-device path, unchanged. With one:
   device computes only its share (a batch size that does not divide the
   devices is split unevenly by XLA, never refused);
 - in a multi-process run each process reads its own data and its share of
-  every batch (``batch_size // num_processes`` rows, Keras's auto-sharding):
-  the blocks of host batches become global arrays (:func:`global_chunk`);
+  every batch: the rows of the batch-axis positions its devices hold
+  (:func:`batch_positions`; ``batch_size // num_processes`` when each process
+  holds its own positions, Keras's auto-sharding; all of them when a 'model'
+  axis spans the processes, and then every process feeds the same rows, as
+  Keras replicates data across the processes of one model replica); the
+  blocks of host batches become global arrays (:func:`global_chunk`);
 - ``predict`` in a multi-process run: each process feeds its own inputs, the
   processes agree on every step's padded size (:func:`agreed_rows`), and each
   gets back the outputs of its own rows (:func:`local_outputs`).
@@ -119,55 +123,82 @@ def put_whole(tree: Any) -> Any:
     )
 
 
+def batch_positions(dist: Distribution, process: int | None = None) -> tuple[list[int], int]:
+    """The positions along the batch axis that a process's devices hold (ascending; this process's by
+    default), and the axis size.
+
+    A process feeds the rows of these positions; processes that share a position
+    (a model axis across processes) feed the same rows for it.
+    """
+    mesh = dist.device_mesh
+    axis = mesh.axis_names.index(dist.batch_dim_name)
+    by_position = np.moveaxis(mesh.devices, axis, 0).reshape(mesh.shape[axis], -1)
+    me = jax.process_index() if process is None else process
+    held = [i for i, devices in enumerate(by_position) if any(d.process_index == me for d in devices)]
+    return held, len(by_position)
+
+
 def local_batch_size(batch_size: int) -> int:
     """The rows of each batch this process feeds: ``batch_size``, or its share in a multi-process run."""
     dist = current_distribution()
     if not multi_process(dist):
         return batch_size
-    processes = jax.process_count()
-    if batch_size % processes:
+    held, size = batch_positions(dist)
+    if batch_size % size:
         raise ValueError(
-            f"batch_size={batch_size} is the global batch of a {processes}-process run: it must be a "
-            f"multiple of {processes}, each process feeding batch_size // {processes} rows of its own data."
+            f"batch_size={batch_size} is the global batch of a {jax.process_count()}-process run whose "
+            f"batch axis {dist.batch_dim_name!r} has {size} positions: it must be a multiple of {size}, "
+            f"each process feeding batch_size // {size} rows for each position it holds ({len(held)} here)."
         )
-    return batch_size // processes
+    return batch_size // size * len(held)
 
 
 def global_chunk(batches: list[tuple], masks: list[np.ndarray], capacity: int) -> tuple:
-    """Each process's host batches as one global block: global batch ``r`` is every process's batch ``r``.
+    """Each process's host batches as one global block: global batch ``r`` is every position's part of
+    batch ``r``, in batch-axis order.
 
-    Process ``p``'s block (``capacity`` batches of ``rows`` each) becomes rows
-    ``p * capacity * rows ..`` of the global data; ``idx[r]`` names batch ``r``'s
-    rows in every process's part, ``mask`` is split the same way. Returns
+    A process's batch of ``rows`` rows is cut into one part of ``share`` rows per
+    batch-axis position it holds (:func:`batch_positions`). Position ``j``'s parts
+    of all ``capacity`` batches are rows ``j * capacity * share ..`` of the global
+    data, so each device gathers its batch rows from its own shard; ``idx[r]``
+    names batch ``r``'s rows, ``mask`` is split like the batch. Returns
     ``(data, idx, mask)`` of a chunk of ``len(batches)`` steps.
     """
     dist = current_distribution()
-    count, processes = len(batches), jax.process_count()
+    count, (held, size) = len(batches), batch_positions(dist)
     batches = batches + [batches[0]] * (capacity - count)
     masks = masks + [np.zeros_like(masks[0])] * (capacity - count)
     rows = masks[0].shape[0]
-    local = jax.tree_util.tree_map(lambda *vs: np.concatenate(vs), *batches)
+    if rows % len(held):  # arrays' batches always split (local_batch_size); a stream's come as they are
+        raise ValueError(
+            f"A batch of {rows} rows cannot be split over the {len(held)} batch positions this process "
+            f"holds: in a {jax.process_count()}-process run each batch a process feeds needs a multiple "
+            f"of {len(held)} rows."
+        )
+    share = rows // len(held)
+
+    def by_position(*vs: np.ndarray) -> np.ndarray:  # (capacity, held, share, ...) -> position-major rows
+        stacked = np.stack(vs).reshape(capacity, len(held), share, *vs[0].shape[1:])
+        return stacked.swapaxes(0, 1).reshape(-1, *vs[0].shape[1:])
+
     split = dist.data_sharding()
     data = jax.tree_util.tree_map(
-        lambda v: jax.make_array_from_process_local_data(split, v, (v.shape[0] * processes, *v.shape[1:])),
-        local,
+        lambda v: jax.make_array_from_process_local_data(split, v, (size * capacity * share, *v.shape[1:])),
+        jax.tree_util.tree_map(by_position, *batches),
     )
-    block = capacity * rows
     idx = (
         (
-            np.arange(processes)[None, :, None] * block
-            + np.arange(capacity)[:, None, None] * rows
-            + np.arange(rows)[None, None, :]
+            np.arange(size)[None, :, None] * capacity * share
+            + np.arange(capacity)[:, None, None] * share
+            + np.arange(share)[None, None, :]
         )
-        .reshape(capacity, processes * rows)
+        .reshape(capacity, size * share)
         .astype(np.int32)
     )
     mask_sharding = jax.sharding.NamedSharding(
         split.mesh, jax.sharding.PartitionSpec(None, dist.batch_dim_name)
     )
-    mask = jax.make_array_from_process_local_data(
-        mask_sharding, np.stack(masks), (capacity, processes * rows)
-    )
+    mask = jax.make_array_from_process_local_data(mask_sharding, np.stack(masks), (capacity, size * share))
     return data, put_whole(idx), mask
 
 
@@ -181,13 +212,14 @@ def place_for_inference(params: Any, state: Any) -> tuple[Any, Any]:
 
 def batch_multiple() -> int:
     """Rows a ``predict`` batch is padded to a multiple of: the batch axis's devices (1 without), in a
-    multi-process run those of this process."""
+    multi-process run the batch-axis positions this process holds."""
     dist = current_distribution()
     if dist is None:
         return 1
+    if multi_process(dist):
+        return len(batch_positions(dist)[0])
     mesh = dist.device_mesh
-    devices = mesh.shape[mesh.axis_names.index(dist.batch_dim_name)]
-    return max(1, devices // jax.process_count()) if multi_process(dist) else devices
+    return mesh.shape[mesh.axis_names.index(dist.batch_dim_name)]
 
 
 def place_inputs(x: Any) -> Any:
@@ -202,8 +234,10 @@ def place_inputs(x: Any) -> Any:
 
 
 def _global_rows(dist: Distribution, local: np.ndarray) -> jax.Array:
-    """Every process's ``local`` rows as one global array split along the batch axis, process by process."""
-    shape = (local.shape[0] * jax.process_count(), *local.shape[1:])
+    """Every process's ``local`` rows (an equal part per batch-axis position it holds) as one global array
+    split along the batch axis, position by position."""
+    held, size = batch_positions(dist)
+    shape = (local.shape[0] // len(held) * size, *local.shape[1:])
     return jax.make_array_from_process_local_data(dist.data_sharding(), local, shape)
 
 

@@ -76,9 +76,11 @@ class Loop:
             batch = split_batch(distribution, gather(data, idx, mask, row))
             return pin_train_state(distribution, trainer.train_step(ts, batch, step_rng(seed, ts.step))[0])
 
+        # a chunk's result is pinned as each step's is: XLA lays a loop's carry out as it likes (a bias
+        # of a model-parallel layer came back split), and the next call must get what it was given
         def train_chunk(ts, data, idx, mask, start, count, seed):
             body = lambda i, ts: train_one(ts, data, idx, mask, i, seed)
-            return jax.lax.fori_loop(start, start + count, body, ts)
+            return pin_train_state(distribution, jax.lax.fori_loop(start, start + count, body, ts))
 
         def eval_one(params, state, metrics, data, idx, mask, row):
             ts = TrainState(params, state, None, None, metrics)
@@ -87,7 +89,7 @@ class Loop:
 
         def eval_chunk(params, state, metrics, data, idx, mask, start, count):
             body = lambda i, metrics: eval_one(params, state, metrics, data, idx, mask, i)
-            return jax.lax.fori_loop(start, start + count, body, metrics)
+            return pin_metrics(distribution, jax.lax.fori_loop(start, start + count, body, metrics))
 
         def first_rows(data, idx, row, rows):  # a short batch's real rows (padding comes after them)
             batch = jax.tree_util.tree_map(lambda a: a[:rows], gather(data, idx, None, row))

@@ -64,13 +64,14 @@ def predict(
 
     ``callbacks`` is a ready ``CallbackList`` (it gets the run's ``steps``).
     """
-    batch_size = local_batch_size(check_batch_size(batch_size))  # a multi-process run: this process's share
-    if is_stream(x):
+    batch_size = check_batch_size(batch_size)
+    if is_stream(x):  # its batches set their own size, as in Keras, which ignores batch_size there
         items = itertools.islice(stream_pass(x), steps)
         batches = (model_inputs(model, unpack_stream_item(item)[0]) for item in items)
         total = steps if steps is not None else (len(x) if hasattr(x, "__len__") else None)
     else:
         inputs = model_inputs(model, x)
+        batch_size = local_batch_size(batch_size)  # a multi-process run: this process's share
         size = batch_rows(inputs)
         if size == 0:
             raise ValueError("The data set given to predict is empty: x has 0 samples.")

@@ -81,9 +81,9 @@ def data_source(
 ) -> DataSource:
     """From ``fit``/``evaluate`` arguments: arrays (lists, dicts) or a stream of batches.
 
-    In a multi-process run ``batch_size`` is the global batch: this process reads its share of it.
+    In a multi-process run ``batch_size`` is the global batch of arrays: this process reads its share of
+    it. A stream's batches are this process's share as they come (Keras ignores ``batch_size`` there).
     """
-    batch_size = local_batch_size(batch_size)
     if is_stream(x):
         if y is not None or sample_weight is not None:
             raise ValueError(
@@ -91,7 +91,7 @@ def data_source(
             )
         return StreamSource(model, x, batch_size, steps, shuffle, needed, class_weight)
     arrays = array_data(model, x, y, sample_weight, class_weight, needed)
-    return ArraySource(model, arrays, batch_size, steps, shuffle, class_weight)
+    return ArraySource(model, arrays, local_batch_size(batch_size), steps, shuffle, class_weight)
 
 
 def eval_source(

@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from dagjax.training.core import Trainer, gather
-from dagjax.training.fit import log_value
+from dagjax.training.fit import current_distribution, log_value
 from dagjax.training.fit._batching import host_plan, pass_rows
 from dagjax.training.fit._data import (
     ArrayData,
@@ -47,12 +47,8 @@ from dagjax.training.population._population import (
     reset_member_metrics,
     train_members,
 )
-from dagjax.training.population._sharding import (
-    pin_population,
-    place_population,
-    population_distribution,
-    split_rows,
-)
+from dagjax.training.population._process_rows import RowLayout, plan_on_devices, population_data
+from dagjax.training.population._sharding import pin_population, place_population, split_rows
 
 EpochHook = Callable[[int, list], Sequence[bool] | None]
 
@@ -71,7 +67,7 @@ class _Programs:
 
         def train_rows(ps, data, idx, mask, active, start, count):
             body = lambda row, ps: train_row(ps, data, idx, mask, active, row)
-            return jax.lax.fori_loop(start, start + count, body, ps)
+            return pin_population(dist, jax.lax.fori_loop(start, start + count, body, ps))  # as fit's chunk
 
         def eval_rows(ps, data, idx, mask, count):
             def body(row, train):
@@ -111,12 +107,15 @@ def _checked_data(population: Population, x: Any, y: Any, sample_weight: Any) ->
     return arrays
 
 
-def _member_plans(ps: PopulationState, size: int, batch_size: int, shuffle: bool) -> tuple:
-    """Each member's pass ``(idx, mask)`` drawn as ``fit`` draws it, from ``(seed, step)``; on the device."""
+def _member_plans(
+    ps: PopulationState, size: int, batch_size: int, shuffle: bool, layout: RowLayout | None
+) -> tuple:
+    """Each member's pass ``(idx, mask)`` drawn as ``fit`` draws it, from ``(seed, step)``; on the device
+    (over every process's rows in a multi-process run: ``_process_rows``)."""
     seeds, steps = jax.device_get((ps.seed, ps.train.step))
     plans = [host_plan((int(seed), int(step)), size, batch_size, shuffle) for seed, step in zip(seeds, steps)]
     mask = plans[0][1]  # where padding falls depends on the sizes alone: the same for every member
-    return put_whole(np.stack([idx for idx, _ in plans])), None if mask is None else put_whole(mask)
+    return plan_on_devices(layout, np.stack([idx for idx, _ in plans]), mask)
 
 
 def fit_population(
@@ -146,7 +145,6 @@ def fit_population(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-    population_distribution()  # refused across several processes, before any work
     ps = place_population(population.init() if state is None else state)
     flags = np.asarray(population.flags(active))
     if not 0.0 <= validation_split < 1.0:
@@ -157,9 +155,9 @@ def fit_population(
         held_out = _validation_arrays(population, validation_data)
     elif validation_split:
         arrays, held_out = split(arrays, validation_split)
-    data, size = put_whole(leaves(arrays)), arrays.size
-    batch_size = min(batch_size, size)
-    rows = pass_rows(size, batch_size)
+    size = arrays.size
+    data, rows_per_batch, layout = population_data(leaves(arrays), size, batch_size, "training")
+    rows = pass_rows(size, rows_per_batch)
     trainer, programs = _programs(population, arrays)
     val = None if held_out is None else _validation(population, arrays, held_out, batch_size)
     histories: list[dict] = [{} for _ in range(population.size)]
@@ -168,7 +166,7 @@ def fit_population(
         if not flags.any():
             break
         ps = ps._replace(train=reset_member_metrics(trainer, ps.train, population.size))
-        idx, mask = _member_plans(ps, size, batch_size, shuffle)
+        idx, mask = _member_plans(ps, size, rows_per_batch, shuffle, layout)
         ps = programs.train_epoch(ps, data, idx, mask, put_whole(flags), rows)
         results = jax.device_get(programs.results(ps.train.metrics))
         val_results = None if val is None else jax.device_get(_evaluate(programs, ps, *val))
@@ -193,7 +191,7 @@ def fit_population(
 def _programs(population: Population, arrays: ArrayData) -> tuple[Trainer, _Programs]:
     """The trainer and compiled programs for the data's target shapes and the current distribution, made
     once per population and kept."""
-    shapes, dist = target_shapes(arrays), population_distribution()
+    shapes, dist = target_shapes(arrays), current_distribution()
     key = (tuple(None if s is None else tuple(s[1:]) for s in shapes), dist)
     if key not in population.compiled:
         trainer = population.trainer_for(shapes)
@@ -212,8 +210,9 @@ def _validation_arrays(population: Population, data: Any) -> ArrayData:
 def _validation(population: Population, train: ArrayData, arrays: ArrayData, batch_size: int) -> tuple:
     """``(arrays on the device, idx, mask, rows)`` for the validation data, read in order as ``fit`` does."""
     check_same_targets(population.model, target_shapes(train), target_shapes(arrays), "validation_data")
-    idx, mask = put_whole(host_plan(0, arrays.size, min(batch_size, arrays.size), False))
-    return put_whole(leaves(arrays)), idx, mask, idx.shape[0]
+    data, rows_per_batch, layout = population_data(leaves(arrays), arrays.size, batch_size, "validation")
+    idx, mask = plan_on_devices(layout, *host_plan(0, arrays.size, rows_per_batch, False))
+    return data, idx, mask, idx.shape[0]
 
 
 def _evaluate(programs: _Programs, ps: PopulationState, data: tuple, idx, mask, rows: int) -> dict:

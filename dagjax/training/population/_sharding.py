@@ -8,9 +8,8 @@ nothing matches) with the member axis in front, the per-member numbers
 along the batch axis, as ``fit`` splits its batch: every device computes its
 share of every member's rows. The data set is replicated on the mesh and the
 gathered batches are constrained to the split, as in ``fit``. Without a
-distribution every function here is the identity. A multi-process run is
-refused: each process would feed its own share of every member's batches,
-which ``fit_population`` does not read yet.
+distribution every function here is the identity. In a multi-process run the
+data set is global instead, each process's rows its own (``_process_rows``).
 """
 
 from __future__ import annotations
@@ -21,23 +20,10 @@ import jax
 from jax.sharding import NamedSharding, PartitionSpec
 
 from dagjax.training.fit import current_distribution, place, train_state_shardings
-from dagjax.training.fit._distributed import multi_process
 
 if TYPE_CHECKING:
     from dagjax.distribution import Distribution
     from dagjax.training.population._population import PopulationState
-
-
-def population_distribution() -> Distribution | None:
-    """The distribution a population trains under now, or None; refused across several processes."""
-    dist = current_distribution()
-    if multi_process(dist):
-        raise NotImplementedError(
-            "Populations (fit_population, DeepEnsemble.fit, the population tuners) do not run under a "
-            f"multi-process distribution yet ({jax.process_count()} processes): train them in one process, "
-            "under DataParallel or ModelParallel over its devices, or set_distribution(None)."
-        )
-    return dist
 
 
 def _behind_members(sharding: NamedSharding) -> NamedSharding:
@@ -55,7 +41,7 @@ def population_shardings(dist: Distribution, ps: PopulationState) -> PopulationS
 
 def place_population(ps: PopulationState) -> PopulationState:
     """``ps`` laid out on the current distribution's mesh (as it is without one)."""
-    dist = population_distribution()
+    dist = current_distribution()
     return ps if dist is None else place(ps, population_shardings(dist, ps))
 
 
