@@ -19,6 +19,7 @@ recorded order, so shared layers get their nodes back in the same order.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -235,3 +236,14 @@ def functional_from_config(cls: type[Model], config: dict, custom_objects: dict 
     inputs = _decode(_modern_ends(config["input_layers"]), produced)
     outputs = _decode(_modern_ends(config["output_layers"]), produced)
     return cls(inputs, outputs, name=config["name"], trainable=config.get("trainable", True))
+
+
+# ------------------------------------------------------------------ JSON
+def model_to_json(model: Layer, **kwargs: Any) -> str:
+    """``model``'s ``{"class_name", "config"}`` as a JSON string (``json.dumps`` options in ``kwargs``)."""
+    return json.dumps(layer_to_config(model), **kwargs)
+
+
+def model_from_json(json_string: str, custom_objects: dict | None = None) -> Layer:
+    """The model (with fresh weights) a ``model.to_json()`` string describes: Keras's ``model_from_json``."""
+    return layer_from_config(json.loads(json_string), custom_objects)

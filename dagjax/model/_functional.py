@@ -54,7 +54,7 @@ from dagjax.layers._mask_flow import (
 from dagjax.layers._operation import Operation
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
 from dagjax.layers._variables import settle_model_layers
-from dagjax.model._config import functional_config, functional_from_config
+from dagjax.model._config import functional_config, functional_from_config, model_to_json
 from dagjax.model._deferred import GraphOnFirstData
 from dagjax.model._facade import KerasFacade
 from dagjax.model._nested_masks import MaskPlan, plan_masks
@@ -609,6 +609,10 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
     def get_config(self) -> dict:
         """Keras's model config: the layers with their calls, and the input and output layers (JSON data)."""
         return functional_config(self)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The model's class and config as a JSON string (Keras's); ``dj.models.model_from_json`` reads it."""
+        return model_to_json(self, **kwargs)
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
