@@ -9,8 +9,9 @@ An op's call may hold constants among its tensors (``x * 2``, ``x[:, None, 1:]``
 numbers, strings and None as they are, ``{"slice": [start, stop, step]}``,
 ``{"ellipsis": null}`` and ``{"array": {"value", "dtype"}}``.
 Inputs and outputs are references too, in the structure the model was built
-with (one tensor, a list, or a dict). Nested models nest their own config; a
-Sequential records its input and its list of layers.
+with (one tensor, a list, a dict, or any nest of them, as Keras records it).
+Nested models nest their own config; a Sequential records its input and its
+list of layers.
 
 Rebuilding makes every layer from its config, then replays the calls: a call
 runs as soon as the tensors it reads exist, each layer's calls in their
