@@ -2,10 +2,12 @@
 
 Keras flattens ``inputs`` / ``outputs`` with ``tree.flatten`` (dict keys sorted, at every depth),
 returns outputs in the nested structure the model was built with, names a wrongly ranked input by
-its path (``0.foo``) and names nested losses by their path (``others/2_loss``)
-(keras/src/models/functional.py: ``_adjust_input_rank``; trainers/compile_utils.py).
+its path (``0.foo``), names nested losses by their path (``others/2_loss``), and warns, or refuses
+where the order would be wrong, when a list is given to a model built on a dict
+(keras/src/models/functional.py: ``_standardize_inputs``, ``_adjust_input_rank``).
 """
 
+import functools
 import json
 import zipfile
 
@@ -122,16 +124,59 @@ def test_a_wrong_rank_names_the_input_by_its_path_as_keras():
         return lib.Model(nest, lib.layers.Dense(2)(nest[0]["foo"]))
 
     words = r"name 'my_input' .* path '0\.foo'. Expected shape \(None, 3\), but input has incompatible shape"
-    with pytest.warns(UserWarning, match=STRUCTURE_WARNING), pytest.raises(ValueError, match=words):
-        build(keras)(np.ones(()))  # Keras warns that a bare array does not nest so, then refuses its rank
-    with pytest.raises(ValueError, match=words):
-        build(dj)(np.ones(()))
+    for lib in (keras, dj):
+        # A bare array for a nested structure: both warn that it does not nest so, then refuse its rank.
+        with pytest.warns(UserWarning, match=STRUCTURE_WARNING), pytest.raises(ValueError, match=words):
+            build(lib)(np.ones(()))
     single = dj.Input((3,), name="foo")
     model = dj.Model(single, layers.Dense(2)(single))
     with pytest.raises(ValueError, match=r"model '.*' with name 'foo' and path ''\. Expected shape"):
         model(np.ones((2, 3, 4)))
     with pytest.raises(ValueError, match=r"name 'foo' and path ''\. .* incompatible shape \(2, 3, 4\)"):
         model.predict(np.ones((2, 3, 4)), verbose=0)
+
+
+def two_inputs(lib, keys):
+    a, b = lib.Input((2,), name=keys[0]), lib.Input((2,), name=keys[1])
+    return lib.Model({keys[0]: a, keys[1]: b}, lib.layers.subtract([a, b]))
+
+
+def test_a_list_for_a_dict_written_unsorted_is_refused_as_keras():
+    # Keras flattens a dict by sorted key: a list for {"IT", "IS"} would feed IS first. Both refuse it,
+    # in a call and in predict alike.
+    given = [np.ones((1, 2), "float32"), np.zeros((1, 2), "float32")]
+    words = r"\nExpected: \{'IT': 'IT', 'IS': 'IS'\}\nReceived: inputs=\['Tensor\(shape=\(1, 2\)\)',"
+    for lib in (keras, dj):
+        model = two_inputs(lib, ["IT", "IS"])
+        for method in (model, functools.partial(model.predict, verbose=0)):
+            with pytest.raises(ValueError, match=r"doesn't match the expected structure\." + words):
+                method(given)
+    with pytest.raises(ValueError, match=r"pass a dict keyed by input name"):
+        model(given)
+    np.testing.assert_allclose(model({"IT": given[0], "IS": given[1]}), given[0] - given[1])
+    assert model.apply(*model.init(), given)[0].shape == (1, 2)  # the pure apply takes it in inputs order
+
+
+def test_a_list_for_a_sorted_dict_warns_once_as_keras_and_goes_on():
+    theirs, ours = two_inputs(keras, ["i1", "i2"]), two_inputs(dj, ["i1", "i2"])
+    given = [np.ones((3, 2), "float32"), 2 * np.ones((3, 2), "float32")]
+    for model in (theirs, ours):
+        for method in (model, functools.partial(model.predict, verbose=0)):
+            with pytest.warns(UserWarning, match=STRUCTURE_WARNING) as caught:
+                np.testing.assert_allclose(method(given), given[0] - given[1])
+            assert len([w for w in caught if "The structure of `inputs`" in str(w.message)]) == 1
+            assert "Expected: {'i1': 'i1', 'i2': 'i2'}\nReceived: inputs=['Tensor(shape=(3, 2))'," in str(
+                caught[0].message
+            )
+    ours.compile("sgd", "mse")
+    with pytest.warns(UserWarning, match=STRUCTURE_WARNING) as caught:
+        ours.evaluate(given, given[0], verbose=0)
+    assert len(caught) == 1
+    # A tuple for a list, and the model's own structure, are no mismatch: no warning.
+    a, b = dj.Input((2,)), dj.Input((2,))
+    listed = dj.Model([a, b], layers.subtract([a, b]))
+    listed.predict(tuple(given), verbose=0)
+    ours.predict({"i1": given[0], "i2": given[1]}, verbose=0)
 
 
 def test_nested_outputs_train_as_keras_with_losses_in_their_structure_or_by_name():

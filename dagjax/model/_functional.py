@@ -59,6 +59,7 @@ from dagjax.model._deferred import GraphOnFirstData
 from dagjax.model._facade import KerasFacade
 from dagjax.model._nested_masks import MaskPlan, plan_masks
 from dagjax.model._nesting import (
+    check_input_structure,
     in_key_order,
     is_nested,
     leaves_like,
@@ -580,6 +581,12 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
                 return leaves
         return by_name(inputs, self.input_names, what, kind="input", arrays=True, model=self.name)
 
+    def check_input_structure(self, inputs: Any) -> None:
+        """Keras's warning, or error, for data given in another structure than the model's inputs (a list to
+        a model built on a dict): model calls on arrays, ``fit``, ``evaluate`` and ``predict`` check;
+        the pure ``apply`` takes a list in ``model.inputs`` order silently."""
+        check_input_structure(self._input_structure, inputs, self.name, self.input_names)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """On symbolic tensors: nest this model in a graph. On arrays: run it with ``model.params``."""
         leaves = jax.tree_util.tree_leaves(args, is_leaf=is_symbolic)
@@ -590,6 +597,7 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
             if kwargs:
                 raise TypeError(f"Unexpected keyword arguments {sorted(kwargs)}.")
             self._build_for_data(args[0])
+            self.check_input_structure(args[0])
             if self._jitted_apply is None:
                 self._jitted_apply = jax.jit(self.apply, static_argnames="training")
             outputs, _ = self._jitted_apply(*self._weights(), args[0], training=training)

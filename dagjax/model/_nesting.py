@@ -8,6 +8,7 @@ tuple have the same paths, so one may stand for the other, as in Keras.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax
@@ -86,3 +87,39 @@ def in_key_order(structure: Any, value: Any) -> Any:
     if sequences and len(structure) == len(value):
         return type(value)(in_key_order(s, v) for s, v in zip(structure, value))
     return value
+
+
+def check_input_structure(structure: Any, value: Any, model_name: str, input_names: list[str]) -> None:
+    """Keras's check of arrays given to a model built with a dict or a nested structure of inputs.
+
+    A list for a dict, or a structure that nests otherwise, warns in Keras's words and goes on (its
+    entries are taken in ``model.inputs`` order); it is an error where that order is not the one the
+    dict was written in (Keras flattens a dict by sorted key, so the list would feed the wrong inputs).
+    A list and a tuple are alike; a dict for a list, one array for a dict, or a list of one for a dict of
+    one (Keras warns; nothing is ambiguous) are ``by_name``'s to take or refuse.
+    """
+    if is_nested(structure):
+        if leaves_like(structure, value) is not None:
+            return
+    elif not (isinstance(structure, dict) and len(structure) > 1 and isinstance(value, (list, tuple))):
+        return  # a list of one for a dict of one can only mean its one input: dagjax takes it quietly
+        return
+    expected = in_key_order(structure, jax.tree_util.tree_map(lambda t: t.name, structure, is_leaf=_is_leaf))
+    received = in_key_order(value, jax.tree_util.tree_map(
+        lambda x: "None" if x is None else f"Tensor(shape={tuple(getattr(x, 'shape', ()))})",
+        value, is_leaf=_is_leaf,
+    ))
+    message = (
+        "The structure of `inputs` doesn't match the expected structure.\n"
+        f"Expected: {expected}\nReceived: inputs={received}\n"
+    )
+    unordered = isinstance(structure, dict) and list(structure) != sorted(structure)
+    if unordered and not isinstance(value, dict):
+        raise ValueError(
+            message + f"Model '{model_name}' takes a list in its flat input order {input_names} (a dict's "
+            f"keys sorted), not in the order its dict was written: pass a dict keyed by input name."
+        )
+    warnings.warn(
+        message + f"Model '{model_name}' takes the entries in its flat input order {input_names}.",
+        stacklevel=3,
+    )

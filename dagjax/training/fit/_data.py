@@ -82,6 +82,7 @@ def _readable(value: Any, what: str, dtype=None):
 def model_inputs(model: Model, x: Any) -> list:
     """``x`` as a list in ``model.input_names`` order, checked against each Input's shape."""
     names = model.input_names
+    model.check_input_structure(x)
     flat = model.input_entries(x, "x")
     out = []
     for name, tensor, value, path in zip(names, model.inputs, flat, model.input_paths):
