@@ -128,10 +128,13 @@ def test_a_wrong_rank_names_the_input_by_its_path_as_keras():
         # A bare array for a nested structure: both warn that it does not nest so, then refuse its rank.
         with pytest.warns(UserWarning, match=STRUCTURE_WARNING), pytest.raises(ValueError, match=words):
             build(lib)(np.ones(()))
-    single = dj.Input((3,), name="foo")
-    model = dj.Model(single, layers.Dense(2)(single))
-    with pytest.raises(ValueError, match=r"model '.*' with name 'foo' and path ''\. Expected shape"):
-        model(np.ones((2, 3, 4)))
+    for lib in (keras, dj):
+        single = lib.Input((3,), name="foo")
+        model = lib.Model(single, lib.layers.Dense(2)(single))
+        with pytest.raises(ValueError, match=r"with name 'foo' and path ''\. Expected shape \(None, 3\)"):
+            model(np.ones((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"the input of model '.*' with name 'foo' and path ''"):
+        model(np.ones((2, 3, 4)))  # dagjax's words name the model too
     with pytest.raises(ValueError, match=r"name 'foo' and path ''\. .* incompatible shape \(2, 3, 4\)"):
         model.predict(np.ones((2, 3, 4)), verbose=0)
 
