@@ -325,8 +325,9 @@ def by_name(
 ) -> list:
     """``value``, given per model input or output as Keras takes it, as a list aligned with ``names``.
 
-    ``value`` is a dict keyed by name, a list in ``names`` order, or one
-    value. Every argument with an entry per input or output (a model's
+    ``value`` is a dict keyed by name (for nested outputs, named by their
+    paths, ``"others/2"``, also a dict nested as they are), a list in
+    ``names`` order, or one value. Every argument with an entry per input or output (a model's
     inputs and outputs, ``x``, ``y``, ``sample_weight``, ``loss``,
     ``loss_weights``, ``metrics``) is read here, and fails here with one set of
     messages naming the argument, the names at fault and the valid names.
@@ -359,6 +360,7 @@ def by_name(
     wanted = None if needed is None else [n for n, need in zip(names, needed) if need]
     context = (what, names, kind, model, wanted, fill)
     if isinstance(value, dict):
+        value = _keyed_by_path(value, names)
         unknown = [k for k in value if k not in names]
         missing = [n for n in names if n not in value]
         if kind == "input" and fill is REQUIRED and unknown and not missing:
@@ -394,6 +396,15 @@ def by_name(
     if wanted is not None and len(wanted) == 1:
         return [value if need else blank for need in needed]
     raise _names_error(f"one {'array' if arrays else 'value'}", *context)
+
+
+def _keyed_by_path(value: dict, names: list[str]) -> dict:
+    """A dict nesting dicts as a model's outputs nest (``{"others": {"2": "mse"}}``, as Keras takes losses,
+    metrics and targets) keyed by those outputs' names, their paths (``"others/2"``); others unchanged."""
+    if all(key in names or not isinstance(entry, dict) for key, entry in value.items()):
+        return value
+    pairs, _ = jax.tree_util.tree_flatten_with_path(value, is_leaf=lambda x: not isinstance(x, dict))
+    return {"/".join(str(entry.key) for entry in path): leaf for path, leaf in pairs}
 
 
 def _is_data(x: Any) -> bool:
@@ -454,15 +465,22 @@ def adjust_input_rank(x: Any, expected: tuple) -> Any:
 
 
 def check_input_shape(
-    name: str, expected: tuple, got: tuple, model_name: str, any_rows: bool = False
+    name: str, expected: tuple, got: tuple, model_name: str, any_rows: bool = False, path: tuple = (),
 ) -> None:
     """Raise the error naming input ``name`` when an array of shape ``got`` cannot feed it.
 
-    ``any_rows``: ``got`` is a whole data set, whose row count is not a batch size.
+    ``any_rows``: ``got`` is a whole data set, whose row count is not a batch size. ``path``: the
+    input's place in the model's inputs (dict keys and list indices), which a wrong rank names as Keras does.
     """
     got = tuple(got)
+    if len(got) != len(expected):
+        raise ValueError(  # Keras's words (its _adjust_input_rank), which Keras code matches on
+            f"Invalid input shape for the input of model '{model_name}' with name '{name}' and path "
+            f"'{'.'.join(map(str, path))}'. Expected shape {expected}, but input has incompatible shape "
+            f"{got}."
+        )
     dims = zip(expected[1:], got[1:]) if any_rows else zip(expected, got)
-    if len(got) != len(expected) or any(e is not None and e != g for e, g in dims):
+    if any(e is not None and e != g for e, g in dims):
         raise ValueError(  # Keras's words after dagjax's names: Keras code matches on them
             f"Input '{name}' of model '{model_name}' is incompatible: "
             f"expected shape={expected}, found shape={got}."

@@ -1,5 +1,7 @@
 """Graph building, introspection, the pure init/apply pair, and build-time errors."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -247,6 +249,20 @@ def test_get_set_weights_round_trip():
         np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="has shape"):
         model.set_weights([w[..., :1] if w.ndim else w for w in weights])
+
+
+def test_to_json_and_model_from_json_round_trip_as_keras():
+    inputs = dj.Input((3,), name="x")
+    model = dj.Model(inputs, layers.Dense(2, activation="relu")(layers.Dense(4)(inputs)))
+    text = model.to_json()
+    assert json.loads(text)["config"] == json.loads(json.dumps(model.get_config()))  # JSON: tuples as lists
+    restored = dj.models.model_from_json(text)
+    assert restored.to_json() == text
+    restored.set_weights(model.get_weights())
+    x = np.ones((2, 3), "float32")
+    np.testing.assert_allclose(restored(x), model(x))
+    stack = dj.Sequential([dj.Input((3,)), layers.Dense(2)])
+    assert dj.models.model_from_json(stack.to_json(indent=2)).to_json() == stack.to_json()
 
 
 def test_summary_lists_every_layer(capsys):

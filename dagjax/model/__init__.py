@@ -2,6 +2,7 @@
 
 from dagjax.layers._registry import register_builtin
 from dagjax.model._clone import clone_model as clone_model
+from dagjax.model._config import model_from_json as model_from_json
 from dagjax.model._functional import Model as Model
 from dagjax.model._sequential import Sequential as Sequential
 

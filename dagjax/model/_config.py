@@ -9,8 +9,9 @@ An op's call may hold constants among its tensors (``x * 2``, ``x[:, None, 1:]``
 numbers, strings and None as they are, ``{"slice": [start, stop, step]}``,
 ``{"ellipsis": null}`` and ``{"array": {"value", "dtype"}}``.
 Inputs and outputs are references too, in the structure the model was built
-with (one tensor, a list, or a dict). Nested models nest their own config; a
-Sequential records its input and its list of layers.
+with (one tensor, a list, a dict, or any nest of them, as Keras records it).
+Nested models nest their own config; a Sequential records its input and its
+list of layers.
 
 Rebuilding makes every layer from its config, then replays the calls: a call
 runs as soon as the tensors it reads exist, each layer's calls in their
@@ -19,6 +20,7 @@ recorded order, so shared layers get their nodes back in the same order.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -235,3 +237,14 @@ def functional_from_config(cls: type[Model], config: dict, custom_objects: dict 
     inputs = _decode(_modern_ends(config["input_layers"]), produced)
     outputs = _decode(_modern_ends(config["output_layers"]), produced)
     return cls(inputs, outputs, name=config["name"], trainable=config.get("trainable", True))
+
+
+# ------------------------------------------------------------------ JSON
+def model_to_json(model: Layer, **kwargs: Any) -> str:
+    """``model``'s ``{"class_name", "config"}`` as a JSON string (``json.dumps`` options in ``kwargs``)."""
+    return json.dumps(layer_to_config(model), **kwargs)
+
+
+def model_from_json(json_string: str, custom_objects: dict | None = None) -> Layer:
+    """The model (with fresh weights) a ``model.to_json()`` string describes: Keras's ``model_from_json``."""
+    return layer_from_config(json.loads(json_string), custom_objects)

@@ -54,10 +54,18 @@ from dagjax.layers._mask_flow import (
 from dagjax.layers._operation import Operation
 from dagjax.layers._tunable import activity_penalty, hyperparam_kwargs, regularized
 from dagjax.layers._variables import settle_model_layers
-from dagjax.model._config import functional_config, functional_from_config
+from dagjax.model._config import functional_config, functional_from_config, model_to_json
 from dagjax.model._deferred import GraphOnFirstData
 from dagjax.model._facade import KerasFacade
 from dagjax.model._nested_masks import MaskPlan, plan_masks
+from dagjax.model._nesting import (
+    check_input_structure,
+    in_key_order,
+    is_nested,
+    leaves_like,
+    output_names,
+    paths_and_leaves,
+)
 from dagjax.model._outputs import requested
 from dagjax.model._slicing import on_own_inputs
 from dagjax.model._stateless import seed_state, stateless_call
@@ -70,36 +78,30 @@ class NotSymbolicError(TypeError, ValueError):
 
 
 def _check_symbolic(structure: Any, what: str) -> list[SymbolicTensor]:
-    """The tensors of ``structure`` in Keras's flat order (a dict's by sorted key), each checked symbolic."""
-    leaves = by_name(structure, None, what)
-    for i, x in enumerate(leaves):
+    """The tensors of ``structure`` (any nest of lists, tuples and dicts) in Keras's flat order (dict keys
+    sorted), each checked symbolic."""
+    leaves = []
+    for path, x in paths_and_leaves(structure):
         if not is_symbolic(x):
-            where = f"{what}[{sorted(structure)[i]!r}]" if isinstance(structure, dict) else what
+            named = isinstance(structure, dict) or is_nested(structure)
+            where = what + "".join(f"[{key!r}]" for key in path) if named else what
             raise NotSymbolicError(
                 f"All `{what}` values must be KerasTensors: Model {where} must be symbolic tensors (from "
                 f"dj.Input or a layer call), got {type(x).__name__}"
                 + (f" with shape {x.shape}" if hasattr(x, "shape") else "") + "."
             )
+        leaves.append(x)
     return leaves
-
-
-def _dedupe(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        count = seen.get(n, 0)
-        seen[n] = count + 1
-        out.append(n if count == 0 else f"{n}_{count}")
-    return out
 
 
 class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
     """A directed acyclic graph of layers, from ``inputs`` to ``outputs``.
 
-    ``inputs`` and ``outputs`` may each be one symbolic tensor, a list, or a
-    dict; ``model.inputs`` and ``model.outputs`` flatten them as Keras does
-    (a dict by sorted key). A model is itself a layer: calling it on new
-    tensors nests its parameters under its name.
+    ``inputs`` and ``outputs`` may each be one symbolic tensor, a list, a
+    dict, or any nest of lists, tuples and dicts; ``model.inputs`` and
+    ``model.outputs`` flatten them as Keras does (dict keys sorted, at every
+    depth). A model is itself a layer: calling it on new tensors nests its
+    parameters under its name.
     """
 
     uses_rng = True
@@ -112,6 +114,9 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
     _traces_call = True  # a subclass's call(inputs) is traced into its graph, not run by apply
     _traced_losses: list | None = None  # add_loss values while call is being traced
     _loss_tensors: list = []  # symbolic add_loss values the graph computes (read only; set per graph)
+    _input_structure: Any = None  # the inputs as the model was built with them (any nest)
+    _output_structure: Any = None  # and its outputs
+    _input_paths: list = []  # per input of ``inputs``: its path in that structure (Keras's, for errors)
 
     def __init__(
         self, inputs: Any = None, outputs: Any = None, name: str | None = None, trainable: bool = True,
@@ -191,14 +196,12 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         self._weight_specs = []
         self._sublayers = {layer.name: layer for layer in self._layers if not isinstance(layer, InputLayer)}
 
-        if isinstance(inputs, dict):
+        self._input_paths = [path for path, _ in paths_and_leaves(inputs)]
+        if isinstance(inputs, dict) and not is_nested(inputs):
             self.input_names = sorted(inputs)
-        else:
+        else:  # a list's, or a nested structure's (its flat dict keys could repeat): the Inputs' names
             self.input_names = [t.node.layer.name for t in self.inputs]
-        if isinstance(outputs, dict):
-            self.output_names = sorted(outputs)
-        else:
-            self.output_names = _dedupe([t.node.layer.name for t in self.outputs])
+        self.output_names = output_names(outputs, [t.node.layer.name for t in self.outputs])
         settle_model_layers(self)  # its layers' `weights` read and write this model's params
 
     def _check_connected(self, nodes: list) -> None:
@@ -220,17 +223,13 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
                 )
 
     def _output_path_from(self, source: Node) -> str | None:
-        """The path (dict key or list index, as Keras names it) of the first output made from ``source``."""
-        structure = self._output_structure
-        paths = sorted(structure) if isinstance(structure, dict) else range(len(self.outputs))
-        if not isinstance(structure, (dict, list, tuple)):
-            paths = [""]
-        for path, tensor in zip(paths, self.outputs):
+        """The path (dict keys, list indices: Keras's) of the first output made from ``source``."""
+        for path, tensor in paths_and_leaves(self._output_structure):
             stack, seen = [tensor.node], set()
             while stack:
                 node = stack.pop()
                 if node is source:
-                    return str(path)
+                    return ".".join(map(str, path))
                 if id(node) not in seen:
                     seen.add(id(node))
                     stack.extend(t.node for t in node.input_tensors)
@@ -302,12 +301,18 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
 
     @property
     def input(self) -> Any:
-        """The input tensors in the structure (one, list or dict) the model was built with."""
+        """The input tensors in the structure the model was built with (one, a list, a dict, or any nest)."""
         return self._input_structure
 
     @property
+    def input_paths(self) -> list[tuple]:
+        """Per tensor of ``inputs``, its place in the structure the model was built with: the dict keys and
+        list indices down to it (``()`` for a lone input), as Keras's errors name an input (``0.foo``)."""
+        return list(self._input_paths)
+
+    @property
     def output(self) -> Any:
-        """The output tensors in the structure (one, list or dict) the model was built with."""
+        """The output tensors in the structure the model was built with (one, a list, a dict, or any nest)."""
         return self._output_structure
 
     @property
@@ -373,22 +378,13 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         return plans[key]
 
     def compute_output_spec(self, *input_specs: Any) -> Any:
-        """The specs of its outputs for these inputs: the graph's own when they say no more than its
-        Inputs; traced (as any layer) when they fix a dim the Inputs leave open, so an image model of
-        ``(None, None, 3)`` called on 71x71 images gives its feature maps' sizes, as Keras does.
-        """
-        if len(input_specs) == 1 and self._inputs_fix_open_dims(input_specs[0]):
+        """The specs of the model's own output tensors, which the graph already knows; traced (as any
+        layer's) only for inputs more specific than its Inputs (a batch size; an image model of
+        ``(None, None, 3)`` called on 71x71 images: its feature maps' sizes), as Keras's graph run gives."""
+        given = self.input_entries(input_specs[0]) if len(input_specs) == 1 else []
+        if any(x is not None and tuple(x.shape) != t.shape for x, t in zip(given, self.inputs)):
             return super().compute_output_spec(*input_specs)
         return map_structure(lambda t: TensorSpec(t.shape, t.dtype), self._output_structure)
-
-    def _inputs_fix_open_dims(self, given: Any) -> bool:
-        """Whether ``given`` (specs, as a call passes them) knows a dim one of the model's Inputs does not."""
-        flat = by_name(given, self.input_names, "inputs", kind="input", arrays=True, model=self.name)
-        return any(
-            want is None and have is not None
-            for spec, tensor in zip(flat, self.inputs) if spec is not None
-            for want, have in zip(tensor.shape, spec.shape)
-        )
 
     # ------------------------------------------------------------------ pure functions
     def init(self, rng: jax.Array | None = None, *input_specs: Any) -> tuple[dict, dict]:
@@ -418,7 +414,8 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         """``(outputs, new_state)``. Pure: use it under ``jit``, ``grad`` and ``vmap``.
 
         ``inputs``: a list in ``model.inputs`` order, a dict keyed by input
-        name, or a bare array for a single-input model. ``outputs`` have the
+        name, a bare array for a single-input model, or the nest of lists and
+        dicts the model was built with. ``outputs`` have the
         structure the model was built with, but a list or tuple of one output
         comes back as that one array (Keras's ``unpack_singleton``). ``rng``
         feeds Dropout and other random layers when ``training=True``.
@@ -551,7 +548,7 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         return _unpack_singleton(result), new_state, penalty, output_masks
 
     def flat_inputs(self, inputs: Any, symbolic: bool = False) -> list:
-        """``inputs`` (one, a list in order, or a dict by input name) as a list in ``model.inputs`` order.
+        """``inputs`` (as ``input_entries`` takes them) as a list in ``model.inputs`` order.
 
         Each is checked against its Input's shape; arrays (``symbolic=False``) are also given the
         Input's rank and dtype, as ``apply`` takes them. ``symbolic=True``: tensors or specs, only checked.
@@ -560,12 +557,12 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
             self._build_for_data(inputs)
         self._require_graph()
         names = self.input_names
-        flat = by_name(inputs, names, "inputs", kind="input", arrays=True, model=self.name)
+        flat = self.input_entries(inputs)
         declared = self.__dict__.get("input_spec")
         if declared is not None and not symbolic:  # a symbolic call was checked by check_input
             check_against_spec(declared, [x if x is None else jnp.asarray(x) for x in flat], self.name)
         checked = []
-        for name, tensor, x in zip(names, self.inputs, flat):
+        for name, tensor, x, path in zip(names, self.inputs, flat, self._input_paths):
             if x is None:  # only an optional Input may be given None (Keras 3): its layers get None
                 if not tensor.node.layer.optional:
                     raise ValueError(
@@ -578,11 +575,26 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
                 x = jnp.asarray(x)
             if not symbolic:
                 x = adjust_input_rank(x, tensor.shape)
-            check_input_shape(name, tensor.shape, x.shape, self.name)
+            check_input_shape(name, tensor.shape, x.shape, self.name, path=path)
             if not symbolic and np.dtype(x.dtype) != tensor.dtype:
                 x = jnp.asarray(x).astype(tensor.dtype)
             checked.append(x)
         return checked
+
+    def input_entries(self, inputs: Any, what: str = "inputs") -> list:
+        """``inputs`` as a list in ``model.inputs`` order, unchecked: in the structure the model was built
+        with (any nest; a list and a tuple alike), a list in order, a dict by input name, or one array."""
+        if is_nested(self._input_structure):
+            leaves = leaves_like(self._input_structure, inputs)
+            if leaves is not None:
+                return leaves
+        return by_name(inputs, self.input_names, what, kind="input", arrays=True, model=self.name)
+
+    def check_input_structure(self, inputs: Any) -> None:
+        """Keras's warning, or error, for data given in another structure than the model's inputs (a list to
+        a model built on a dict): model calls on arrays, ``fit``, ``evaluate`` and ``predict`` check;
+        the pure ``apply`` takes a list in ``model.inputs`` order silently."""
+        check_input_structure(self._input_structure, inputs, self.name, self.input_names)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """On symbolic tensors: nest this model in a graph. On arrays: run it with ``model.params``."""
@@ -594,13 +606,14 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
             if kwargs:
                 raise TypeError(f"Unexpected keyword arguments {sorted(kwargs)}.")
             self._build_for_data(args[0])
+            self.check_input_structure(args[0])
             if self._jitted_apply is None:
                 self._jitted_apply = jax.jit(self.apply, static_argnames="training")
             outputs, _ = self._jitted_apply(*self._weights(), args[0], training=training)
-            if isinstance(outputs, dict):  # jit sorts a dict's keys; Keras's call keeps the model's order
-                outputs = {key: outputs[key] for key in self._output_structure}
-            return outputs
-        return super().__call__(*args, **kwargs)
+        else:
+            outputs = super().__call__(*args, **kwargs)
+        # jax's trees sort a dict's keys; Keras's call keeps the model's order
+        return in_key_order(_unpack_singleton(self._output_structure), outputs)
 
     def tunable(self) -> dict:
         """Its layers' tunable trees (``layers._tunable``) by layer name, those with none left out."""
@@ -631,6 +644,10 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
     def get_config(self) -> dict:
         """Keras's model config: the layers with their calls, and the input and output layers (JSON data)."""
         return functional_config(self)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The model's class and config as a JSON string (Keras's); ``dj.models.model_from_json`` reads it."""
+        return model_to_json(self, **kwargs)
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:

@@ -94,9 +94,9 @@ class LossAux(NamedTuple):
     masks: list  # per output: its joint Keras and padding mask, or None
 
 
-def flatten_outputs(structure: Any, names: list[str]) -> list:
-    """The model's outputs as a list in ``names`` order."""
-    return by_name(structure, names, "the model's outputs", arrays=True)
+def flatten_outputs(structure: Any) -> list:
+    """The model's outputs (any nest of them) as a list in ``model.outputs`` order, which names follow."""
+    return jax.tree_util.tree_leaves(structure)
 
 
 def in_float32(pred: jax.Array) -> jax.Array:
@@ -268,7 +268,7 @@ def make_trainer(
         outputs, new_state, activity_penalty, output_masks = model.apply_masked(
             params, state, x, training, rng, mask, layers
         )
-        preds = [in_float32(p) for p in flatten_outputs(outputs, names)]
+        preds = [in_float32(p) for p in flatten_outputs(outputs)]
         targets = flatten_targets(y, names)
         masks = [joint_mask(output_mask, mask) for output_mask in output_masks]
         total, per_output = outputs_loss(targets, preds, sample_weight, masks, loss_weights)

@@ -82,9 +82,10 @@ def _readable(value: Any, what: str, dtype=None):
 def model_inputs(model: Model, x: Any) -> list:
     """``x`` as a list in ``model.input_names`` order, checked against each Input's shape."""
     names = model.input_names
-    flat = by_name(x, names, "x", kind="input", arrays=True, model=model.name)
+    model.check_input_structure(x)
+    flat = model.input_entries(x, "x")
     out = []
-    for name, tensor, value in zip(names, model.inputs, flat):
+    for name, tensor, value, path in zip(names, model.inputs, flat, model.input_paths):
         if value is None:
             if tensor.node.layer.optional:
                 raise NotImplementedError(
@@ -93,7 +94,7 @@ def model_inputs(model: Model, x: Any) -> list:
                 )
             raise ValueError(f"x for input '{name}' of model '{model.name}' is None: it is not optional.")
         value = adjust_input_rank(_readable(value, f"x for input '{name}'", tensor.dtype), tensor.shape)
-        check_input_shape(name, tensor.shape, value.shape, model.name, any_rows=True)
+        check_input_shape(name, tensor.shape, value.shape, model.name, any_rows=True, path=path)
         out.append(value)
     return out
 
