@@ -103,7 +103,6 @@ def check_input_structure(structure: Any, value: Any, model_name: str, input_nam
             return
     elif not (isinstance(structure, dict) and len(structure) > 1 and isinstance(value, (list, tuple))):
         return  # a list of one for a dict of one can only mean its one input: dagjax takes it quietly
-        return
     expected = in_key_order(structure, jax.tree_util.tree_map(lambda t: t.name, structure, is_leaf=_is_leaf))
     received = in_key_order(value, jax.tree_util.tree_map(
         lambda x: "None" if x is None else f"Tensor(shape={tuple(getattr(x, 'shape', ()))})",
