@@ -39,7 +39,7 @@ class CompileMetrics:
         """The variables after counting one batch: each metric on its output (weighted ones with the
         sample weights), as Keras's ``CompileMetrics``."""
         targets = flatten_targets(y_true, self.output_names)
-        preds = [in_float32(p) for p in flatten_outputs(y_pred, self.output_names)]
+        preds = [in_float32(p) for p in flatten_outputs(y_pred)]
         weights = sample_weight if isinstance(sample_weight, (list, tuple)) else [sample_weight] * len(preds)
         new: list = []
         for part, (_, metric, output, weighted) in zip(self._split(metric_variables), self.entries):

@@ -365,7 +365,7 @@ def make_trainer(
     def compiled_loss(y: Any, y_pred: Any, sample_weight: Any = None) -> jax.Array:
         """compile's losses on these targets and outputs, weighted and summed (no penalties): Keras's
         ``CompileLoss``."""
-        preds = [in_float32(jnp.asarray(p)) for p in flatten_outputs(y_pred, names)]
+        preds = [in_float32(jnp.asarray(p)) for p in flatten_outputs(y_pred)]
         unmasked = [None] * len(names)
         return outputs_loss(flatten_targets(y, names), preds, sample_weight, unmasked, weights)[0]
 
