@@ -34,7 +34,7 @@ from dagjax.training.fit._batching import Chunk
 
 log = logging.getLogger("dagjax")
 
-_PROBE_STEPS = 2  # steps timed in one loop against as many calls of one step
+_PROBE_STEPS = 4  # steps timed in one loop against as many calls: 2 read a loop's gain short (BUILD_NOTES)
 _FUSE_MARGIN = 0.9  # the loop must take at most this fraction of the calls' time: never a slower form
 
 
