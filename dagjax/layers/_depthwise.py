@@ -44,14 +44,17 @@ def depthwise_conv_shifted(
         pads = [same_padding(n, w, s) for n, w, s in zip(x.shape[1:-1], window, strides)]
         x = jnp.pad(x, [(0, 0), *pads, (0, 0)])
     out = [(n - w) // s + 1 for n, w, s in zip(x.shape[1:-1], window, strides)]
+    single = kernel.shape[-1] == 1  # multiplier 1: no trailing axis of 1, which XLA:CPU vectorizes badly
     y = None
     for offset in itertools.product(*(range(k) for k in kernel.shape[:rank])):
         start = [o * d for o, d in zip(offset, dilation_rate)]
         limit = [b + (m - 1) * s + 1 for b, m, s in zip(start, out, strides)]
         patch = lax.slice(x, (0, *start, 0), (x.shape[0], *limit, x.shape[-1]), (1, *strides, 1))
-        term = patch[..., None] * kernel[offset]  # (..., channels, depth_multiplier)
+        # (..., channels) by the offset's (channels,), or (..., channels, depth_multiplier)
+        term = patch * kernel[offset][:, 0] if single else patch[..., None] * kernel[offset]
         y = term if y is None else y + term
-    y = y.reshape(*y.shape[:-2], -1)
+    if not single:
+        y = y.reshape(*y.shape[:-2], -1)
     return jnp.moveaxis(y, -1, 1) if data_format == "channels_first" else y
 
 
