@@ -5,6 +5,7 @@
 it returns kept in the model, as Keras keeps them.
 """
 
+import jax
 import keras
 import numpy as np
 import pytest
@@ -77,3 +78,105 @@ def test_a_predict_step_returning_only_outputs_says_the_form():
     model = OutputsOnly(inputs, dj.layers.Dense(1)(inputs))
     with pytest.raises(TypeError, match=r"OutputsOnly.predict_step must return \(outputs, non_trainable_var"):
         model.predict(X, verbose=0)
+
+
+# ------------------------------------------------------------------ per-output loss trackers
+
+Y2 = [RNG.rand(7, 1).astype("f4"), RNG.rand(7, 2).astype("f4")]
+
+
+def two_output_model_class(lib):
+    """A step over ``stateless_compute_loss``, which counts each output's loss in its ``<output>_loss``
+    tracker; the loop over ``self.metrics`` counts the loss and compile's metrics and reads the trackers."""
+
+    class TwoOutputs(lib.Model):
+        def losses_and_outputs(self, trainable, non_trainable, metrics_vars, x, y, sw, training):
+            y_pred, non_trainable = self.stateless_call(trainable, non_trainable, x, training=training)
+            loss, (_, non_trainable, metrics_vars) = self.stateless_compute_loss(
+                trainable, non_trainable, metrics_vars, x=x, y=y, y_pred=y_pred, sample_weight=sw
+            )
+            return loss, (y_pred, non_trainable, metrics_vars)
+
+        def logs(self, metrics_vars, loss, y, y_pred, sw):
+            new_vars, logs = [], {}
+            for metric in self.metrics:
+                own = metrics_vars[len(new_vars) : len(new_vars) + len(metric.variables)]
+                if metric.name == "loss":
+                    own = metric.stateless_update_state(own, loss)
+                elif metric.name == "compile_metrics":
+                    own = metric.stateless_update_state(own, y, y_pred, sample_weight=sw)
+                logs[metric.name] = metric.stateless_result(own)
+                new_vars += own
+            return logs, new_vars
+
+        def train_step(self, state, data):
+            trainable, non_trainable, optimizer_vars, metrics_vars = state
+            x, y, sw = lib.utils.unpack_x_y_sample_weight(data)
+            grad_fn = jax.value_and_grad(self.losses_and_outputs, has_aux=True)
+            (loss, (y_pred, non_trainable, metrics_vars)), grads = grad_fn(
+                trainable, non_trainable, metrics_vars, x, y, sw, True
+            )
+            trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
+            logs, metrics_vars = self.logs(metrics_vars, loss, y, y_pred, sw)
+            return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
+        def test_step(self, state, data):
+            trainable, non_trainable, metrics_vars = state
+            x, y, sw = lib.utils.unpack_x_y_sample_weight(data)
+            loss, (y_pred, non_trainable, metrics_vars) = self.losses_and_outputs(
+                trainable, non_trainable, metrics_vars, x, y, sw, False
+            )
+            logs, metrics_vars = self.logs(metrics_vars, loss, y, y_pred, sw)
+            return logs, (trainable, non_trainable, metrics_vars)
+
+    return TwoOutputs
+
+
+def _two_output_pair():
+    dj.clear_session()
+    keras.utils.clear_session()
+    models = []
+    for lib in (keras, dj):
+        inputs = lib.Input(shape=(4,))
+        hidden = lib.layers.Dense(3, activation="relu")(inputs)
+        outputs = [lib.layers.Dense(1, name="a")(hidden), lib.layers.Dense(2, name="b")(hidden)]
+        model = two_output_model_class(lib)(inputs, outputs)
+        model.compile(lib.optimizers.SGD(0.1), ["mse", "mae"], loss_weights=[1.0, 0.5], metrics=[["mae"], []])
+        models.append(model)
+    theirs, ours = models
+    ours.set_weights(theirs.get_weights())
+    return theirs, ours
+
+
+def _held(model):
+    held = {}
+    for metric in model.metrics:
+        value = metric.result()
+        held.update(value if isinstance(value, dict) else {metric.name: value})
+    return {name: float(value) for name, value in held.items()}
+
+
+def test_per_output_loss_trackers_are_listed_and_counted_as_keras():
+    """``model.metrics`` lists ``a_loss`` and ``b_loss`` after the loss tracker and ``compile_metrics``;
+    ``stateless_compute_loss`` counts each output's unweighted, sample-weighted loss in them."""
+    theirs, ours = _two_output_pair()
+    weights = np.linspace(0.5, 1.5, 7)
+    histories = [
+        model.fit(X, Y2, batch_size=3, epochs=2, sample_weight=weights, shuffle=False, verbose=0).history
+        for model in (theirs, ours)
+    ]
+    assert [m.name for m in ours.metrics] == [m.name for m in theirs.metrics]
+    assert [m.name for m in ours.metrics] == ["loss", "compile_metrics", "a_loss", "b_loss"]
+    assert sorted(histories[1]) == sorted(histories[0])
+    assert "b_loss" in histories[1]
+    for name, values in histories[0].items():
+        np.testing.assert_allclose(histories[1][name], values, rtol=2e-5, atol=1e-6, err_msg=name)
+    expected, got = _held(theirs), _held(ours)
+    assert sorted(got) == sorted(expected)
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=2e-5, err_msg=name)
+    expected = theirs.evaluate(X, Y2, batch_size=3, return_dict=True, verbose=0)
+    got = ours.evaluate(X, Y2, batch_size=3, return_dict=True, verbose=0)
+    assert sorted(got) == sorted(expected)
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=2e-5, err_msg=name)

@@ -155,9 +155,11 @@ class KerasFacade:
         training: bool = True,
     ) -> tuple[Any, tuple]:
         """:meth:`compute_loss` with the weight penalty taken at ``trainable_variables`` (so it is
-        differentiated with them): ``(loss, (trainable, non_trainable, metrics variables))``, as Keras's."""
+        differentiated with them): ``(loss, (trainable, non_trainable, metrics variables))``, as Keras's;
+        with several trained outputs, each output's loss counted in its ``<output>_loss`` tracker's values."""
         session = self._compiled_session("compute the loss of")
         loss = session.compute_loss(y, y_pred, sample_weight, trainable_variables)
+        metrics_variables = session.count_output_losses(y, y_pred, sample_weight, metrics_variables)
         return loss, (trainable_variables, non_trainable_variables, metrics_variables)
 
     @property
