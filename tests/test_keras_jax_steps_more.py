@@ -180,3 +180,50 @@ def test_per_output_loss_trackers_are_listed_and_counted_as_keras():
     assert sorted(got) == sorted(expected)
     for name in expected:
         np.testing.assert_allclose(got[name], expected[name], rtol=2e-5, err_msg=name)
+
+
+# ------------------------------------------------------------------ loss scaling
+
+
+def unscaled_step_class(lib):
+    """The guide's step on a float16 model: its gradients are of the unscaled loss, and the
+    ``LossScaleOptimizer`` compile wraps around the optimizer divides them by the scale in
+    ``stateless_apply``, as Keras's does."""
+
+    class Unscaled(lib.Model):
+        def train_step(self, state, data):
+            trainable, non_trainable, optimizer_vars, metrics_vars = state
+            x, y = data
+
+            def loss_fn(trainable):
+                y_pred, _ = self.stateless_call(trainable, non_trainable, x, training=True)
+                return lib.ops.mean((lib.ops.cast(y_pred, "float32") - y) ** 2)
+
+            grads = jax.grad(loss_fn)(trainable)
+            trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
+            return {}, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
+    return Unscaled
+
+
+def test_stateless_apply_in_a_float16_models_step_unscales_as_keras():
+    dj.clear_session()
+    keras.utils.clear_session()
+    models = []
+    for lib in (keras, dj):
+        lib.mixed_precision.set_global_policy("mixed_float16")
+        try:
+            inputs = lib.Input(shape=(4,))
+            models.append(unscaled_step_class(lib)(inputs, lib.layers.Dense(1)(inputs)))
+        finally:
+            lib.mixed_precision.set_global_policy("float32")
+    theirs, ours = models
+    ours.set_weights(theirs.get_weights())
+    start = [w.copy() for w in theirs.get_weights()]
+    for lib, model in ((keras, theirs), (dj, ours)):
+        model.compile(lib.optimizers.SGD(0.1), "mse")
+        model.fit(X, Y2[0], batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for before, mine, their in zip(start, ours.get_weights(), theirs.get_weights()):
+        # the updates are the gradients over 2**15: without the unscaling they would be that much larger
+        np.testing.assert_allclose(mine - before, their - before, rtol=2e-3, atol=1e-9)
+        assert 0 < np.abs(their - before).max() < 1e-3
