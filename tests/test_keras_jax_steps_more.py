@@ -227,3 +227,61 @@ def test_stateless_apply_in_a_float16_models_step_unscales_as_keras():
         # the updates are the gradients over 2**15: without the unscaling they would be that much larger
         np.testing.assert_allclose(mine - before, their - before, rtol=2e-3, atol=1e-9)
         assert 0 < np.abs(their - before).max() < 1e-3
+
+
+# ------------------------------------------------------------------ losses added in a layer's call
+
+
+def penalized_model(lib, step_class):
+    class Penalty(lib.layers.Layer):
+        def call(self, x):
+            self.add_loss(0.1 * lib.ops.mean(lib.ops.square(x)))
+            return x
+
+    inputs = lib.Input(shape=(4,))
+    hidden = Penalty()(lib.layers.Dense(3)(inputs))
+    return step_class(lib)(inputs, lib.layers.Dense(1)(hidden))
+
+
+def forward_losses_step_class(lib, return_losses=True):
+    """A step adding the losses ``stateless_call(..., return_losses=True)`` returns to ``compute_loss``'s."""
+
+    class WithForwardLosses(lib.Model):
+        def train_step(self, state, data):
+            trainable, non_trainable, optimizer_vars, metrics_vars = state
+            x, y = data
+
+            def loss_fn(trainable):
+                if not return_losses:
+                    y_pred, _ = self.stateless_call(trainable, non_trainable, x, training=True)
+                    return self.compute_loss(y=y, y_pred=y_pred)
+                y_pred, _, losses = self.stateless_call(
+                    trainable, non_trainable, x, training=True, return_losses=True
+                )
+                return self.compute_loss(y=y, y_pred=y_pred) + sum(losses)
+
+            loss, grads = jax.value_and_grad(loss_fn)(trainable)
+            trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
+            return {"total": loss}, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
+    return WithForwardLosses
+
+
+def test_losses_a_layers_call_adds_come_back_with_return_losses_as_keras():
+    dj.clear_session()
+    keras.utils.clear_session()
+    theirs, ours = (penalized_model(lib, forward_losses_step_class) for lib in (keras, dj))
+    ours.set_weights(theirs.get_weights())
+    histories = []
+    for lib, model in ((keras, theirs), (dj, ours)):
+        model.compile(lib.optimizers.SGD(0.1), "mse")
+        histories.append(model.fit(X, Y2[0], batch_size=4, epochs=2, shuffle=False, verbose=0).history)
+    np.testing.assert_allclose(histories[1]["total"], histories[0]["total"], rtol=2e-5)
+    _assert_same_weights(theirs, ours)
+
+
+def test_compute_loss_refuses_a_step_that_dropped_the_losses_a_layers_call_adds():
+    model = penalized_model(dj, lambda lib: forward_losses_step_class(lib, return_losses=False))
+    model.compile("sgd", "mse")
+    with pytest.raises(NotImplementedError, match=r"its layers' call adds \(add_loss\).*return_losses=True"):
+        model.fit(X, Y2[0], verbose=0)

@@ -51,6 +51,7 @@ class StepOptimizer:
     def __init__(self, model: Any, optimizer: Any, params: dict, state: dict, opt_tree: Any) -> None:
         self._model, self._optimizer, self.params, self.state = model, optimizer, params, state
         self._opt_tree = opt_tree  # the structure of fit's optimizer state (None in a test step)
+        self.dropped_losses = False  # set by a stateless_call whose forward-pass losses were not returned
 
     def stateless_apply(
         self, optimizer_variables: list, grads: list, trainable_variables: list
