@@ -293,11 +293,5 @@ def test_overrides_that_fit_would_not_call_are_refused():
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
             return 0.0
 
-    class OwnPredict(dj.Model):
-        def predict_step(self, state, data):
-            return data
-
     with pytest.raises(NotImplementedError, match=r"OwnLoss defines compute_loss.*Define both train_step"):
         _model(OwnLoss).compile("sgd", "mse")
-    with pytest.raises(NotImplementedError, match=r"OwnPredict defines predict_step, which dagjax does not"):
-        _model(OwnPredict).predict(X, verbose=0)

@@ -17,7 +17,8 @@ from typing import Any
 
 # Keras's overridable step methods. dagjax's fit runs one compiled pure step and calls only these forms of
 # them: the pure ``train_step(self, train_state, batch, rng)``, and Keras's JAX-backend
-# ``train_step(self, state, data)`` / ``test_step(self, state, data)`` (``training/core/_keras_step.py``).
+# ``train_step(self, state, data)`` / ``test_step(self, state, data)`` (``training/core/_keras_step.py``) and
+# ``predict_step(self, state, data)`` (``training/core/_keras_predict.py``).
 # A subclass that defines another is refused rather than silently trained with the standard step.
 _KERAS_STEP_METHODS = ("train_step", "test_step", "predict_step", "compute_loss", "compute_metrics")
 _PURE_STEP = "train_step(self, train_state, batch, rng) -> (train_state, logs)"
@@ -44,8 +45,8 @@ def has_pure_train_step(cls: type) -> bool:
 
 
 def has_keras_step(cls: type, name: str) -> bool:
-    """Whether ``cls`` defines Keras's JAX-backend ``train_step`` / ``test_step`` (``name``): ``(self, state,
-    data) -> (logs, state)``."""
+    """Whether ``cls`` defines Keras's JAX-backend ``train_step`` / ``test_step`` / ``predict_step``
+    (``name``): ``(self, state, data)``."""
     step = _own(cls, name)
     return step is not None and _positional_count(step) == 2
 
@@ -154,9 +155,11 @@ class KerasFacade:
         training: bool = True,
     ) -> tuple[Any, tuple]:
         """:meth:`compute_loss` with the weight penalty taken at ``trainable_variables`` (so it is
-        differentiated with them): ``(loss, (trainable, non_trainable, metrics variables))``, as Keras's."""
+        differentiated with them): ``(loss, (trainable, non_trainable, metrics variables))``, as Keras's;
+        with several trained outputs, each output's loss counted in its ``<output>_loss`` tracker's values."""
         session = self._compiled_session("compute the loss of")
         loss = session.compute_loss(y, y_pred, sample_weight, trainable_variables)
+        metrics_variables = session.count_output_losses(y, y_pred, sample_weight, metrics_variables)
         return loss, (trainable_variables, non_trainable_variables, metrics_variables)
 
     @property
@@ -204,31 +207,30 @@ class KerasFacade:
         """Fail, naming the method, when a subclass defines a Keras step method dagjax would not call."""
         klass = type(self)
         defined = [name for name in _KERAS_STEP_METHODS if _own(klass, name) is not None]
-        supported = {"train_step": has_own_train_step(klass), "test_step": has_keras_step(klass, "test_step")}
+        supported = {name: has_keras_step(klass, name) for name in ("test_step", "predict_step")}
+        supported["train_step"] = has_own_train_step(klass)
         if supported["train_step"] and supported["test_step"]:  # both steps are the user's: they call these
             supported.update(compute_loss=True, compute_metrics=True)
         defined = [name for name in defined if not supported.get(name)]
         if not defined:
             return
         name = defined[0]
-        if name in ("train_step", "test_step"):
+        if name in ("train_step", "test_step", "predict_step"):
             pure = f", or the pure form, {_PURE_STEP}: README, 'A custom training step'"
             pure = pure if name == "train_step" else ""
+            jax_form = _KERAS_JAX_STEP.replace("train_step", name)
+            if name == "predict_step":
+                jax_form = "predict_step(self, state, data) -> (outputs, non_trainable_variables)"
             raise NotImplementedError(
                 f"{klass.__name__}.{name}{inspect.signature(getattr(klass, name))} is Keras's stateful form "
-                "(self.optimizer.apply, metric.update_state), which dagjax does not run. Write Keras's "
-                f"JAX-backend form, {_KERAS_JAX_STEP.replace('train_step', name)}, over stateless_call, "
-                f"optimizer.stateless_apply and the metrics' stateless methods{pure}."
+                "(self(x), self.optimizer.apply, metric.update_state), which dagjax does not run. Write "
+                f"Keras's JAX-backend form, {jax_form}, over stateless_call, optimizer.stateless_apply and "
+                f"the metrics' stateless methods{pure}."
             )
-        if name in ("compute_loss", "compute_metrics"):
-            raise NotImplementedError(
-                f"{klass.__name__} defines {name}, which only steps of your own call here: fit and "
-                f"evaluate run compiled steps that use compile's losses and metrics. Define both "
-                f"{_KERAS_JAX_STEP} and test_step(self, state, data) that call it, or remove {name}."
-            )
-        raise NotImplementedError(
-            f"{klass.__name__} defines {name}, which dagjax does not call: predict runs the model's compiled "
-            f"inference function. Remove {name}, or post-process predict's outputs."
+        raise NotImplementedError(  # compute_loss or compute_metrics
+            f"{klass.__name__} defines {name}, which only steps of your own call here: fit and "
+            f"evaluate run compiled steps that use compile's losses and metrics. Define both "
+            f"{_KERAS_JAX_STEP} and test_step(self, state, data) that call it, or remove {name}."
         )
 
     def _compiled_session(self, what: str) -> Any:

@@ -631,11 +631,18 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         return self.non_trainable_weights + seed_state(self)
 
     def stateless_call(
-        self, trainable_variables: list, non_trainable_variables: list, inputs: Any, training: bool = False
-    ) -> tuple[Any, list]:
-        """Keras's JAX-backend pure call over variable lists: ``(outputs, non_trainable values)``
-        (``model/_stateless.py``); ``apply`` is the pytree form."""
-        return stateless_call(self, trainable_variables, non_trainable_variables, inputs, training)
+        self,
+        trainable_variables: list,
+        non_trainable_variables: list,
+        inputs: Any,
+        training: bool = False,
+        return_losses: bool = False,
+    ) -> tuple:
+        """Keras's JAX-backend pure call over variable lists: ``(outputs, non_trainable values)``, and
+        the forward pass's losses with ``return_losses`` (``model/_stateless.py``); ``apply`` is the
+        pytree form."""
+        trainable, non_trainable = trainable_variables, non_trainable_variables
+        return stateless_call(self, trainable, non_trainable, inputs, training, return_losses)
 
     def count_params(self) -> int:
         """The sum of its layers' counts (nested models too), from the weight specs: no arrays are made."""

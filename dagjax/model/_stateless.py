@@ -122,9 +122,19 @@ def check_lengths(model: Any, trainable_variables: list, non_trainable_variables
 
 
 def stateless_call(
-    model: Any, trainable_variables: list, non_trainable_variables: list, inputs: Any, training: bool = False
-) -> tuple[Any, list]:
-    """``(outputs, non_trainable values after the call)``: ``model.apply`` over Keras's variable lists."""
+    model: Any,
+    trainable_variables: list,
+    non_trainable_variables: list,
+    inputs: Any,
+    training: bool = False,
+    return_losses: bool = False,
+) -> tuple:
+    """``(outputs, non_trainable values after the call)``: ``model.apply`` over Keras's variable lists.
+
+    ``return_losses``: also the losses the forward pass added (``add_loss``, activity regularizers), as
+    Keras's: a list holding their sum, or empty. Without it, inside a Keras-form step they are
+    recorded as dropped, so that ``compute_loss`` refuses rather than leave them out as Keras does.
+    """
     check_lengths(model, trainable_variables, non_trainable_variables, "stateless_call")
     seeded = bool(seed_state(model))
     frozen = list(non_trainable_variables)[: len(non_trainable_variables) - seeded]
@@ -136,5 +146,11 @@ def stateless_call(
         seed = jnp.asarray(_value(non_trainable_variables[-1]), jnp.uint32)
         rng, following = jax.random.split(jax.random.wrap_key_data(seed))
         new_seeds = [jax.random.key_data(following) if training else seed]
-    outputs, new_state = model.apply(params, state, inputs, training=training, rng=rng)
-    return outputs, read_variables(model, params, new_state)[1] + new_seeds
+    outputs, new_state, penalty = model.apply_with_penalty(params, state, inputs, training=training, rng=rng)
+    losses = [] if isinstance(penalty, float) else [penalty]  # a Python 0.0: the forward pass added none
+    new_values = read_variables(model, params, new_state)[1] + new_seeds
+    if return_losses:
+        return outputs, new_values, losses
+    if losses and scope is not None:
+        scope.dropped_losses = True
+    return outputs, new_values

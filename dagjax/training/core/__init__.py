@@ -7,6 +7,8 @@ from dagjax.training.core._compile_metrics import CompileMetrics as CompileMetri
 from dagjax.training.core._custom_step import with_custom_step as with_custom_step
 from dagjax.training.core._hyperparams import STEP_HYPERPARAMS as STEP_HYPERPARAMS
 from dagjax.training.core._keras_loss import compute_loss as compute_loss
+from dagjax.training.core._keras_loss import count_output_losses as count_output_losses
+from dagjax.training.core._keras_predict import keras_predict_function as keras_predict_function
 from dagjax.training.core._keras_step import hand_to_metrics as hand_to_metrics
 from dagjax.training.core._keras_step import with_keras_steps as with_keras_steps
 from dagjax.training.core._objective import Objective as Objective

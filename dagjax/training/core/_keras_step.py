@@ -51,6 +51,7 @@ class StepOptimizer:
     def __init__(self, model: Any, optimizer: Any, params: dict, state: dict, opt_tree: Any) -> None:
         self._model, self._optimizer, self.params, self.state = model, optimizer, params, state
         self._opt_tree = opt_tree  # the structure of fit's optimizer state (None in a test step)
+        self.dropped_losses = False  # set by a stateless_call whose forward-pass losses were not returned
 
     def stateless_apply(
         self, optimizer_variables: list, grads: list, trainable_variables: list
@@ -149,7 +150,7 @@ def _returned_state(result: Any, method: str, given: tuple) -> tuple[dict, tuple
     return logs, tuple(state)
 
 
-def _like(new: list, old: list, what: str) -> list:
+def cast_like(new: list, old: list, what: str) -> list:
     """``new`` values cast to the dtypes of ``old`` (a compiled loop carries fixed types), shapes checked."""
     out = []
     for i, (value, previous) in enumerate(zip(new, old)):
@@ -185,11 +186,12 @@ def with_keras_steps(
             result = train(tuple(given), keras_data(model, x, y, sample_weight))
         logs, returned = _returned_state(result, method("train_step"), given)
         new_trainable, new_frozen, new_opt, new_metrics = returned
-        new_trainable = _like(new_trainable, trainable, "trainable_variables")
-        new_frozen = _like(list(new_frozen)[: len(frozen)], frozen, "non_trainable_variables")
+        new_trainable = cast_like(new_trainable, trainable, "trainable_variables")
+        new_frozen = cast_like(list(new_frozen)[: len(frozen)], frozen, "non_trainable_variables")
         params, state = write_variables(model, ts.params, ts.state, new_trainable, new_frozen, "train_step")
-        opt_state = jax.tree_util.tree_unflatten(opt_tree, _like(new_opt, opt_values, "optimizer_variables"))
-        metrics = {**ts.metrics, VARIABLES: _like(new_metrics, given[3], "metrics_variables")}
+        new_opt = cast_like(new_opt, opt_values, "optimizer_variables")
+        opt_state = jax.tree_util.tree_unflatten(opt_tree, new_opt)
+        metrics = {**ts.metrics, VARIABLES: cast_like(new_metrics, given[3], "metrics_variables")}
         return TrainState(params, state, opt_state, ts.step + 1, metrics), logs
 
     def run_test(ts: TrainState, batch: tuple) -> tuple[TrainState, dict]:
@@ -201,7 +203,7 @@ def with_keras_steps(
         with step_scope(model, trainer, StepOptimizer(model, trainer.optimizer, ts.params, ts.state, None)):
             result = test(tuple(given), keras_data(model, x, y, sample_weight))
         logs, (_, _, new_metrics) = _returned_state(result, method("test_step"), given)
-        values = _like(new_metrics, given[2], "metrics_variables")
+        values = cast_like(new_metrics, given[2], "metrics_variables")
         return ts._replace(metrics={**ts.metrics, VARIABLES: values}), logs
 
     # The logs' structure, found once on shapes alone, gives the train state a slot for them from the start.

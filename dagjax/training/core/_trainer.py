@@ -80,7 +80,7 @@ class Trainer(NamedTuple):
     count_batch: Callable  # (metrics, loss, aux, batch) -> metrics with this batch counted
     optimizer: Any  # the optax transformation the step applies (frozen weights masked, loss-scaled)
     train_results: Callable  # (ts) -> the logs fit shows while training (metric_results, or a custom step's)
-    compiled_loss: Callable  # (y, y_pred, sample_weight) -> the weighted sum of compile's losses
+    compiled_loss: Callable  # (y, y_pred, sample_weight) -> (compile's weighted loss, {output: its loss})
     exact_batches: bool = False  # the step needs each batch unpadded (Keras's own step form: no mask)
 
 
@@ -362,12 +362,12 @@ def make_trainer(
         means = trackers["total"] / count if count > 0 else np.zeros_like(trackers["total"])
         return dict(zip(tracked, means.tolist()))
 
-    def compiled_loss(y: Any, y_pred: Any, sample_weight: Any = None) -> jax.Array:
-        """compile's losses on these targets and outputs, weighted and summed (no penalties): Keras's
-        ``CompileLoss``."""
+    def compiled_loss(y: Any, y_pred: Any, sample_weight: Any = None) -> tuple[jax.Array, dict]:
+        """compile's losses on these targets and outputs, weighted and summed (no penalties), and each
+        output's unweighted loss by output index: Keras's ``CompileLoss``."""
         preds = [in_float32(jnp.asarray(p)) for p in flatten_outputs(y_pred)]
         unmasked = [None] * len(names)
-        return outputs_loss(flatten_targets(y, names), preds, sample_weight, unmasked, weights)[0]
+        return outputs_loss(flatten_targets(y, names), preds, sample_weight, unmasked, weights)
 
     def hyperparams() -> dict:
         """The step's traced hyperparameters at compile's values: ``{"loss_weights": (outputs,) float32}``."""

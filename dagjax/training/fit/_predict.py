@@ -5,6 +5,11 @@ kept as long as the model lives. Batches come from arrays (cut on the host)
 or from a stream; a short last batch is padded to the batch size, so one
 program serves every batch, and its padding rows are dropped before a
 callback or the result sees them.
+
+A model with Keras's JAX-backend ``predict_step(self, state, data)`` runs that step
+instead (``training/core/_keras_predict.py``): its batches reach it unpadded, as Keras
+gives them (one more compile for a short last batch; padded only where a distribution
+splits rows), and the non-trainable values it returns stay in the model, as Keras keeps them.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
+from dagjax.model._facade import has_keras_step
+from dagjax.training.core import keras_predict_function
 from dagjax.training.fit import _perf
 from dagjax.training.fit._arguments import check_batch_size
 from dagjax.training.fit._batching import (
@@ -46,14 +53,22 @@ _FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _forward(model: Model) -> Callable:
-    """The model's jitted inference function ``(params, state, x) -> outputs``, made once per model."""
+    """The model's jitted inference function ``(params, state, x) -> (outputs, state)``, made once per model:
+    its ``apply``, or its Keras-form ``predict_step``."""
     if model not in _FORWARD:
         ref = weakref.ref(model)  # the cache must not keep the model alive
-        # rows_split: in a multi-process run the outputs stay split by rows (the input's sharding, so
-        # jit's cache tells the distributions apart); elsewhere it is the identity
-        _FORWARD[model] = _perf.dispatching(
-            jax.jit(lambda p, s, x: rows_split(ref().apply(p, s, x, training=False)[0]))
-        )
+        if has_keras_step(type(model), "predict_step"):
+            run = lambda p, s, x: keras_predict_function(ref(), ref().predict_step)(p, s, x)
+        else:
+            run = lambda p, s, x: (ref().apply(p, s, x, training=False)[0], s)
+
+        def forward(params: dict, state: dict, x: list) -> tuple[Any, dict]:
+            outputs, state = run(params, state, x)
+            # rows_split: in a multi-process run the outputs stay split by rows (the input's sharding, so
+            # jit's cache tells the distributions apart); elsewhere it is the identity
+            return rows_split(outputs), state
+
+        _FORWARD[model] = _perf.dispatching(jax.jit(forward))
     return _FORWARD[model]
 
 
@@ -104,6 +119,7 @@ def _run(model: Model, batches: Iterator, batch_size: int, callbacks: Any) -> An
     padding until all are done, and each gets back the outputs of its own rows.
     """
     forward, multiple = _forward(model), batch_multiple()
+    keras_step = has_keras_step(type(model), "predict_step")
     # inference donates nothing: the model keeps them
     params, state = place_for_inference(*model.weights_view())
     outputs, size, last, stopped = [], batch_size, None, False
@@ -123,10 +139,13 @@ def _run(model: Model, batches: Iterator, batch_size: int, callbacks: Any) -> An
             callbacks.on_predict_batch_begin(step)
         x, last = (last, last) if x is None else (x, x)  # out of data: pad from the last batch, drop it all
         size = -(-max(size, int(counts.max())) // multiple) * multiple  # under a distribution: even splits
-        out = local_outputs(forward(params, state, place_inputs(pad_batch(x, size)[0])))
+        rows = n if keras_step and multiple == 1 and len(counts) == 1 else size  # Keras's step: as it is
+        out, new_state = forward(params, state, place_inputs(pad_batch(x, rows)[0]))
+        out = local_outputs(out)
         if n == 0:
             continue
-        if n < size:  # a padded batch: its padding rows go before anyone sees them, as in Keras
+        state = new_state if keras_step else state  # Keras keeps what its predict_step returns
+        if n < rows:  # a padded batch: its padding rows go before anyone sees them, as in Keras
             out = jax.tree_util.tree_map(lambda v, n=n: v[:n], out)
         outputs.append(out)
         if callbacks is not None:
@@ -134,4 +153,6 @@ def _run(model: Model, batches: Iterator, batch_size: int, callbacks: Any) -> An
         stopped = model.stop_predicting
     if not outputs:
         raise ValueError("The data set given to predict is empty.")
+    if keras_step:
+        model.state = state
     return jax.tree_util.tree_map(lambda *vs: np.concatenate(vs), *jax.device_get(outputs))

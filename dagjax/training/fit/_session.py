@@ -35,6 +35,7 @@ from dagjax.training.core import (
     TrainState,
     compile_config,
     compute_loss,
+    count_output_losses,
     hand_to_metrics,
     make_trainer,
     resolve_objective,
@@ -99,6 +100,8 @@ class FitSession:
         self.stop_evaluating = False  # likewise for evaluate (and a validation)
         self._resume_epoch: int | None = None
         self.loss_tracker = Mean(name="loss")  # Keras's ``model.metrics[0]``, for Keras-form steps
+        # Keras's ``compile_loss.metrics``: an ``<output>_loss`` tracker per trained output, when several are
+        self.output_loss_trackers = {i: Mean(name=n) for i, n in self.objective.loss_log_names().items()}
         self._compile_metrics: dict[tuple, CompileMetrics] = {}  # one per trainer's metric entries
         self._default_trainer: Trainer | None = None  # for targets shaped like the outputs, made on first use
         _perf.compilation_cache_from_env()
@@ -302,7 +305,7 @@ class FitSession:
 
     def keras_metrics(self) -> list:
         """``model.metrics`` as Keras lists them: the loss tracker, ``compile_metrics`` (when compile was
-        given metrics), then the metrics set as the model's attributes."""
+        given metrics), the ``<output>_loss`` trackers, then the metrics set as the model's attributes."""
         found: list = [self.loss_tracker]
         arguments = self.compile_arguments
         if arguments["metrics"] is not None or arguments["weighted_metrics"] is not None:
@@ -310,11 +313,17 @@ class FitSession:
             if entries not in self._compile_metrics:
                 self._compile_metrics[entries] = CompileMetrics(entries, self.model.output_names)
             found.append(self._compile_metrics[entries])
+        found += self.output_loss_trackers.values()
         return found + [value for value in vars(self.model).values() if isinstance(value, Metric)]
 
     def compute_loss(self, y: Any, y_pred: Any, sample_weight: Any, trainable: list | None = None) -> Any:
         """Keras's ``model.compute_loss`` (``stateless_compute_loss`` with ``trainable``), see ``core``."""
         return compute_loss(self.model, self._step_trainer(), y, y_pred, sample_weight, trainable)
+
+    def count_output_losses(self, y: Any, y_pred: Any, sample_weight: Any, metrics_variables: list) -> list:
+        """``metrics_variables`` with each output's loss counted in its ``<output>_loss`` tracker."""
+        trainer, trackers = self._step_trainer(), self.output_loss_trackers
+        return count_output_losses(self.model, trainer, trackers, y, y_pred, sample_weight, metrics_variables)
 
     def _loop_for(self, source: DataSource) -> Loop:
         """The compiled loop for the source's target shapes (a new target layout builds a new trainer)
