@@ -31,6 +31,7 @@ from dagjax._graph import (
     collect_nodes,
     depth_order,
     flatten,
+    is_nested,
     is_symbolic,
     map_structure,
     mask_spec,
@@ -61,7 +62,6 @@ from dagjax.model._nested_masks import MaskPlan, plan_masks
 from dagjax.model._nesting import (
     check_input_structure,
     in_key_order,
-    is_nested,
     leaves_like,
     output_names,
     paths_and_leaves,

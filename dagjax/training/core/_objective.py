@@ -112,16 +112,18 @@ def resolve_objective(
     metrics: Any = None,
     weighted_metrics: Any = None,
     outputs_are_dict: bool = False,
+    output_structure: Any = None,
 ) -> Objective:
     """``compile``'s arguments as an :class:`Objective`; unknown names and misshapen arguments fail here.
 
     ``outputs_are_dict``: the model was built with a dict of outputs, so a dict
     ``loss`` lists the per-output losses in its own key order, as Keras does.
+    ``output_structure``: the model's outputs (``model.output``); each argument may nest as they do.
     """
     names = list(output_names)
-    resolved = resolve_losses(loss, loss_weights, names)
-    metric_ids = resolve_metric_ids(metrics, names)
-    weighted_ids = resolve_metric_ids(weighted_metrics, names, "weighted_metrics")
+    resolved = resolve_losses(loss, loss_weights, names, output_structure)
+    metric_ids = resolve_metric_ids(metrics, names, structure=output_structure)
+    weighted_ids = resolve_metric_ids(weighted_metrics, names, "weighted_metrics", output_structure)
     for identifier in [m for ids in (*metric_ids, *weighted_ids) for m in ids]:
         if not (isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc")):
             _metrics.get(identifier)  # an unknown metric fails at compile, as in Keras
@@ -147,20 +149,24 @@ def _check_loss_id(identifier: Any) -> None:
     _losses.get(identifier)
 
 
-def resolve_losses(loss: Any, loss_weights: Any, names: list[str]) -> list[tuple[Any, float]]:
+def resolve_losses(
+    loss: Any, loss_weights: Any, names: list[str], structure: Any = None
+) -> list[tuple[Any, float]]:
     """``(loss identifier or None, weight)`` per output."""
-    per_output = by_name(loss, names, "loss", fill=None, broadcast=True)
+    per_output = by_name(loss, names, "loss", fill=None, broadcast=True, structure=structure)
     for identifier in per_output:
         if identifier is not None:
             _check_loss_id(identifier)
     if loss_weights is None:
         weights = [1.0] * len(names)
     else:
-        weights = by_name(loss_weights, names, "loss_weights", fill=1.0)
+        weights = by_name(loss_weights, names, "loss_weights", fill=1.0, structure=structure)
     return [(identifier, float(w)) for identifier, w in zip(per_output, weights)]
 
 
-def resolve_metric_ids(metrics: Any, names: list[str], what: str = "metrics") -> list[list]:
+def resolve_metric_ids(
+    metrics: Any, names: list[str], what: str = "metrics", structure: Any = None
+) -> list[list]:
     """The metric identifiers of each output, as lists."""
     if metrics is None:
         return [[] for _ in names]
@@ -170,7 +176,7 @@ def resolve_metric_ids(metrics: Any, names: list[str], what: str = "metrics") ->
         )
     if len(names) == 1 and not isinstance(metrics, dict):  # one output: the list holds its metrics
         return [[m for entry in metrics for m in _as_list(entry)]]
-    return [_as_list(entry) for entry in by_name(metrics, names, what, fill=None)]
+    return [_as_list(entry) for entry in by_name(metrics, names, what, fill=None, structure=structure)]
 
 
 def _as_list(entry: Any) -> list:

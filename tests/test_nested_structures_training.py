@@ -1,0 +1,70 @@
+"""Training models whose outputs nest lists, against Keras 3 from the same weights.
+
+Keras takes targets, losses, loss weights, metrics and sample weights nested as the outputs are
+(``y=[[ya, yb], yc]`` for outputs ``[[a, b], c]``; keras/src/trainers/compile_utils.py flattens them
+along the outputs' structure) and names a nested output's loss by its path (``0/a_loss``).
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import dagjax as dj
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(4, 3)).astype("float32")
+YA, YB, YC = (RNG.normal(size=(4, n)).astype("float32") for n in (2, 1, 1))
+WEIGHTS = RNG.uniform(0.5, 1.5, size=(3, 4)).astype("float32")
+
+
+def list_nested_model(lib):
+    """One input, outputs nested as ``[[a, b], c]``."""
+    x = lib.Input((3,), name="x")
+    h = lib.layers.Dense(4, activation="tanh", name="h")(x)
+    heads = [lib.layers.Dense(n, name=name)(h) for n, name in ((2, "a"), (1, "b"), (1, "c"))]
+    return lib.Model(x, [[heads[0], heads[1]], heads[2]])
+
+
+def fit_both(build, compile_kwargs, fit_kwargs, ours_compile=None, ours_fit=None):
+    """One epoch of SGD from the same weights; ``ours_*`` override what dagjax is given."""
+    theirs = build(keras)
+    ours = build(dj)
+    ours.set_weights(theirs.get_weights())
+    theirs.compile(keras.optimizers.SGD(0.1), **compile_kwargs)
+    ours.compile(dj.optimizers.SGD(0.1), **(ours_compile or compile_kwargs))
+    options = {"epochs": 1, "batch_size": 2, "shuffle": False, "verbose": 0}
+    expected = theirs.fit(X, **fit_kwargs, **options).history
+    got = ours.fit(X, **(ours_fit or fit_kwargs), **options).history
+    for g, e in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+    return got, expected
+
+
+def test_targets_losses_weights_and_sample_weights_nested_as_the_outputs_train_as_keras():
+    w_a, w_b, w_c = WEIGHTS
+    got, expected = fit_both(
+        list_nested_model,
+        {"loss": [["mse", "mae"], "mse"], "loss_weights": [[1.0, 0.5], 2.0]},
+        {"y": [[YA, YB], YC], "sample_weight": [[w_a, w_b], w_c]},
+    )
+    assert sorted(got) == sorted(expected) == ["0/a_loss", "0/b_loss", "c_loss", "loss"]
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5)
+
+
+def test_a_flat_list_still_serves_nested_outputs_as_in_keras():
+    got, expected = fit_both(
+        list_nested_model, {"loss": ["mse", "mae", "mse"]}, {"y": [YA, YB, YC]},
+    )
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5)
+
+
+def test_a_nest_that_does_not_match_the_outputs_names_both_structures():
+    model = list_nested_model(dj)
+    expected = r"nested as \[\['\*'\], '\*'\], not as the outputs \[\['\*', '\*'\], '\*'\]"
+    with pytest.raises(ValueError, match=expected):
+        model.compile("sgd", loss=[["mse"], "mse"])
+    model.compile("sgd", loss="mse")
+    with pytest.raises(ValueError, match=r"`y` is a list of 2 nested as .*'0/a', '0/b', 'c'"):
+        model.fit(X, [[YA], YC], epochs=1, verbose=0)
