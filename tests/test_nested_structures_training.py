@@ -68,3 +68,43 @@ def test_a_nest_that_does_not_match_the_outputs_names_both_structures():
     model.compile("sgd", loss="mse")
     with pytest.raises(ValueError, match=r"`y` is a list of 2 nested as .*'0/a', '0/b', 'c'"):
         model.fit(X, [[YA], YC], epochs=1, verbose=0)
+
+
+def test_nested_outputs_log_metrics_by_output_layer_as_keras():
+    """Keras names a nested output's loss by its path (``0/a_loss``) but its metrics by layer (``a_mae``)."""
+    metrics = [[["mae"], ["mse"]], ["mae", "mse"]]
+    got, expected = fit_both(list_nested_model, {"loss": "mse", "metrics": metrics}, {"y": [[YA, YB], YC]})
+    assert sorted(got) == sorted(expected)
+    assert {"a_mae", "b_mse", "c_mae", "c_mse", "0/a_loss"} <= set(got)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5)
+
+
+def test_nested_dict_outputs_log_metrics_by_output_layer_as_keras():
+    def build(lib):
+        x = lib.Input((3,), name="x")
+        d1, d2, d3 = (lib.layers.Dense(n, name=f"d{i}")(x) for i, n in ((1, 1), (2, 2), (3, 1)))
+        return lib.Model(x, {"1": d1, "others": {"2": d2, "3": d3}})
+
+    y = {"1": YB, "others": {"2": YA, "3": YC}}
+    metrics = {"1": ["mae"], "others": {"2": ["mae"], "3": ["mse"]}}
+    got, expected = fit_both(build, {"loss": "mse", "metrics": metrics}, {"y": y})
+    assert sorted(got) == sorted(expected)
+    assert {"d1_mae", "d2_mae", "d3_mse", "others/2_loss"} <= set(got)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5)
+
+
+def test_one_layer_output_twice_in_a_nest_numbers_its_metric_logs_as_keras():
+    def build(lib):
+        x = lib.Input((3,), name="x")
+        a = lib.layers.Dense(1, name="a")(x)
+        return lib.Model(x, [[a, a], a])
+
+    metrics = [[["mae"], ["mae"]], ["mae"]]
+    got, expected = fit_both(build, {"loss": "mse", "metrics": metrics}, {"y": [[YB, YC], YB]})
+    metric_logs = ["a_mae", "a_mae_1", "a_mae_2"]
+    assert [k for k in got if k.startswith("a_mae")] == metric_logs
+    assert [k for k in expected if k.startswith("a_mae")] == metric_logs
+    for key in metric_logs:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from dagjax._graph import by_name
+from dagjax._graph import by_name, is_nested
 from dagjax.training.objectives import _losses, _metrics
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ class Objective(NamedTuple):
     metrics: tuple[list, ...]
     weighted_metrics: tuple[list, ...]
     listed_losses: tuple[int, ...]  # outputs whose ``<output>_loss`` is logged, in Keras's listing order
+    metric_prefixes: tuple[str, ...] = ()  # what each output's metric logs start with; () : its name
 
     @property
     def trains(self) -> bool:
@@ -81,7 +82,7 @@ class Objective(NamedTuple):
             for index, output_ids in enumerate(ids):
                 for identifier in output_ids:
                     metric = _metrics.get(identifier, target_shapes[index], pred_shapes[index])
-                    output = names[index] if prefix else None
+                    output = (self.metric_prefixes or names)[index] if prefix else None
                     log_name = _unique_log_name(metric.name, output, weighted, taken)
                     entries.append((log_name, metric, index, weighted))
         return entries
@@ -139,7 +140,17 @@ def resolve_objective(
         tuple(metric_ids),
         tuple(weighted_ids),
         tuple(listed),
+        metric_prefixes(output_structure),
     )
+
+
+def metric_prefixes(output_structure: Any) -> tuple[str, ...]:
+    """Nested outputs' metric log prefixes: each output's layer name (``d2_mae`` for the output at
+    ``others/2``), as Keras's ``CompileMetrics`` names them; () for one output, a list or a dict, whose
+    metrics take the output names. Two outputs of one layer are told apart as Keras does (``d2_mae_1``)."""
+    if not is_nested(output_structure):
+        return ()
+    return tuple(tensor.name for tensor in jax.tree_util.tree_leaves(output_structure))
 
 
 def _check_loss_id(identifier: Any) -> None:
