@@ -5,8 +5,10 @@ Keras takes targets, losses, loss weights, metrics and sample weights nested as 
 along the outputs' structure) and names a nested output's loss by its path (``0/a_loss``).
 """
 
+import jax
 import keras
 import numpy as np
+import optax
 import pytest
 
 import dagjax as dj
@@ -25,16 +27,16 @@ def list_nested_model(lib):
     return lib.Model(x, [[heads[0], heads[1]], heads[2]])
 
 
-def fit_both(build, compile_kwargs, fit_kwargs, ours_compile=None, ours_fit=None):
-    """One epoch of SGD from the same weights; ``ours_*`` override what dagjax is given."""
+def fit_both(build, compile_kwargs, fit_kwargs):
+    """One epoch of SGD from the same weights, on ``X`` unless ``fit_kwargs`` give ``x``."""
     theirs = build(keras)
     ours = build(dj)
     ours.set_weights(theirs.get_weights())
     theirs.compile(keras.optimizers.SGD(0.1), **compile_kwargs)
-    ours.compile(dj.optimizers.SGD(0.1), **(ours_compile or compile_kwargs))
-    options = {"epochs": 1, "batch_size": 2, "shuffle": False, "verbose": 0}
-    expected = theirs.fit(X, **fit_kwargs, **options).history
-    got = ours.fit(X, **(ours_fit or fit_kwargs), **options).history
+    ours.compile(dj.optimizers.SGD(0.1), **compile_kwargs)
+    options = {"x": X, "epochs": 1, "batch_size": 2, "shuffle": False, "verbose": 0}
+    expected = theirs.fit(**{**options, **fit_kwargs}).history
+    got = ours.fit(**{**options, **fit_kwargs}).history
     for g, e in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
     return got, expected
@@ -108,3 +110,66 @@ def test_one_layer_output_twice_in_a_nest_numbers_its_metric_logs_as_keras():
     assert [k for k in expected if k.startswith("a_mae")] == metric_logs
     for key in metric_logs:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-5)
+
+
+def nested_input_model(lib, cls=None):
+    """Inputs nested as ``[x1, {"b": x2}]``, outputs as ``[[a, b], c]``."""
+    x1, x2 = lib.Input((1,), name="x1"), lib.Input((2,), name="x2")
+    h = lib.layers.concatenate([x1, x2])
+    heads = [lib.layers.Dense(n, name=name)(h) for n, name in ((2, "a"), (1, "b"), (1, "c"))]
+    return (cls or lib.Model)([x1, {"b": x2}], [[heads[0], heads[1]], heads[2]])
+
+
+NESTED_X = [X[:, :1], {"b": X[:, 1:]}]
+NESTED_Y = [[YA, YB], YC]
+
+
+def keras_form_step_class(lib, seen):
+    """Keras's JAX-form ``train_step`` (the keras.io guide's), noting the structure of the data it gets."""
+
+    class CustomModel(lib.Model):
+        def train_step(self, state, data):
+            seen.append(jax.tree_util.tree_structure(data))
+            trainable, non_trainable, optimizer_vars, metrics_vars = state
+            x, y = data
+
+            def loss_fn(trainable, metrics_vars):
+                y_pred, _ = self.stateless_call(trainable, non_trainable, x, training=True)
+                loss, (_, _, metrics_vars) = self.stateless_compute_loss(
+                    trainable, non_trainable, metrics_vars, x=x, y=y, y_pred=y_pred, training=True
+                )
+                return loss, metrics_vars
+
+            (loss, metrics_vars), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable, metrics_vars)
+            trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
+            return {"loss": loss}, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
+    return CustomModel
+
+
+def test_a_keras_form_train_step_gets_the_data_nested_as_the_model_as_keras():
+    seen = {keras: [], dj: []}
+    got, expected = fit_both(
+        lambda lib: nested_input_model(lib, keras_form_step_class(lib, seen[lib])),
+        {"loss": "mse"}, {"x": NESTED_X, "y": NESTED_Y},
+    )
+    assert seen[dj][-1] == seen[keras][-1] == jax.tree_util.tree_structure((NESTED_X, NESTED_Y))
+    np.testing.assert_allclose(got["loss"], expected["loss"], rtol=1e-5)
+
+
+def test_a_pure_train_step_gets_the_batch_nested_as_the_model():
+    seen = []
+
+    class PureStep(dj.Model):
+        def train_step(self, train_state, batch, rng):
+            seen.append(jax.tree_util.tree_structure(batch[:2]))
+            trainer, ts = self.trainer, train_state
+            grad_fn = jax.value_and_grad(trainer.batch_loss, has_aux=True)
+            (loss, aux), grads = grad_fn(ts.params, ts.state, batch, rng)
+            updates, opt_state = trainer.optimizer.update(grads, ts.opt_state, ts.params)
+            params = optax.apply_updates(ts.params, updates)
+            return ts._replace(params=params, state=aux.state, opt_state=opt_state), {"loss": loss}
+
+    fit_both(lambda lib: nested_input_model(lib, PureStep if lib is dj else None),
+             {"loss": "mse"}, {"x": NESTED_X, "y": NESTED_Y})
+    assert seen[-1] == jax.tree_util.tree_structure((NESTED_X, NESTED_Y))
