@@ -173,3 +173,27 @@ def test_a_pure_train_step_gets_the_batch_nested_as_the_model():
     fit_both(lambda lib: nested_input_model(lib, PureStep if lib is dj else None),
              {"loss": "mse"}, {"x": NESTED_X, "y": NESTED_Y})
     assert seen[-1] == jax.tree_util.tree_structure((NESTED_X, NESTED_Y))
+
+
+def masked_into_nested_inner_model(lib, mask_zero=True):
+    """An Embedding's mask carried into an inner model whose inputs nest as ``[{"s": seq}, vec]``."""
+    seq, vec = lib.Input((5, 4), name="seq"), lib.Input((3,), name="vec")
+    read = [lib.layers.LSTM(2, name="lstm")(seq), lib.layers.Dense(2, name="dv")(vec)]
+    merged = lib.layers.concatenate(read)
+    inner = lib.Model([{"s": seq}, vec], merged, name="inner")
+    tokens, outer_vec = lib.Input((5,), dtype="int32", name="tokens"), lib.Input((3,), name="outer_vec")
+    embedded = lib.layers.Embedding(10, 4, mask_zero=mask_zero, name="emb")(tokens)
+    return lib.Model([tokens, outer_vec], inner([{"s": embedded}, outer_vec]))
+
+
+def test_a_mask_reaches_the_right_input_of_a_nested_input_inner_model_as_keras():
+    tokens = np.array([[1, 2, 0, 0, 0], [3, 0, 0, 0, 0]], "int32")
+    vec = RNG.normal(size=(2, 3)).astype("float32")
+    theirs = masked_into_nested_inner_model(keras)
+    unmasked = masked_into_nested_inner_model(keras, mask_zero=False)
+    unmasked.set_weights(theirs.get_weights())
+    expected = np.asarray(theirs([tokens, vec]))
+    assert not np.allclose(expected, np.asarray(unmasked([tokens, vec])), atol=1e-4)  # the mask matters
+    ours = masked_into_nested_inner_model(dj)
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(np.asarray(ours([tokens, vec])), expected, rtol=1e-5, atol=1e-6)
