@@ -197,3 +197,29 @@ def test_a_mask_reaches_the_right_input_of_a_nested_input_inner_model_as_keras()
     ours = masked_into_nested_inner_model(dj)
     ours.set_weights(theirs.get_weights())
     np.testing.assert_allclose(np.asarray(ours([tokens, vec])), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_nested_targets_and_weights_from_a_generator_evaluate_and_train_on_batch_as_keras():
+    w_a, w_b, w_c = WEIGHTS
+
+    def batches():
+        for rows in (slice(0, 2), slice(2, 4)):
+            yield X[rows], [[YA[rows], YB[rows]], YC[rows]], [[w_a[rows], w_b[rows]], w_c[rows]]
+
+    y, sample_weight = [[YA, YB], YC], [[w_a, w_b], w_c]
+    results = {}
+    for lib in (keras, dj):
+        model = list_nested_model(lib)
+        if lib is keras:
+            initial = model.get_weights()
+        model.set_weights(initial)
+        model.compile(lib.optimizers.SGD(0.1), loss=[["mse", "mae"], "mse"])
+        results[lib] = (
+            model.fit(batches(), epochs=1, verbose=0).history,
+            model.evaluate(X, y, sample_weight=sample_weight, verbose=0, return_dict=True),
+            model.train_on_batch(X, y, sample_weight=sample_weight, return_dict=True),
+        )
+    for got, expected in zip(results[dj], results[keras]):
+        assert sorted(got) == sorted(expected)
+        for key in expected:
+            np.testing.assert_allclose(got[key], expected[key], rtol=1e-5)
