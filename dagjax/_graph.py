@@ -322,6 +322,7 @@ def by_name(
     arrays: bool = False,
     needed: Sequence[bool] | None = None,
     model: str | None = None,
+    structure: Any = None,
 ) -> list:
     """``value``, given per model input or output as Keras takes it, as a list aligned with ``names``.
 
@@ -345,6 +346,9 @@ def by_name(
       only the needed entries, and one value goes to the only needed name;
       the other names get ``fill``.
     - ``model``: the model's name, for the messages.
+    - ``structure``: the inputs' or outputs' nest (``model.output``); a list nesting as it does (a list
+      and a tuple alike, ``[["mse", "mae"], "mse"]`` for outputs ``[[a, b], c]``) gives its entries in
+      flat order, as Keras takes it.
 
     >>> by_name({"b": 0.5}, ["a", "b"], "loss_weights", fill=1.0)
     [1.0, 0.5]
@@ -359,6 +363,9 @@ def by_name(
     blank = None if fill is REQUIRED else fill
     wanted = None if needed is None else [n for n, need in zip(names, needed) if need]
     context = (what, names, kind, model, wanted, fill)
+    nested = is_nested(structure) and isinstance(value, (list, tuple))
+    if nested and (entries := entries_like(structure, value)) is not None:
+        return entries
     if isinstance(value, dict):
         value = _keyed_by_path(value, names)
         unknown = [k for k in value if k not in names]
@@ -390,6 +397,8 @@ def by_name(
             entries = iter(value)
             return [next(entries) if need else blank for need in needed]
         count = "" if arrays else " entry" if len(value) == 1 else " entries"
+        if nested:
+            count += f" nested as {_outline(value)}, not as the {kind}s {_outline(structure)}"
         raise _names_error(f"a list of {len(value)}{count}", *context)
     if broadcast or len(names) == 1:
         return [value] * len(names)
@@ -405,6 +414,46 @@ def _keyed_by_path(value: dict, names: list[str]) -> dict:
         return value
     pairs, _ = jax.tree_util.tree_flatten_with_path(value, is_leaf=lambda x: not isinstance(x, dict))
     return {"/".join(str(entry.key) for entry in path): leaf for path, leaf in pairs}
+
+
+def entries_like(structure: Any, value: Any) -> list | None:
+    """``value``'s entries at ``structure``'s leaves, in its flat order (a dict's keys sorted), when ``value``
+    nests as ``structure`` does down to them (an entry may itself be a list: an output's metrics); else None.
+
+    ``jax.tree_util``'s ``flatten_up_to`` does this but tells a list from a tuple, which Keras code mixes.
+    """
+    if not isinstance(structure, (list, tuple, dict)):
+        return [value]
+    if isinstance(structure, dict):
+        if not isinstance(value, dict) or sorted(value) != sorted(structure):
+            return None
+        pairs = [(structure[key], value[key]) for key in sorted(structure)]
+    elif isinstance(value, (list, tuple)) and len(value) == len(structure):
+        pairs = list(zip(structure, value))
+    else:
+        return None
+    entries: list = []
+    for part, given in pairs:
+        found = entries_like(part, given)
+        if found is None:
+            return None
+        entries += found
+    return entries
+
+
+def is_nested(structure: Any) -> bool:
+    """Whether ``structure`` nests containers (``[[x]]``, ``[{"foo": x}]``, ``{"a": {"b": x}}``): more than
+    the one tensor, flat list or flat dict dagjax models have always taken."""
+    if not isinstance(structure, (list, tuple, dict)):
+        return False
+    children = structure.values() if isinstance(structure, dict) else structure
+    return any(isinstance(child, (list, tuple, dict)) for child in children)
+
+
+def _outline(structure: Any) -> Any:
+    """``structure`` with each leaf shown as ``*``, as Keras shows the structures it compares."""
+    return jax.tree_util.tree_map(lambda _: "*", structure,
+                                  is_leaf=lambda x: not isinstance(x, (list, tuple, dict)))
 
 
 def _is_data(x: Any) -> bool:

@@ -30,7 +30,9 @@ from dagjax._graph import (
     check_input_shape,
     collect_nodes,
     depth_order,
+    entries_like,
     flatten,
+    is_nested,
     is_symbolic,
     map_structure,
     mask_spec,
@@ -61,7 +63,6 @@ from dagjax.model._nested_masks import MaskPlan, plan_masks
 from dagjax.model._nesting import (
     check_input_structure,
     in_key_order,
-    is_nested,
     leaves_like,
     output_names,
     paths_and_leaves,
@@ -361,7 +362,10 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         return masks if any(m is not None for m in masks) else None
 
     def input_masks_of(self, masks: Any) -> list:
-        """Per input (``model.inputs`` order), its mask in ``masks``, shaped as the argument a call gets."""
+        """Per input (``model.inputs`` order), its mask in ``masks``, shaped as the argument a call gets: the
+        nest the model was built with (``[{"s": mask}, None]``), a list in order, a dict by name, or one."""
+        if is_nested(self._input_structure) and (entries := entries_like(self._input_structure, masks)):
+            return entries
         if isinstance(masks, dict):
             return [masks.get(name) for name in self.input_names]
         if isinstance(masks, (list, tuple)) and len(self.inputs) > 1:

@@ -13,6 +13,8 @@ from typing import Any
 
 import jax
 
+from dagjax._graph import is_nested
+
 
 def _is_leaf(x: Any) -> bool:
     """Anything but a list, tuple or dict: a tensor, an array, a spec, or None (Keras's none_is_leaf)."""
@@ -32,18 +34,6 @@ def paths_and_leaves(structure: Any) -> list[tuple[tuple, Any]]:
     for a lone tensor)."""
     pairs, _ = jax.tree_util.tree_flatten_with_path(structure, is_leaf=_is_leaf)
     return [(tuple(map(_key, path)), leaf) for path, leaf in pairs]
-
-
-def is_nested(structure: Any) -> bool:
-    """Whether ``structure`` nests containers (``[[x]]``, ``[{"foo": x}]``, ``{"a": {"b": x}}``): more than
-    the one tensor, flat list or flat dict dagjax models have always taken."""
-    if isinstance(structure, dict):
-        children = structure.values()
-    elif isinstance(structure, (list, tuple)):
-        children = structure
-    else:
-        return False
-    return any(isinstance(child, (list, tuple, dict)) for child in children)
 
 
 def leaves_like(structure: Any, value: Any) -> list | None:

@@ -21,8 +21,9 @@ class CompileMetrics:
 
     name = "compile_metrics"
 
-    def __init__(self, metric_entries: tuple, output_names: list[str]) -> None:
+    def __init__(self, metric_entries: tuple, output_names: list[str], output_structure: Any = None) -> None:
         self.entries, self.output_names = metric_entries, list(output_names)
+        self.output_structure = output_structure
 
     @property
     def variables(self) -> list:
@@ -38,7 +39,7 @@ class CompileMetrics:
     ) -> list:
         """The variables after counting one batch: each metric on its output (weighted ones with the
         sample weights), as Keras's ``CompileMetrics``."""
-        targets = flatten_targets(y_true, self.output_names)
+        targets = flatten_targets(y_true, self.output_names, self.output_structure)
         preds = [in_float32(p) for p in flatten_outputs(y_pred)]
         weights = sample_weight if isinstance(sample_weight, (list, tuple)) else [sample_weight] * len(preds)
         new: list = []

@@ -2,10 +2,11 @@
 
 A ``Model`` subclass may define ``train_step(self, train_state, batch, rng) ->
 (train_state, logs)``: a pure function of the :class:`TrainState` pytree, the
-batch as ``fit`` cuts it (``(x, y, sample_weight)``, plus the padding mask in
-a padded last batch) and the step's rng. ``fit`` jits it exactly as it jits
-the default step (fused multi-step loops, donated buffers), and shows ``logs``
-(a dict of scalars, as Keras's ``train_step`` returns) as the training logs.
+batch as ``fit`` cuts it (``(x, y, sample_weight)``, ``x`` and ``y`` in the structures the model
+was built with, plus the padding mask in a padded last batch) and the step's rng.
+``fit`` jits it exactly as it jits the default step (fused multi-step loops,
+donated buffers), and shows ``logs`` (a dict of scalars, as Keras's
+``train_step`` returns) as the training logs.
 Inside it, ``self.trainer`` holds compile's pieces for this batch layout:
 ``batch_loss`` (differentiable), ``count_batch`` (the running loss and
 metrics), ``optimizer`` and ``metric_results``. Evaluation keeps the default step.
@@ -19,6 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from dagjax.training.core._batch_structure import inputs_as_built, targets_as_built
 from dagjax.training.core._trainer import Trainer, TrainState
 
 STEP_LOGS = "step_logs"  # where the train state keeps the custom step's latest logs
@@ -31,6 +33,8 @@ def with_custom_step(trainer: Trainer, model: Any, step: Callable, target_shapes
     train state carries a slot for them from the first step (a fused loop needs it).
     """
     def run(ts: TrainState, batch: tuple, rng: Any) -> tuple[TrainState, dict]:
+        x, y, *rest = batch
+        batch = (inputs_as_built(model, x), None if y is None else targets_as_built(model, y), *rest)
         previous, model.step_trainer = model.step_trainer, trainer
         try:
             result = step(ts, batch, rng)
@@ -79,10 +83,6 @@ def with_custom_step(trainer: Trainer, model: Any, step: Callable, target_shapes
 def _abstract_batch(model: Any, target_shapes: list) -> tuple:
     """``(x, y, None)`` as shapes only, 2 rows each (the logs' structure does not depend on the sizes)."""
     sized = lambda shape: (2, *(2 if d is None else d for d in shape[1:]))
-    xs = [jax.ShapeDtypeStruct(sized(t.shape), t.dtype) for t in model.inputs]
-    x = dict(zip(model.input_names, xs)) if isinstance(model._input_structure, dict) else (
-        xs[0] if len(xs) == 1 else xs
-    )
-    ys = [jax.ShapeDtypeStruct(sized(shape), np.float32) for shape in target_shapes]
-    y = ys[0] if len(ys) == 1 else ys
+    x = [jax.ShapeDtypeStruct(sized(t.shape), t.dtype) for t in model.inputs]
+    y = [jax.ShapeDtypeStruct(sized(shape), np.float32) for shape in target_shapes]
     return x, y, None

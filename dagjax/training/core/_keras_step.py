@@ -35,6 +35,7 @@ import numpy as np
 import optax
 
 from dagjax.model._stateless import read_variables, seed_state, write_variables
+from dagjax.training.core._batch_structure import inputs_as_built, targets_as_built
 from dagjax.training.core._trainer import Trainer, TrainState, unpack_batch
 
 VARIABLES = "keras_metrics_variables"  # the values of model.metrics' variables, in the train state's metrics
@@ -107,14 +108,10 @@ def hand_to_metrics(model: Any, trainer: Trainer, metrics: dict) -> None:
 def keras_data(model: Any, x: list, y: list | None, sample_weight: Any) -> tuple:
     """A fit batch as Keras's ``data``: ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` in the model's
     input and output structures."""
-    inputs = dict(zip(model.input_names, x)) if isinstance(model._input_structure, dict) else (
-        x[0] if len(x) == 1 else list(x)
-    )
+    inputs = inputs_as_built(model, x)
     if y is None or all(t is None for t in y):
         return (inputs,) if sample_weight is None else (inputs, None, sample_weight)
-    targets = dict(zip(model.output_names, y)) if isinstance(model.output, dict) else (
-        y[0] if len(y) == 1 else list(y)
-    )
+    targets = targets_as_built(model, y)
     return (inputs, targets) if sample_weight is None else (inputs, targets, sample_weight)
 
 

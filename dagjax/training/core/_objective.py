@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from dagjax._graph import by_name
+from dagjax._graph import by_name, is_nested
 from dagjax.training.objectives import _losses, _metrics
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ class Objective(NamedTuple):
     metrics: tuple[list, ...]
     weighted_metrics: tuple[list, ...]
     listed_losses: tuple[int, ...]  # outputs whose ``<output>_loss`` is logged, in Keras's listing order
+    metric_prefixes: tuple[str, ...] = ()  # what each output's metric logs start with; () : its name
 
     @property
     def trains(self) -> bool:
@@ -81,7 +82,7 @@ class Objective(NamedTuple):
             for index, output_ids in enumerate(ids):
                 for identifier in output_ids:
                     metric = _metrics.get(identifier, target_shapes[index], pred_shapes[index])
-                    output = names[index] if prefix else None
+                    output = (self.metric_prefixes or names)[index] if prefix else None
                     log_name = _unique_log_name(metric.name, output, weighted, taken)
                     entries.append((log_name, metric, index, weighted))
         return entries
@@ -112,16 +113,18 @@ def resolve_objective(
     metrics: Any = None,
     weighted_metrics: Any = None,
     outputs_are_dict: bool = False,
+    output_structure: Any = None,
 ) -> Objective:
     """``compile``'s arguments as an :class:`Objective`; unknown names and misshapen arguments fail here.
 
     ``outputs_are_dict``: the model was built with a dict of outputs, so a dict
     ``loss`` lists the per-output losses in its own key order, as Keras does.
+    ``output_structure``: the model's outputs (``model.output``); each argument may nest as they do.
     """
     names = list(output_names)
-    resolved = resolve_losses(loss, loss_weights, names)
-    metric_ids = resolve_metric_ids(metrics, names)
-    weighted_ids = resolve_metric_ids(weighted_metrics, names, "weighted_metrics")
+    resolved = resolve_losses(loss, loss_weights, names, output_structure)
+    metric_ids = resolve_metric_ids(metrics, names, structure=output_structure)
+    weighted_ids = resolve_metric_ids(weighted_metrics, names, "weighted_metrics", output_structure)
     for identifier in [m for ids in (*metric_ids, *weighted_ids) for m in ids]:
         if not (isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc")):
             _metrics.get(identifier)  # an unknown metric fails at compile, as in Keras
@@ -137,7 +140,17 @@ def resolve_objective(
         tuple(metric_ids),
         tuple(weighted_ids),
         tuple(listed),
+        metric_prefixes(output_structure),
     )
+
+
+def metric_prefixes(output_structure: Any) -> tuple[str, ...]:
+    """Nested outputs' metric log prefixes: each output's layer name (``d2_mae`` for the output at
+    ``others/2``), as Keras's ``CompileMetrics`` names them; () for one output, a list or a dict, whose
+    metrics take the output names. Two outputs of one layer are told apart as Keras does (``d2_mae_1``)."""
+    if not is_nested(output_structure):
+        return ()
+    return tuple(tensor.name for tensor in jax.tree_util.tree_leaves(output_structure))
 
 
 def _check_loss_id(identifier: Any) -> None:
@@ -147,20 +160,24 @@ def _check_loss_id(identifier: Any) -> None:
     _losses.get(identifier)
 
 
-def resolve_losses(loss: Any, loss_weights: Any, names: list[str]) -> list[tuple[Any, float]]:
+def resolve_losses(
+    loss: Any, loss_weights: Any, names: list[str], structure: Any = None
+) -> list[tuple[Any, float]]:
     """``(loss identifier or None, weight)`` per output."""
-    per_output = by_name(loss, names, "loss", fill=None, broadcast=True)
+    per_output = by_name(loss, names, "loss", fill=None, broadcast=True, structure=structure)
     for identifier in per_output:
         if identifier is not None:
             _check_loss_id(identifier)
     if loss_weights is None:
         weights = [1.0] * len(names)
     else:
-        weights = by_name(loss_weights, names, "loss_weights", fill=1.0)
+        weights = by_name(loss_weights, names, "loss_weights", fill=1.0, structure=structure)
     return [(identifier, float(w)) for identifier, w in zip(per_output, weights)]
 
 
-def resolve_metric_ids(metrics: Any, names: list[str], what: str = "metrics") -> list[list]:
+def resolve_metric_ids(
+    metrics: Any, names: list[str], what: str = "metrics", structure: Any = None
+) -> list[list]:
     """The metric identifiers of each output, as lists."""
     if metrics is None:
         return [[] for _ in names]
@@ -170,7 +187,7 @@ def resolve_metric_ids(metrics: Any, names: list[str], what: str = "metrics") ->
         )
     if len(names) == 1 and not isinstance(metrics, dict):  # one output: the list holds its metrics
         return [[m for entry in metrics for m in _as_list(entry)]]
-    return [_as_list(entry) for entry in by_name(metrics, names, what, fill=None)]
+    return [_as_list(entry) for entry in by_name(metrics, names, what, fill=None, structure=structure)]
 
 
 def _as_list(entry: Any) -> list:

@@ -104,9 +104,10 @@ def in_float32(pred: jax.Array) -> jax.Array:
     return pred.astype(jnp.float32) if pred.dtype in (jnp.float16, jnp.bfloat16) else pred
 
 
-def flatten_targets(y: Any, names: list[str]) -> list:
-    """A batch's targets as a list in ``names`` order (``None`` where absent), or an error naming them."""
-    return by_name(y, names, "the batch's targets", fill=None, arrays=True)
+def flatten_targets(y: Any, names: list[str], structure: Any = None) -> list:
+    """A batch's targets as a list in ``names`` order (``None`` where absent), or an error naming them;
+    ``structure``: the model's outputs, which the targets may nest as."""
+    return by_name(y, names, "the batch's targets", fill=None, arrays=True, structure=structure)
 
 
 def trainable_mask(layer: Layer, params: dict, parent_trainable: bool = True) -> dict:
@@ -223,7 +224,9 @@ def build_trainer(
     categorical form as Keras does; by default targets are taken to be shaped
     like the outputs.
     """
-    objective = resolve_objective(model.output_names, loss, loss_weights, metrics, weighted_metrics)
+    objective = resolve_objective(
+        model.output_names, loss, loss_weights, metrics, weighted_metrics, output_structure=model.output
+    )
     return make_trainer(model, objective, trainable_only(_optimizers.get(optimizer), model), target_shapes)
 
 
@@ -269,7 +272,7 @@ def make_trainer(
             params, state, x, training, rng, mask, layers
         )
         preds = [in_float32(p) for p in flatten_outputs(outputs)]
-        targets = flatten_targets(y, names)
+        targets = flatten_targets(y, names, model.output)
         masks = [joint_mask(output_mask, mask) for output_mask in output_masks]
         total, per_output = outputs_loss(targets, preds, sample_weight, masks, loss_weights)
         frozen = trainable_mask(model, params)
@@ -366,8 +369,8 @@ def make_trainer(
         """compile's losses on these targets and outputs, weighted and summed (no penalties), and each
         output's unweighted loss by output index: Keras's ``CompileLoss``."""
         preds = [in_float32(jnp.asarray(p)) for p in flatten_outputs(y_pred)]
-        unmasked = [None] * len(names)
-        return outputs_loss(flatten_targets(y, names), preds, sample_weight, unmasked, weights)
+        targets, unmasked = flatten_targets(y, names, model.output), [None] * len(names)
+        return outputs_loss(targets, preds, sample_weight, unmasked, weights)
 
     def hyperparams() -> dict:
         """The step's traced hyperparameters at compile's values: ``{"loss_weights": (outputs,) float32}``."""

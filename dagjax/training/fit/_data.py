@@ -102,20 +102,22 @@ def model_inputs(model: Model, x: Any) -> list:
 def model_targets(model: Model, y: Any, needed: list[bool]) -> list:
     """``y`` as a list per output (``None`` for outputs given no target); needed outputs must have one."""
     names = list(model.output_names)
-    flat = by_name(y, names, "y", fill=None, arrays=True, needed=needed, model=model.name)
+    flat = by_name(
+        y, names, "y", fill=None, arrays=True, needed=needed, model=model.name, structure=model.output
+    )
     missing = [n for n, value, need in zip(names, flat, needed) if need and value is None]
     if missing:
         raise ValueError(f"`y` has no target for outputs {missing}, which have a loss or metric.")
     return [None if value is None else _host_array(value) for value in flat]
 
 
-def _sample_weights(sample_weight: Any, names: list[str]) -> Any:
+def _sample_weights(sample_weight: Any, names: list[str], structure: Any = None) -> Any:
     """``sample_weight`` as one array for every output, or as a list per output (``None`` where absent)."""
     if sample_weight is None:
         return None
     if not isinstance(sample_weight, (dict, list, tuple)):
         return _host_array(sample_weight, np.float32)
-    per_output = by_name(sample_weight, names, "sample_weight", fill=None, arrays=True)
+    per_output = by_name(sample_weight, names, "sample_weight", fill=None, arrays=True, structure=structure)
     if len(names) == 1 and not isinstance(sample_weight, dict):  # [w], as y may be [y]: the one array
         return None if per_output[0] is None else _host_array(per_output[0], np.float32)
     return [None if w is None else _host_array(w, np.float32) for w in per_output]
@@ -142,7 +144,7 @@ def array_data(
     names = list(model.output_names)
     xs = model_inputs(model, x)
     ys = None if needed is None else model_targets(model, y, needed)
-    weights = _sample_weights(sample_weight, names)
+    weights = _sample_weights(sample_weight, names, model.output)
     if class_weight is not None:
         if weights is not None:
             raise ValueError("You cannot pass both `class_weight` and `sample_weight`.")

@@ -78,7 +78,8 @@ class FitSession:
         seed = default_seed() if seed is None else int(seed)
         check_steps_per_execution(steps_per_execution)
         self.objective: Objective = resolve_objective(
-            model.output_names, loss, loss_weights, metrics, weighted_metrics, isinstance(model.output, dict)
+            model.output_names, loss, loss_weights, metrics, weighted_metrics, isinstance(model.output, dict),
+            model.output,
         )
         self.compile_arguments = {
             "optimizer": get(optimizer), "loss": loss, "loss_weights": loss_weights, "metrics": metrics,
@@ -311,7 +312,8 @@ class FitSession:
         if arguments["metrics"] is not None or arguments["weighted_metrics"] is not None:
             entries = self._step_trainer().metric_entries
             if entries not in self._compile_metrics:
-                self._compile_metrics[entries] = CompileMetrics(entries, self.model.output_names)
+                model = self.model
+                self._compile_metrics[entries] = CompileMetrics(entries, model.output_names, model.output)
             found.append(self._compile_metrics[entries])
         found += self.output_loss_trackers.values()
         return found + [value for value in vars(self.model).values() if isinstance(value, Metric)]
