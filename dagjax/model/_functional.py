@@ -645,8 +645,8 @@ class Model(GraphOnFirstData, KerasFacade, ModelWeights, Layer):
         """Keras's JAX-backend pure call over variable lists: ``(outputs, non_trainable values)``, and
         the forward pass's losses with ``return_losses`` (``model/_stateless.py``); ``apply`` is the
         pytree form."""
-        trainable, non_trainable = trainable_variables, non_trainable_variables
-        return stateless_call(self, trainable, non_trainable, inputs, training, return_losses)
+        return stateless_call(self, trainable_variables, non_trainable_variables, inputs, training,
+                              return_losses)
 
     def count_params(self) -> int:
         """The sum of its layers' counts (nested models too), from the weight specs: no arrays are made."""

@@ -109,10 +109,9 @@ def _leaf(tree: dict, path: tuple) -> Any:
 
 def check_lengths(model: Any, trainable_variables: list, non_trainable_variables: list, caller: str) -> None:
     """Raise, naming ``caller``, unless the lists are as long as ``model``'s variable lists."""
-    expected_frozen = len(model.non_trainable_weights) + len(seed_state(model))
     for given, expected, what in (
-        (trainable_variables, len(model.trainable_weights), "trainable_variables"),
-        (non_trainable_variables, expected_frozen, "non_trainable_variables"),
+        (trainable_variables, len(model.trainable_variables), "trainable_variables"),
+        (non_trainable_variables, len(model.non_trainable_variables), "non_trainable_variables"),
     ):
         if len(given) != expected:
             raise ValueError(
